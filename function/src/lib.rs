@@ -1,0 +1,1 @@
+//! fleetctl's HTTP API: `router(state)` is the whole application.

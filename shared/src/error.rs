@@ -1,0 +1,58 @@
+//! The crate-wide error type and the one mapping from errors to exit codes.
+//!
+//! Every front door reports failures through [`Error`]; the CLI turns it into a process exit
+//! code with [`Error::exit_code`], the HTTP API into a status code. Module errors keep their
+//! own context (file:line:column, request ids) and are wrapped here without repeating their
+//! text.
+
+/// The documented exit codes of `fleetctl` (see `docs/fleetctl-spec.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: the command did what was asked.
+    Success = 0,
+    /// 1: invalid arguments or configuration; nothing was changed in the cloud.
+    Usage = 1,
+    /// 2: an infrastructure operation failed (OCI, the state store, the network).
+    Infrastructure = 2,
+    /// 3: an unexpected internal error (a bug).
+    Internal = 3,
+}
+
+impl ExitCode {
+    /// The numeric process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Everything that can go wrong in fleetctl, classified for exit codes and HTTP statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The fleet file could not be read, parsed or validated.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigErrors),
+    /// Arguments that cannot work together, or a value out of range.
+    #[error("{0}")]
+    Usage(String),
+    /// A command whose machinery is not built yet; it never pretends to work.
+    #[error("`{command}` is not available in this build of fleetctl yet: {reason}")]
+    NotAvailable {
+        /// The command the user asked for.
+        command: String,
+        /// What is missing, in the user's words.
+        reason: String,
+    },
+    /// A bug: something the code assumed cannot happen did.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The exit code this error ends the CLI with. This is the only place that decides it.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            Error::Internal(_) => ExitCode::Internal,
+        }
+    }
+}

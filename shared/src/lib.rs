@@ -1,0 +1,12 @@
+//! fleetctl-core: everything fleetctl knows, shared by its three front doors
+//! (`fleetctl-function`, the `fleetctl` CLI and, through `fleetctl-api`, the dashboard).
+//!
+//! - [`config`]: the fleet file (`FleetConfig`), its validation and its JSON Schema.
+//! - [`oci`]: credential providers, the request signer and the OCI REST client.
+//! - [`error`]: the crate's error type and the documented exit codes.
+
+pub mod config;
+pub mod error;
+pub mod oci;
+
+pub use error::{Error, ExitCode};

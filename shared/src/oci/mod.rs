@@ -1,0 +1,1 @@
+//! Talking to OCI: credential providers, the request signer and the REST client.

@@ -1,0 +1,1 @@
+//! oci-sim: a local OCI that speaks the REST API over HTTP on loopback.

@@ -1,0 +1,1 @@
+//! Helpers for fleetctl's end-to-end tests.
