@@ -1,1 +1,102 @@
-fn main() {}
+//! `fleetctl`: the command-line front door. It parses arguments, calls `fleetctl-core` and
+//! renders results; it decides nothing about the fleet itself.
+
+mod args;
+mod commands;
+
+use std::io::Write;
+use std::process::ExitCode as ProcessExitCode;
+
+use clap::Parser;
+use fleetctl_core::{Error, ExitCode};
+
+use crate::args::Cli;
+
+fn main() -> ProcessExitCode {
+    install_panic_hook();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return clap_exit(&err),
+    };
+    init_logging(cli.global.verbose);
+    let global = cli.global.clone();
+    let result = cli
+        .into_invocation()
+        .and_then(|invocation| commands::run(invocation, &global));
+    match result {
+        Ok(()) => ProcessExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error the way users read it and returns its documented exit code.
+fn report(err: &Error) -> ProcessExitCode {
+    let mut stderr = std::io::stderr().lock();
+    match err {
+        // Config problems are already one `file:line:column: path: message` per line.
+        Error::Config(problems) => {
+            let _ = writeln!(stderr, "{problems}");
+            let n = problems.problems.len();
+            let _ = writeln!(
+                stderr,
+                "fleetctl: the fleet file is invalid ({n} problem{})",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        other => {
+            let _ = writeln!(stderr, "fleetctl: error: {other}");
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+                source = cause.source();
+            }
+        }
+    }
+    ProcessExitCode::from(err.exit_code().code())
+}
+
+/// clap's own errors: help and version go to stdout with 0; every usage error is exit 1 (clap
+/// would use 2, which fleetctl reserves for infrastructure failures).
+fn clap_exit(err: &clap::Error) -> ProcessExitCode {
+    use clap::error::ErrorKind;
+    let _ = err.print();
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ProcessExitCode::SUCCESS,
+        _ => ProcessExitCode::from(ExitCode::Usage.code()),
+    }
+}
+
+/// A panic is a bug: say so in one line, without a stack trace, and exit 3.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        eprintln!("fleetctl: internal error (a bug, please report it){location}: {message}");
+        std::process::exit(i32::from(ExitCode::Internal.code()));
+    }));
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,1 +1,244 @@
-fn main() {}
+//! fleetctl's task runner: what cargo alone does not do.
+//!
+//! - `cargo xtask test`   the whole test suite, exactly what CI runs (`.ci/run`): installs what
+//!   the tests need (idempotently), then format check, clippy, the tests, the dashboard build.
+//! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK and moto,
+//!   rustup components and the wasm32 target).
+//! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
+//!
+//! Every install step first checks whether its result is already there and skips if so, so a
+//! warm machine pays nothing. Nothing here needs root except the browser install that the
+//! dashboard tests will add.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test     install what the tests need, then fmt --check, clippy -D warnings, every test,
+           and the dashboard's wasm build (what CI runs)
+  setup    only the idempotent installs (.venv with tests/python/requirements.txt,
+           rustfmt/clippy, the wasm32-unknown-unknown target)
+  schema   regenerate schema/fleetctl.schema.json from the config types
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("setup") => setup().map(|_| ()),
+        Some("schema") => schema(),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => {
+            eprint!("unknown xtask command `{other}`\n\n{USAGE}");
+            return ExitCode::from(1);
+        }
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(1);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// What `setup` produced that later steps need.
+struct Env {
+    python: PathBuf,
+}
+
+fn test() -> Result<()> {
+    let started = Instant::now();
+    let env = setup()?;
+    let root = root();
+    step("cargo fmt --check", || {
+        run(cargo()
+            .args(["fmt", "--all", "--", "--check"])
+            .current_dir(&root))
+    })?;
+    step("cargo clippy (host crates)", || {
+        run(cargo()
+            .args(["clippy", "--all-targets", "--", "-D", "warnings"])
+            .current_dir(&root))
+    })?;
+    step("cargo clippy (dashboard, wasm32)", || {
+        run(cargo()
+            .args([
+                "clippy",
+                "-p",
+                "fleetctl-frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .current_dir(&root))
+    })?;
+    step("cargo test", || {
+        run(cargo()
+            .args(["test", "--workspace", "--exclude", "fleetctl-frontend"])
+            .env("FLEETCTL_TEST_PYTHON", &env.python)
+            .current_dir(&root))
+    })?;
+    step("dashboard build (wasm32)", || {
+        run(cargo()
+            .args([
+                "build",
+                "-p",
+                "fleetctl-frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .current_dir(&root))
+    })?;
+    println!("xtask: all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn setup() -> Result<Env> {
+    let root = root();
+    step("rustup components and targets", || {
+        ensure_rustup_component("rustfmt", "rustfmt")?;
+        ensure_rustup_component("clippy", "clippy")?;
+        ensure_rustup_target("wasm32-unknown-unknown")
+    })?;
+    let python = step("python venv (.venv)", || ensure_venv(&root))?;
+    Ok(Env { python })
+}
+
+fn schema() -> Result<()> {
+    let root = root();
+    let out = Command::new(cargo_bin())
+        .args(["run", "--quiet", "-p", "fleetctl", "--", "schema"])
+        .current_dir(&root)
+        .output()
+        .context("running `fleetctl schema`")?;
+    if !out.status.success() {
+        bail!(
+            "`fleetctl schema` failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let path = root.join("schema/fleetctl.schema.json");
+    fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
+    println!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn ensure_rustup_component(component: &str, probe: &str) -> Result<()> {
+    let present = Command::new(cargo_bin())
+        .arg(probe)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if present {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["component", "add", component]))
+}
+
+fn ensure_rustup_target(target: &str) -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("running `rustup target list --installed` (is rustup on PATH?)")?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target)
+    {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", target]))
+}
+
+/// Creates `.venv` and installs `tests/python/requirements.txt` into it, unless the venv
+/// already holds exactly that file's contents (a stamp copy records what was installed).
+fn ensure_venv(root: &Path) -> Result<PathBuf> {
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/python/requirements.txt");
+    let wanted = fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let stamp = venv.join("fleetctl-requirements.txt");
+    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let system_python = ["python3", "python"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .arg("--version")
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false)
+            })
+            .context("no python3 on PATH: the OCI SDK fidelity tests and moto need Python 3")?;
+        run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--upgrade", "pip"]))?;
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "-r"])
+        .arg(&requirements))?;
+    fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(python)
+}
+
+fn cargo_bin() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn cargo() -> Command {
+    Command::new(cargo_bin())
+}
+
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    println!("xtask: {name} ...");
+    let out = f().with_context(|| format!("step `{name}` failed"))?;
+    println!("xtask: {name} ok ({:.1?})", started.elapsed());
+    Ok(out)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = show(cmd);
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` exited with {status}");
+    }
+    Ok(())
+}
+
+fn show(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(OsStr::to_string_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,393 @@
+//! The command line, in two layers (after ripgrep's low/high args): [`Cli`] is what clap
+//! parses, with no I/O; [`Cli::into_invocation`] resolves it into one [`Invocation`] — the
+//! subcommand, or the long-standing action flag — and rejects combinations that cannot work
+//! together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fleetctl_core::Error;
+
+/// Manage a fleet of OCI compute instances described in one YAML file.
+///
+/// Run with only `--config` to print a one-line summary of the fleet.
+/// Exit codes: 0 success, 1 invalid arguments or configuration, 2 infrastructure
+/// operation error, 3 unexpected internal error.
+#[derive(Debug, Parser)]
+#[command(name = "fleetctl", version, about, long_about)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(flatten)]
+    pub legacy: LegacyActions,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every command understands.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// The fleet file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "fleet.yaml",
+        env = "FLEETCTL_CONFIG"
+    )]
+    pub config: PathBuf,
+
+    /// Where the ledger lives: a path, file://, memory://, s3://bucket/key or
+    /// oci://bucket@namespace/prefix [default: spec.state.url, else .fleetctl/state.json].
+    #[arg(long, global = true, value_name = "URL", env = "FLEETCTL_STATE")]
+    pub state: Option<String>,
+
+    /// Output format of commands that print results.
+    #[arg(short, long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The action flags the tool has always had; each maps onto a subcommand.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Long-standing action flags (same as the subcommands)")]
+pub struct LegacyActions {
+    /// Same as `scale N`.
+    #[arg(long, value_name = "N")]
+    pub scale: Option<u64>,
+
+    /// Same as `rolling-restart`.
+    #[arg(long)]
+    pub rolling_restart: bool,
+
+    /// Same as `auth validate`.
+    #[arg(long)]
+    pub auth_validate: bool,
+
+    /// Same as `status`.
+    #[arg(long)]
+    pub status: bool,
+
+    /// Same as `serve --http ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+
+    /// Same as `serve --reconcile-every DURATION` (with --http) or
+    /// `reconcile --every DURATION` (without).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub reconcile_every: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For scripts: one JSON document on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the fleet file and print a summary (exit 1 with every problem if invalid).
+    Validate,
+    /// Show the ledger beside what OCI reports, by group, marking drift.
+    Status,
+    /// Set the fleet's desired total; scaling down removes the oldest instances first.
+    Scale(ScaleArgs),
+    /// Replace or reboot every instance, a batch at a time, while the load balancer serves.
+    RollingRestart(RollingRestartArgs),
+    /// Rebuild the ledger from what OCI reports (adopt tagged instances, mark vanished ones).
+    Sync(DryRunArgs),
+    /// Run reconcile steps until the fleet matches the file (or forever with --every).
+    Reconcile(ReconcileArgs),
+    /// Credential checks.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Run the HTTP API, the dashboard and the control loop.
+    Serve(ServeArgs),
+    /// Run the dashboard and API against the built-in simulated OCI (no cloud account needed).
+    Demo(DemoArgs),
+    /// Print the JSON Schema of the fleet file.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// The desired total number of instances.
+    pub desired: u64,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollingRestartArgs {
+    /// Override spec.rollout.strategy for this run.
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    Replace,
+    Reboot,
+}
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// Print what would be done and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Keep reconciling at this interval instead of stopping when done.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub every: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Make a lightweight IAM call and print who fleetctl signs as.
+    Validate,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Listen address of the HTTP API [default: spec.api.listen].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<SocketAddr>,
+    /// Control loop interval [default: spec.api.reconcileEvery].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub reconcile_every: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Listen address of the dashboard and API.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+}
+
+/// What one run of fleetctl does, after the flags are resolved.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `fleetctl --config F` alone: the one-line summary.
+    Summary,
+    Command(Command),
+}
+
+impl Cli {
+    /// Resolves the long-standing flags into the subcommand they stand for.
+    pub fn into_invocation(self) -> Result<Invocation, Error> {
+        let legacy = self.legacy;
+        let mut chosen: Vec<(&'static str, Command)> = Vec::new();
+        if let Some(desired) = legacy.scale {
+            chosen.push((
+                "--scale",
+                Command::Scale(ScaleArgs {
+                    desired,
+                    dry_run: DryRunArgs { dry_run: false },
+                }),
+            ));
+        }
+        if legacy.rolling_restart {
+            chosen.push((
+                "--rolling-restart",
+                Command::RollingRestart(RollingRestartArgs {
+                    strategy: None,
+                    dry_run: DryRunArgs { dry_run: false },
+                }),
+            ));
+        }
+        if legacy.auth_validate {
+            chosen.push(("--auth-validate", Command::Auth(AuthCommand::Validate)));
+        }
+        if legacy.status {
+            chosen.push(("--status", Command::Status));
+        }
+        match (legacy.http, legacy.reconcile_every) {
+            (Some(http), every) => chosen.push((
+                "--http",
+                Command::Serve(ServeArgs {
+                    http: Some(http),
+                    reconcile_every: every,
+                }),
+            )),
+            (None, Some(every)) => chosen.push((
+                "--reconcile-every",
+                Command::Reconcile(ReconcileArgs {
+                    every: Some(every),
+                    dry_run: DryRunArgs { dry_run: false },
+                }),
+            )),
+            (None, None) => {}
+        }
+
+        if chosen.len() > 1 {
+            let names: Vec<&str> = chosen.iter().map(|(n, _)| *n).collect();
+            return Err(Error::Usage(format!(
+                "choose one action: {} cannot be used together",
+                names.join(", ")
+            )));
+        }
+        match (self.command, chosen.pop()) {
+            // clap already refuses flags together with a subcommand
+            // (args_conflicts_with_subcommands); this arm keeps the rule explicit.
+            (Some(_), Some((flag, _))) => Err(Error::Usage(format!(
+                "{flag} cannot be combined with a subcommand"
+            ))),
+            (Some(command), None) | (None, Some((_, command))) => Ok(Invocation::Command(command)),
+            (None, None) => Ok(Invocation::Summary),
+        }
+    }
+}
+
+/// Parses `90s`, `1m30s`, `500ms`, `2h`, `1d`: one or more `<digits><unit>`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let err = || {
+        format!(
+            "invalid duration {text:?}: use digits with a unit (ms, s, m, h, d), e.g. 30s or 1m30s"
+        )
+    };
+    if text.is_empty() {
+        return Err(err());
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(err());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| err())?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let millis_per = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(err()),
+        };
+        let add = value
+            .checked_mul(millis_per)
+            .map(std::time::Duration::from_millis)
+            .ok_or_else(err)?;
+        total = total.checked_add(add).ok_or_else(err)?;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn invocation(args: &[&str]) -> Result<Invocation, Error> {
+        let cli = Cli::try_parse_from(std::iter::once("fleetctl").chain(args.iter().copied()))
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        cli.into_invocation()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_like_the_config_file() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "30", "s", "1x", "-5s", "1.5s", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn no_action_means_summary() {
+        assert!(matches!(
+            invocation(&["--config", "f.yaml"]),
+            Ok(Invocation::Summary)
+        ));
+    }
+
+    #[test]
+    fn legacy_flags_map_onto_subcommands() {
+        assert!(matches!(
+            invocation(&["--scale", "4"]),
+            Ok(Invocation::Command(Command::Scale(ScaleArgs {
+                desired: 4,
+                ..
+            })))
+        ));
+        assert!(matches!(
+            invocation(&["--rolling-restart"]),
+            Ok(Invocation::Command(Command::RollingRestart(_)))
+        ));
+        assert!(matches!(
+            invocation(&["--auth-validate"]),
+            Ok(Invocation::Command(Command::Auth(AuthCommand::Validate)))
+        ));
+        assert!(matches!(
+            invocation(&["--status"]),
+            Ok(Invocation::Command(Command::Status))
+        ));
+        match invocation(&["--http", "127.0.0.1:9000", "--reconcile-every", "1m"]) {
+            Ok(Invocation::Command(Command::Serve(s))) => {
+                assert_eq!(s.http, Some("127.0.0.1:9000".parse().unwrap()));
+                assert_eq!(s.reconcile_every, Some(Duration::from_secs(60)));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match invocation(&["--reconcile-every", "45s"]) {
+            Ok(Invocation::Command(Command::Reconcile(r))) => {
+                assert_eq!(r.every, Some(Duration::from_secs(45)))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_actions_at_once_are_refused() {
+        match invocation(&["--scale", "3", "--status"]) {
+            Err(Error::Usage(msg)) => assert!(msg.contains("--scale, --status"), "{msg}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn legacy_flag_with_subcommand_is_refused() {
+        assert!(invocation(&["--status", "validate"]).is_err());
+    }
+
+    #[test]
+    fn negative_scale_is_refused_by_the_parser() {
+        assert!(invocation(&["--scale", "-2"]).is_err());
+        assert!(invocation(&["scale", "-2"]).is_err());
+    }
+}
