@@ -120,6 +120,7 @@ impl IdentityState {
         let tenancy_id = Ocid::mint(rng, "tenancy", "");
         let user_id = Ocid::mint(rng, "user", "");
         let compartment_id = Ocid::mint(rng, "compartment", "");
+        let sandbox_id = Ocid::mint(rng, "compartment", "");
         // The tenancy-specific AD prefix OCI shows (e.g. `Uocm:US-ASHBURN-AD-1`).
         let ads = (1..=3)
             .map(|n| AvailabilityDomain {
@@ -152,18 +153,22 @@ impl IdentityState {
                 defined_tags: BTreeMap::new(),
                 etag: new_etag(),
             }],
-            compartments: vec![Compartment {
-                id: compartment_id.clone(),
-                compartment_id: tenancy_id.clone(),
-                name: "fleet-demo".into(),
-                description: "Where the demo fleet runs".into(),
-                time_created: now.into(),
-                lifecycle_state: "ACTIVE".into(),
-                is_accessible: true,
-                freeform_tags: BTreeMap::new(),
-                defined_tags: BTreeMap::new(),
-                etag: new_etag(),
-            }],
+            compartments: vec![
+                compartment(
+                    compartment_id.clone(),
+                    &tenancy_id,
+                    "fleet-demo",
+                    "Where the demo fleet runs",
+                    now,
+                ),
+                compartment(
+                    sandbox_id,
+                    &tenancy_id,
+                    "sandbox",
+                    "An empty second compartment",
+                    now,
+                ),
+            ],
             availability_domains: ads,
             subscriptions: vec![
                 RegionSubscription {
@@ -193,6 +198,21 @@ impl IdentityState {
     /// Whether `id` is the tenancy (root compartment) or one of its compartments.
     pub fn compartment_exists(&self, id: &str) -> bool {
         self.tenancy.id.as_str() == id || self.compartments.iter().any(|c| c.id.as_str() == id)
+    }
+}
+
+fn compartment(id: Ocid, parent: &Ocid, name: &str, description: &str, now: &str) -> Compartment {
+    Compartment {
+        id,
+        compartment_id: parent.clone(),
+        name: name.into(),
+        description: description.into(),
+        time_created: now.into(),
+        lifecycle_state: "ACTIVE".into(),
+        is_accessible: true,
+        freeform_tags: BTreeMap::new(),
+        defined_tags: BTreeMap::new(),
+        etag: new_etag(),
     }
 }
 
