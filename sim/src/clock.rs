@@ -71,6 +71,13 @@ impl SimClock {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).offset += by;
     }
 
+    /// When something that takes `simulated` in OCI (a boot, a work request) is done:
+    /// `now() + scaled(simulated)`. Later lifecycle code compares `now()` with this deadline,
+    /// so both the time scale and `time/advance` bring it closer.
+    pub fn deadline(&self, simulated: Duration) -> SystemTime {
+        self.now() + self.scaled(simulated)
+    }
+
     /// The real duration a simulated duration takes at the current scale.
     pub fn scaled(&self, simulated: Duration) -> Duration {
         simulated.mul_f64(self.state().scale)
@@ -110,6 +117,8 @@ mod tests {
         assert!(SimClock::new(0.0).is_err());
         assert!(c.set_time_scale(f64::NAN).is_err());
         assert_eq!(c.time_scale(), 0.001);
+        let d = c.deadline(Duration::from_secs(60));
+        assert!(d <= c.now() + Duration::from_millis(61));
     }
 
     #[test]

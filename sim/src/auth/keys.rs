@@ -276,7 +276,7 @@ impl KeyResolver for KeyStore {
                 let (public, tenancy) = self
                     .verbatim
                     .get(s)
-                    .ok_or_else(|| AuthError::UnknownKey(s.clone()))?;
+                    .ok_or_else(|| AuthError::UnknownKey("(a keyId of no known form)".into()))?;
                 Ok(ResolvedKey {
                     public: public.clone(),
                     principal: Principal::KeyPair {
@@ -308,5 +308,29 @@ mod tests {
             KeyId::FedX509 { sha256: true, ref fingerprint, .. } if fingerprint == "AB:CD"
         ));
         assert_eq!(KeyId::parse("resource/v2.1/x").kind(), KeyIdKind::Resource);
+    }
+
+    #[test]
+    fn resolved_token_principal_does_not_show_its_token() {
+        let issuer = crate::crypto::RsaKey::generate().unwrap();
+        let session = crate::crypto::RsaKey::generate().unwrap();
+        let claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "sub": "ocid1.user.oc1..u", "tenant": "ocid1.tenancy.oc1..t", "ptype": "user",
+                "exp": 2_000_000_000_i64, "jwk": session.public_jwk().to_json("k"),
+            }))
+            .unwrap();
+        let token = crate::jwt::sign(&issuer, "k", &claims).unwrap();
+        let mut store = KeyStore::default();
+        store.add_token_key(issuer.public_jwk());
+        let resolved = store
+            .resolve(&KeyId::parse(&format!("ST${token}")), 1_000_000_000)
+            .unwrap();
+        assert_eq!(resolved.principal.kind(), KeyIdKind::Session);
+        assert_eq!(resolved.principal.tenancy(), "ocid1.tenancy.oc1..t");
+        assert_eq!(resolved.public, session.public_jwk());
+        let shown = format!("{resolved:?}");
+        assert!(!shown.contains(&token), "Debug shows the token");
+        assert!(!shown.contains(token.split('.').nth(2).unwrap()));
     }
 }

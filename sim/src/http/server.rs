@@ -101,7 +101,11 @@ fn key_id_kind(headers: &HeaderMap) -> Option<KeyIdKind> {
 async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, Dropped> {
     let started = Instant::now();
     let arrived = SystemTime::now();
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    // Authorization carries tokens: keep them out of any Debug output.
+    if let Some(v) = parts.headers.get_mut(http::header::AUTHORIZATION) {
+        v.set_sensitive(true);
+    }
     let request_id = request_id(&parts.headers);
     let target = parts
         .uri

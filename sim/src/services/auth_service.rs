@@ -9,7 +9,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::{FederationCert, KeyIdKind, KeyStore, Principal, SigningRule};
-use crate::clock::unix_secs;
 use crate::crypto::{CryptoError, PublicJwk, RsaKey, Secret, pem_or_b64_decode};
 use crate::http::router::{Access, Call, Operation, op};
 use crate::http::{ApiError, SimResponse};
@@ -378,9 +377,4 @@ fn internal(e: impl std::error::Error) -> ApiError {
         "InternalError",
         format!("the simulator failed: {e}"),
     )
-}
-
-/// Unix seconds of a system time (re-exported for callers that seed with real time).
-pub fn unix(t: SystemTime) -> i64 {
-    unix_secs(t)
 }
