@@ -106,6 +106,7 @@ pub fn parse_authorization(value: &str) -> Result<SignatureParams, AuthError> {
     let rest = value
         .trim()
         .strip_prefix("Signature")
+        .filter(|r| r.starts_with(char::is_whitespace))
         .ok_or_else(|| AuthError::Malformed("the scheme must be `Signature`".into()))?;
     let mut version = None;
     let mut algorithm = None;
@@ -320,6 +321,24 @@ mod tests {
         .unwrap();
         assert_eq!(a, b);
         assert_eq!(a.headers, vec!["date", "(request-target)", "host"]);
+    }
+
+    #[test]
+    fn other_schemes_and_broken_pairs_are_malformed() {
+        for bad in [
+            r#"Bearer abc"#,
+            r#"Signatures headers="date",keyId="k",algorithm="rsa-sha256",signature="AAAA""#,
+            r#"Signature headers=date,keyId="k",algorithm="rsa-sha256",signature="AAAA""#,
+            r#"Signature headers="date" keyId="k",algorithm="rsa-sha256",signature="AAAA""#,
+            r#"Signature keyId="k",keyId="k",headers="date",algorithm="rsa-sha256",signature="AAAA""#,
+            r#"Signature headers="date",algorithm="rsa-sha256",signature="AAAA""#,
+            r#"Signature headers="date",keyId="k",algorithm="rsa-sha256",signature="not base64!""#,
+        ] {
+            assert!(
+                matches!(parse_authorization(bad), Err(AuthError::Malformed(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -264,9 +264,20 @@ fn dispatch(
         params,
         principal,
     };
-    match (op.handler)(ctx, &call) {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+    // A bug in a handler answers 500 instead of dropping the connection, so it can never be
+    // mistaken for an injected `drop` fault.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (op.handler)(ctx, &call))) {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => {
+            tracing::error!(operation = op.name, "handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                format!("the simulator failed while handling {}", op.name),
+            )
+            .into_response()
+        }
     }
 }
 
