@@ -1,1 +1,322 @@
 //! oci-sim: a local OCI that speaks the REST API over HTTP on loopback.
+//!
+//! It is written from OCI's documents and checked against Oracle's own Python SDK; it shares
+//! no code with fleetctl's client, so a mistake there cannot hide behind the same mistake here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), oci_sim::SimError> {
+//! let sim = oci_sim::Sim::start(oci_sim::SimConfig::new("/tmp/oci-sim")).await?;
+//! println!("{} (config file {})", sim.base_url(), sim.config_file().display());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layout: [`state::World`] holds every resource behind one lock, one module per service under
+//! [`services`]; [`http::router::Registry`] names every operation by its OCI name; the
+//! [`clock::SimClock`] scales simulated durations; [`auth`] verifies OCI request signatures.
+
+pub mod auth;
+pub mod clock;
+pub mod crypto;
+pub mod faults;
+pub mod files;
+pub mod http;
+pub mod jwt;
+pub mod ocid;
+pub mod pki;
+pub mod reqlog;
+pub mod services;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use clock::BadTimeScale;
+pub use ocid::Ocid;
+pub use reqlog::LogEntry;
+pub use state::SeededIds;
+
+use crate::clock::{SimClock, rfc3339};
+use crate::faults::Faults;
+use crate::files::{OutFiles, WriteError};
+use crate::reqlog::RequestLog;
+use crate::services::auth_service::{AuthKeys, AuthSeed, AuthSetupError, AuthState};
+use crate::services::compute::ComputeState;
+use crate::services::identity::IdentityState;
+use crate::services::load_balancer::LoadBalancerState;
+use crate::services::network::NetworkState;
+use crate::state::{Ctx, REGION, World};
+
+/// How to start a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// Where the config, keys, tokens and `fleet.yaml` are written (created if missing).
+    pub out_dir: PathBuf,
+    /// Every simulated duration is multiplied by this (0.001: a 60 s boot takes 60 ms).
+    pub time_scale: f64,
+    /// Seeds OCIDs and fault probabilities; random when `None`.
+    pub seed: Option<u64>,
+    /// Lifetime of the tokens the simulator issues (settable later via `PUT /_sim/tokens`).
+    pub token_lifetime: Duration,
+}
+
+impl SimConfig {
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            out_dir: out_dir.into(),
+            time_scale: 1.0,
+            seed: None,
+            token_lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    TimeScale(#[from] BadTimeScale),
+    #[error("cannot create the output directory {}", path.display())]
+    OutDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("creating the simulator's keys and certificates")]
+    Credentials(#[source] AuthSetupError),
+    #[error("writing the simulator's files")]
+    Files(#[source] WriteError),
+    #[error("the key-generation task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Entry point.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// Creates the world, binds the listener, writes the files, and starts serving.
+    pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
+        let clock = SimClock::new(config.time_scale)?;
+        std::fs::create_dir_all(&config.out_dir).map_err(|source| SimError::OutDir {
+            path: config.out_dir.clone(),
+            source,
+        })?;
+        let out_dir =
+            std::fs::canonicalize(&config.out_dir).map_err(|source| SimError::OutDir {
+                path: config.out_dir.clone(),
+                source,
+            })?;
+        let seed = config.seed.unwrap_or_else(|| fastrand::u64(..));
+        let keys = tokio::task::spawn_blocking(AuthKeys::generate)
+            .await
+            .map_err(SimError::Task)?
+            .map_err(|e| SimError::Credentials(e.into()))?;
+
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let base_url = format!("http://{addr}");
+
+        let (world, seeded) = seed_world(seed, keys, &clock, config.token_lifetime)?;
+        let files = OutFiles::new(out_dir.clone());
+        files
+            .write_all(&world.auth, &seeded, &base_url)
+            .map_err(SimError::Files)?;
+
+        let ctx = Arc::new(Ctx {
+            world: Mutex::new(world),
+            clock,
+            faults: Mutex::new(Faults::new(seed)),
+            log: Mutex::new(RequestLog::default()),
+            registry: services::registry(),
+            files,
+            base_url: base_url.clone(),
+            seeded: seeded.clone(),
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let server = tokio::spawn(http::server::serve(listener, ctx.clone(), shutdown_rx));
+        tracing::info!(%base_url, out_dir = %out_dir.display(), seed, "oci-sim started");
+        Ok(SimHandle {
+            base_url,
+            addr,
+            out_dir,
+            seeded,
+            ctx,
+            shutdown_tx,
+            server: Some(server),
+        })
+    }
+}
+
+fn seed_world(
+    seed: u64,
+    keys: AuthKeys,
+    clock: &SimClock,
+    token_lifetime: Duration,
+) -> Result<(World, SeededIds), SimError> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let now = clock.now();
+    let now_text = rfc3339(now);
+    let (identity, ids) = IdentityState::seed(&mut rng, &now_text);
+    let mut network = NetworkState::default();
+    let subnet = network.seed(&mut rng, &ids.compartment);
+    let mut compute = ComputeState::default();
+    let image = compute.seed_image(&mut rng, &now_text);
+    let ads: Vec<String> = identity
+        .availability_domains
+        .iter()
+        .map(|a| a.name.clone())
+        .collect();
+    let first_ad = ads.first().cloned().unwrap_or_default();
+    let host = compute.seed_host_instance(&mut rng, &ids.compartment, &first_ad, &image, &now_text);
+    let mut load_balancer = LoadBalancerState::default();
+    let lb = load_balancer.seed(&mut rng, &ids.compartment, &subnet, &now_text);
+    let function = Ocid::mint(&mut rng, "fnfunc", state::REGION_SHORT);
+    let auth = AuthState::new(
+        &AuthSeed {
+            tenancy: ids.tenancy.clone(),
+            user: ids.user.clone(),
+            compartment: ids.compartment.clone(),
+            host_instance: host.clone(),
+            function: function.clone(),
+        },
+        keys,
+        now,
+        clock.now_unix(),
+        token_lifetime,
+    )
+    .map_err(SimError::Credentials)?;
+    let seeded = SeededIds {
+        tenancy: ids.tenancy,
+        tenancy_name: identity.tenancy.name.clone(),
+        user: ids.user,
+        compartment: ids.compartment,
+        availability_domains: ads,
+        image,
+        subnet,
+        load_balancer: lb,
+        backend_set: "web".into(),
+        host_instance: host,
+        function,
+        region: REGION.into(),
+    };
+    Ok((
+        World {
+            rng,
+            identity,
+            network,
+            compute,
+            load_balancer,
+            auth,
+        },
+        seeded,
+    ))
+}
+
+/// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] also waits.
+#[derive(Debug)]
+pub struct SimHandle {
+    base_url: String,
+    addr: SocketAddr,
+    out_dir: PathBuf,
+    seeded: SeededIds,
+    ctx: Arc<Ctx>,
+    shutdown_tx: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`: every service lives under this one URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The output directory (absolute).
+    pub fn out_dir(&self) -> &Path {
+        &self.out_dir
+    }
+    /// The seeded tenancy, user, compartment, image, subnet, load balancer, host instance...
+    pub fn seeded(&self) -> &SeededIds {
+        &self.seeded
+    }
+    pub fn tenancy_id(&self) -> &Ocid {
+        &self.seeded.tenancy
+    }
+    pub fn user_id(&self) -> &Ocid {
+        &self.seeded.user
+    }
+    pub fn compartment_id(&self) -> &Ocid {
+        &self.seeded.compartment
+    }
+    pub fn image_id(&self) -> &Ocid {
+        &self.seeded.image
+    }
+    pub fn subnet_id(&self) -> &Ocid {
+        &self.seeded.subnet
+    }
+    pub fn load_balancer_id(&self) -> &Ocid {
+        &self.seeded.load_balancer
+    }
+    pub fn host_instance_id(&self) -> &Ocid {
+        &self.seeded.host_instance
+    }
+    /// `DIR/config` (profiles DEFAULT and SESSION).
+    pub fn config_file(&self) -> PathBuf {
+        self.ctx.files.config.clone()
+    }
+    /// `DIR/fleet.yaml`.
+    pub fn fleet_file(&self) -> PathBuf {
+        self.ctx.files.fleet_yaml.clone()
+    }
+    /// `DIR/rp/env`.
+    pub fn resource_principal_env_file(&self) -> PathBuf {
+        self.ctx.files.rp_env.clone()
+    }
+    /// The request log (same as `GET /_sim/requests`).
+    pub fn requests(&self) -> Vec<LogEntry> {
+        self.ctx.log().entries().to_vec()
+    }
+    /// The simulated now.
+    pub fn now(&self) -> SystemTime {
+        self.ctx.clock.now()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 5 s), and waits for the server.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown_tx.send(true);
+    }
+}

@@ -1,1 +1,88 @@
-fn main() {}
+//! `oci-sim --listen 127.0.0.1:PORT --out DIR [--time-scale F] [--seed N]`
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A local OCI (identity, auth, IMDS, admin) over HTTP on loopback, for fleetctl's tests and demo.
+#[derive(Debug, Parser)]
+#[command(name = "oci-sim", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Directory for the config file, keys, tokens and fleet.yaml (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Multiplies every simulated duration (0.001 turns a 60 s boot into 60 ms).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Seed for OCIDs and fault probabilities (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OCI_SIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oci-sim: error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), oci_sim::SimError> {
+    let mut config = oci_sim::SimConfig::new(args.out);
+    config.listen = args.listen;
+    config.time_scale = args.time_scale;
+    config.seed = args.seed;
+    let sim = oci_sim::Sim::start(config).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "oci-sim listening on {}", sim.base_url());
+    let _ = out.flush();
+    drop(out);
+    wait_for_signal().await;
+    eprintln!("oci-sim: shutting down");
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

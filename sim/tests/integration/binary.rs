@@ -1,0 +1,97 @@
+//! The `oci-sim` binary: readiness line, serving, clean stop on SIGTERM, clear start errors.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn binary_announces_its_port_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oci-sim"))
+        .args(["--listen", "127.0.0.1:0", "--out"])
+        .arg(dir.path())
+        .args(["--time-scale", "0.001", "--seed", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = line
+        .strip_prefix("oci-sim listening on http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port: u16 = url.trim_end().parse().unwrap();
+    assert_ne!(port, 0);
+    let base = format!("http://127.0.0.1:{port}");
+    let scale = reqwest::get(format!("{base}/_sim/time-scale"))
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(scale["timeScale"], 0.001);
+    let yaml = std::fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
+    assert!(yaml.contains(&format!("endpoint: {base}\n")));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "oci-sim did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+    assert!(
+        reqwest::get(format!("{base}/_sim/time-scale"))
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn binary_refuses_a_bad_time_scale_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oci-sim"))
+        .args(["--time-scale", "0", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("time scale must be a positive finite number"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn binary_refuses_a_port_in_use_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oci-sim"))
+        .args(["--listen", &addr, "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("caused by"), "{stderr}");
+}
