@@ -121,7 +121,7 @@ fn test() -> Result<()> {
 fn setup() -> Result<Env> {
     let root = root();
     step("rustup components and targets", || {
-        ensure_rustup_component("rustfmt", "rustfmt")?;
+        ensure_rustup_component("rustfmt", "fmt")?;
         ensure_rustup_component("clippy", "clippy")?;
         ensure_rustup_target("wasm32-unknown-unknown")
     })?;
