@@ -66,6 +66,8 @@ struct Node {
     /// Nodes in this subtree, for the expansion budget.
     size: usize,
     text_column: Option<usize>,
+    /// An empty plain scalar (nothing written after `key:`).
+    empty: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +251,10 @@ impl<'a> Builder<'a> {
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, pos)?;
                 let kind = scalar_kind(&text, style, tag.as_deref());
+                // An empty value (`key:` with nothing after it) has no text to point at;
+                // problems about it point at its key instead (see `to_json`).
+                // (The parser reports it as a plain `~` with an empty span.)
+                let empty = span.start.index() == span.end.index() && tag.is_none();
                 let text_column = match &kind {
                     Kind::Scalar(Value::String(s)) => self.text_column(s, style, &span),
                     _ => None,
@@ -258,6 +264,7 @@ impl<'a> Builder<'a> {
                     kind,
                     size: 1,
                     text_column,
+                    empty,
                 };
                 self.remember(anchor, &node);
                 Ok(node)
@@ -284,6 +291,7 @@ impl<'a> Builder<'a> {
                     kind,
                     size,
                     text_column: None,
+                    empty: false,
                 };
                 self.remember(anchor, &node);
                 Ok(node)
@@ -312,6 +320,7 @@ impl<'a> Builder<'a> {
                     kind,
                     size,
                     text_column: None,
+                    empty: false,
                 };
                 self.remember(anchor, &node);
                 Ok(node)
@@ -331,6 +340,7 @@ impl<'a> Builder<'a> {
                     ),
                     size: 1,
                     text_column: None,
+                    empty: false,
                 }),
             },
             _ => Err(Fatal {
@@ -349,6 +359,7 @@ impl<'a> Builder<'a> {
                     kind: Kind::Scalar(Value::String(text.to_string())),
                     size: 1,
                     text_column: None,
+                    empty: false,
                 };
                 self.remember(anchor, &node);
                 Ok(Key::Text {
@@ -598,18 +609,22 @@ fn to_json(
     index: &mut HashMap<Vec<Seg>, Loc>,
     out: &mut Collector,
 ) -> Value {
+    let value_pos = match key {
+        Some(key_pos) if node.empty => key_pos,
+        _ => node.pos,
+    };
     index.insert(
         path.clone(),
         Loc {
             key,
-            value: node.pos,
+            value: value_pos,
             text_column: node.text_column,
         },
     );
     match node.kind {
         Kind::Scalar(v) => v,
         Kind::Bad(message) => {
-            out.add(node.pos, path, Slot::Value, message);
+            out.add(value_pos, path, Slot::Value, message);
             Value::Null
         }
         Kind::Seq(items) => {
