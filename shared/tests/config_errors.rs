@@ -572,3 +572,21 @@ fn unsupported_yaml_features_are_reported_not_ignored() {
         ]
     );
 }
+
+#[test]
+fn rollout_limits_must_be_whole_numbers_or_percentages() {
+    let text = with_spec(
+        "  subnetId: ocid1.subnet.oc1.iad.aaaa\n  \
+           instances: [{name: blue, count: 1}]\n  \
+           rollout: {maxSurge: 2.0, maxUnavailable: 150%}\n",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "fleet.yaml:10:23: spec.rollout.maxSurge: must be a whole number >= 0 or a percentage \
+             such as \"25%\" (0-100%), got 2.0",
+            "fleet.yaml:10:44: spec.rollout.maxUnavailable: must be a whole number >= 0 or a \
+             percentage such as \"25%\" (0-100%), got \"150%\"",
+        ]
+    );
+}

@@ -1,5 +1,6 @@
 //! Problems found in a fleet file, and how they are shown.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use serde_json::Value;
@@ -122,12 +123,16 @@ pub(crate) fn describe(v: &Value) -> String {
 /// The problems of one load, collected in any order, deduplicated, then sorted.
 pub(crate) struct Collector {
     file: String,
-    items: Vec<(Pos, String, Slot, String)>,
+    items: Vec<(Pos, String, String)>,
+    /// Paths whose value already has a problem.
+    value_paths: HashSet<String>,
+    /// Other problems already reported: (path, position, message).
+    others: HashSet<(String, Pos, String)>,
 }
 
 /// What a problem is about, for deduplication: at most one problem about a field's value, and
 /// one per (key, message) for key-level problems.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
     /// The value at the path.
     Value,
@@ -140,6 +145,8 @@ impl Collector {
         Collector {
             file: file.to_owned(),
             items: Vec::new(),
+            value_paths: HashSet::new(),
+            others: HashSet::new(),
         }
     }
 
@@ -147,22 +154,18 @@ impl Collector {
     pub fn add(&mut self, pos: Pos, path: &[Seg], slot: Slot, message: impl Into<String>) {
         let path = display_path(path);
         let message = message.into();
-        let duplicate = self.items.iter().any(|(p, existing_path, s, m)| {
-            *existing_path == path
-                && *s == slot
-                && (slot == Slot::Value || (*p == pos && *m == message))
-        });
-        if !duplicate {
-            self.items.push((pos, path, slot, message));
+        let new = match slot {
+            Slot::Value => self.value_paths.insert(path.clone()),
+            Slot::Other => self.others.insert((path.clone(), pos, message.clone())),
+        };
+        if new {
+            self.items.push((pos, path, message));
         }
     }
 
     /// True when a problem about the value at `path` was already reported.
     pub fn has_value_problem(&self, path: &[Seg]) -> bool {
-        let path = display_path(path);
-        self.items
-            .iter()
-            .any(|(_, p, s, _)| *p == path && *s == Slot::Value)
+        self.value_paths.contains(&display_path(path))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,7 +180,7 @@ impl Collector {
         ConfigErrors {
             problems: items
                 .into_iter()
-                .map(|(pos, path, _, message)| Problem {
+                .map(|(pos, path, message)| Problem {
                     file: file.clone(),
                     line: pos.line,
                     column: pos.column,

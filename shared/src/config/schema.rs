@@ -192,8 +192,8 @@ fn walk(
     if out.has_value_problem(path) {
         return;
     }
-    if let (Some(c), Value::String(s)) = (def.and_then(checked), value) {
-        if let Err(message) = (c.check)(s) {
+    if let Some(c) = def.and_then(checked) {
+        if let Err(message) = (c.check)(value) {
             out.add(parsed.value_pos(path), path, Slot::Value, message);
         }
         return;
@@ -242,15 +242,15 @@ fn value_message(
     instance: &Value,
 ) -> String {
     if let Some(c) = def.and_then(checked) {
-        if let Value::String(s) = instance
-            && let Err(message) = (c.check)(s)
+        if let Value::String(_) = instance
+            && let Err(message) = (c.check)(instance)
         {
             return message;
         }
         return with_quote_hint(
             format!("must be {}, got {}", c.expected, describe(instance)),
             instance,
-            |text| (c.check)(text).is_ok(),
+            |text| (c.check)(&Value::String(text.to_owned())).is_ok(),
         );
     }
     match kind {

@@ -731,118 +731,73 @@ impl JsonSchema for TagValue {
 
 // ---------------------------------------------------------------------------------------------
 
-/// The checked string types by schema definition name: how a value at a place whose schema is
+/// The checked types by schema definition name: how a value at a place whose schema is
 /// `#/$defs/<name>` is checked, and what it should be. Used to turn schema errors (a failed
 /// `pattern`, a wrong type) into the same messages the parsers give, and to run the parsers'
-/// extra checks that a pattern cannot express.
+/// extra checks that a schema cannot express.
 pub(crate) struct Checked {
     /// Schema definition name.
     pub def: &'static str,
     /// What a valid value is ("an image OCID (ocid1.image.…)").
     pub expected: &'static str,
-    /// Checks a string value; `Err` holds the full message.
-    pub check: fn(&str) -> Result<(), String>,
+    /// Checks a value; `Err` holds the full message.
+    pub check: fn(&Value) -> Result<(), String>,
 }
 
-fn ocid_check<T: FromStr>(s: &str) -> Result<(), String>
+/// The check of a type parsed from a string: other JSON types are wrong.
+fn string_check<T: FromStr>(v: &Value) -> Result<(), String>
 where
     T::Err: fmt::Display,
 {
-    T::from_str(s).map(|_| ()).map_err(|e| e.to_string())
+    match v {
+        Value::String(s) => T::from_str(s).map(|_| ()).map_err(|e| e.to_string()),
+        other => Err(format!(
+            "must be text, got {}",
+            crate::config::describe(other)
+        )),
+    }
+}
+
+macro_rules! checked {
+    ($($def:literal => $ty:ty),+ $(,)?) => {
+        &[$(Checked { def: $def, expected: <$ty>::EXPECTED, check: string_check::<$ty> }),+]
+    };
 }
 
 pub(crate) const CHECKED: &[Checked] = {
-    use crate::ocid::{CompartmentId, ImageId, InstanceId, LoadBalancerId, Ocid, SubnetId};
-    &[
-        Checked {
-            def: "Ocid",
-            expected: "an OCID (ocid1.<type>.<realm>.[region].<unique>)",
-            check: ocid_check::<Ocid>,
-        },
-        Checked {
-            def: "CompartmentId",
-            expected: CompartmentId::EXPECTED,
-            check: ocid_check::<CompartmentId>,
-        },
-        Checked {
-            def: "ImageId",
-            expected: ImageId::EXPECTED,
-            check: ocid_check::<ImageId>,
-        },
-        Checked {
-            def: "SubnetId",
-            expected: SubnetId::EXPECTED,
-            check: ocid_check::<SubnetId>,
-        },
-        Checked {
-            def: "LoadBalancerId",
-            expected: LoadBalancerId::EXPECTED,
-            check: ocid_check::<LoadBalancerId>,
-        },
-        Checked {
-            def: "InstanceId",
-            expected: InstanceId::EXPECTED,
-            check: ocid_check::<InstanceId>,
-        },
-        Checked {
-            def: "FleetName",
-            expected: FleetName::EXPECTED,
-            check: ocid_check::<FleetName>,
-        },
-        Checked {
-            def: "GroupName",
-            expected: GroupName::EXPECTED,
-            check: ocid_check::<GroupName>,
-        },
-        Checked {
-            def: "Region",
-            expected: Region::EXPECTED,
-            check: ocid_check::<Region>,
-        },
-        Checked {
-            def: "EnvVarName",
-            expected: EnvVarName::EXPECTED,
-            check: ocid_check::<EnvVarName>,
-        },
-        Checked {
-            def: "SshPublicKey",
-            expected: SshPublicKey::EXPECTED,
-            check: ocid_check::<SshPublicKey>,
-        },
-        Checked {
-            def: "StateUrl",
-            expected: StateUrl::EXPECTED,
-            check: ocid_check::<StateUrl>,
-        },
-        Checked {
-            def: "ListenAddr",
-            expected: ListenAddr::EXPECTED,
-            check: ocid_check::<ListenAddr>,
-        },
-        Checked {
-            def: "EndpointUrl",
-            expected: EndpointUrl::EXPECTED,
-            check: ocid_check::<EndpointUrl>,
-        },
-        Checked {
-            def: "Duration",
-            expected: HumanDuration::EXPECTED,
-            check: ocid_check::<HumanDuration>,
-        },
-        Checked {
-            def: "CountOrPercent",
-            expected: CountOrPercent::EXPECTED,
-            check: |s| {
-                CountOrPercent::from_value(&Value::String(s.to_owned()))
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            },
-        },
-    ]
+    use crate::ocid::{CompartmentId, ImageId, InstanceId, LoadBalancerId, SubnetId};
+    const STRINGS: &[Checked] = checked! {
+        "CompartmentId" => CompartmentId,
+        "ImageId" => ImageId,
+        "SubnetId" => SubnetId,
+        "LoadBalancerId" => LoadBalancerId,
+        "InstanceId" => InstanceId,
+        "FleetName" => FleetName,
+        "GroupName" => GroupName,
+        "Region" => Region,
+        "EnvVarName" => EnvVarName,
+        "SshPublicKey" => SshPublicKey,
+        "StateUrl" => StateUrl,
+        "ListenAddr" => ListenAddr,
+        "EndpointUrl" => EndpointUrl,
+        "Duration" => HumanDuration,
+    };
+    STRINGS
 };
 
+/// Checks that are not about a single string type.
+const OTHER_CHECKED: &[Checked] = &[Checked {
+    def: "CountOrPercent",
+    expected: CountOrPercent::EXPECTED,
+    check: |v| {
+        CountOrPercent::from_value(v)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    },
+}];
+
 pub(crate) fn checked(def: &str) -> Option<&'static Checked> {
-    CHECKED.iter().find(|c| c.def == def)
+    CHECKED.iter().chain(OTHER_CHECKED).find(|c| c.def == def)
 }
 
 #[cfg(test)]
