@@ -230,13 +230,11 @@ fn config_file_expands_home_and_variables_from_the_injected_environment() {
 }
 
 #[test]
-fn config_file_with_tilde_but_no_home_directory_is_an_error() {
+fn config_file_with_tilde_but_no_home_directory_stays_as_written() {
     let text = minimal_with("  auth:\n    configFile: ~/.oci/config\n");
-    let err = load_str_with_env("fleet.yaml", &text, &env(&[], None)).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "fleet.yaml:14:17: spec.auth.configFile: cannot expand \"~\": the home directory is unknown (HOME is not set)"
-    );
+    let c = load_str_with_env("fleet.yaml", &text, &env(&[], None)).unwrap();
+    assert_eq!(c.spec.auth.config_file, PathBuf::from("~/.oci/config"));
+    assert!(c.spec.auth.config_file_explicit);
 }
 
 #[test]

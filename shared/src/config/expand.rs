@@ -68,9 +68,6 @@ pub enum ExpandError {
         /// Where `$` is.
         offset: usize,
     },
-    /// A leading `~` but no known home directory.
-    #[error("cannot expand \"~\": the home directory is unknown (HOME is not set)")]
-    NoHome,
     /// `${` without its `}`.
     #[error("\"${{\" has no closing \"}}\"")]
     Unterminated {
@@ -92,14 +89,15 @@ impl ExpandError {
             ExpandError::Unset { offset, .. }
             | ExpandError::Unterminated { offset }
             | ExpandError::BadName { offset } => *offset,
-            ExpandError::NoHome => 0,
         }
     }
 }
 
 /// Expands a path as written in the fleet file:
 ///
-/// - a leading `~` alone or followed by `/` becomes the home directory (`~user` is left as is);
+/// - a leading `~` alone or followed by `/` becomes the home directory (`~user` is left as
+///   is, and so is `~` when no home directory is known: the config file may not even be used,
+///   as with instance or resource principals, and whoever opens it reports the path);
 /// - `$NAME` and `${NAME}` (NAME = letters, digits and `_`, not starting with a digit) become
 ///   the variable's value; an unset variable is an error;
 /// - `$$` is a literal `$`, and a `$` not followed by a name is kept as is.
@@ -107,8 +105,10 @@ pub fn expand_path(raw: &str, env: &dyn Environment) -> Result<PathBuf, ExpandEr
     let mut out = String::new();
     let chars: Vec<char> = raw.chars().collect();
     let mut i = 0;
-    if chars.first() == Some(&'~') && (chars.len() == 1 || chars[1] == '/') {
-        let home = env.home_dir().ok_or(ExpandError::NoHome)?;
+    if chars.first() == Some(&'~')
+        && (chars.len() == 1 || chars[1] == '/')
+        && let Some(home) = env.home_dir()
+    {
         out.push_str(&home.to_string_lossy());
         i = 1;
     }
@@ -223,12 +223,9 @@ mod tests {
     }
 
     #[test]
-    fn tilde_without_a_home_directory_is_an_error() {
+    fn tilde_without_a_home_directory_stays_as_written() {
         let no_home = FixedEnvironment::default();
-        assert_eq!(
-            expand_path("~/x", &no_home).unwrap_err(),
-            ExpandError::NoHome
-        );
+        assert_eq!(expand_path("~/x", &no_home).unwrap(), PathBuf::from("~/x"));
         assert_eq!(expand_path("/x", &no_home).unwrap(), PathBuf::from("/x"));
     }
 }

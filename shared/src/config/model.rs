@@ -117,9 +117,9 @@ pub struct InstanceGroup {
 pub struct AuthConfig {
     /// The method; `None` means detect it.
     pub method: Option<AuthMethod>,
-    /// The OCI CLI config file, with `~`, `$VAR` and `${VAR}` expanded. When the fleet file
-    /// does not name one this is `~/.oci/config` expanded (left as written if no home
-    /// directory is known).
+    /// The OCI CLI config file, with `~`, `$VAR` and `${VAR}` expanded (`~` stays as written
+    /// when no home directory is known). When the fleet file does not name one this is
+    /// `~/.oci/config`, expanded the same way.
     pub config_file: PathBuf,
     /// True when the fleet file named the config file (so environment overrides such as
     /// `OCI_CLI_CONFIG_FILE` should not apply).

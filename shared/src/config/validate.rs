@@ -244,8 +244,7 @@ fn check_rollout_limits(parsed: &Parsed, spec: &Value, out: &mut Collector) {
 }
 
 fn default_config_file(env: &dyn Environment) -> PathBuf {
-    // Without a home directory the default stays as written; the auth module reports it if a
-    // user principal is actually needed.
+    // Without a home directory the default stays as written (see `expand_path`).
     expand_path(DEFAULT_CONFIG_FILE, env).unwrap_or_else(|_| PathBuf::from(DEFAULT_CONFIG_FILE))
 }
 
