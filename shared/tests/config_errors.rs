@@ -590,3 +590,20 @@ fn rollout_limits_must_be_whole_numbers_or_percentages() {
         ]
     );
 }
+
+#[test]
+fn an_empty_section_says_how_to_get_the_defaults() {
+    let text = with_spec(
+        "  subnetId: ocid1.subnet.oc1.iad.aaaa\n  \
+           instances: [{name: blue, count: 1}]\n  \
+           loadBalancer:\n  \
+           #  enabled: true\n",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "fleet.yaml:10:3: spec.loadBalancer: must be a mapping, got an empty value (remove the \
+          key, or write {} to use the defaults)"
+        ]
+    );
+}

@@ -307,6 +307,16 @@ fn value_message(
                     format!("{message} (YAML 1.2 reads {word} as text; write true or false)")
                 }
                 _ if wants_text => with_quote_hint(message, instance, |_| true),
+                _ if instance.is_null()
+                    && matches!(kind, TypeKind::Single(jsonschema::JsonType::Object)) =>
+                {
+                    format!("{message} (remove the key, or write {{}} to use the defaults)")
+                }
+                _ if instance.is_null()
+                    && matches!(kind, TypeKind::Single(jsonschema::JsonType::Array)) =>
+                {
+                    format!("{message} (write [] for an empty list)")
+                }
                 _ => message,
             }
         }
