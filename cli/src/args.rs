@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fleetctl_core::Error;
+use fleetctl_core::config::HumanDuration;
 
 /// Manage a fleet of OCI compute instances described in one YAML file.
 ///
@@ -16,7 +17,6 @@ use fleetctl_core::Error;
 /// operation error, 3 unexpected internal error.
 #[derive(Debug, Parser)]
 #[command(name = "fleetctl", version, about, long_about)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -249,8 +249,6 @@ impl Cli {
             )));
         }
         match (self.command, chosen.pop()) {
-            // clap already refuses flags together with a subcommand
-            // (args_conflicts_with_subcommands); this arm keeps the rule explicit.
             (Some(_), Some((flag, _))) => Err(Error::Usage(format!(
                 "{flag} cannot be combined with a subcommand"
             ))),
@@ -260,43 +258,11 @@ impl Cli {
     }
 }
 
-/// Parses `90s`, `1m30s`, `500ms`, `2h`, `1d`: one or more `<digits><unit>`.
+/// Parses a duration exactly as the fleet file does (`90s`, `1m30s`, `500ms`, `2h`, `1d`).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let err = || {
-        format!(
-            "invalid duration {text:?}: use digits with a unit (ms, s, m, h, d), e.g. 30s or 1m30s"
-        )
-    };
-    if text.is_empty() {
-        return Err(err());
-    }
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(err());
-        }
-        let value: u64 = rest[..digits].parse().map_err(|_| err())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let millis_per = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return Err(err()),
-        };
-        let add = value
-            .checked_mul(millis_per)
-            .map(std::time::Duration::from_millis)
-            .ok_or_else(err)?;
-        total = total.checked_add(add).ok_or_else(err)?;
-    }
-    Ok(total)
+    HumanDuration::parse(text)
+        .map(HumanDuration::get)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

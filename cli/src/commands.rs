@@ -50,9 +50,8 @@ fn run_command(command: Command, global: &GlobalArgs) -> Result<(), Error> {
 /// summary scripts parse.
 pub fn summary_line(fleet: &FleetConfig) -> String {
     format!(
-        "Fleet(kind={}, name={}, instances={})",
-        fleet.kind,
-        fleet.name,
+        "Fleet(kind=FleetConfig, name={}, instances={})",
+        fleet.metadata.name,
         fleet.total_instances()
     )
 }
@@ -68,8 +67,8 @@ fn validate(global: &GlobalArgs) -> Result<(), Error> {
             let doc = serde_json::json!({
                 "file": global.config.display().to_string(),
                 "valid": true,
-                "kind": fleet.kind,
-                "name": fleet.name,
+                "kind": "FleetConfig",
+                "name": fleet.metadata.name.as_str(),
                 "instances": fleet.total_instances(),
             });
             println!("{doc}");

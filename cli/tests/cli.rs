@@ -1,0 +1,291 @@
+//! The `fleetctl` binary as users run it: arguments, outputs on stdout/stderr, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fleetctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+        .args(args)
+        .current_dir(repo())
+        .env_remove("FLEETCTL_CONFIG")
+        .env_remove("FLEETCTL_STATE")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("fleetctl runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Writes `text` as `fleet.yaml` in a fresh directory and runs `fleetctl --config <it> validate`.
+fn validate_text(text: &str) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.yaml");
+    std::fs::write(&path, text).unwrap();
+    let out = fleetctl(&["--config", path.to_str().unwrap(), "validate"]);
+    (out, dir)
+}
+
+const VALID: &str = "kind: FleetConfig
+metadata:
+  name: web
+spec:
+  compartmentId: ocid1.compartment.oc1..aaaaaaaaexample
+  imageId: ocid1.image.oc1.iad.aaaaaaaaexample
+  availabilityDomain: \"Uocm:US-ASHBURN-AD-1\"
+  shape: VM.Standard.E4.Flex
+  shapeConfig: {ocpus: 1, memoryInGBs: 16}
+  subnetId: ocid1.subnet.oc1.iad.aaaaaaaaexample
+  instances:
+    - name: blue
+      count: 2
+    - name: green
+      count: 3
+";
+
+fn assert_config_error(out: &Output, expected_lines: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr:\n{err}");
+    for line in expected_lines {
+        assert!(
+            err.lines().any(|l| l.ends_with(line)),
+            "stderr lacks a line ending with {line:?}:\n{err}"
+        );
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        stdout(out).is_empty(),
+        "nothing on stdout for an invalid file"
+    );
+}
+
+#[test]
+fn version_prints_name_and_version() {
+    let out = fleetctl(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("fleetctl {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn config_alone_prints_the_summary_line() {
+    let out = fleetctl(&["--config", "config/fleet.yaml.tmpl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Fleet(kind=FleetConfig, name=web, instances=3)\n"
+    );
+}
+
+#[test]
+fn summary_sums_every_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.yaml");
+    std::fs::write(&path, VALID).unwrap();
+    let out = fleetctl(&["--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Fleet(kind=FleetConfig, name=web, instances=5)\n"
+    );
+}
+
+#[test]
+fn validate_accepts_both_templates() {
+    for template in ["config/fleet.yaml.tmpl", "config/fleet.local.yaml.tmpl"] {
+        let out = fleetctl(&["validate", "--config", template]);
+        assert_eq!(out.status.code(), Some(0), "{template}: {}", stderr(&out));
+        assert!(stdout(&out).starts_with(&format!("{template}: valid\n")));
+    }
+}
+
+#[test]
+fn validate_json_is_one_document() {
+    let out = fleetctl(&[
+        "--config",
+        "config/fleet.yaml.tmpl",
+        "validate",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["name"], "web");
+    assert_eq!(doc["instances"], 3);
+}
+
+#[test]
+fn default_config_is_fleet_yaml_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.yaml"), VALID).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+        .current_dir(dir.path())
+        .env_remove("FLEETCTL_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Fleet(kind=FleetConfig, name=web, instances=5)\n"
+    );
+}
+
+#[test]
+fn missing_config_file_is_exit_1_naming_the_file() {
+    let out = fleetctl(&["--config", "does-not-exist.yaml"]);
+    assert_config_error(
+        &out,
+        &["does-not-exist.yaml:1:1: cannot read the file: the file does not exist"],
+    );
+}
+
+#[test]
+fn bad_yaml_syntax_is_exit_1_with_position() {
+    let (out, _d) = validate_text("kind: FleetConfig\nmetadata: [\n");
+    assert_config_error(
+        &out,
+        &["fleet.yaml:2:11: invalid YAML: unclosed bracket '['"],
+    );
+}
+
+#[test]
+fn wrong_type_is_exit_1_with_position_and_path() {
+    let (out, _d) = validate_text(&VALID.replace("count: 2", "count: two"));
+    assert_config_error(
+        &out,
+        &["fleet.yaml:13:14: spec.instances[0].count: must be a whole number >= 0, got \"two\""],
+    );
+}
+
+#[test]
+fn negative_count_is_exit_1_with_position_and_path() {
+    let (out, _d) = validate_text(&VALID.replace("count: 3", "count: -2"));
+    assert_config_error(
+        &out,
+        &["fleet.yaml:15:14: spec.instances[1].count: must be a whole number >= 0, got -2"],
+    );
+}
+
+#[test]
+fn unknown_key_is_exit_1_with_a_suggestion() {
+    let (out, _d) = validate_text(&VALID.replace("compartmentId:", "compartmentID:"));
+    assert_config_error(
+        &out,
+        &[
+            "fleet.yaml:5:3: spec: unknown field \"compartmentID\"; did you mean \"compartmentId\"?",
+            "fleet.yaml:4:1: spec: missing required field \"compartmentId\"",
+        ],
+    );
+}
+
+#[test]
+fn wrong_ocid_type_is_exit_1() {
+    let (out, _d) = validate_text(&VALID.replace(
+        "imageId: ocid1.image.oc1.iad.aaaaaaaaexample",
+        "imageId: ocid1.subnet.oc1.iad.aaaaaaaaexample",
+    ));
+    assert_config_error(
+        &out,
+        &[
+            "fleet.yaml:6:12: spec.imageId: expected an image OCID (ocid1.image.…), got a subnet OCID",
+        ],
+    );
+}
+
+#[test]
+fn duplicate_group_is_exit_1() {
+    let (out, _d) = validate_text(&VALID.replace("name: green", "name: blue"));
+    assert_config_error(
+        &out,
+        &[
+            "fleet.yaml:14:13: spec.instances[1].name: duplicate group name \"blue\" (first defined at line 12)",
+        ],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let broken = VALID
+        .replace("compartmentId:", "compartmentID:")
+        .replace("count: 3", "count: -2")
+        .replace("name: green", "name: blue");
+    let (out, _d) = validate_text(&broken);
+    assert_config_error(&out, &["(4 problems)"]);
+    let err = stderr(&out);
+    let positions: Vec<&str> = err.lines().filter(|l| l.contains("fleet.yaml:")).collect();
+    assert_eq!(positions.len(), 4, "{err}");
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    for args in [
+        &["--scale", "x"][..],
+        &["--scale", "-1"][..],
+        &["no-such-command"][..],
+        &["--scale", "3", "--status"][..],
+        &["--status", "validate"][..],
+        &["--reconcile-every", "soon"][..],
+    ] {
+        let out = fleetctl(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn commands_not_built_yet_say_so_and_exit_1() {
+    for args in [
+        &["scale", "3"][..],
+        &["--scale", "3"][..],
+        &["rolling-restart"][..],
+        &["--rolling-restart"][..],
+        &["sync"][..],
+        &["reconcile"][..],
+        &["serve"][..],
+        &["--http", "127.0.0.1:0"][..],
+        &["demo"][..],
+    ] {
+        let out = fleetctl(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stdout(&out).is_empty(), "{args:?} printed {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("is not available in this build of fleetctl yet"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let out = fleetctl(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let checked_in = std::fs::read_to_string(repo().join("schema/fleetctl.schema.json")).unwrap();
+    assert_eq!(stdout(&out), checked_in);
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = fleetctl(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("rolling-restart"));
+}
+
+#[test]
+fn help_exits_0() {
+    let out = fleetctl(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("--rolling-restart"));
+}

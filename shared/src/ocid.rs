@@ -1,0 +1,506 @@
+//! Oracle Cloud IDs (OCIDs), checked by form and by resource type.
+//!
+//! An OCID has the form `ocid1.<type>.<realm>.[region][.future].<unique>`:
+//!
+//! - `type`: the resource type, lower-case letters and digits (`instance`, `subnet`, …);
+//! - `realm`: lower-case letters and digits (`oc1`, `oc2`, …);
+//! - `region`: lower-case letters, digits and `-`; empty for global resources, as in
+//!   `ocid1.compartment.oc1..aaaa…`;
+//! - `future`: an optional extra part (lower-case letters, digits and `-`), reserved by OCI;
+//! - `unique`: lower-case letters and digits.
+//!
+//! [`Ocid`] accepts any resource type. The typed IDs ([`CompartmentId`], [`ImageId`],
+//! [`SubnetId`], [`LoadBalancerId`], [`InstanceId`], [`TenancyId`], [`UserId`]) also check the
+//! type, so a subnet OCID can never be passed where an image is expected. All of them
+//! serialize as plain strings and describe themselves in JSON Schema with a `pattern` that
+//! accepts exactly the strings their `FromStr` accepts.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The longest OCID accepted (real ones are about 90 characters).
+pub const MAX_OCID_LEN: usize = 255;
+
+/// The form every OCID has, for messages.
+const OCID_FORM: &str = "ocid1.<type>.<realm>.[region][.future].<unique>";
+
+/// Why a string is not an acceptable OCID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcidError {
+    /// The string is not an OCID at all.
+    #[error(
+        "malformed OCID {}: {reason}; an OCID has the form {OCID_FORM}",
+        quoted(value)
+    )]
+    Malformed {
+        /// The rejected text (shortened in the message if long).
+        value: String,
+        /// What is wrong with it, in plain English.
+        reason: &'static str,
+    },
+    /// A well-formed OCID of the wrong resource type.
+    #[error("expected {expected}, got {} {got} OCID", article(got))]
+    WrongType {
+        /// What was expected, e.g. "an image OCID (ocid1.image.…)".
+        expected: &'static str,
+        /// The resource type the OCID has, e.g. "subnet".
+        got: String,
+    },
+}
+
+/// A syntactically valid OCID of any resource type.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ocid {
+    text: String,
+}
+
+impl Ocid {
+    /// Checks `text` and wraps it.
+    pub fn parse(text: &str) -> Result<Ocid, OcidError> {
+        check_form(text)?;
+        Ok(Ocid {
+            text: text.to_owned(),
+        })
+    }
+
+    /// The OCID as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The resource type (`instance`, `subnet`, …).
+    pub fn resource_type(&self) -> &str {
+        self.part(1).unwrap_or_default()
+    }
+
+    /// The realm (`oc1`, …).
+    pub fn realm(&self) -> &str {
+        self.part(2).unwrap_or_default()
+    }
+
+    /// The region part, or `None` when it is empty (global resources such as compartments).
+    pub fn region(&self) -> Option<&str> {
+        self.part(3).filter(|r| !r.is_empty())
+    }
+
+    /// The unique part (the last one).
+    pub fn unique(&self) -> &str {
+        self.text.rsplit('.').next().unwrap_or_default()
+    }
+
+    fn part(&self, n: usize) -> Option<&str> {
+        self.text.split('.').nth(n)
+    }
+}
+
+impl fmt::Display for Ocid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Ocid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Ocid({:?})", self.text)
+    }
+}
+
+impl FromStr for Ocid {
+    type Err = OcidError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ocid::parse(s)
+    }
+}
+
+impl TryFrom<String> for Ocid {
+    type Error = OcidError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        check_form(&s)?;
+        Ok(Ocid { text: s })
+    }
+}
+
+impl AsRef<str> for Ocid {
+    fn as_ref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Serialize for Ocid {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ocid {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ocid::try_from(s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Ocid {
+    fn schema_name() -> Cow<'static, str> {
+        "Ocid".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        ocid_schema(
+            "An Oracle Cloud ID of any resource type: ocid1.<type>.<realm>.[region][.future].<unique>.",
+            "[a-z0-9]+",
+        )
+    }
+}
+
+/// Checks the generic OCID form. The JSON Schema pattern built by [`ocid_pattern`] accepts
+/// exactly the same strings (plus the length limit, expressed as `maxLength`).
+fn check_form(text: &str) -> Result<(), OcidError> {
+    let malformed = |reason| OcidError::Malformed {
+        value: text.to_owned(),
+        reason,
+    };
+    if text.chars().count() > MAX_OCID_LEN {
+        return Err(malformed("it is longer than 255 characters"));
+    }
+    let Some(rest) = text.strip_prefix("ocid1.") else {
+        return Err(malformed("it must start with \"ocid1.\""));
+    };
+    let parts: Vec<&str> = rest.split('.').collect();
+    // type, realm, region, [future], unique
+    if parts.len() != 4 && parts.len() != 5 {
+        return Err(malformed(
+            "it does not have the right number of dot-separated parts",
+        ));
+    }
+    let lower_alnum = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let lower_alnum_dash = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !lower_alnum(parts[0]) {
+        return Err(malformed(
+            "the resource type must be lower-case letters and digits",
+        ));
+    }
+    if !lower_alnum(parts[1]) {
+        return Err(malformed("the realm must be lower-case letters and digits"));
+    }
+    if !lower_alnum_dash(parts[2]) {
+        return Err(malformed(
+            "the region must be lower-case letters, digits and '-' (or empty)",
+        ));
+    }
+    if parts.len() == 5 && (parts[3].is_empty() || !lower_alnum_dash(parts[3])) {
+        return Err(malformed(
+            "the part before the unique ID must be lower-case letters, digits and '-'",
+        ));
+    }
+    if !lower_alnum(parts[parts.len() - 1]) {
+        return Err(malformed(
+            "the unique part must be lower-case letters and digits",
+        ));
+    }
+    Ok(())
+}
+
+/// The JSON Schema pattern of an OCID whose type matches the regex fragment `types`.
+pub(crate) fn ocid_pattern(types: &str) -> String {
+    format!(r"^ocid1\.{types}\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]+)?\.[a-z0-9]+$")
+}
+
+fn ocid_schema(description: &str, types: &str) -> Schema {
+    let mut map = serde_json::Map::new();
+    map.insert("description".into(), description.into());
+    map.insert("type".into(), "string".into());
+    map.insert("maxLength".into(), MAX_OCID_LEN.into());
+    map.insert("pattern".into(), ocid_pattern(types).into());
+    Schema::from(map)
+}
+
+fn article(word: &str) -> &'static str {
+    match word.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+        _ => "a",
+    }
+}
+
+/// `text` in double quotes, shortened to 80 characters.
+pub(crate) fn quoted(text: &str) -> String {
+    const MAX: usize = 80;
+    if text.chars().count() > MAX {
+        let short: String = text.chars().take(MAX).collect();
+        format!("{:?}…", short)
+    } else {
+        format!("{text:?}")
+    }
+}
+
+macro_rules! typed_ocid {
+    (
+        $(#[$doc:meta])*
+        $name:ident, types: [$($ty:literal),+], expected: $expected:literal, pattern: $pattern:literal
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Ocid);
+
+        impl $name {
+            /// The resource types this ID accepts.
+            pub const RESOURCE_TYPES: &'static [&'static str] = &[$($ty),+];
+            /// What this ID is, for messages ("an image OCID (ocid1.image.…)").
+            pub const EXPECTED: &'static str = $expected;
+
+            /// Checks `text` (form and resource type) and wraps it.
+            pub fn parse(text: &str) -> Result<Self, OcidError> {
+                Self::from_ocid(Ocid::parse(text)?)
+            }
+
+            /// Checks the resource type of an already parsed OCID.
+            pub fn from_ocid(ocid: Ocid) -> Result<Self, OcidError> {
+                if Self::RESOURCE_TYPES.contains(&ocid.resource_type()) {
+                    Ok($name(ocid))
+                } else {
+                    Err(OcidError::WrongType {
+                        expected: Self::EXPECTED,
+                        got: ocid.resource_type().to_owned(),
+                    })
+                }
+            }
+
+            /// The OCID as written.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// The untyped OCID.
+            pub fn as_ocid(&self) -> &Ocid {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = OcidError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = OcidError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::from_ocid(Ocid::try_from(s)?)
+            }
+        }
+
+        impl From<$name> for Ocid {
+            fn from(id: $name) -> Ocid {
+                id.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                $name::try_from(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                ocid_schema(concat!("Must be ", $expected, "."), $pattern)
+            }
+        }
+    };
+}
+
+typed_ocid! {
+    /// The OCID of a compartment, or of a tenancy (its root compartment).
+    CompartmentId, types: ["compartment", "tenancy"],
+    expected: "a compartment or tenancy OCID (ocid1.compartment.… or ocid1.tenancy.…)",
+    pattern: "(compartment|tenancy)"
+}
+
+typed_ocid! {
+    /// The OCID of a compute image.
+    ImageId, types: ["image"],
+    expected: "an image OCID (ocid1.image.…)",
+    pattern: "image"
+}
+
+typed_ocid! {
+    /// The OCID of a VCN subnet.
+    SubnetId, types: ["subnet"],
+    expected: "a subnet OCID (ocid1.subnet.…)",
+    pattern: "subnet"
+}
+
+typed_ocid! {
+    /// The OCID of a load balancer: classic (`loadbalancer`) or network (`networkloadbalancer`).
+    LoadBalancerId, types: ["loadbalancer", "networkloadbalancer"],
+    expected: "a load balancer OCID (ocid1.loadbalancer.… or ocid1.networkloadbalancer.…)",
+    pattern: "(loadbalancer|networkloadbalancer)"
+}
+
+typed_ocid! {
+    /// The OCID of a compute instance.
+    InstanceId, types: ["instance"],
+    expected: "an instance OCID (ocid1.instance.…)",
+    pattern: "instance"
+}
+
+typed_ocid! {
+    /// The OCID of a tenancy.
+    TenancyId, types: ["tenancy"],
+    expected: "a tenancy OCID (ocid1.tenancy.…)",
+    pattern: "tenancy"
+}
+
+typed_ocid! {
+    /// The OCID of an IAM user.
+    UserId, types: ["user"],
+    expected: "a user OCID (ocid1.user.…)",
+    pattern: "user"
+}
+
+impl LoadBalancerId {
+    /// True for a network load balancer (`ocid1.networkloadbalancer.…`), false for a classic one.
+    pub fn is_network(&self) -> bool {
+        self.0.resource_type() == "networkloadbalancer"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_regional_global_and_future_forms() {
+        let regional = Ocid::parse("ocid1.image.oc1.iad.aaaabbbb").unwrap();
+        assert_eq!(regional.resource_type(), "image");
+        assert_eq!(regional.realm(), "oc1");
+        assert_eq!(regional.region(), Some("iad"));
+        assert_eq!(regional.unique(), "aaaabbbb");
+
+        let global = Ocid::parse("ocid1.compartment.oc1..aaaa").unwrap();
+        assert_eq!(global.region(), None);
+        assert_eq!(global.unique(), "aaaa");
+
+        let future = Ocid::parse("ocid1.instance.oc1.us-ashburn-1.extra-1.abc123").unwrap();
+        assert_eq!(future.region(), Some("us-ashburn-1"));
+        assert_eq!(future.unique(), "abc123");
+    }
+
+    #[test]
+    fn rejects_malformed_text_with_a_reason() {
+        for (text, reason) in [
+            ("", "must start with \"ocid1.\""),
+            ("ami-1234", "must start with \"ocid1.\""),
+            ("ocid2.image.oc1.iad.aaaa", "must start with \"ocid1.\""),
+            ("ocid1.image.oc1", "number of dot-separated parts"),
+            ("ocid1.image.oc1.iad.x.y.z", "number of dot-separated parts"),
+            (
+                "ocid1.Image.oc1.iad.aaaa",
+                "resource type must be lower-case",
+            ),
+            ("ocid1.image.OC1.iad.aaaa", "realm must be lower-case"),
+            ("ocid1.image.oc1.IAD.aaaa", "region must be lower-case"),
+            ("ocid1.image.oc1.iad.AAAA", "unique part must be lower-case"),
+            ("ocid1.image.oc1.iad.", "unique part must be lower-case"),
+            ("ocid1.image.oc1.iad..aaaa", "part before the unique ID"),
+        ] {
+            let err = Ocid::parse(text).unwrap_err().to_string();
+            assert!(err.contains(reason), "{text:?}: {err}");
+            assert!(err.starts_with("malformed OCID"), "{err}");
+        }
+        let long = format!("ocid1.image.oc1.iad.{}", "a".repeat(300));
+        assert!(
+            Ocid::parse(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer than 255")
+        );
+    }
+
+    #[test]
+    fn typed_ids_reject_other_resource_types() {
+        let err = ImageId::parse("ocid1.subnet.oc1.iad.aaaa").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected an image OCID (ocid1.image.…), got a subnet OCID"
+        );
+        let err = SubnetId::parse("ocid1.image.oc1.iad.aaaa").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected a subnet OCID (ocid1.subnet.…), got an image OCID"
+        );
+        assert!(CompartmentId::parse("ocid1.tenancy.oc1..aaaa").is_ok());
+        assert!(CompartmentId::parse("ocid1.compartment.oc1..aaaa").is_ok());
+        assert!(CompartmentId::parse("ocid1.user.oc1..aaaa").is_err());
+        assert!(
+            !LoadBalancerId::parse("ocid1.loadbalancer.oc1.iad.aaaa")
+                .unwrap()
+                .is_network()
+        );
+        assert!(
+            LoadBalancerId::parse("ocid1.networkloadbalancer.oc1.iad.aaaa")
+                .unwrap()
+                .is_network()
+        );
+        assert!(InstanceId::parse("ocid1.instance.oc1.iad.aaaa").is_ok());
+        assert!(TenancyId::parse("ocid1.compartment.oc1..aaaa").is_err());
+        assert!(UserId::parse("ocid1.user.oc1..aaaa").is_ok());
+    }
+
+    #[test]
+    fn serde_round_trips_as_a_plain_string_and_checks_on_the_way_in() {
+        let id: ImageId = serde_json::from_str("\"ocid1.image.oc1.iad.aaaa\"").unwrap();
+        assert_eq!(id.as_str(), "ocid1.image.oc1.iad.aaaa");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"ocid1.image.oc1.iad.aaaa\""
+        );
+        let err = serde_json::from_str::<ImageId>("\"ocid1.subnet.oc1.iad.aaaa\"").unwrap_err();
+        assert!(err.to_string().contains("got a subnet OCID"), "{err}");
+    }
+
+    #[test]
+    fn long_values_are_shortened_in_messages() {
+        let err = Ocid::parse(&"x".repeat(200)).unwrap_err().to_string();
+        assert!(err.len() < 250, "{err}");
+        assert!(err.contains('…'));
+    }
+}
