@@ -1,5 +1,7 @@
 //! The `fleetctl` binary as users run it: arguments, outputs on stdout/stderr, exit codes.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
