@@ -1,5 +1,6 @@
 //! Private key loading: every PEM form OCI users have, the fingerprint, and clear errors that
 //! never contain key bytes or the passphrase.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
 mod oci_support;
 

@@ -1,5 +1,6 @@
 //! The request signer against the 16 official SDK vectors (stage by stage: request target,
 //! signing string, then the headers), and against the rules beyond the vectors.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
 mod oci_support;
 

@@ -1,6 +1,7 @@
 //! User principals from the OCI config file: parsing with DEFAULT inheritance, file and profile
 //! selection, environment overrides, path expansion, keys, the fingerprint warning, session
 //! tokens, and provider selection.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
 mod oci_support;
 

@@ -733,7 +733,12 @@ impl CredentialProvider for InstancePrincipalProvider {
         if needs_refresh(&state.token, now) {
             match self.refresh().await {
                 Ok(new_state) => *state = new_state,
-                Err(e) if !state.token.is_expired(now) => {
+                // A transient failure while the token still works: keep using it. A tenancy
+                // change is never tolerated.
+                Err(e)
+                    if !state.token.is_expired(now)
+                        && !matches!(e, AuthError::TenancyChanged { .. }) =>
+                {
                     tracing::warn!(error = %e, token = %state.token, "instance principal refresh failed; using the current token until it expires");
                 }
                 Err(e) => {
