@@ -593,3 +593,69 @@ fn identity_types_ignore_unknown_fields_and_keep_unknown_enum_values() {
         serde_json::Value::String("FROZEN".into())
     );
 }
+
+#[test]
+fn failed_calls_exit_with_2_and_configuration_problems_with_1() {
+    use fleetctl_core::{Error, ExitCode};
+    let failed_call = Error::from(service(
+        503,
+        r#"{"code":"ServiceUnavailable","message":"x"}"#,
+    ));
+    assert_eq!(failed_call.exit_code(), ExitCode::Infrastructure);
+    let refused = Error::from(service(401, r#"{"code":"NotAuthenticated","message":"x"}"#));
+    assert_eq!(refused.exit_code(), ExitCode::Infrastructure);
+    let imds = Error::from(AuthError::Imds {
+        url: "http://169.254.169.254/opc/v2/instance/region".into(),
+        attempts: 8,
+        status: String::new(),
+        source: None,
+    });
+    assert_eq!(imds.exit_code(), ExitCode::Infrastructure);
+    let no_region = Error::from(AuthError::NoRegion {
+        principal: "p".into(),
+    });
+    assert_eq!(no_region.exit_code(), ExitCode::Usage);
+    let wrapped = Error::from(OciError::Auth {
+        operation: "GetUser",
+        source: AuthError::NoRegion {
+            principal: "p".into(),
+        },
+    });
+    assert_eq!(wrapped.exit_code(), ExitCode::Usage);
+}
+
+#[test]
+fn auth_methods_parse_from_fleet_file_words() {
+    use fleetctl_core::oci::auth::AuthMethod;
+    assert_eq!("user".parse::<AuthMethod>().unwrap(), AuthMethod::User);
+    assert_eq!(
+        " Instance ".parse::<AuthMethod>().unwrap(),
+        AuthMethod::Instance
+    );
+    assert_eq!(
+        "resource".parse::<AuthMethod>().unwrap(),
+        AuthMethod::Resource
+    );
+    let err = "api_key".parse::<AuthMethod>().unwrap_err();
+    assert!(err.contains("`api_key`") && err.contains("`user`"), "{err}");
+    assert_eq!(AuthMethod::Instance.to_string(), "instance");
+}
+
+#[test]
+fn endpoints_for_a_provider_use_its_region_and_the_override() {
+    use fleetctl_core::oci::auth::{AuthSettings, endpoints_for};
+    use fleetctl_core::oci::env::Env;
+    let provider = CountingProvider::new();
+    let settings = AuthSettings::default();
+    let e = endpoints_for(provider.as_ref(), &settings, &Env::empty()).unwrap();
+    assert_eq!(
+        e.base_url(Service::Identity).unwrap().as_str(),
+        "https://identity.us-ashburn-1.oci.oraclecloud.com/"
+    );
+    let env = Env::from_pairs([("FLEETCTL_OCI_ENDPOINT", "http://127.0.0.1:8999")]);
+    let e = endpoints_for(provider.as_ref(), &settings, &env).unwrap();
+    assert_eq!(
+        e.base_url(Service::Core).unwrap().as_str(),
+        "http://127.0.0.1:8999/"
+    );
+}

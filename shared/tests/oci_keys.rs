@@ -211,3 +211,13 @@ fn debug_of_keys_and_passphrases_shows_no_secret() {
     let p = format!("{:?}", Passphrase::new("se;cr#et"));
     assert!(!p.contains("se;cr#et"), "{p}");
 }
+
+#[test]
+fn a_key_below_2048_bits_is_refused_with_its_size() {
+    let err = SigningKey::from_pem(&data("small_key_1024.pem"), None).unwrap_err();
+    assert!(
+        matches!(err, KeyError::UnsupportedKeySize { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("smaller than 2048 bits"), "{err}");
+}

@@ -118,6 +118,12 @@ pub enum KeyError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// An RSA key outside 2048..=8192 bits (OCI requires at least 2048).
+    #[error("the RSA key is {size}; OCI API keys must be 2048 to 8192 bits")]
+    UnsupportedKeySize {
+        /// `smaller than 2048 bits` or `larger than 8192 bits`.
+        size: &'static str,
+    },
     /// The RSA primitive failed to sign.
     #[error("RSA signing failed")]
     SigningFailed,
@@ -201,19 +207,13 @@ impl SigningKey {
                 algorithm: algorithm_name(&oid),
             });
         }
-        let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| KeyError::Malformed {
-            format: "PKCS#8",
-            source: Some(Box::new(e)),
-        })?;
+        let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| rejected("PKCS#8", e))?;
         Self::from_pair(pair)
     }
 
     /// Loads an unencrypted PKCS#1 `RSAPrivateKey` (DER).
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, KeyError> {
-        let pair = RsaKeyPair::from_der(der).map_err(|e| KeyError::Malformed {
-            format: "PKCS#1",
-            source: Some(Box::new(e)),
-        })?;
+        let pair = RsaKeyPair::from_der(der).map_err(|e| rejected("PKCS#1", e))?;
         Self::from_pair(pair)
     }
 
@@ -306,6 +306,21 @@ impl PartialEq for SigningKey {
 }
 
 impl Eq for SigningKey {}
+
+fn rejected(format: &'static str, e: aws_lc_rs::error::KeyRejected) -> KeyError {
+    match e.description_() {
+        "TooSmall" => KeyError::UnsupportedKeySize {
+            size: "smaller than 2048 bits",
+        },
+        "TooLarge" => KeyError::UnsupportedKeySize {
+            size: "larger than 8192 bits",
+        },
+        _ => KeyError::Malformed {
+            format,
+            source: Some(Box::new(e)),
+        },
+    }
+}
 
 /// MD5 of a SubjectPublicKeyInfo DER as lower-case colon hex.
 pub fn fingerprint_of_spki_der(spki_der: &[u8]) -> String {

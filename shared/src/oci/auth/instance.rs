@@ -170,7 +170,12 @@ fn doc_error(document: &'static str, reason: impl Into<String>) -> AuthError {
 
 /// The DER of every `CERTIFICATE` block in `pem`.
 fn certificate_ders(pem: &str, document: &'static str) -> Result<Vec<Vec<u8>>, AuthError> {
-    let blocks = parse_pem_blocks(pem).map_err(|e| doc_error(document, e.to_string()))?;
+    let blocks = parse_pem_blocks(pem).map_err(|e| match e {
+        crate::oci::keys::KeyError::NotPem => {
+            doc_error(document, "no `-----BEGIN CERTIFICATE-----` block")
+        }
+        other => doc_error(document, other.to_string()),
+    })?;
     Ok(blocks
         .into_iter()
         .filter(|b| b.label == "CERTIFICATE")

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use url::Url;
 
 use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
-use super::endpoints::EndpointError;
+use super::endpoints::{EndpointError, Endpoints};
 use super::env::Env;
 use super::ids::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 use super::keys::{KeyError, SigningKey};
@@ -117,6 +117,32 @@ pub enum AuthMethod {
     Instance,
     /// Resource principal (OCI Functions).
     Resource,
+}
+
+impl std::str::FromStr for AuthMethod {
+    type Err = String;
+
+    /// `user`, `instance` or `resource` (case-insensitive), as written in the fleet file.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "user" => Ok(AuthMethod::User),
+            "instance" => Ok(AuthMethod::Instance),
+            "resource" => Ok(AuthMethod::Resource),
+            other => Err(format!(
+                "`{other}` is not an auth method; expected `user`, `instance` or `resource`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::User => "user",
+            AuthMethod::Instance => "instance",
+            AuthMethod::Resource => "resource",
+        })
+    }
 }
 
 /// Plain auth settings; the integrator fills them from the fleet file and CLI flags.
@@ -254,6 +280,17 @@ pub fn require_region(provider: &dyn CredentialProvider) -> Result<Region, AuthE
     provider.region().ok_or_else(|| AuthError::NoRegion {
         principal: provider.principal().source,
     })
+}
+
+/// The endpoints for `provider`: its region (see [`require_region`]) and the endpoint override
+/// (the `endpoint` setting, else env `FLEETCTL_OCI_ENDPOINT`).
+pub fn endpoints_for(
+    provider: &dyn CredentialProvider,
+    settings: &AuthSettings,
+    env: &Env,
+) -> Result<Endpoints, AuthError> {
+    let region = require_region(provider)?;
+    Endpoints::from_settings(region, settings.endpoint.as_ref(), env).map_err(AuthError::Endpoint)
 }
 
 /// Everything that can go wrong while loading or refreshing credentials.

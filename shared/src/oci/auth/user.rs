@@ -296,12 +296,8 @@ impl CredentialProvider for ApiKeyProvider {
 
     /// Re-reads the config file and the key file; retry when either changed the keyId or key.
     async fn refresh_after_unauthorized(&self) -> Result<bool, AuthError> {
-        let reloaded = match OciConfigFile::load(self.profile.path())
-            .and_then(|f| f.profile(self.profile.name()))
-        {
-            Ok(p) => load_api_key(&p, &self.env, self.region_override.clone())?,
-            Err(e) => return Err(e),
-        };
+        let profile = OciConfigFile::load(self.profile.path())?.profile(self.profile.name())?;
+        let reloaded = load_api_key(&profile, &self.env, self.region_override.clone())?;
         let mut state = lock(&self.state);
         let changed =
             reloaded.creds.key_id != state.creds.key_id || reloaded.creds.key != state.creds.key;
