@@ -31,6 +31,12 @@ pub enum Error {
     /// The fleet file could not be read, parsed or validated.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigErrors),
+    /// OCI credentials could not be loaded or refreshed.
+    #[error(transparent)]
+    Auth(#[from] crate::oci::AuthError),
+    /// An OCI call failed.
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
     /// Arguments that cannot work together, or a value out of range.
     #[error("{0}")]
     Usage(String),
@@ -52,6 +58,11 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            // Missing config file/profile/key/region: the user fixes configuration. A failed
+            // call, a network error or refused credentials: infrastructure.
+            Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
             Error::Internal(_) => ExitCode::Internal,
         }
     }

@@ -1,1 +1,38 @@
 //! Talking to OCI: credential providers, the request signer and the REST client.
+//!
+//! - [`signer`]: the pure request signer (draft-cavage-http-signatures, `rsa-sha256`).
+//! - [`keys`]: PEM private keys (PKCS#1, PKCS#8, encrypted), fingerprints, session keys.
+//! - [`token`]: security tokens (JWT) with redacted formatting.
+//! - [`auth`]: credential providers (API key, session token, instance and resource
+//!   principals) and their selection from plain settings.
+//! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
+//! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
+//! - [`identity`]: identity operations (GetUser, GetTenancy, …).
+//! - [`clock`], [`env`](mod@env), [`ids`]: injected time and environment, typed OCIDs.
+//!
+//! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
+//! log line or an error message of this module.
+
+pub mod auth;
+pub mod client;
+pub mod clock;
+pub mod endpoints;
+pub mod env;
+pub mod error;
+pub mod identity;
+pub mod ids;
+pub mod keys;
+pub mod region;
+pub mod retry;
+pub mod signer;
+pub mod token;
+
+pub use auth::{
+    AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, Credentials, Principal,
+    PrincipalKind, build_provider,
+};
+pub use client::{OciClient, OciRequest, OciResponse};
+pub use endpoints::{Endpoints, Service};
+pub use env::Env;
+pub use error::{ErrorKind, OciError, ServiceError};
+pub use region::Region;

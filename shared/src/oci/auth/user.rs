@@ -1,0 +1,512 @@
+//! User principals from the OCI CLI config file: API keys and session tokens.
+//!
+//! Values come from the chosen profile (with `[DEFAULT]` inheritance); the OCI CLI's
+//! environment overrides win over the file, as they do for the CLI: `OCI_CLI_USER`,
+//! `OCI_CLI_TENANCY`, `OCI_CLI_FINGERPRINT`, `OCI_CLI_KEY_FILE`, `OCI_CLI_PASSPHRASE`,
+//! `OCI_CLI_SECURITY_TOKEN_FILE`, `OCI_CLI_REGION`. The profile is the explicit one, else
+//! `OCI_CLI_PROFILE`, else `DEFAULT`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use super::config_file::{
+    ConfigFileLocation, DEFAULT_PROFILE, OciConfigFile, Profile, describe_candidates, expand_path,
+    locate_config_file,
+};
+use super::{
+    AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal, PrincipalKind,
+};
+use crate::oci::clock::Clock;
+use crate::oci::env::Env;
+use crate::oci::ids::{TenancyId, UserId};
+use crate::oci::keys::{Passphrase, SigningKey};
+use crate::oci::region::Region;
+use crate::oci::signer::KeyId;
+use crate::oci::token::{SecurityToken, format_time};
+
+/// Builds the user-principal provider `settings` point at: a session-token provider when the
+/// profile has `security_token_file` and no `user`, else an API-key provider.
+pub(super) fn build_user_provider(
+    settings: &AuthSettings,
+    ctx: &AuthContext,
+    region_override: Option<Region>,
+) -> Result<Box<dyn CredentialProvider>, AuthError> {
+    let location =
+        locate_config_file(settings.config_file.as_deref(), &ctx.env)?.ok_or_else(|| {
+            AuthError::NoConfigFile {
+                tried: describe_candidates(&ctx.env),
+            }
+        })?;
+    let profile_name = select_profile(settings.profile.as_deref(), &ctx.env);
+    let file = OciConfigFile::load(&location.path)?;
+    let profile = file.profile(&profile_name)?;
+    tracing::debug!(
+        config = %location.path.display(),
+        origin = %location.origin,
+        profile = %profile_name,
+        "using OCI config profile"
+    );
+    if is_session_profile(&profile, &ctx.env) {
+        Ok(Box::new(SessionTokenProvider::from_profile(
+            &profile,
+            &ctx.env,
+            ctx.clock.clone(),
+            region_override,
+        )?))
+    } else {
+        Ok(Box::new(ApiKeyProvider::from_profile(
+            &profile,
+            &ctx.env,
+            region_override,
+        )?))
+    }
+}
+
+/// The profile name: explicit, else env `OCI_CLI_PROFILE`, else `DEFAULT`.
+pub fn select_profile(explicit: Option<&str>, env: &Env) -> String {
+    explicit
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .or_else(|| env.get_non_empty("OCI_CLI_PROFILE"))
+        .unwrap_or(DEFAULT_PROFILE)
+        .to_string()
+}
+
+/// True when the profile signs with a session token: it has `security_token_file` and no
+/// `user` (after env overrides), as the Go SDK decides.
+pub fn is_session_profile(profile: &Profile, env: &Env) -> bool {
+    value(profile, env, "security_token_file").is_some() && value(profile, env, "user").is_none()
+}
+
+/// A profile value with its `OCI_CLI_<KEY>` override; `(value, origin)`.
+fn value(profile: &Profile, env: &Env, key: &'static str) -> Option<(String, String)> {
+    let var = format!("OCI_CLI_{}", key.to_ascii_uppercase());
+    if let Some(v) = env.get_non_empty(&var) {
+        return Some((v.to_string(), format!("env {var}")));
+    }
+    let v = profile.get(key)?;
+    let from = if profile.is_inherited(key) {
+        format!("`{key}` of [DEFAULT] (inherited by {})", profile.describe())
+    } else {
+        format!("`{key}` of {}", profile.describe())
+    };
+    Some((v.to_string(), from))
+}
+
+fn required(
+    profile: &Profile,
+    env: &Env,
+    key: &'static str,
+    hint: &str,
+) -> Result<(String, String), AuthError> {
+    value(profile, env, key).ok_or_else(|| AuthError::MissingConfigKey {
+        path: profile.path().to_path_buf(),
+        profile: profile.name().to_string(),
+        key,
+        hint: hint.to_string(),
+    })
+}
+
+fn passphrase(profile: &Profile, env: &Env) -> Option<Passphrase> {
+    if let Some(v) = env.get("OCI_CLI_PASSPHRASE").filter(|v| !v.is_empty()) {
+        return Some(Passphrase::new(v));
+    }
+    // `pass_phrase` is the documented key; the Go SDK also reads `passphrase`.
+    profile
+        .get("pass_phrase")
+        .or_else(|| profile.get("passphrase"))
+        .map(Passphrase::new)
+}
+
+fn reject_key_content(profile: &Profile) -> Result<(), AuthError> {
+    if profile.get_raw("key_content").is_some() {
+        return Err(AuthError::InvalidConfigValue {
+            path: profile.path().to_path_buf(),
+            profile: profile.name().to_string(),
+            key: "key_content",
+            reason: "is not accepted in a config file (the OCI SDKs refuse it too); save the key \
+                     to a file and set `key_file`"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+fn profile_region(
+    profile: &Profile,
+    env: &Env,
+    region_override: Option<Region>,
+) -> Result<Option<Region>, AuthError> {
+    if region_override.is_some() {
+        return Ok(region_override);
+    }
+    if let Some(v) = env.get("OCI_CLI_REGION") {
+        return Region::resolve(v, "env OCI_CLI_REGION", env)
+            .map(Some)
+            .map_err(AuthError::Region);
+    }
+    match profile.get_raw("region") {
+        Some(v) => Region::resolve(v, &format!("`region` of {}", profile.describe()), env)
+            .map(Some)
+            .map_err(AuthError::Region),
+        None => Ok(None),
+    }
+}
+
+/// Reads and loads a PEM key file.
+pub(crate) fn load_key_file(
+    path: &Path,
+    origin: &str,
+    passphrase: Option<&Passphrase>,
+) -> Result<SigningKey, AuthError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| AuthError::KeyFileUnreadable {
+        path: path.to_path_buf(),
+        origin: origin.to_string(),
+        source,
+    })?;
+    SigningKey::from_pem(&pem, passphrase).map_err(|source| AuthError::Key {
+        origin: format!("{} ({origin})", path.display()),
+        source,
+    })
+}
+
+/// Compares the configured fingerprint with the key's. A mismatch is only a warning: OCI
+/// decides which key it accepts (a stale `fingerprint` line gives a 401 there). Returns true
+/// when they match.
+pub fn check_fingerprint(configured: &str, key: &SigningKey, origin: &str) -> bool {
+    let matches = fingerprints_match(configured, key.fingerprint());
+    if !matches {
+        tracing::warn!(
+            configured_fingerprint = configured.trim(),
+            key_fingerprint = key.fingerprint(),
+            origin,
+            "the configured fingerprint does not match the private key; OCI will reject the \
+             requests (401) unless the fingerprint belongs to an API key of this user"
+        );
+    }
+    matches
+}
+
+/// Fingerprint comparison: case-insensitive, surrounding whitespace ignored.
+pub fn fingerprints_match(configured: &str, actual: &str) -> bool {
+    configured.trim().eq_ignore_ascii_case(actual.trim())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------------
+// API key
+// ---------------------------------------------------------------------------------------------
+
+/// The user principal with an API key (`<tenancy>/<user>/<fingerprint>`).
+#[derive(Debug)]
+pub struct ApiKeyProvider {
+    profile: Profile,
+    env: Env,
+    region_override: Option<Region>,
+    state: Mutex<LoadedApiKey>,
+}
+
+#[derive(Debug, Clone)]
+struct LoadedApiKey {
+    creds: Arc<Credentials>,
+    principal: Principal,
+    region: Option<Region>,
+}
+
+impl ApiKeyProvider {
+    /// Loads the API key of `profile` (key file read, fingerprint checked).
+    pub fn from_profile(
+        profile: &Profile,
+        env: &Env,
+        region_override: Option<Region>,
+    ) -> Result<Self, AuthError> {
+        let loaded = load_api_key(profile, env, region_override.clone())?;
+        Ok(Self {
+            profile: profile.clone(),
+            env: env.clone(),
+            region_override,
+            state: Mutex::new(loaded),
+        })
+    }
+
+    /// Loads profile `profile_name` of the config file at `location`.
+    pub fn from_config_file(
+        location: &ConfigFileLocation,
+        profile_name: &str,
+        env: &Env,
+        region_override: Option<Region>,
+    ) -> Result<Self, AuthError> {
+        let file = OciConfigFile::load(&location.path)?;
+        Self::from_profile(&file.profile(profile_name)?, env, region_override)
+    }
+}
+
+fn load_api_key(
+    profile: &Profile,
+    env: &Env,
+    region_override: Option<Region>,
+) -> Result<LoadedApiKey, AuthError> {
+    reject_key_content(profile)?;
+    let (user, _) = required(profile, env, "user", "")?;
+    let (tenancy, _) = required(profile, env, "tenancy", "")?;
+    let (fingerprint, _) = required(
+        profile,
+        env,
+        "fingerprint",
+        " (the MD5 fingerprint of the API key, as shown in the OCI console)",
+    )?;
+    let (key_file, key_origin) = required(profile, env, "key_file", "")?;
+    let key_path = expand_path(&key_file, env);
+    let key = load_key_file(&key_path, &key_origin, passphrase(profile, env).as_ref())?;
+    check_fingerprint(&fingerprint, &key, &profile.describe());
+    let region = profile_region(profile, env, region_override)?;
+    let tenancy = TenancyId::new(tenancy);
+    let user = UserId::new(user);
+    let key_id = KeyId::ApiKey {
+        tenancy: tenancy.clone(),
+        user: user.clone(),
+        fingerprint: fingerprint.trim().to_string(),
+    };
+    Ok(LoadedApiKey {
+        creds: Arc::new(Credentials { key_id, key }),
+        principal: Principal {
+            kind: PrincipalKind::ApiKey,
+            tenancy,
+            user: Some(user),
+            instance: None,
+            resource: None,
+            compartment: None,
+            source: profile.describe(),
+        },
+        region,
+    })
+}
+
+#[async_trait]
+impl CredentialProvider for ApiKeyProvider {
+    async fn credentials(&self) -> Result<Arc<Credentials>, AuthError> {
+        Ok(lock(&self.state).creds.clone())
+    }
+
+    /// Re-reads the config file and the key file; retry when either changed the keyId or key.
+    async fn refresh_after_unauthorized(&self) -> Result<bool, AuthError> {
+        let profile = OciConfigFile::load(self.profile.path())?.profile(self.profile.name())?;
+        let reloaded = load_api_key(&profile, &self.env, self.region_override.clone())?;
+        let mut state = lock(&self.state);
+        let changed =
+            reloaded.creds.key_id != state.creds.key_id || reloaded.creds.key != state.creds.key;
+        if changed {
+            tracing::info!(profile = %self.profile.describe(), "API key changed on disk after a 401; retrying with it");
+            *state = reloaded;
+        }
+        Ok(changed)
+    }
+
+    fn region(&self) -> Option<Region> {
+        lock(&self.state).region.clone()
+    }
+
+    fn principal(&self) -> Principal {
+        lock(&self.state).principal.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session token
+// ---------------------------------------------------------------------------------------------
+
+/// The user principal with a session token (`ST$<token>` + the profile's key), as written by
+/// `oci session authenticate`. The token file is re-read whenever it changes on disk and after
+/// a 401; an expired token is an error that says to run `oci session refresh`.
+#[derive(Debug)]
+pub struct SessionTokenProvider {
+    profile_name: String,
+    profile_desc: String,
+    token_path: PathBuf,
+    token_origin: String,
+    key_path: PathBuf,
+    key_origin: String,
+    passphrase: Option<Passphrase>,
+    clock: Arc<dyn Clock>,
+    principal: Principal,
+    region: Option<Region>,
+    state: Mutex<SessionState>,
+}
+
+#[derive(Debug)]
+struct SessionState {
+    stamp: Option<FileStamp>,
+    token: SecurityToken,
+    creds: Arc<Credentials>,
+}
+
+/// What is compared to notice that a file changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+    })
+}
+
+impl SessionTokenProvider {
+    /// Loads the session token and key of `profile`. Fails when the token has expired.
+    pub fn from_profile(
+        profile: &Profile,
+        env: &Env,
+        clock: Arc<dyn Clock>,
+        region_override: Option<Region>,
+    ) -> Result<Self, AuthError> {
+        reject_key_content(profile)?;
+        let (token_file, token_origin) = required(profile, env, "security_token_file", "")?;
+        let (key_file, key_origin) = required(
+            profile,
+            env,
+            "key_file",
+            " (the session key written by `oci session authenticate`)",
+        )?;
+        let token_path = expand_path(&token_file, env);
+        let key_path = expand_path(&key_file, env);
+        let passphrase = passphrase(profile, env);
+        let key = load_key_file(&key_path, &key_origin, passphrase.as_ref())?;
+        if let Some((fp, _)) = value(profile, env, "fingerprint") {
+            check_fingerprint(&fp, &key, &profile.describe());
+        }
+        let file_stamp = stamp(&token_path);
+        let token = read_token(&token_path, &token_origin)?;
+        let tenancy = match value(profile, env, "tenancy") {
+            Some((t, _)) => TenancyId::new(t),
+            None => TenancyId::new(token.claims().tenant.clone().ok_or_else(|| {
+                AuthError::MissingConfigKey {
+                    path: profile.path().to_path_buf(),
+                    profile: profile.name().to_string(),
+                    key: "tenancy",
+                    hint: " (and the session token has no `tenant` claim)".into(),
+                }
+            })?),
+        };
+        let user = token.claims().sub.clone().map(UserId::new);
+        let region = profile_region(profile, env, region_override)?;
+        let provider = Self {
+            profile_name: profile.name().to_string(),
+            profile_desc: profile.describe(),
+            token_path,
+            token_origin,
+            key_path,
+            key_origin,
+            passphrase,
+            clock,
+            principal: Principal {
+                kind: PrincipalKind::SessionToken,
+                tenancy,
+                user,
+                instance: None,
+                resource: None,
+                compartment: None,
+                source: profile.describe(),
+            },
+            region,
+            state: Mutex::new(SessionState {
+                stamp: file_stamp,
+                creds: Arc::new(Credentials {
+                    key_id: KeyId::SecurityToken(token.clone()),
+                    key,
+                }),
+                token,
+            }),
+        };
+        {
+            let state = lock(&provider.state);
+            provider.check_expiry(&state.token)?;
+        }
+        Ok(provider)
+    }
+
+    fn check_expiry(&self, token: &SecurityToken) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        if token.is_expired(now) {
+            return Err(AuthError::SessionTokenExpired {
+                path: self.token_path.clone(),
+                origin: self.token_origin.clone(),
+                profile: self.profile_name.clone(),
+                expired_at: token.expires_at().map(format_time).unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Re-reads the token (and, when `with_key`, the key) into `state`; true when the
+    /// credentials changed.
+    fn reload(&self, state: &mut SessionState, with_key: bool) -> Result<bool, AuthError> {
+        let new_stamp = stamp(&self.token_path);
+        let token = read_token(&self.token_path, &self.token_origin)?;
+        let key = if with_key {
+            load_key_file(&self.key_path, &self.key_origin, self.passphrase.as_ref())?
+        } else {
+            state.creds.key.clone()
+        };
+        let changed = token != state.token || key != state.creds.key;
+        state.stamp = new_stamp;
+        if changed {
+            tracing::debug!(profile = %self.profile_desc, token = %token, "session token re-read");
+            state.creds = Arc::new(Credentials {
+                key_id: KeyId::SecurityToken(token.clone()),
+                key,
+            });
+            state.token = token;
+        }
+        Ok(changed)
+    }
+}
+
+fn read_token(path: &Path, origin: &str) -> Result<SecurityToken, AuthError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| AuthError::SessionTokenUnreadable {
+            path: path.to_path_buf(),
+            origin: origin.to_string(),
+            source,
+        })?;
+    SecurityToken::parse(&text).map_err(|source| AuthError::Token {
+        origin: format!("{} ({origin})", path.display()),
+        source,
+    })
+}
+
+#[async_trait]
+impl CredentialProvider for SessionTokenProvider {
+    async fn credentials(&self) -> Result<Arc<Credentials>, AuthError> {
+        let mut state = lock(&self.state);
+        if stamp(&self.token_path) != state.stamp {
+            self.reload(&mut state, false)?;
+        }
+        self.check_expiry(&state.token)?;
+        Ok(state.creds.clone())
+    }
+
+    async fn refresh_after_unauthorized(&self) -> Result<bool, AuthError> {
+        let mut state = lock(&self.state);
+        let changed = self.reload(&mut state, true)?;
+        self.check_expiry(&state.token)?;
+        Ok(changed)
+    }
+
+    fn region(&self) -> Option<Region> {
+        self.region.clone()
+    }
+
+    fn principal(&self) -> Principal {
+        self.principal.clone()
+    }
+}

@@ -1,0 +1,634 @@
+//! The OCI REST client core: one `send` path for every operation.
+//!
+//! For each request the URL is serialised once. Then, for each attempt: get credentials from
+//! the provider, sign afresh (new `date`), send exactly the signed URL, read `opc-request-id`.
+//! Failures are retried by the policy in [`super::retry`]; a 401 triggers one credential
+//! refresh and one retry. Every base URL comes from [`Endpoints`], so the local simulator
+//! plugs in by URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, IF_MATCH, RETRY_AFTER, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::auth::CredentialProvider;
+use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
+use super::endpoints::{Endpoints, Service};
+use super::error::{OciError, ServiceError};
+use super::retry::{
+    AttemptOutcome, Idempotency, RetryDecision, RetryPolicy, decide, delay_with_retry_after,
+    may_retry,
+};
+use super::signer::{self, BodyMode, SignRequest};
+
+/// `opc-request-id`.
+pub const OPC_REQUEST_ID: HeaderName = HeaderName::from_static("opc-request-id");
+/// `opc-retry-token`.
+pub const OPC_RETRY_TOKEN: HeaderName = HeaderName::from_static("opc-retry-token");
+/// `opc-next-page`.
+pub const OPC_NEXT_PAGE: HeaderName = HeaderName::from_static("opc-next-page");
+/// `opc-client-retries`.
+pub const OPC_CLIENT_RETRIES: HeaderName = HeaderName::from_static("opc-client-retries");
+
+/// Percent-encodes one path segment strictly (everything but `A-Z a-z 0-9 - . _ ~`), as the
+/// SDKs do for Object Storage names; safe for OCIDs and names alike.
+pub fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One OCI call, built without I/O.
+#[derive(Debug, Clone)]
+pub struct OciRequest {
+    /// The operation name, for errors and logs (`GetUser`).
+    pub operation: &'static str,
+    /// The service (picks the endpoint).
+    pub service: Service,
+    /// HTTP method.
+    pub method: Method,
+    /// Percent-encoded path including the API prefix (`/20160918/users/ocid1...`).
+    pub path: String,
+    /// Query parameters, form-encoded in this order when the URL is built.
+    pub query: Vec<(String, String)>,
+    /// Extra headers (`if-match`, `opc-retry-token`, `content-type`, …).
+    pub headers: HeaderMap,
+    /// The body (empty for none).
+    pub body: Bytes,
+    /// How the body is signed.
+    pub body_mode: BodyMode,
+    /// Overrides the idempotency derived from method and retry token.
+    pub idempotency: Option<Idempotency>,
+}
+
+impl OciRequest {
+    /// A request with no query, headers or body.
+    pub fn new(
+        operation: &'static str,
+        service: Service,
+        method: Method,
+        path: impl Into<String>,
+    ) -> Self {
+        Self {
+            operation,
+            service,
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            body_mode: BodyMode::Signed,
+            idempotency: None,
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets a JSON body (and `content-type: application/json`).
+    pub fn json_body<T: Serialize + ?Sized>(mut self, body: &T) -> Result<Self, OciError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| OciError::InvalidRequest {
+            operation: self.operation,
+            reason: format!("the body does not serialise to JSON: {e}"),
+        })?;
+        self.body = Bytes::from(bytes);
+        self.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(self)
+    }
+
+    /// Sets a raw body with its content type.
+    pub fn raw_body(mut self, body: Bytes, content_type: HeaderValue) -> Self {
+        self.body = body;
+        self.headers.insert(CONTENT_TYPE, content_type);
+        self
+    }
+
+    /// Sets a header; fails when the value is not a valid header value.
+    pub fn header(mut self, name: HeaderName, value: &str) -> Result<Self, OciError> {
+        let value = HeaderValue::from_str(value).map_err(|_| OciError::InvalidRequest {
+            operation: self.operation,
+            reason: format!("the value of header `{name}` is not a valid header value"),
+        })?;
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    /// Sets `opc-retry-token` (1..64 characters): OCI deduplicates retries of this request, so
+    /// it becomes retryable.
+    pub fn retry_token(self, token: &str) -> Result<Self, OciError> {
+        if token.is_empty() || token.len() > 64 {
+            return Err(OciError::InvalidRequest {
+                operation: self.operation,
+                reason: format!(
+                    "an opc-retry-token must be 1 to 64 characters, this one has {}",
+                    token.len()
+                ),
+            });
+        }
+        self.header(OPC_RETRY_TOKEN, token)
+    }
+
+    /// Sets `if-match`.
+    pub fn if_match(self, etag: &str) -> Result<Self, OciError> {
+        self.header(IF_MATCH, etag)
+    }
+
+    /// Sets the body signing mode (see [`BodyMode`]).
+    pub fn body_mode(mut self, mode: BodyMode) -> Self {
+        self.body_mode = mode;
+        self
+    }
+
+    /// Whether the request may be repeated: the override, else a retry token, else the
+    /// method (GET, HEAD, PUT, DELETE are idempotent).
+    pub fn effective_idempotency(&self) -> Idempotency {
+        if let Some(i) = self.idempotency {
+            return i;
+        }
+        if self.headers.contains_key(OPC_RETRY_TOKEN) {
+            return Idempotency::RetryToken;
+        }
+        match self.method {
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE => Idempotency::Idempotent,
+            _ => Idempotency::NotIdempotent,
+        }
+    }
+}
+
+/// A successful response.
+#[derive(Debug, Clone)]
+pub struct OciResponse {
+    /// Status (2xx or 3xx).
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// `opc-request-id`.
+    pub request_id: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+impl OciResponse {
+    /// A header as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `opc-next-page`, when there are more pages.
+    pub fn next_page(&self) -> Option<&str> {
+        self.header("opc-next-page").filter(|p| !p.is_empty())
+    }
+
+    /// `etag`.
+    pub fn etag(&self) -> Option<&str> {
+        self.header("etag")
+    }
+
+    /// Decodes the JSON body.
+    pub fn json<T: DeserializeOwned>(&self, operation: &'static str) -> Result<T, OciError> {
+        serde_json::from_slice(&self.body).map_err(|source| OciError::Decode {
+            operation,
+            request_id: self.request_id.clone(),
+            source,
+        })
+    }
+}
+
+/// Builds the reqwest client for OCI calls: HTTP/1.1 only (OCI's signed `host` is an HTTP/1.1
+/// header), rustls, no proxy from the environment, connect and request timeouts.
+pub fn default_http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .http1_only()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// Builds an [`OciClient`].
+#[derive(Debug)]
+pub struct OciClientBuilder {
+    provider: Arc<dyn CredentialProvider>,
+    endpoints: Endpoints,
+    http: Option<reqwest::Client>,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    user_agent: String,
+}
+
+impl OciClientBuilder {
+    /// Uses this HTTP client (tests, shared pools). It should be HTTP/1.1-only.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Replaces the clock (request dates, retry deadline).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the sleeper (backoff waits).
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// Replaces the `user-agent`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<OciClient, OciError> {
+        let http = match self.http {
+            Some(h) => h,
+            None => default_http_client().map_err(|source| OciError::Transport {
+                operation: "build HTTP client",
+                url: String::new(),
+                attempts: 0,
+                source,
+            })?,
+        };
+        let user_agent =
+            HeaderValue::from_str(&self.user_agent).map_err(|_| OciError::InvalidRequest {
+                operation: "build HTTP client",
+                reason: "the user agent is not a valid header value".into(),
+            })?;
+        Ok(OciClient {
+            inner: Arc::new(Inner {
+                provider: self.provider,
+                endpoints: self.endpoints,
+                http,
+                retry: self.retry,
+                clock: self.clock,
+                sleeper: self.sleeper,
+                user_agent,
+            }),
+        })
+    }
+}
+
+/// The OCI REST client. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct OciClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    provider: Arc<dyn CredentialProvider>,
+    endpoints: Endpoints,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    user_agent: HeaderValue,
+}
+
+impl OciClient {
+    /// Starts a builder with the system clock, tokio sleeps, the default retry policy and the
+    /// default HTTP client.
+    pub fn builder(
+        provider: Arc<dyn CredentialProvider>,
+        endpoints: Endpoints,
+    ) -> OciClientBuilder {
+        OciClientBuilder {
+            provider,
+            endpoints,
+            http: None,
+            retry: RetryPolicy::default(),
+            clock: Arc::new(SystemClock),
+            sleeper: Arc::new(TokioSleeper),
+            user_agent: format!("fleetctl/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+
+    /// The credential provider.
+    pub fn provider(&self) -> &Arc<dyn CredentialProvider> {
+        &self.inner.provider
+    }
+
+    /// The endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// The URL `req` is sent to: endpoint + path + form-encoded query, serialised once.
+    pub fn request_url(&self, req: &OciRequest) -> Result<Url, OciError> {
+        let mut url = self
+            .inner
+            .endpoints
+            .url(req.service, &req.path)
+            .map_err(|source| OciError::Endpoint {
+                operation: req.operation,
+                source,
+            })?;
+        if !req.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in &req.query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    /// Sends `req` with signing, retries and one refresh after a 401. Returns the 2xx/3xx
+    /// response, or the classified error.
+    pub async fn send(&self, req: &OciRequest) -> Result<OciResponse, OciError> {
+        let inner = &self.inner;
+        let url = self.request_url(req)?;
+        let idempotency = req.effective_idempotency();
+        let client_request_id = req
+            .headers
+            .get(OPC_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                uuid::Uuid::new_v4()
+                    .simple()
+                    .to_string()
+                    .to_ascii_uppercase()
+            });
+        let start = inner.clock.now();
+        let mut attempts = 0u32;
+        let mut refreshed = false;
+        loop {
+            attempts += 1;
+            let creds = inner
+                .provider
+                .credentials()
+                .await
+                .map_err(|source| OciError::Auth {
+                    operation: req.operation,
+                    source,
+                })?;
+            let mut headers = req.headers.clone();
+            if !headers.contains_key(ACCEPT) {
+                headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            }
+            headers.insert(USER_AGENT, inner.user_agent.clone());
+            if let Ok(v) = HeaderValue::from_str(&client_request_id) {
+                headers.insert(OPC_REQUEST_ID, v);
+            }
+            if attempts > 1 {
+                headers.insert(OPC_CLIENT_RETRIES, HeaderValue::from_static("true"));
+            }
+            let signed = signer::sign(
+                &SignRequest {
+                    method: &req.method,
+                    url: &url,
+                    headers: &headers,
+                    body: &req.body,
+                    body_mode: req.body_mode,
+                },
+                &creds.key_id,
+                &creds.key,
+                inner.clock.now(),
+            )
+            .map_err(|source| OciError::Sign {
+                operation: req.operation,
+                source,
+            })?;
+            signed.apply_to(&mut headers);
+
+            let result = inner
+                .http
+                .request(req.method.clone(), url.clone())
+                .headers(headers)
+                .body(req.body.clone())
+                .send()
+                .await;
+
+            let (outcome_err, retry_after): (OciError, Option<Duration>) = match result {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let resp_headers = resp.headers().clone();
+                    let request_id = resp_headers
+                        .get(OPC_REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    match resp.bytes().await {
+                        Ok(body) if status.as_u16() < 400 => {
+                            return Ok(OciResponse {
+                                status,
+                                headers: resp_headers,
+                                body,
+                                request_id,
+                                attempts,
+                            });
+                        }
+                        Ok(body) => {
+                            let err = ServiceError::from_body(
+                                req.operation,
+                                status.as_u16(),
+                                &body,
+                                request_id,
+                                attempts,
+                            );
+                            let retry_after = resp_headers
+                                .get(RETRY_AFTER)
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.trim().parse::<u64>().ok())
+                                .map(Duration::from_secs);
+                            (OciError::Service(Box::new(err)), retry_after)
+                        }
+                        Err(source) => (
+                            OciError::Transport {
+                                operation: req.operation,
+                                url: url.to_string(),
+                                attempts,
+                                source,
+                            },
+                            None,
+                        ),
+                    }
+                }
+                Err(source) => (
+                    OciError::Transport {
+                        operation: req.operation,
+                        url: url.to_string(),
+                        attempts,
+                        source,
+                    },
+                    None,
+                ),
+            };
+
+            let outcome = match &outcome_err {
+                OciError::Service(e) => AttemptOutcome::Response {
+                    status: e.status,
+                    code: Some(e.code.as_str()).filter(|c| !c.is_empty()),
+                    message: Some(e.message.as_str()),
+                },
+                OciError::Transport { source, .. } if source.is_connect() => {
+                    AttemptOutcome::NotSent
+                }
+                _ => AttemptOutcome::TransportFailure,
+            };
+            match decide(outcome, idempotency, refreshed) {
+                RetryDecision::Success => {
+                    // `decide` only reports success for statuses below 400, returned above.
+                    return Err(outcome_err);
+                }
+                RetryDecision::GiveUp => {
+                    log_failure(req, &outcome_err, attempts, "giving up");
+                    return Err(outcome_err);
+                }
+                RetryDecision::RefreshAndRetry => {
+                    refreshed = true;
+                    match inner.provider.refresh_after_unauthorized().await {
+                        Ok(true) => {
+                            log_failure(
+                                req,
+                                &outcome_err,
+                                attempts,
+                                "credentials refreshed after 401; retrying once",
+                            );
+                            continue;
+                        }
+                        Ok(false) => {
+                            log_failure(
+                                req,
+                                &outcome_err,
+                                attempts,
+                                "401 and the credentials did not change; giving up",
+                            );
+                            return Err(outcome_err);
+                        }
+                        Err(e) => {
+                            tracing::warn!(operation = req.operation, error = %e, "refreshing credentials after a 401 failed");
+                            log_failure(req, &outcome_err, attempts, "giving up");
+                            return Err(outcome_err);
+                        }
+                    }
+                }
+                RetryDecision::Retry => {
+                    let delay = delay_with_retry_after(
+                        &inner.retry,
+                        attempts,
+                        fastrand::f64(),
+                        retry_after,
+                    );
+                    let elapsed =
+                        Duration::try_from(inner.clock.now() - start).unwrap_or(Duration::ZERO);
+                    if !may_retry(&inner.retry, attempts, elapsed, delay) {
+                        log_failure(
+                            req,
+                            &outcome_err,
+                            attempts,
+                            "retry budget exhausted; giving up",
+                        );
+                        return Err(outcome_err);
+                    }
+                    log_failure(req, &outcome_err, attempts, "retrying");
+                    inner.sleeper.sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Sends `req` and decodes the JSON body.
+    pub async fn send_json<T: DeserializeOwned>(&self, req: &OciRequest) -> Result<T, OciError> {
+        self.send(req).await?.json(req.operation)
+    }
+
+    /// Sends a list request and follows `opc-next-page` until the last page, concatenating
+    /// items. Accepts bare JSON arrays and `{"items": [...]}` bodies.
+    pub async fn list_all<T: DeserializeOwned>(
+        &self,
+        req: &OciRequest,
+    ) -> Result<Vec<T>, OciError> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        // A service that returns the same page token forever would loop; stop at a generous
+        // bound and say so.
+        for _ in 0..10_000 {
+            let mut r = req.clone();
+            if let Some(p) = &page {
+                r.query.retain(|(k, _)| k != "page");
+                r.query.push(("page".into(), p.clone()));
+            }
+            let resp = self.send(&r).await?;
+            let value: serde_json::Value = resp.json(req.operation)?;
+            let items = match value {
+                serde_json::Value::Array(items) => items,
+                serde_json::Value::Object(mut o) => match o.remove("items") {
+                    Some(serde_json::Value::Array(items)) => items,
+                    _ => Vec::new(),
+                },
+                _ => Vec::new(),
+            };
+            for item in items {
+                out.push(
+                    serde_json::from_value(item).map_err(|source| OciError::Decode {
+                        operation: req.operation,
+                        request_id: resp.request_id.clone(),
+                        source,
+                    })?,
+                );
+            }
+            match resp.next_page() {
+                Some(next) if page.as_deref() != Some(next) => page = Some(next.to_string()),
+                Some(_) => {
+                    return Err(OciError::InvalidRequest {
+                        operation: req.operation,
+                        reason: "the service returned the same opc-next-page twice".into(),
+                    });
+                }
+                None => return Ok(out),
+            }
+        }
+        Err(OciError::InvalidRequest {
+            operation: req.operation,
+            reason: "more than 10000 pages; stopping".into(),
+        })
+    }
+}
+
+fn log_failure(req: &OciRequest, err: &OciError, attempt: u32, action: &str) {
+    match err {
+        OciError::Service(e) => tracing::warn!(
+            operation = req.operation,
+            status = e.status,
+            code = %e.code,
+            message = %e.message,
+            opc_request_id = e.request_id.as_deref().unwrap_or("none"),
+            attempt,
+            "OCI call failed; {action}"
+        ),
+        other => tracing::warn!(
+            operation = req.operation,
+            error = %other,
+            attempt,
+            "OCI call failed; {action}"
+        ),
+    }
+}

@@ -1,0 +1,296 @@
+//! Errors of OCI calls, classified so operations can act on them.
+//!
+//! Messages carry the operation, the HTTP status, OCI's `code` and `message`, the
+//! `opc-request-id` (what Oracle support asks for) and the attempt count; never credentials.
+
+use std::fmt;
+
+use super::auth::AuthError;
+use super::endpoints::EndpointError;
+use super::retry::is_out_of_host_capacity;
+use super::signer::SignError;
+
+/// What kind of failure an [`OciError`] is, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// 404 (`NotAuthorizedOrNotFound`, `NotFound`, `ObjectNotFound`, …): missing, or no
+    /// permission (OCI does not tell them apart).
+    NotFound,
+    /// 429: throttled.
+    Throttled,
+    /// 500 `InternalError` "Out of host capacity.": no capacity for the shape in that
+    /// availability/fault domain.
+    OutOfHostCapacity,
+    /// 400 `LimitExceeded` or `QuotaExceeded`: a service limit or compartment quota.
+    LimitExceeded,
+    /// 409: conflicting state (`IncorrectState`, `Conflict`, `LockConflict`,
+    /// `InvalidatedRetryToken`, …).
+    Conflict,
+    /// 401/403 from the service, or credentials that could not be obtained.
+    Auth,
+    /// 412: an `if-match` precondition failed.
+    PreconditionFailed,
+    /// Another 4xx: the request is wrong.
+    BadRequest,
+    /// Another 5xx.
+    ServerError,
+    /// No HTTP response (connection, timeout).
+    Transport,
+    /// A local problem (URL, signing, response decoding).
+    Local,
+}
+
+/// An error response from OCI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// The operation (`GetUser`, `LaunchInstance`, …).
+    pub operation: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// OCI's error `code` (empty when the body had none).
+    pub code: String,
+    /// OCI's `message`, or the raw body text when it is not JSON.
+    pub message: String,
+    /// The `opc-request-id` of the response.
+    pub request_id: Option<String>,
+    /// Attempts made, the failing one included.
+    pub attempts: u32,
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: OCI answered HTTP {}", self.operation, self.status)?;
+        if !self.code.is_empty() {
+            write!(f, " {}", self.code)?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        write!(
+            f,
+            " (opc-request-id: {}",
+            self.request_id.as_deref().unwrap_or("none")
+        )?;
+        if self.attempts > 1 {
+            write!(f, ", after {} attempts", self.attempts)?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl ServiceError {
+    /// Builds the error from a response body: OCI's `{"code","message"}`, else the raw text.
+    pub fn from_body(
+        operation: &'static str,
+        status: u16,
+        body: &[u8],
+        request_id: Option<String>,
+        attempts: u32,
+    ) -> Self {
+        let (code, message) = parse_error_body(body);
+        Self {
+            operation,
+            status,
+            code,
+            message,
+            request_id,
+            attempts,
+        }
+    }
+
+    /// The classification.
+    pub fn kind(&self) -> ErrorKind {
+        match self.status {
+            404 => ErrorKind::NotFound,
+            429 => ErrorKind::Throttled,
+            409 => ErrorKind::Conflict,
+            412 => ErrorKind::PreconditionFailed,
+            401 | 403 => ErrorKind::Auth,
+            400 if matches!(self.code.as_str(), "LimitExceeded" | "QuotaExceeded") => {
+                ErrorKind::LimitExceeded
+            }
+            s if is_out_of_host_capacity(s, Some(&self.message)) => ErrorKind::OutOfHostCapacity,
+            s if (400..500).contains(&s) => ErrorKind::BadRequest,
+            s if s >= 500 => ErrorKind::ServerError,
+            _ => ErrorKind::Local,
+        }
+    }
+}
+
+/// `(code, message)` of an OCI error body; the trimmed text (at most 1000 characters) as
+/// message when the body is not OCI JSON.
+pub fn parse_error_body(body: &[u8]) -> (String, String) {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && v.is_object()
+    {
+        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
+        let message = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
+        if !code.is_empty() || !message.is_empty() {
+            return (code.to_string(), message.to_string());
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    (String::new(), text.trim().chars().take(1000).collect())
+}
+
+/// Why an OCI call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// OCI answered with an error status.
+    #[error(transparent)]
+    Service(Box<ServiceError>),
+    /// No response: connection, TLS or timeout.
+    #[error("{operation}: no response from {url} after {attempts} attempt(s)")]
+    Transport {
+        /// The operation.
+        operation: &'static str,
+        /// The URL (no secrets: OCIDs and paths only).
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Credentials could not be obtained or refreshed.
+    #[error("{operation}: no usable OCI credentials")]
+    Auth {
+        /// The operation.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: AuthError,
+    },
+    /// The request could not be signed.
+    #[error("{operation}: cannot sign the request")]
+    Sign {
+        /// The operation.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: SignError,
+    },
+    /// The URL could not be formed.
+    #[error("{operation}: cannot form the request URL")]
+    Endpoint {
+        /// The operation.
+        operation: &'static str,
+        /// Why.
+        #[source]
+        source: EndpointError,
+    },
+    /// The request itself is invalid (a header value, a body that does not serialise).
+    #[error("{operation}: invalid request: {reason}")]
+    InvalidRequest {
+        /// The operation.
+        operation: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A successful response whose body is not what the operation expects.
+    #[error(
+        "{operation}: the response (opc-request-id: {}) is not the expected JSON",
+        request_id.as_deref().unwrap_or("none")
+    )]
+    Decode {
+        /// The operation.
+        operation: &'static str,
+        /// The `opc-request-id` of the response.
+        request_id: Option<String>,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl OciError {
+    /// The classification operations branch on.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            OciError::Service(e) => e.kind(),
+            OciError::Transport { .. } => ErrorKind::Transport,
+            OciError::Auth { .. } => ErrorKind::Auth,
+            OciError::Sign { .. }
+            | OciError::Endpoint { .. }
+            | OciError::InvalidRequest { .. }
+            | OciError::Decode { .. } => ErrorKind::Local,
+        }
+    }
+
+    /// The service error, when OCI answered.
+    pub fn service(&self) -> Option<&ServiceError> {
+        match self {
+            OciError::Service(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// HTTP status, when OCI answered.
+    pub fn status(&self) -> Option<u16> {
+        self.service().map(|e| e.status)
+    }
+
+    /// OCI's error code, when OCI answered with one.
+    pub fn code(&self) -> Option<&str> {
+        self.service()
+            .map(|e| e.code.as_str())
+            .filter(|c| !c.is_empty())
+    }
+
+    /// The `opc-request-id`, when there was a response.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            OciError::Service(e) => e.request_id.as_deref(),
+            OciError::Decode { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// 404.
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == ErrorKind::NotFound
+    }
+
+    /// 429.
+    pub fn is_throttled(&self) -> bool {
+        self.kind() == ErrorKind::Throttled
+    }
+
+    /// 500 "Out of host capacity.".
+    pub fn is_out_of_host_capacity(&self) -> bool {
+        self.kind() == ErrorKind::OutOfHostCapacity
+    }
+
+    /// 400 `LimitExceeded` / `QuotaExceeded`.
+    pub fn is_limit_exceeded(&self) -> bool {
+        self.kind() == ErrorKind::LimitExceeded
+    }
+
+    /// 409.
+    pub fn is_conflict(&self) -> bool {
+        self.kind() == ErrorKind::Conflict
+    }
+
+    /// 401/403 or unusable credentials.
+    pub fn is_auth(&self) -> bool {
+        self.kind() == ErrorKind::Auth
+    }
+
+    /// 412.
+    pub fn is_precondition_failed(&self) -> bool {
+        self.kind() == ErrorKind::PreconditionFailed
+    }
+
+    /// True when the error is a configuration problem the user fixes (exit code 1): only
+    /// credentials that could not be loaded for configuration reasons. Everything else is an
+    /// infrastructure failure (exit code 2).
+    pub fn is_configuration_problem(&self) -> bool {
+        match self {
+            OciError::Auth { source, .. } => source.is_configuration_problem(),
+            OciError::Endpoint { .. } => true,
+            _ => false,
+        }
+    }
+}
