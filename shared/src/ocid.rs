@@ -396,6 +396,50 @@ typed_ocid! {
     pattern: "user"
 }
 
+/// The OCID of the resource a resource principal acts for (a function, a notebook...): any
+/// resource type.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceId(Ocid);
+
+impl ResourceId {
+    /// Checks the form of `text` (any resource type) and wraps it.
+    pub fn parse(text: &str) -> Result<Self, OcidError> {
+        Ocid::parse(text).map(ResourceId)
+    }
+
+    /// The OCID as written.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResourceId {
+    type Err = OcidError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResourceId({:?})", self.as_str())
+    }
+}
+
+impl From<&TenancyId> for CompartmentId {
+    /// The tenancy is the root compartment.
+    fn from(tenancy: &TenancyId) -> Self {
+        CompartmentId(tenancy.as_ocid().clone())
+    }
+}
+
 impl LoadBalancerId {
     /// True for a network load balancer (`ocid1.networkloadbalancer.…`), false for a classic one.
     pub fn is_network(&self) -> bool {

@@ -20,13 +20,13 @@ use fleetctl_core::oci::error::{ErrorKind, OciError, ServiceError, parse_error_b
 use fleetctl_core::oci::identity::{
     AvailabilityDomain, RegionSubscription, RegionSubscriptionStatus, User, UserLifecycleState,
 };
-use fleetctl_core::oci::ids::{TenancyId, UserId};
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::retry::{
     AttemptOutcome, Idempotency, RetryDecision, RetryPolicy, backoff_delay, decide,
     delay_with_retry_after, may_retry,
 };
 use fleetctl_core::oci::signer::KeyId;
+use fleetctl_core::ocid::{TenancyId, UserId};
 use http::Method;
 use oci_support::*;
 
@@ -334,8 +334,8 @@ impl CountingProvider {
         Arc::new(Self {
             creds: Arc::new(Credentials {
                 key_id: KeyId::ApiKey {
-                    tenancy: TenancyId::new("ocid1.tenancy.oc1..t"),
-                    user: UserId::new("ocid1.user.oc1..u"),
+                    tenancy: TenancyId::parse("ocid1.tenancy.oc1..t").unwrap(),
+                    user: UserId::parse("ocid1.user.oc1..u").unwrap(),
                     fingerprint: fixed("fingerprint"),
                 },
                 key: vector_key(),
@@ -366,7 +366,7 @@ impl CredentialProvider for CountingProvider {
     fn principal(&self) -> Principal {
         Principal {
             kind: PrincipalKind::ApiKey,
-            tenancy: TenancyId::new("ocid1.tenancy.oc1..t"),
+            tenancy: TenancyId::parse("ocid1.tenancy.oc1..t").unwrap(),
             user: None,
             instance: None,
             resource: None,
@@ -565,7 +565,8 @@ fn identity_types_ignore_unknown_fields_and_keep_unknown_enum_values() {
     assert_eq!(user.id.as_str(), "ocid1.user.oc1..u");
     assert_eq!(user.lifecycle_state, Some(UserLifecycleState::Active));
     let user: User =
-        serde_json::from_str(r#"{"id":"u","lifecycleState":"SUSPENDED_BY_ADMIN"}"#).unwrap();
+        serde_json::from_str(r#"{"id":"ocid1.user.oc1..u","lifecycleState":"SUSPENDED_BY_ADMIN"}"#)
+            .unwrap();
     assert_eq!(
         user.lifecycle_state,
         Some(UserLifecycleState::Unknown("SUSPENDED_BY_ADMIN".into()))

@@ -22,11 +22,11 @@ use fleetctl_core::oci::auth::{
 };
 use fleetctl_core::oci::clock::{Clock, ManualClock, RecordingSleeper};
 use fleetctl_core::oci::env::Env;
-use fleetctl_core::oci::ids::{InstanceId, TenancyId};
 use fleetctl_core::oci::keys::SigningKey;
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::signer::{BodyMode, KeyId, SignRequest, sign, signing_string};
 use fleetctl_core::oci::token::SecurityToken;
+use fleetctl_core::ocid::{InstanceId, TenancyId};
 use http::{HeaderMap, HeaderValue, Method};
 use oci_support::*;
 use time::macros::datetime;
@@ -177,7 +177,7 @@ fn a_certificate_for_another_tenancy_is_refused_at_refresh() {
     let err = prepare_federation(
         &other_tenancy_docs(),
         &session,
-        Some(&TenancyId::new(VECTOR_TENANCY)),
+        Some(&TenancyId::parse(VECTOR_TENANCY).unwrap()),
     )
     .unwrap_err();
     assert!(matches!(err, AuthError::TenancyChanged { .. }), "{err:?}");
@@ -341,7 +341,7 @@ async fn provider(fake: &Arc<FakeFederation>, clock: &ManualClock) -> InstancePr
         Box::new(Shared(fake.clone())),
         Arc::new(clock.clone()),
         Region::parse("iad", "test").unwrap(),
-        Some(InstanceId::new("ocid1.instance.oc1.iad.i")),
+        Some(InstanceId::parse("ocid1.instance.oc1.iad.i").unwrap()),
         "instance metadata at http://127.0.0.1:9001/opc/v2".into(),
     )
     .await

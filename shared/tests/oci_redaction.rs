@@ -19,11 +19,11 @@ use fleetctl_core::oci::auth::{
 use fleetctl_core::oci::clock::ManualClock;
 use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::OciError;
-use fleetctl_core::oci::ids::{InstanceId, TenancyId};
 use fleetctl_core::oci::keys::{Passphrase, SigningKey};
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::signer::{BodyMode, SignRequest, sign};
 use fleetctl_core::oci::token::SecurityToken;
+use fleetctl_core::ocid::{InstanceId, TenancyId};
 use oci_support::*;
 use time::macros::datetime;
 
@@ -187,7 +187,7 @@ async fn key_and_token_errors_print_no_secret() {
     }
     // Expired session token.
     let dir = home_with(&format!(
-        "[DEFAULT]\ntenancy=t\nkey_file=~/.oci/key.pem\nsecurity_token_file=~/.oci/token\nfingerprint={}\n",
+        "[DEFAULT]\ntenancy=ocid1.tenancy.oc1..t\nkey_file=~/.oci/key.pem\nsecurity_token_file=~/.oci/token\nfingerprint={}\n",
         fixed("fingerprint")
     ));
     let expired =
@@ -247,7 +247,7 @@ async fn resource_principal_values_given_literally_are_never_printed() {
     assert_clean("RP key error", &chain(&err), &s);
     // An expired literal token.
     let short = jwt(
-        serde_json::json!({"res_tenant": "t", "exp": datetime!(2025-01-14 08:01:00 UTC).unix_timestamp()}),
+        serde_json::json!({"res_tenant": "ocid1.tenancy.oc1..t", "exp": datetime!(2025-01-14 08:01:00 UTC).unix_timestamp()}),
     );
     let env2 = env.with("OCI_RESOURCE_PRINCIPAL_RPST", short.as_str());
     let p2 = ResourcePrincipalProvider::from_env(
@@ -303,7 +303,7 @@ async fn instance_principal_provider_and_signed_headers_print_no_secret() {
         Box::new(StaticFederation),
         Arc::new(ManualClock::new(VECTOR_DATE)),
         Region::parse("iad", "test").unwrap(),
-        Some(InstanceId::new("ocid1.instance.oc1.iad.i")),
+        Some(InstanceId::parse("ocid1.instance.oc1.iad.i").unwrap()),
         "test".into(),
     )
     .await

@@ -5,11 +5,11 @@
 mod oci_support;
 
 use fleetctl_core::oci::auth::instance::LeafCertificate;
-use fleetctl_core::oci::ids::{ResourceId, TenancyId, UserId};
 use fleetctl_core::oci::signer::{
     BodyMode, KeyId, SignRequest, http_date, request_target, sign, signing_string,
 };
 use fleetctl_core::oci::token::SecurityToken;
+use fleetctl_core::ocid::{ResourceId, TenancyId, UserId};
 use http::{HeaderMap, HeaderValue, Method};
 use oci_support::*;
 use serde_json::Value;
@@ -29,8 +29,8 @@ struct Case {
 fn key_id_for(v: &Value) -> KeyId {
     match v["signer"].as_str().unwrap() {
         "api_key" => KeyId::ApiKey {
-            tenancy: TenancyId::new(fixed("tenancy")),
-            user: UserId::new(fixed("user")),
+            tenancy: TenancyId::parse(&fixed("tenancy")).unwrap(),
+            user: UserId::parse(&fixed("user")).unwrap(),
             fingerprint: fixed("fingerprint"),
         },
         "security_token" => {
@@ -42,7 +42,8 @@ fn key_id_for(v: &Value) -> KeyId {
         "resource_principal_v2.1" => KeyId::ResourceKeyPair {
             version: "2.1".into(),
             tenancy: None,
-            resource: ResourceId::new("ocid1.datascienceproject.oc1.iad.testvectorresource"),
+            resource: ResourceId::parse("ocid1.datascienceproject.oc1.iad.testvectorresource")
+                .unwrap(),
         },
         "fed_x509" => {
             let leaf =
@@ -267,8 +268,8 @@ fn the_federation_vector_certificate_gives_its_tenancy_and_both_fingerprints() {
 
 fn api_key_id() -> KeyId {
     KeyId::ApiKey {
-        tenancy: TenancyId::new("ocid1.tenancy.oc1..t"),
-        user: UserId::new("ocid1.user.oc1..u"),
+        tenancy: TenancyId::parse("ocid1.tenancy.oc1..t").unwrap(),
+        user: UserId::parse("ocid1.user.oc1..u").unwrap(),
         fingerprint: "aa:bb".into(),
     }
 }
@@ -503,11 +504,11 @@ fn token_key_ids_are_redacted_in_debug_and_display() {
 fn resource_key_pair_ids_have_the_sdk_shapes() {
     let with_tenancy = KeyId::ResourceKeyPair {
         version: "2.1.1".into(),
-        tenancy: Some(TenancyId::new("ocid1.tenancy.oc1..t")),
-        resource: ResourceId::new("ocid1.r"),
+        tenancy: Some(TenancyId::parse("ocid1.tenancy.oc1..t").unwrap()),
+        resource: ResourceId::parse("ocid1.fnfunc.oc1..r").unwrap(),
     };
     assert_eq!(
         with_tenancy.header_value(),
-        "resource/v2.1.1/ocid1.tenancy.oc1..t/ocid1.r"
+        "resource/v2.1.1/ocid1.tenancy.oc1..t/ocid1.fnfunc.oc1..r"
     );
 }

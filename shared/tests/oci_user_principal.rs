@@ -783,3 +783,28 @@ async fn a_session_token_file_that_is_not_a_jwt_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_malformed_or_mistyped_ocid_in_the_profile_is_a_configuration_error_naming_it() {
+    // A compartment OCID where the tenancy belongs, and a user that is not an OCID at all.
+    let text = api_key_config("", "")
+        .replace(TENANCY, "ocid1.compartment.oc1..aaaaaaaawrongtype")
+        .replace(USER, "jane@example.com");
+    let home = Home::new(&text);
+    let err = build_provider(&settings(None), &home.ctx())
+        .await
+        .unwrap_err();
+    let shown = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(matches!(err, AuthError::InvalidOcid { .. }), "{err:?}");
+    assert!(shown.contains("tenancy"), "{shown}");
+    assert!(shown.contains("[DEFAULT]"), "{shown}");
+    assert!(
+        shown.contains("expected a tenancy OCID (ocid1.tenancy.…), got a compartment OCID"),
+        "{shown}"
+    );
+    assert!(err.is_configuration_problem());
+    assert_eq!(
+        fleetctl_core::Error::from(err).exit_code(),
+        fleetctl_core::ExitCode::Usage
+    );
+}

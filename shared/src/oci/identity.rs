@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
-use super::ids::{CompartmentId, TenancyId, UserId};
+use crate::ocid::{CompartmentId, TenancyId, UserId};
 
 macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {

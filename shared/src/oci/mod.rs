@@ -20,7 +20,6 @@ pub mod endpoints;
 pub mod env;
 pub mod error;
 pub mod identity;
-pub mod ids;
 pub mod keys;
 pub mod region;
 pub mod retry;

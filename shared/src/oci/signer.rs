@@ -27,9 +27,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::ids::{ResourceId, TenancyId, UserId};
 use super::keys::{KeyError, SigningKey};
 use super::token::SecurityToken;
+use crate::ocid::{ResourceId, TenancyId, UserId};
 
 /// The `x-content-sha256` header name.
 pub const X_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-content-sha256");

@@ -19,6 +19,7 @@
 //! 5. The reply `{"token": "<JWT>"}`; requests are then signed with `ST$<token>` and the session
 //!    key, until `exp - now < 5 min` (then steps 1–5 again) or a 401 (refresh once).
 
+use crate::oci::auth::parse_ocid;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,12 +39,12 @@ use super::{
 };
 use crate::oci::clock::{Clock, Sleeper};
 use crate::oci::endpoints::{Endpoints, Service};
-use crate::oci::ids::{InstanceId, TenancyId};
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};
 use crate::oci::region::Region;
 use crate::oci::retry::{RetryPolicy, backoff_delay, may_retry};
 use crate::oci::signer::{self, BodyMode, KeyId, SignRequest};
 use crate::oci::token::{SecurityToken, format_time};
+use crate::ocid::{InstanceId, TenancyId};
 
 /// The default IMDS v2 base URL.
 pub const DEFAULT_METADATA_BASE_URL: &str = "http://169.254.169.254/opc/v2";
@@ -117,10 +118,10 @@ impl LeafCertificate {
                 "the certificate subject has no `OU=opc-tenant:<tenancy OCID>`",
             )
         })?;
-        Ok(Self {
-            der,
-            tenancy: TenancyId::new(tenancy),
-        })
+        let tenancy = parse_ocid(&tenancy, || {
+            "the tenancy in the instance certificate (OU=opc-tenant)".to_string()
+        })?;
+        Ok(Self { der, tenancy })
     }
 
     /// The tenancy named by the subject.
@@ -509,9 +510,12 @@ impl InstancePrincipalProvider {
         let imds_region = Region::resolve(&region_text, "IMDS /instance/region", &ctx.env)
             .map_err(|e| doc_error("/instance/region", e.to_string()))?;
         let instance_text = fetcher.get("/instance/id").await?;
-        let instance = Some(instance_text.trim())
-            .filter(|s| !s.is_empty())
-            .map(InstanceId::new);
+        let instance = match instance_text.trim() {
+            "" => None,
+            id => Some(parse_ocid::<InstanceId>(id, || {
+                format!("instance id from {metadata_base}/instance/id")
+            })?),
+        };
         let federation_url = federation_url(settings, &ctx.env, &imds_region)?;
         let source = format!("instance metadata at {metadata_base}");
         let federation = HttpFederation {

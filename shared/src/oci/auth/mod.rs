@@ -22,11 +22,11 @@ use url::Url;
 use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use super::endpoints::{EndpointError, Endpoints};
 use super::env::Env;
-use super::ids::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 use super::keys::{KeyError, SigningKey};
 use super::region::{Region, RegionError};
 use super::signer::KeyId;
 use super::token::TokenError;
+use crate::ocid::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 
 pub use config_file::{
     ConfigFileLocation, OciConfigFile, Profile, expand_path, locate_config_file,
@@ -505,6 +505,16 @@ pub enum AuthError {
         /// Extra advice.
         hint: &'static str,
     },
+    /// An id taken from a config file, a token or a certificate is not a well-formed OCID
+    /// of the expected type.
+    #[error("{origin}: not a usable OCID")]
+    InvalidOcid {
+        /// Where the id came from, e.g. `tenancy of profile [DEFAULT] in /h/.oci/config`.
+        origin: String,
+        /// What is wrong with it.
+        #[source]
+        source: crate::ocid::OcidError,
+    },
     /// A region value is unusable.
     #[error(transparent)]
     Region(RegionError),
@@ -603,4 +613,18 @@ impl AuthError {
                 | AuthError::TokenExpired { .. }
         )
     }
+}
+
+/// Parses an OCID read from outside (config file, token claim, certificate) into its typed id,
+/// naming where it came from when it is unusable.
+pub(crate) fn parse_ocid<T>(text: &str, origin: impl FnOnce() -> String) -> Result<T, AuthError>
+where
+    T: std::str::FromStr<Err = crate::ocid::OcidError>,
+{
+    text.trim()
+        .parse()
+        .map_err(|source| AuthError::InvalidOcid {
+            origin: origin(),
+            source,
+        })
 }

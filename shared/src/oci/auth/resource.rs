@@ -13,6 +13,7 @@
 //! (file values only) when `exp - now < 5 min` and after a 401; a literal value cannot be
 //! refreshed.
 
+use crate::oci::auth::parse_ocid;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,11 +25,11 @@ use super::{
     TOKEN_REFRESH_WINDOW,
 };
 use crate::oci::clock::Clock;
-use crate::oci::ids::{CompartmentId, ResourceId, TenancyId};
 use crate::oci::keys::{Passphrase, SigningKey};
 use crate::oci::region::Region;
 use crate::oci::signer::KeyId;
 use crate::oci::token::{SecurityToken, format_time};
+use crate::ocid::{CompartmentId, ResourceId, TenancyId};
 
 /// `OCI_RESOURCE_PRINCIPAL_VERSION`.
 pub const VERSION_VAR: &str = "OCI_RESOURCE_PRINCIPAL_VERSION";
@@ -243,15 +244,22 @@ fn load_state(
         })?;
     let principal = Principal {
         kind: PrincipalKind::Resource,
-        tenancy: TenancyId::new(tenancy),
+        tenancy: parse_ocid::<TenancyId>(&tenancy, || format!("claim res_tenant of {origin}"))?,
         user: None,
         instance: None,
         resource: claims
             .res_id
-            .clone()
-            .or_else(|| claims.sub.clone())
-            .map(ResourceId::new),
-        compartment: claims.res_compartment.clone().map(CompartmentId::new),
+            .as_deref()
+            .or(claims.sub.as_deref())
+            .map(|id| parse_ocid::<ResourceId>(id, || format!("claim res_id of {origin}")))
+            .transpose()?,
+        compartment: claims
+            .res_compartment
+            .as_deref()
+            .map(|id| {
+                parse_ocid::<CompartmentId>(id, || format!("claim res_compartment of {origin}"))
+            })
+            .transpose()?,
         source: format!("resource principal v2.2 ({origin})"),
     };
     Ok(RpState {

@@ -6,6 +6,7 @@
 //! `OCI_CLI_SECURITY_TOKEN_FILE`, `OCI_CLI_REGION`. The profile is the explicit one, else
 //! `OCI_CLI_PROFILE`, else `DEFAULT`.
 
+use crate::oci::auth::parse_ocid;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -21,11 +22,11 @@ use super::{
 };
 use crate::oci::clock::Clock;
 use crate::oci::env::Env;
-use crate::oci::ids::{TenancyId, UserId};
 use crate::oci::keys::{Passphrase, SigningKey};
 use crate::oci::region::Region;
 use crate::oci::signer::KeyId;
 use crate::oci::token::{SecurityToken, format_time};
+use crate::ocid::{TenancyId, UserId};
 
 /// Builds the user-principal provider `settings` point at: a session-token provider when the
 /// profile has `security_token_file` and no `user`, else an API-key provider.
@@ -253,8 +254,8 @@ fn load_api_key(
     region_override: Option<Region>,
 ) -> Result<LoadedApiKey, AuthError> {
     reject_key_content(profile)?;
-    let (user, _) = required(profile, env, "user", "")?;
-    let (tenancy, _) = required(profile, env, "tenancy", "")?;
+    let (user, user_origin) = required(profile, env, "user", "")?;
+    let (tenancy, tenancy_origin) = required(profile, env, "tenancy", "")?;
     let (fingerprint, _) = required(
         profile,
         env,
@@ -266,8 +267,8 @@ fn load_api_key(
     let key = load_key_file(&key_path, &key_origin, passphrase(profile, env).as_ref())?;
     check_fingerprint(&fingerprint, &key, &profile.describe());
     let region = profile_region(profile, env, region_override)?;
-    let tenancy = TenancyId::new(tenancy);
-    let user = UserId::new(user);
+    let tenancy: TenancyId = parse_ocid(&tenancy, || tenancy_origin.to_string())?;
+    let user: UserId = parse_ocid(&user, || user_origin.to_string())?;
     let key_id = KeyId::ApiKey {
         tenancy: tenancy.clone(),
         user: user.clone(),
@@ -386,18 +387,27 @@ impl SessionTokenProvider {
         }
         let file_stamp = stamp(&token_path);
         let token = read_token(&token_path, &token_origin)?;
-        let tenancy = match value(profile, env, "tenancy") {
-            Some((t, _)) => TenancyId::new(t),
-            None => TenancyId::new(token.claims().tenant.clone().ok_or_else(|| {
-                AuthError::MissingConfigKey {
-                    path: profile.path().to_path_buf(),
-                    profile: profile.name().to_string(),
-                    key: "tenancy",
-                    hint: " (and the session token has no `tenant` claim)".into(),
-                }
-            })?),
+        let tenancy: TenancyId = match value(profile, env, "tenancy") {
+            Some((t, origin)) => parse_ocid(&t, || origin.to_string())?,
+            None => {
+                let claim = token.claims().tenant.as_deref().ok_or_else(|| {
+                    AuthError::MissingConfigKey {
+                        path: profile.path().to_path_buf(),
+                        profile: profile.name().to_string(),
+                        key: "tenancy",
+                        hint: " (and the session token has no `tenant` claim)".into(),
+                    }
+                })?;
+                parse_ocid(claim, || format!("claim tenant of {token_origin}"))?
+            }
         };
-        let user = token.claims().sub.clone().map(UserId::new);
+        // The session token's subject is the user; a token whose subject is not a user OCID
+        // simply has no user to report.
+        let user = token
+            .claims()
+            .sub
+            .as_deref()
+            .and_then(|sub| sub.parse::<UserId>().ok());
         let region = profile_region(profile, env, region_override)?;
         let provider = Self {
             profile_name: profile.name().to_string(),
