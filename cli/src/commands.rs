@@ -1,7 +1,8 @@
 //! One function per command: load what it needs from `fleetctl-core`, call it, render.
 
-use fleetctl_core::Error;
 use fleetctl_core::config::{self, FleetConfig};
+use fleetctl_core::oci::{AuthContext, Env};
+use fleetctl_core::{Error, cloud};
 
 use crate::args::{AuthCommand, Command, GlobalArgs, Invocation, OutputFormat};
 
@@ -37,10 +38,7 @@ fn run_command(command: Command, global: &GlobalArgs) -> Result<(), Error> {
         }
         Command::Sync(_) => not_available("sync", "the reconcile step (sync-state)"),
         Command::Reconcile(_) => not_available("reconcile", "the reconcile step"),
-        Command::Auth(AuthCommand::Validate) => not_available(
-            "auth validate",
-            "the OCI request signer and credential providers",
-        ),
+        Command::Auth(AuthCommand::Validate) => auth_validate(global),
         Command::Serve(_) => not_available("serve", "the HTTP API and the control loop"),
         Command::Demo(_) => not_available("demo", "the simulator, the HTTP API and the dashboard"),
     }
@@ -75,6 +73,61 @@ fn validate(global: &GlobalArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `auth validate`: one lightweight IAM call with the credentials the fleet file selects.
+fn auth_validate(global: &GlobalArgs) -> Result<(), Error> {
+    let fleet = config::load_file(&global.config)?;
+    let ctx = AuthContext::new(Env::from_process());
+    let result = runtime()?.block_on(cloud::validate_auth(&fleet, ctx));
+    match result {
+        Ok(report) => {
+            match global.output {
+                OutputFormat::Json => println!("{}", json(&report)?),
+                OutputFormat::Text => {
+                    println!("auth: ok ({} succeeded)", report.check);
+                    println!("  principal: {}", report.principal);
+                    println!("  source:    {}", report.source);
+                    println!("  region:    {}", report.region);
+                    println!("  tenancy:   {}", report.tenancy);
+                    if let Some(user) = &report.user {
+                        match &report.user_name {
+                            Some(name) => println!("  user:      {user} ({name})"),
+                            None => println!("  user:      {user}"),
+                        }
+                    }
+                    if let Some(instance) = &report.instance {
+                        println!("  instance:  {instance}");
+                    }
+                    if let Some(resource) = &report.resource {
+                        println!("  resource:  {resource}");
+                    }
+                    println!("  endpoint:  {}", report.identity_endpoint);
+                }
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let hints = cloud::auth_hints(&err, &fleet);
+            Err(Error::WithHints {
+                error: Box::new(err),
+                hints,
+            })
+        }
+    }
+}
+
+/// A runtime for the commands that talk to the network.
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Internal(format!("cannot encode the JSON output: {e}")))
 }
 
 fn not_available(command: &str, missing: &str) -> Result<(), Error> {

@@ -51,6 +51,15 @@ pub enum Error {
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error with advice on what to try next. `Display` shows only the error itself;
+    /// front doors print `hints` after it (the CLI as `hint:` lines).
+    #[error("{error}")]
+    WithHints {
+        /// The error.
+        error: Box<Error>,
+        /// What the user can try, most likely first.
+        hints: Vec<String>,
+    },
 }
 
 impl Error {
@@ -63,6 +72,7 @@ impl Error {
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
+            Error::WithHints { error, .. } => error.exit_code(),
             Error::Internal(_) => ExitCode::Internal,
         }
     }

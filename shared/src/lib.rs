@@ -1,11 +1,13 @@
 //! fleetctl-core: everything fleetctl knows, shared by its three front doors
 //! (`fleetctl-function`, the `fleetctl` CLI and, through `fleetctl-api`, the dashboard).
 //!
+//! - [`cloud`]: the fleet file's auth settings turned into a signed OCI client; `auth validate`.
 //! - [`config`]: the fleet file (`FleetConfig`), its validation and its JSON Schema.
 //! - [`oci`]: credential providers, the request signer and the OCI REST client.
 //! - [`ocid`]: Oracle Cloud IDs, checked by form and resource type (`ImageId`, `SubnetId`, …).
 //! - [`error`]: the crate's error type and the documented exit codes.
 
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod oci;

@@ -8,7 +8,8 @@
 //! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
 //! - [`identity`]: identity operations (GetUser, GetTenancy, …).
-//! - [`clock`], [`env`](mod@env), [`ids`]: injected time and environment, typed OCIDs.
+//! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
+//!   [`crate::ocid`]).
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
 //! log line or an error message of this module.
