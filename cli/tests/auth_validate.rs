@@ -407,3 +407,60 @@ async fn instance_method_off_an_oci_instance_is_exit_2_with_a_hint() {
     );
     assert!(stderr.contains("method: user"), "{stderr}");
 }
+
+async fn inject_fault(sim: &SimHandle, rule: serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.base_url()))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn instance_principal_rides_out_metadata_and_federation_errors() {
+    let f = Fixture::start().await;
+    inject_fault(
+        &f.sim,
+        serde_json::json!({"operation": "ImdsGetCertificate", "status": 503, "count": 2}),
+    )
+    .await;
+    inject_fault(
+        &f.sim,
+        serde_json::json!({"operation": "X509FederationRequest", "status": 500, "count": 1}),
+    )
+    .await;
+    let fleet = f.fleet_with_auth("flaky.yaml", "{method: instance, region: us-ashburn-1}");
+    let env = BTreeMap::from([(
+        "OCI_METADATA_BASE_URL".to_string(),
+        format!("{}/opc/v2", f.sim.base_url()),
+    )]);
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &env,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let statuses = |op: &str| -> Vec<Option<u16>> {
+        f.sim
+            .requests()
+            .into_iter()
+            .filter(|e| e.operation.as_deref() == Some(op))
+            .map(|e| e.status)
+            .collect()
+    };
+    assert_eq!(
+        statuses("ImdsGetCertificate"),
+        vec![Some(503), Some(503), Some(200)]
+    );
+    assert_eq!(
+        statuses("X509FederationRequest"),
+        vec![Some(500), Some(200)]
+    );
+}
