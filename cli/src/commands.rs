@@ -4,7 +4,7 @@ use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::oci::{AuthContext, Env};
 use fleetctl_core::{Error, cloud};
 
-use crate::args::{AuthCommand, Command, GlobalArgs, Invocation, OutputFormat};
+use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
 
 /// Runs one resolved invocation.
 pub fn run(invocation: Invocation, global: &GlobalArgs) -> Result<(), Error> {
@@ -40,7 +40,7 @@ fn run_command(command: Command, global: &GlobalArgs) -> Result<(), Error> {
         Command::Reconcile(_) => not_available("reconcile", "the reconcile step"),
         Command::Auth(AuthCommand::Validate) => auth_validate(global),
         Command::Serve(_) => not_available("serve", "the HTTP API and the control loop"),
-        Command::Demo(_) => not_available("demo", "the simulator, the HTTP API and the dashboard"),
+        Command::Demo(args) => demo(&args),
     }
 }
 
@@ -115,6 +115,83 @@ fn auth_validate(global: &GlobalArgs) -> Result<(), Error> {
             })
         }
     }
+}
+
+/// `demo`: starts the simulated OCI in this process, checks fleetctl's credentials against
+/// it, and keeps it running (until Ctrl-C or SIGTERM) for other fleetctl commands to use.
+fn demo(args: &DemoArgs) -> Result<(), Error> {
+    runtime()?.block_on(async {
+        let mut config = oci_sim::SimConfig::new(args.dir.join("sim"));
+        config.listen = args.sim_listen;
+        config.time_scale = args.time_scale;
+        let sim = oci_sim::Sim::start(config).await.map_err(|e| {
+            Error::Usage(format!(
+                "cannot start the simulated OCI: {}",
+                error_chain(&e)
+            ))
+        })?;
+        let fleet_file = sim.fleet_file();
+        let fleet = config::load_file(&fleet_file)?;
+        println!(
+            "fleetctl demo: a simulated OCI is serving at {} (nothing leaves this machine)",
+            sim.base_url()
+        );
+        println!("  fleet file: {}", fleet_file.display());
+        println!("  {}", summary_line(&fleet));
+        let report = cloud::validate_auth(&fleet, AuthContext::new(Env::from_process())).await?;
+        println!(
+            "  auth: ok ({} as {}, tenancy {})",
+            report.check, report.principal, report.tenancy
+        );
+        println!();
+        println!("In another terminal, point fleetctl at it:");
+        println!("  fleetctl --config {} auth validate", fleet_file.display());
+        println!();
+        println!(
+            "Not built yet: the dashboard, the HTTP API and the fleet operations (scale, \
+             rolling-restart, sync, reconcile) arrive with later work."
+        );
+        println!("Press Ctrl-C to stop.");
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        wait_for_shutdown().await;
+        sim.shutdown().await;
+        println!("fleetctl demo: stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn wait_for_shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A runtime for the commands that talk to the network.
