@@ -98,6 +98,10 @@ async fn a_launch_goes_provisioning_starting_running_with_the_clock() {
     assert_eq!(body["lifecycleState"], "PROVISIONING");
     assert_eq!(body["region"], "iad");
     assert_eq!(body["shapeConfig"]["ocpus"], 1.0);
+    assert_eq!(
+        body["shapeConfig"]["memoryInGBs"], 16.0,
+        "OCI spells it memoryInGBs"
+    );
     assert_eq!(body["freeformTags"]["fleet"], "web");
     assert_eq!(body["definedTags"]["Operations"]["CostCenter"], "42");
     assert_eq!(body["metadata"]["user_data"], "IyEvYmluL3NoCg==");
