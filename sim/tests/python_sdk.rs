@@ -207,6 +207,7 @@ async fn official_python_sdk_drives_every_cloud_service() {
         "os.namespace_and_buckets",
         "os.conditional_writes",
         "os.list_and_delete",
+        "extras.other_reads",
     ] {
         assert!(
             passed.contains(&required),
@@ -234,6 +235,11 @@ async fn official_python_sdk_drives_every_cloud_service() {
         ("GetVnicAttachment", "/20160918/"),
         ("GetVnic", "/20160918/"),
         ("GetSubnet", "/20160918/"),
+        ("ListSubnets", "/20160918/"),
+        ("GetImage", "/20160918/"),
+        ("ListLoadBalancers", "/20170115/"),
+        ("ListWorkRequestErrors", "/20200501/"),
+        ("ListBuckets", "/n/"),
         ("GetLoadBalancer", "/20170115/"),
         ("GetBackendSet", "/20170115/"),
         ("CreateBackend", "/20170115/"),

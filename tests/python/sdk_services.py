@@ -189,6 +189,8 @@ def main():
         expect(v.data.is_primary is True, "not primary")
         expect_types(v.data, private_ip=str, mac_address=str, time_created=datetime.datetime)
         expect(v.headers.get("etag"), "no etag on GetVnic")
+        paged = oci.pagination.list_call_get_all_results(compute.list_vnic_attachments, compartment, limit=1).data
+        expect(len(paged) >= 4 and len({x.id for x in paged}) == len(paged), f"{len(paged)} attachments paged")
         s = network.get_subnet(a.subnet_id).data
         expect(isinstance(s, core.Subnet) and s.cidr_block == "10.0.0.0/24", f"subnet {s.cidr_block}")
         expect(v.data.private_ip.startswith("10.0.0."), f"ip {v.data.private_ip} is not in the subnet")
@@ -418,6 +420,23 @@ def main():
         no_bucket = expect_service_error(lambda: objects.get_object(ns, "no-such-bucket", "x"), 404, "BucketNotFound")
         return {"stale": stale["code"], "missing": missing["code"], "noBucket": no_bucket["code"]}
 
+    def other_reads():
+        subnets = network.list_subnets(compartment).data
+        expect(sorted(x.cidr_block for x in subnets) == ["10.0.0.0/24", "10.0.1.0/24"], "two subnets")
+        image = compute.get_image(seed["image"]).data
+        expect(isinstance(image, core.Image) and image.lifecycle_state == "AVAILABLE", "image")
+        expect_types(image, size_in_mbs=int, time_created=datetime.datetime)
+        lbs = lb.list_load_balancers(compartment).data
+        expect([x.id for x in lbs] == [lb_id], "list_load_balancers")
+        buckets = objects.list_buckets(seed["namespace"], compartment).data
+        expect(seed["bucket"] in [b.name for b in buckets], "list_buckets")
+        wrs = oci.pagination.list_call_get_all_results(lb.list_work_requests, lb_id).data
+        nlb_wr = nlb.create_backend(nlb_id, nlbm.CreateBackendDetails(ip_address="10.0.0.78", port=80), "web")
+        w = wait_nlb_work_request(nlb_wr.headers["opc-work-request-id"])
+        errors = nlb.list_work_request_errors(w.id, compartment).data
+        expect(isinstance(errors, nlbm.WorkRequestErrorCollection) and errors.items == [], "no errors")
+        return {"lbWorkRequests": len(wrs)}
+
     check("compute.launch_instance", launch)
     check("compute.launch_retry_token", launch_retry_token)
     check("compute.get_instance_running", get_running)
@@ -437,6 +456,7 @@ def main():
     check("os.namespace_and_buckets", namespace)
     check("os.conditional_writes", conditional_writes)
     check("os.list_and_delete", list_and_delete)
+    check("extras.other_reads", other_reads)
 
     failed = [c for c in checks if not c["ok"]]
     summary = {
