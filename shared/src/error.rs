@@ -37,6 +37,9 @@ pub enum Error {
     /// An OCI call failed.
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    /// The state store failed, refused a URL, or another writer won.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Arguments that cannot work together, or a value out of range.
     #[error("{0}")]
     Usage(String),
@@ -62,7 +65,9 @@ impl Error {
             // call, a network error or refused credentials: infrastructure.
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
+            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Store(e) if e.is_internal() => ExitCode::Internal,
+            Error::Auth(_) | Error::Oci(_) | Error::Store(_) => ExitCode::Infrastructure,
             Error::Internal(_) => ExitCode::Internal,
         }
     }

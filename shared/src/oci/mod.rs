@@ -8,6 +8,7 @@
 //! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
 //! - [`identity`]: identity operations (GetUser, GetTenancy, …).
+//! - [`objectstorage`]: Object Storage operations (PutObject, GetObject, ListObjects, …).
 //! - [`clock`], [`env`](mod@env), [`ids`]: injected time and environment, typed OCIDs.
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
@@ -21,6 +22,7 @@ pub mod env;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod objectstorage;
 pub mod region;
 pub mod retry;
 pub mod signer;
