@@ -95,14 +95,34 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Deserialises a string through `parse`, inside the string visitor so that serde_json
+/// reports the position of the value itself.
+struct ParseVisitor<F>(&'static str, F);
+
+impl<'de, T, F> serde::de::Visitor<'de> for ParseVisitor<F>
+where
+    F: FnOnce(&str) -> Result<T, String>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.1)(v).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Timestamp::parse(&text).map_err(|e| {
-            serde::de::Error::custom(format_args!(
-                "{text:?} is not an RFC 3339 timestamp such as \"2025-01-14T08:00:00Z\": {e}"
-            ))
-        })
+        deserializer.deserialize_str(ParseVisitor("an RFC 3339 timestamp", |text: &str| {
+            Timestamp::parse(text).map_err(|e| {
+                format!(
+                    "{text:?} is not an RFC 3339 timestamp such as \"2025-01-14T08:00:00Z\": {e}"
+                )
+            })
+        }))
     }
 }
 
@@ -171,8 +191,9 @@ macro_rules! text_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(deserializer)?;
-                $name::parse(&text).map_err(serde::de::Error::custom)
+                deserializer.deserialize_str(ParseVisitor($what, |text: &str| {
+                    $name::parse(text).map_err(|e| e.to_string())
+                }))
             }
         }
     };
@@ -317,10 +338,6 @@ impl Ledger {
     /// Reads a document: first its `version` (a newer one is refused before anything else is
     /// looked at), then the whole shape, strictly.
     pub fn from_json(bytes: &[u8]) -> Result<Ledger, DecodeError> {
-        #[derive(Deserialize)]
-        struct Probe {
-            version: u64,
-        }
         let probe: Probe = serde_json::from_slice(bytes).map_err(DecodeError::invalid)?;
         if probe.version > LEDGER_VERSION {
             return Err(DecodeError::Newer {
@@ -333,6 +350,44 @@ impl Ledger {
             });
         }
         serde_json::from_slice(bytes).map_err(DecodeError::invalid)
+    }
+}
+
+/// The `version` of a document, read before anything else. Only a JSON object is accepted
+/// (serde would otherwise read a struct from an array too).
+struct Probe {
+    version: u64,
+}
+
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Probe;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a ledger (a JSON object with a `version`)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Probe, A::Error> {
+                let mut version = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "version" && version.is_none() {
+                        version = Some(map.next_value::<u64>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                match version {
+                    Some(version) => Ok(Probe { version }),
+                    None => Err(serde::de::Error::missing_field("version")),
+                }
+            }
+        }
+        deserializer.deserialize_map(V)
     }
 }
 
