@@ -7,7 +7,7 @@ mod store_support;
 
 use std::sync::Arc;
 
-use fleetctl_core::store::{OpenOptions, StateStore};
+use fleetctl_core::store::{OpenOptions, StateStore, StoreError};
 use store_support::conformance::run_all;
 use store_support::{Moto, SimEnv};
 
@@ -78,4 +78,35 @@ async fn oci_backend_on_the_simulator_conforms() {
         Arc::new(move |case: &str| e.open(&format!("fleets/{case}/"))),
     )
     .await;
+}
+
+#[tokio::test]
+async fn an_s3_store_in_a_missing_bucket_fails_instead_of_looking_empty() {
+    let moto = Moto::start().await;
+    let store = StateStore::open(
+        "s3://no-such-bucket/fleet/state.json",
+        &OpenOptions::new().env(moto.env()),
+    )
+    .unwrap();
+    let err = store.load().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend { action: "read", .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("cannot read the state at s3://no-such-bucket/fleet/state.json"),
+        "{err}"
+    );
+    let err = store.create(&store_support::ledger()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Backend {
+                action: "create",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use fleetctl_core::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
 use fleetctl_core::error::{Error, ExitCode};
+use fleetctl_core::oci::env::Env;
 use fleetctl_core::ocid::InstanceId;
 use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
 use fleetctl_core::store::{
@@ -667,6 +668,14 @@ fn opening_oci_without_credentials_is_a_configuration_error() {
         "{err}"
     );
     assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
+
+    let env = Env::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "t0p-s3cret"),
+    ]);
+    let store = StateStore::open("s3://b/k", &OpenOptions::new().env(env)).unwrap();
+    assert_eq!(store.url(), "s3://b/k");
+    assert!(!format!("{store:?}").contains("t0p-s3cret"), "{store:?}");
 }
 
 #[test]
@@ -698,4 +707,28 @@ fn relative_paths_resolve_against_the_base_directory() {
     assert_eq!(store.location().as_ref(), "state.json");
     let store = StateStore::open("/abs/x.json", &OpenOptions::new().base_dir("/srv")).unwrap();
     assert_eq!(store.url(), "/abs/x.json");
+}
+
+#[test]
+fn s3_settings_that_cannot_work_are_a_configuration_error_without_the_secret() {
+    let env = Env::from_pairs([("AWS_SECRET_ACCESS_KEY", "t0p-s3cret")]);
+    let err = StateStore::open("s3://b/k", &OpenOptions::new().env(env)).unwrap_err();
+    assert!(matches!(err, StoreError::Unusable { .. }), "{err:?}");
+    let mut chain = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!("{c} | "));
+        cause = c.source();
+    }
+    assert!(
+        chain.contains("cannot open the state store s3://b/k")
+            && chain.contains("Missing AccessKeyId"),
+        "{chain}"
+    );
+    assert!(!chain.contains("t0p-s3cret"), "secret leaked: {chain}");
+    assert!(
+        !format!("{err:?}").contains("t0p-s3cret"),
+        "secret leaked in Debug"
+    );
+    assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
 }

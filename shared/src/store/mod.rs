@@ -303,6 +303,19 @@ fn memory_store(name: &str) -> Arc<InMemory> {
     )
 }
 
+/// True when an error (or a cause) is S3's `NoSuchBucket`: object_store reports it as
+/// `NotFound` like a missing object.
+fn mentions_missing_bucket(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains("NoSuchBucket") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
 /// The ledger in one store, chosen by URL. Cheap to clone (the backend is shared).
 #[derive(Clone)]
 pub struct StateStore {
@@ -476,6 +489,10 @@ impl StateStore {
     pub async fn load(&self) -> Result<Option<(Ledger, Version)>, StoreError> {
         let result = match self.store.get(&self.location).await {
             Ok(r) => r,
+            // S3 answers a missing bucket with 404 too; that is not an empty store.
+            Err(e @ object_store::Error::NotFound { .. }) if mentions_missing_bucket(&e) => {
+                return Err(self.backend("read", e));
+            }
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(source) => return Err(self.backend("read", source)),
         };
