@@ -215,15 +215,11 @@ fn classify(
     let mut target = ObjectTarget::boxed(operation, bucket, object);
     target.condition = condition.map(str::to_string);
     match (err.status(), err.code()) {
-        (Some(404), Some("BucketNotFound" | "NamespaceNotFound")) | (Some(404), _)
-            if object.is_none() =>
+        // A 404 on a bucket-level call, or one that names the bucket or namespace, is about
+        // the bucket; any other 404 (including a HEAD, which has no body) is about the object.
+        (Some(404), code)
+            if object.is_none() || matches!(code, Some("BucketNotFound" | "NamespaceNotFound")) =>
         {
-            ObjectStorageError::BucketNotFound {
-                target,
-                source: err,
-            }
-        }
-        (Some(404), Some("BucketNotFound" | "NamespaceNotFound")) => {
             ObjectStorageError::BucketNotFound {
                 target,
                 source: err,
