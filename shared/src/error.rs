@@ -61,13 +61,15 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            // A bad state URL: the user fixes it. A failing store or a writer that won: 2.
+            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Store(e) if e.is_internal() => ExitCode::Internal,
+            Error::Store(_) => ExitCode::Infrastructure,
             // Missing config file/profile/key/region: the user fixes configuration. A failed
             // call, a network error or refused credentials: infrastructure.
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Store(e) if e.is_internal() => ExitCode::Internal,
-            Error::Auth(_) | Error::Oci(_) | Error::Store(_) => ExitCode::Infrastructure,
+            Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
             Error::Internal(_) => ExitCode::Internal,
         }
     }

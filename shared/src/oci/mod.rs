@@ -7,8 +7,8 @@
 //!   principals) and their selection from plain settings.
 //! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
-//! - [`identity`]: identity operations (GetUser, GetTenancy, …).
 //! - [`objectstorage`]: Object Storage operations (PutObject, GetObject, ListObjects, …).
+//! - [`identity`]: identity operations (GetUser, GetTenancy, …).
 //! - [`clock`], [`env`](mod@env), [`ids`]: injected time and environment, typed OCIDs.
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
