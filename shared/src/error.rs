@@ -37,6 +37,9 @@ pub enum Error {
     /// An OCI call failed.
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    /// The state store failed, refused a URL, or another writer won.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Arguments that cannot work together, or a value out of range.
     #[error("{0}")]
     Usage(String),
@@ -67,6 +70,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            // A bad state URL: the user fixes it. A failing store or a writer that won: 2.
+            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Store(e) if e.is_internal() => ExitCode::Internal,
+            Error::Store(_) => ExitCode::Infrastructure,
             // Missing config file/profile/key/region: the user fixes configuration. A failed
             // call, a network error or refused credentials: infrastructure.
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,

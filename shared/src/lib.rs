@@ -5,6 +5,7 @@
 //! - [`config`]: the fleet file (`FleetConfig`), its validation and its JSON Schema.
 //! - [`oci`]: credential providers, the request signer and the OCI REST client.
 //! - [`ocid`]: Oracle Cloud IDs, checked by form and resource type (`ImageId`, `SubnetId`, …).
+//! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and the documented exit codes.
 
 pub mod cloud;
@@ -12,5 +13,6 @@ pub mod config;
 pub mod error;
 pub mod oci;
 pub mod ocid;
+pub mod store;
 
 pub use error::{Error, ExitCode};

@@ -7,6 +7,7 @@
 //!   principals) and their selection from plain settings.
 //! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
+//! - [`objectstorage`]: Object Storage operations (PutObject, GetObject, ListObjects, …).
 //! - [`identity`]: identity operations (GetUser, GetTenancy, …).
 //! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
 //!   [`crate::ocid`]).
@@ -22,6 +23,7 @@ pub mod env;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod objectstorage;
 pub mod region;
 pub mod retry;
 pub mod signer;
