@@ -184,8 +184,9 @@ pub struct DemoArgs {
     /// Where the simulator writes its OCI config, keys, tokens and fleet file.
     #[arg(long, value_name = "DIR", default_value = ".fleetctl/demo")]
     pub dir: std::path::PathBuf,
-    /// Listen address of the simulated OCI (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    /// Listen address of the simulated OCI (port 0 picks a free port). The default is the
+    /// `endpoint` of config/fleet.local.yaml.tmpl.
+    #[arg(long, value_name = "ADDR", default_value = oci_sim::DEMO_LISTEN)]
     pub sim_listen: SocketAddr,
     /// Every simulated duration is multiplied by this (0.05: a 60 s boot takes 3 s).
     #[arg(long, value_name = "F", default_value_t = 0.05)]

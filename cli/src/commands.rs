@@ -124,6 +124,8 @@ fn demo(args: &DemoArgs) -> Result<(), Error> {
         let mut config = oci_sim::SimConfig::new(args.dir.join("sim"));
         config.listen = args.sim_listen;
         config.time_scale = args.time_scale;
+        // Fixed, so the OCIDs match config/fleet.local.yaml.tmpl on every run.
+        config.seed = Some(oci_sim::DEMO_SEED);
         let sim = oci_sim::Sim::start(config).await.map_err(|e| {
             Error::Usage(format!(
                 "cannot start the simulated OCI: {}",

@@ -18,6 +18,8 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
             demo_dir.to_str().unwrap(),
             "--time-scale",
             "0.01",
+            "--sim-listen",
+            "127.0.0.1:0",
         ])
         .env_remove("FLEETCTL_OCI_ENDPOINT")
         .env_remove("OCI_REGION")
@@ -81,5 +83,55 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
     assert_eq!(
         rest.last().map(String::as_str),
         Some("fleetctl demo: stopped")
+    );
+}
+
+/// `config/fleet.local.yaml.tmpl` names the resources `fleetctl demo` seeds; if the simulator's
+/// seeding changes, this fails and the template's OCIDs must be updated from a demo's
+/// `.fleetctl/demo/sim/fleet.yaml`.
+#[tokio::test]
+async fn the_local_template_names_the_resources_the_demo_seeds() {
+    let template =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/fleet.local.yaml.tmpl");
+    let fleet = fleetctl_core::config::load_file(&template).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = oci_sim::SimConfig::new(dir.path());
+    config.seed = Some(oci_sim::DEMO_SEED);
+    let sim = oci_sim::Sim::start(config).await.unwrap();
+    let spec = &fleet.spec;
+    let stale = "config/fleet.local.yaml.tmpl is stale: copy the OCIDs from a demo's fleet.yaml";
+    assert_eq!(
+        spec.compartment_id.as_str(),
+        sim.compartment_id().to_string(),
+        "{stale}"
+    );
+    assert_eq!(
+        spec.image_id.as_str(),
+        sim.image_id().to_string(),
+        "{stale}"
+    );
+    assert_eq!(
+        spec.subnet_id.as_ref().map(|s| s.as_str().to_string()),
+        Some(sim.subnet_id().to_string()),
+        "{stale}"
+    );
+    assert_eq!(
+        spec.load_balancer
+            .as_ref()
+            .map(|lb| lb.load_balancer_id.as_str().to_string()),
+        Some(sim.load_balancer_id().to_string()),
+        "{stale}"
+    );
+    assert_eq!(
+        spec.endpoint
+            .as_ref()
+            .map(|e| e.as_str().trim_end_matches('/').to_string()),
+        Some(format!("http://{}", oci_sim::DEMO_LISTEN)),
+        "{stale}"
+    );
+    assert_eq!(
+        spec.auth.config_file,
+        std::path::PathBuf::from(".fleetctl/demo/sim/config"),
+        "the demo writes its OCI config under --dir (default .fleetctl/demo)/sim"
     );
 }

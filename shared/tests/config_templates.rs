@@ -52,7 +52,7 @@ fn the_local_template_targets_the_simulator() {
     );
     assert_eq!(
         c.spec.auth.config_file,
-        PathBuf::from(".fleetctl/sim/config")
+        PathBuf::from(".fleetctl/demo/sim/config")
     );
     assert_eq!(c.spec.state.url.as_str(), ".fleetctl/state.json");
 }

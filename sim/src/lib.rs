@@ -42,6 +42,14 @@ pub use ocid::Ocid;
 pub use reqlog::LogEntry;
 pub use state::SeededIds;
 
+/// The seed `fleetctl demo` starts the simulator with, so its OCIDs are the same on every run
+/// and `config/fleet.local.yaml.tmpl` can name them (a test keeps the two in step).
+pub const DEMO_SEED: u64 = 1;
+
+/// The address `fleetctl demo` serves the simulator on by default (the local template's
+/// `endpoint`).
+pub const DEMO_LISTEN: &str = "127.0.0.1:8999";
+
 use crate::clock::{SimClock, rfc3339};
 use crate::faults::Faults;
 use crate::files::{OutFiles, WriteError};
