@@ -49,9 +49,16 @@ use crate::reqlog::RequestLog;
 use crate::services::auth_service::{AuthKeys, AuthSeed, AuthSetupError, AuthState};
 use crate::services::compute::ComputeState;
 use crate::services::identity::IdentityState;
-use crate::services::load_balancer::LoadBalancerState;
-use crate::services::network::NetworkState;
+use crate::services::load_balancer::{
+    LB_ADDRESS, LB_PROBE_PRIMARY, LB_PROBE_STANDBY, LoadBalancerState,
+};
+use crate::services::network::{NetworkState, NewVnic, create_primary_vnic};
+use crate::services::nlb::{NLB_ADDRESS, NlbState};
+use crate::services::object_storage::ObjectStorageState;
 use crate::state::{Ctx, REGION, World};
+
+pub use crate::services::health::HealthStatus;
+pub use crate::services::settings::{BadSetting, CapacityRule, LimitRule, ServiceSettings};
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
@@ -66,6 +73,13 @@ pub struct SimConfig {
     pub seed: Option<u64>,
     /// Lifetime of the tokens the simulator issues (settable later via `PUT /_sim/tokens`).
     pub token_lifetime: Duration,
+    /// Lifecycle durations, page sizes, work-request and health timing (later
+    /// `PUT /_sim/settings`).
+    pub services: ServiceSettings,
+    /// Host capacity per shape (later `PUT /_sim/capacity`); none means unlimited.
+    pub capacity: Vec<CapacityRule>,
+    /// Service limits (later `PUT /_sim/limits`); none means unlimited.
+    pub limits: Vec<LimitRule>,
 }
 
 impl SimConfig {
@@ -76,6 +90,9 @@ impl SimConfig {
             time_scale: 1.0,
             seed: None,
             token_lifetime: Duration::from_secs(3600),
+            services: ServiceSettings::default(),
+            capacity: Vec::new(),
+            limits: Vec::new(),
         }
     }
 }
@@ -103,6 +120,12 @@ pub enum SimError {
     Files(#[source] WriteError),
     #[error("the key-generation task failed")]
     Task(#[source] tokio::task::JoinError),
+    #[error("invalid service settings")]
+    Settings(#[source] BadSetting),
+    #[error("invalid capacity rule")]
+    Capacity(#[source] BadSetting),
+    #[error("seeding the simulated world: {0}")]
+    Seed(String),
 }
 
 /// Entry point.
@@ -113,6 +136,10 @@ impl Sim {
     /// Creates the world, binds the listener, writes the files, and starts serving.
     pub async fn start(config: SimConfig) -> Result<SimHandle, SimError> {
         let clock = SimClock::new(config.time_scale)?;
+        config.services.validate().map_err(SimError::Settings)?;
+        for rule in &config.capacity {
+            rule.validate().map_err(SimError::Capacity)?;
+        }
         std::fs::create_dir_all(&config.out_dir).map_err(|source| SimError::OutDir {
             path: config.out_dir.clone(),
             source,
@@ -140,7 +167,10 @@ impl Sim {
         })?;
         let base_url = format!("http://{addr}");
 
-        let (world, seeded) = seed_world(seed, keys, &clock, config.token_lifetime)?;
+        let (mut world, seeded) = seed_world(seed, keys, &clock, config.token_lifetime)?;
+        world.settings = config.services.clone();
+        world.capacity = config.capacity.clone();
+        world.limits = config.limits.clone();
         let files = OutFiles::new(out_dir.clone());
         files
             .write_all(&world.auth, &seeded, &base_url)
@@ -182,7 +212,14 @@ fn seed_world(
     let now_text = rfc3339(now);
     let (identity, ids) = IdentityState::seed(&mut rng, &now_text);
     let mut network = NetworkState::default();
-    let subnet = network.seed(&mut rng, &ids.compartment);
+    let subnets = network.seed(&mut rng, &ids.compartment, now);
+    let subnet = subnets
+        .first()
+        .cloned()
+        .ok_or_else(|| SimError::Seed("no subnet was seeded".into()))?;
+    for ip in [LB_ADDRESS, LB_PROBE_PRIMARY, LB_PROBE_STANDBY, NLB_ADDRESS] {
+        network.reserve(&subnet, ip);
+    }
     let mut compute = ComputeState::default();
     let image = compute.seed_image(&mut rng, &now_text);
     let ads: Vec<String> = identity
@@ -191,9 +228,12 @@ fn seed_world(
         .map(|a| a.name.clone())
         .collect();
     let first_ad = ads.first().cloned().unwrap_or_default();
-    let host = compute.seed_host_instance(&mut rng, &ids.compartment, &first_ad, &image, &now_text);
+    let host = compute.seed_host_instance(&mut rng, &ids.compartment, &first_ad, &image, now);
     let mut load_balancer = LoadBalancerState::default();
-    let lb = load_balancer.seed(&mut rng, &ids.compartment, &subnet, &now_text);
+    let lb = load_balancer.seed(&mut rng, &ids.compartment, &subnet, now);
+    let mut nlb = NlbState::default();
+    let network_load_balancer = nlb.seed(&mut rng, &ids.compartment, &subnet, now);
+    let object_storage = ObjectStorageState::seed(&mut rng, &ids.compartment, &ids.user, now);
     let function = Ocid::mint(&mut rng, "fnfunc", state::REGION_SHORT);
     let auth = AuthState::new(
         &AuthSeed {
@@ -213,27 +253,58 @@ fn seed_world(
         tenancy: ids.tenancy,
         tenancy_name: identity.tenancy.name.clone(),
         user: ids.user,
-        compartment: ids.compartment,
+        compartment: ids.compartment.clone(),
         availability_domains: ads,
         image,
-        subnet,
+        subnet: subnet.clone(),
+        subnets,
         load_balancer: lb,
         backend_set: "web".into(),
-        host_instance: host,
+        network_load_balancer,
+        nlb_backend_set: "web".into(),
+        namespace: object_storage.namespace.clone(),
+        bucket: services::object_storage::SEEDED_BUCKET.into(),
+        host_instance: host.clone(),
         function,
         region: REGION.into(),
     };
-    Ok((
-        World {
-            rng,
-            identity,
-            network,
-            compute,
-            load_balancer,
-            auth,
-        },
-        seeded,
-    ))
+    let mut world = World {
+        rng,
+        identity,
+        network,
+        compute,
+        load_balancer,
+        nlb,
+        object_storage,
+        auth,
+        settings: ServiceSettings::default(),
+        capacity: Vec::new(),
+        limits: Vec::new(),
+        health_overrides: Default::default(),
+        retry_tokens: Default::default(),
+    };
+    // The host instance's primary VNIC: the first address of the first subnet.
+    let host_vnic = NewVnic {
+        subnet_id: subnet.to_string(),
+        assign_public_ip: Some(false),
+        private_ip: None,
+        hostname_label: Some("oci-sim-host".into()),
+        display_name: None,
+        nsg_ids: Vec::new(),
+        skip_source_dest_check: false,
+        freeform_tags: Default::default(),
+        defined_tags: Default::default(),
+    };
+    create_primary_vnic(
+        &mut world,
+        &host,
+        ids.compartment.as_str(),
+        &first_ad,
+        &host_vnic,
+        now,
+    )
+    .map_err(|e| SimError::Seed(e.message))?;
+    Ok((world, seeded))
 }
 
 /// A running simulator. Dropping it stops the server too; [`SimHandle::shutdown`] also waits.
@@ -279,8 +350,23 @@ impl SimHandle {
     pub fn subnet_id(&self) -> &Ocid {
         &self.seeded.subnet
     }
+    /// Every seeded subnet; the first is [`SimHandle::subnet_id`].
+    pub fn subnet_ids(&self) -> &[Ocid] {
+        &self.seeded.subnets
+    }
     pub fn load_balancer_id(&self) -> &Ocid {
         &self.seeded.load_balancer
+    }
+    pub fn network_load_balancer_id(&self) -> &Ocid {
+        &self.seeded.network_load_balancer
+    }
+    /// The Object Storage namespace (`simnamespace`).
+    pub fn namespace(&self) -> &str {
+        &self.seeded.namespace
+    }
+    /// The seeded bucket (`fleetctl-state`).
+    pub fn bucket(&self) -> &str {
+        &self.seeded.bucket
     }
     pub fn host_instance_id(&self) -> &Ocid {
         &self.seeded.host_instance
@@ -304,6 +390,15 @@ impl SimHandle {
     /// The simulated now.
     pub fn now(&self) -> SystemTime {
         self.ctx.clock.now()
+    }
+    /// Moves the simulated clock forward (same as `POST /_sim/time/advance`).
+    pub fn advance(&self, by: Duration) {
+        self.ctx.clock.advance(by);
+    }
+    /// The world as `GET /_sim/world` shows it.
+    pub fn world_json(&self) -> serde_json::Value {
+        let (world, tick) = self.ctx.settled();
+        services::knobs::world_json(&world, tick)
     }
 
     /// Stops accepting, lets in-flight requests finish (up to 5 s), and waits for the server.

@@ -12,9 +12,14 @@ use crate::ocid::Ocid;
 use crate::reqlog::RequestLog;
 use crate::services::auth_service::AuthState;
 use crate::services::compute::ComputeState;
+use crate::services::health::Overrides;
 use crate::services::identity::IdentityState;
 use crate::services::load_balancer::LoadBalancerState;
 use crate::services::network::NetworkState;
+use crate::services::nlb::NlbState;
+use crate::services::object_storage::ObjectStorageState;
+use crate::services::retry::RetryTokens;
+use crate::services::settings::{CapacityRule, LimitRule, ServiceSettings, Tick};
 
 /// The region every simulated resource lives in.
 pub const REGION: &str = "us-ashburn-1";
@@ -33,7 +38,27 @@ pub struct World {
     pub network: NetworkState,
     pub compute: ComputeState,
     pub load_balancer: LoadBalancerState,
+    pub nlb: NlbState,
+    pub object_storage: ObjectStorageState,
     pub auth: AuthState,
+    /// The knobs of `/_sim/settings`.
+    pub settings: ServiceSettings,
+    /// Host capacity (`/_sim/capacity`) and service limits (`/_sim/limits`).
+    pub capacity: Vec<CapacityRule>,
+    pub limits: Vec<LimitRule>,
+    /// Backend health forced by `/_sim/health-overrides`.
+    pub health_overrides: Overrides,
+    pub retry_tokens: RetryTokens,
+}
+
+impl World {
+    /// Brings every lazily computed lifecycle up to `tick.now`: instance transitions and
+    /// load-balancer work requests whose time has come are applied, in order.
+    pub fn settle(&mut self, tick: Tick) {
+        self.compute.settle(tick, &self.settings);
+        self.load_balancer.settle(tick.now);
+        self.nlb.settle(tick.now);
+    }
 }
 
 /// Everything a request handler can reach.
@@ -59,9 +84,17 @@ pub struct SeededIds {
     pub compartment: Ocid,
     pub availability_domains: Vec<String>,
     pub image: Ocid,
+    /// The first subnet (10.0.0.0/24, private): the one `fleet.yaml` uses.
     pub subnet: Ocid,
+    /// Every seeded subnet, the first one first (10.0.0.0/24 private, 10.0.1.0/24 public).
+    pub subnets: Vec<Ocid>,
     pub load_balancer: Ocid,
     pub backend_set: String,
+    pub network_load_balancer: Ocid,
+    pub nlb_backend_set: String,
+    /// Object Storage namespace and the seeded bucket.
+    pub namespace: String,
+    pub bucket: String,
     /// The instance instance-principal auth (IMDS) speaks for.
     pub host_instance: Ocid,
     /// The function the resource principal (`DIR/rp/`) speaks for.
@@ -77,6 +110,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Ctx {
     pub fn world(&self) -> MutexGuard<'_, World> {
         lock(&self.world)
+    }
+    /// The world with every lifecycle brought up to now, and that now.
+    pub fn settled(&self) -> (MutexGuard<'_, World>, Tick) {
+        let mut world = lock(&self.world);
+        let tick = Tick {
+            now: self.clock.now(),
+            scale: self.clock.time_scale(),
+        };
+        world.settle(tick);
+        (world, tick)
     }
     pub fn faults(&self) -> MutexGuard<'_, Faults> {
         lock(&self.faults)

@@ -1,6 +1,7 @@
 //! The HTTP edge: requests as the services see them, OCI error bodies, the operation registry
 //! and the connection-level server.
 
+pub mod body;
 pub mod router;
 pub mod server;
 
@@ -235,10 +236,30 @@ pub fn paginate<T: Clone>(
     req: &SimRequest,
     default_limit: usize,
 ) -> Result<(Vec<T>, Option<String>), ApiError> {
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    paginate_with(
+        items,
+        req,
+        PageSize {
+            default: default_limit,
+            max: None,
+        },
+    )
+}
+
+/// How many items a list answers per page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize {
+    /// When the request has no `limit`.
+    pub default: usize,
+    /// A cap below the client's `limit` (a server may always answer fewer): the admin knob
+    /// that makes clients page.
+    pub max: Option<usize>,
+}
+
+/// The page size a request asks for: `limit` (1..=1000) or the default, then the cap.
+pub fn page_limit(req: &SimRequest, size: PageSize) -> Result<usize, ApiError> {
     let limit = match req.query_param("limit") {
-        None => default_limit,
+        None => size.default,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=1000).contains(&n) => n,
             _ => {
@@ -248,6 +269,18 @@ pub fn paginate<T: Clone>(
             }
         },
     };
+    Ok(size.max.map_or(limit, |m| limit.min(m)).max(1))
+}
+
+/// [`paginate`] with a [`PageSize`].
+pub fn paginate_with<T: Clone>(
+    items: &[T],
+    req: &SimRequest,
+    size: PageSize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let limit = page_limit(req, size)?;
     let start = match req.query_param("page") {
         None => 0,
         Some(p) => URL_SAFE_NO_PAD
@@ -319,6 +352,21 @@ mod tests {
         .unwrap();
         assert_eq!(p3, vec![6]);
         assert_eq!(next3, None);
+    }
+
+    #[test]
+    fn a_page_size_cap_wins_over_the_clients_limit() {
+        let items: Vec<u32> = (0..5).collect();
+        let cap = PageSize {
+            default: 100,
+            max: Some(2),
+        };
+        let (p1, next) = paginate_with(&items, &req("/x?limit=50"), cap).unwrap();
+        assert_eq!(p1, vec![0, 1]);
+        assert!(next.is_some());
+        let (all, none) = paginate(&items, &req("/x?limit=50"), 100).unwrap();
+        assert_eq!(all.len(), 5);
+        assert_eq!(none, None);
     }
 
     #[test]

@@ -106,12 +106,13 @@ fn instance(ctx: &Ctx, _call: &Call<'_>) -> Result<SimResponse, ApiError> {
         .iter()
         .find(|i| i.id.as_str() == host_id)
         .ok_or_else(|| ApiError::not_found("instance", &host_id))?;
-    let created_ms = time::OffsetDateTime::parse(
-        &i.time_created,
-        &time::format_description::well_known::Rfc3339,
-    )
-    .map(|t| t.unix_timestamp() * 1000)
-    .unwrap_or(0);
+    let created_ms = crate::services::compute::unix_millis(i.time_created);
+    // IMDS writes the state capitalised: "Running".
+    let lower = i.state.wire().to_ascii_lowercase();
+    let state = lower
+        .get(..1)
+        .map(|f| f.to_ascii_uppercase() + &lower[1..])
+        .unwrap_or_default();
     let ad_index = i.availability_domain.rsplit('-').next().unwrap_or("1");
     Ok(SimResponse::ok_json(&json!({
         "availabilityDomain": i.availability_domain,
@@ -128,7 +129,7 @@ fn instance(ctx: &Ctx, _call: &Call<'_>) -> Result<SimResponse, ApiError> {
         "regionInfo": region_info_json(),
         "shape": i.shape,
         "shapeConfig": i.shape_config,
-        "state": "Running",
+        "state": state,
         "timeCreated": created_ms,
         "freeformTags": i.freeform_tags,
         "definedTags": {},

@@ -1,15 +1,39 @@
-//! Classic load balancer state. Seeded now with one load balancer and its `web` backend set;
-//! the LB endpoints and work requests come with a later task.
+//! Classic Load Balancer (`/20170115`): load balancers, backend sets, backends, health and
+//! the LB's own work requests.
+//!
+//! Every backend mutation answers 204 with `opc-work-request-id` and changes nothing yet: the
+//! change applies when its work request SUCCEEDS. Work requests of one load balancer run one
+//! at a time in arrival order (see [`super::work_request`]). A duplicate `ip:port` FAILS its
+//! work request with `BAD_INPUT` instead of failing the HTTP call. `/_sim/lb/fail-next` makes
+//! the next N work requests FAIL with `INTERNAL_ERROR`.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::SystemTime;
 
-use serde::Serialize;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
 
+use super::health::{self, BackendHealth, HealthStatus, Probe, SetHealth, Target, Timing};
+use super::identity::new_etag;
+use super::retry::idempotent;
+use super::settings::{Tick, scaled};
+use super::work_request::{Phase, Schedule};
+use super::{check_tenancy, if_match};
+use crate::auth::SigningRule;
+use crate::clock::rfc3339;
+use crate::http::body::{Fields, required_object};
+use crate::http::router::{Access, Call, Operation, op};
+use crate::http::{ApiError, SimResponse, list_response, paginate_with};
 use crate::ocid::Ocid;
-use crate::state::REGION_SHORT;
+use crate::state::{Ctx, REGION_SHORT, World};
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The addresses the seeded LB uses in the first subnet (reserved from instance allocation).
+pub const LB_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 250);
+pub const LB_PROBE_PRIMARY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 251);
+pub const LB_PROBE_STANDBY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 252);
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Backend {
     pub name: String,
     pub ip_address: String,
@@ -18,43 +42,169 @@ pub struct Backend {
     pub backup: bool,
     pub drain: bool,
     pub offline: bool,
+    pub max_connections: Option<u32>,
+    /// When the backend was added (its first health check follows).
+    pub added_at: SystemTime,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
+pub struct HealthChecker {
+    pub protocol: String,
+    pub port: u16,
+    pub url_path: String,
+    pub return_code: u16,
+    pub retries: u32,
+    pub timeout_in_millis: u32,
+    pub interval_in_millis: u32,
+}
+
+#[derive(Debug, Clone)]
 pub struct BackendSet {
     pub name: String,
     pub policy: String,
     pub backends: Vec<Backend>,
+    pub health_checker: HealthChecker,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub name: String,
+    pub default_backend_set_name: String,
+    pub port: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct LoadBalancer {
     pub id: Ocid,
     pub compartment_id: Ocid,
     pub display_name: String,
-    pub lifecycle_state: String,
     pub shape_name: String,
     pub is_private: bool,
     pub subnet_ids: Vec<Ocid>,
-    pub time_created: String,
+    pub ip_address: Ipv4Addr,
+    pub time_created: SystemTime,
     pub backend_sets: BTreeMap<String, BackendSet>,
+    pub listeners: BTreeMap<String, Listener>,
+    /// The whole load balancer's etag: changes whenever a work request changes it.
+    pub etag: String,
 }
 
+/// What a work request will do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LbChange {
+    CreateBackend {
+        set: String,
+        backend: Backend,
+    },
+    UpdateBackend {
+        set: String,
+        name: String,
+        weight: u32,
+        backup: bool,
+        drain: bool,
+        offline: bool,
+        max_connections: Option<u32>,
+    },
+    DeleteBackend {
+        set: String,
+        name: String,
+    },
+}
+
+impl LbChange {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::CreateBackend { .. } => "CreateBackend",
+            Self::UpdateBackend { .. } => "UpdateBackend",
+            Self::DeleteBackend { .. } => "DeleteBackend",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::CreateBackend { set, backend } => {
+                format!("CreateBackend {} in backend set {set}", backend.name)
+            }
+            Self::UpdateBackend { set, name, .. } => {
+                format!("UpdateBackend {name} in backend set {set}")
+            }
+            Self::DeleteBackend { set, name } => {
+                format!("DeleteBackend {name} in backend set {set}")
+            }
+        }
+    }
+}
+
+/// `errorDetails[]` of a failed work request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkRequestError {
+    /// `BAD_INPUT` or `INTERNAL_ERROR`.
+    pub error_code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LbWorkRequest {
+    pub id: Ocid,
+    pub load_balancer_id: Ocid,
+    pub compartment_id: Ocid,
+    pub change: LbChange,
+    pub schedule: Schedule,
+    /// Set by `/_sim/lb/fail-next` when it was accepted.
+    pub forced_failure: bool,
+    /// `None` until it finished.
+    pub outcome: Option<Result<(), WorkRequestError>>,
+}
+
+impl LbWorkRequest {
+    pub fn lifecycle_state(&self, now: SystemTime) -> &'static str {
+        match &self.outcome {
+            Some(Ok(())) => "SUCCEEDED",
+            Some(Err(_)) => "FAILED",
+            None => match self.schedule.phase(now) {
+                Phase::Accepted => "ACCEPTED",
+                // Due but not applied yet only between a settle and a read; report running.
+                Phase::InProgress | Phase::Due => "IN_PROGRESS",
+            },
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+}
+
+/// The classic LB's part of the world.
 #[derive(Debug, Default)]
 pub struct LoadBalancerState {
     pub load_balancers: Vec<LoadBalancer>,
+    pub work_requests: Vec<LbWorkRequest>,
+    /// How many of the next work requests will FAIL (`/_sim/lb/fail-next`).
+    pub fail_next: u32,
+}
+
+fn seeded_checker() -> HealthChecker {
+    HealthChecker {
+        protocol: "HTTP".into(),
+        port: 8080,
+        url_path: "/health".into(),
+        return_code: 200,
+        retries: 3,
+        timeout_in_millis: 3000,
+        interval_in_millis: 10_000,
+    }
 }
 
 impl LoadBalancerState {
-    /// Seeds one ACTIVE load balancer with an empty `web` backend set; returns its id.
+    /// Seeds one ACTIVE load balancer (HTTP listener on port 80) with the empty backend set
+    /// `web` (ROUND_ROBIN, health checker HTTP on port 8080); returns its id.
     pub fn seed(
         &mut self,
         rng: &mut fastrand::Rng,
         compartment: &Ocid,
         subnet: &Ocid,
-        now: &str,
+        now: SystemTime,
     ) -> Ocid {
         let mut backend_sets = BTreeMap::new();
         backend_sets.insert(
@@ -63,21 +213,743 @@ impl LoadBalancerState {
                 name: "web".into(),
                 policy: "ROUND_ROBIN".into(),
                 backends: Vec::new(),
+                health_checker: seeded_checker(),
+            },
+        );
+        let mut listeners = BTreeMap::new();
+        listeners.insert(
+            "http".to_string(),
+            Listener {
+                name: "http".into(),
+                default_backend_set_name: "web".into(),
+                port: 80,
+                protocol: "HTTP".into(),
             },
         );
         let lb = LoadBalancer {
             id: Ocid::mint(rng, "loadbalancer", REGION_SHORT),
             compartment_id: compartment.clone(),
             display_name: "fleet-lb".into(),
-            lifecycle_state: "ACTIVE".into(),
             shape_name: "flexible".into(),
             is_private: true,
             subnet_ids: vec![subnet.clone()],
-            time_created: now.into(),
+            ip_address: LB_ADDRESS,
+            time_created: now,
             backend_sets,
+            listeners,
+            etag: new_etag(),
         };
         let id = lb.id.clone();
         self.load_balancers.push(lb);
         id
     }
+
+    pub fn get(&self, id: &str) -> Option<&LoadBalancer> {
+        self.load_balancers.iter().find(|l| l.id.as_str() == id)
+    }
+
+    /// Applies every work request that is due, in arrival order, each at its finish time.
+    pub fn settle(&mut self, now: SystemTime) {
+        let Self {
+            load_balancers,
+            work_requests,
+            ..
+        } = self;
+        for wr in work_requests.iter_mut() {
+            if wr.outcome.is_some() || wr.schedule.phase(now) != Phase::Due {
+                continue;
+            }
+            let at = wr.schedule.finishes;
+            let outcome = if wr.forced_failure {
+                Err(WorkRequestError {
+                    error_code: "INTERNAL_ERROR",
+                    message: format!(
+                        "{} failed: a failure injected by /_sim/lb/fail-next",
+                        wr.change.describe()
+                    ),
+                })
+            } else {
+                match load_balancers
+                    .iter_mut()
+                    .find(|l| l.id == wr.load_balancer_id)
+                {
+                    Some(lb) => apply(lb, &wr.change, at),
+                    None => Err(WorkRequestError {
+                        error_code: "INTERNAL_ERROR",
+                        message: format!("load balancer {} no longer exists", wr.load_balancer_id),
+                    }),
+                }
+            };
+            tracing::info!(work_request = %wr.id, ok = outcome.is_ok(), "LB work request finished");
+            wr.outcome = Some(outcome);
+        }
+    }
+
+    fn queue_free(&self, lb: &Ocid) -> Option<SystemTime> {
+        self.work_requests
+            .iter()
+            .filter(|w| &w.load_balancer_id == lb)
+            .map(|w| w.schedule.finishes)
+            .max()
+    }
+}
+
+fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(), WorkRequestError> {
+    let bad = |message: String| WorkRequestError {
+        error_code: "BAD_INPUT",
+        message,
+    };
+    let set_name = match change {
+        LbChange::CreateBackend { set, .. }
+        | LbChange::UpdateBackend { set, .. }
+        | LbChange::DeleteBackend { set, .. } => set,
+    };
+    let set = lb
+        .backend_sets
+        .get_mut(set_name)
+        .ok_or_else(|| bad(format!("Backend set {set_name} does not exist")))?;
+    match change {
+        LbChange::CreateBackend { backend, .. } => {
+            if set.backends.iter().any(|b| b.name == backend.name) {
+                return Err(bad(format!(
+                    "Backend {} already exists in backend set {set_name}",
+                    backend.name
+                )));
+            }
+            let mut b = backend.clone();
+            b.added_at = at;
+            set.backends.push(b);
+        }
+        LbChange::UpdateBackend {
+            name,
+            weight,
+            backup,
+            drain,
+            offline,
+            max_connections,
+            ..
+        } => {
+            let b = set
+                .backends
+                .iter_mut()
+                .find(|b| &b.name == name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "Backend {name} does not exist in backend set {set_name}"
+                    ))
+                })?;
+            b.weight = *weight;
+            b.backup = *backup;
+            b.drain = *drain;
+            b.offline = *offline;
+            if max_connections.is_some() {
+                b.max_connections = *max_connections;
+            }
+        }
+        LbChange::DeleteBackend { name, .. } => {
+            let before = set.backends.len();
+            set.backends.retain(|b| &b.name != name);
+            if set.backends.len() == before {
+                return Err(bad(format!(
+                    "Backend {name} does not exist in backend set {set_name}"
+                )));
+            }
+        }
+    }
+    lb.etag = new_etag();
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON
+
+pub fn backend_json(b: &Backend) -> Value {
+    json!({
+        "name": b.name,
+        "ipAddress": b.ip_address,
+        "port": b.port,
+        "weight": b.weight,
+        "backup": b.backup,
+        "drain": b.drain,
+        "offline": b.offline,
+        "maxConnections": b.max_connections,
+    })
+}
+
+fn backend_set_json(s: &BackendSet) -> Value {
+    let hc = &s.health_checker;
+    json!({
+        "name": s.name,
+        "policy": s.policy,
+        "backends": s.backends.iter().map(backend_json).collect::<Vec<_>>(),
+        "backendMaxConnections": null,
+        "healthChecker": {
+            "protocol": hc.protocol,
+            "port": hc.port,
+            "urlPath": hc.url_path,
+            "returnCode": hc.return_code,
+            "retries": hc.retries,
+            "timeoutInMillis": hc.timeout_in_millis,
+            "intervalInMillis": hc.interval_in_millis,
+            "responseBodyRegex": "",
+            "isForcePlainText": false,
+        },
+        "sslConfiguration": null,
+        "sessionPersistenceConfiguration": null,
+        "lbCookieSessionPersistenceConfiguration": null,
+    })
+}
+
+fn load_balancer_json(lb: &LoadBalancer) -> Value {
+    let sets: serde_json::Map<String, Value> = lb
+        .backend_sets
+        .iter()
+        .map(|(k, s)| (k.clone(), backend_set_json(s)))
+        .collect();
+    let listeners: serde_json::Map<String, Value> = lb
+        .listeners
+        .iter()
+        .map(|(k, l)| {
+            (
+                k.clone(),
+                json!({
+                    "name": l.name,
+                    "defaultBackendSetName": l.default_backend_set_name,
+                    "port": l.port,
+                    "protocol": l.protocol,
+                    "hostnameNames": [],
+                    "pathRouteSetName": null,
+                    "sslConfiguration": null,
+                    "connectionConfiguration": {"idleTimeout": 60, "backendTcpProxyProtocolVersion": null},
+                    "ruleSetNames": [],
+                    "routingPolicyName": null,
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "id": lb.id,
+        "compartmentId": lb.compartment_id,
+        "displayName": lb.display_name,
+        "lifecycleState": "ACTIVE",
+        "timeCreated": rfc3339(lb.time_created),
+        "ipAddresses": [{"ipAddress": lb.ip_address.to_string(), "isPublic": !lb.is_private, "reservedIp": null}],
+        "shapeName": lb.shape_name,
+        "shapeDetails": {"minimumBandwidthInMbps": 10, "maximumBandwidthInMbps": 100},
+        "isPrivate": lb.is_private,
+        "isDeleteProtectionEnabled": false,
+        "isRequestIdEnabled": false,
+        "subnetIds": lb.subnet_ids,
+        "networkSecurityGroupIds": [],
+        "listeners": listeners,
+        "hostnames": {},
+        "sslCipherSuites": {},
+        "certificates": {},
+        "backendSets": sets,
+        "pathRouteSets": {},
+        "freeformTags": {},
+        "definedTags": {},
+        "systemTags": {},
+        "ruleSets": {},
+        "routingPolicies": {},
+        "ipMode": "IPV4",
+    })
+}
+
+pub fn work_request_json(w: &LbWorkRequest, now: SystemTime) -> Value {
+    let state = w.lifecycle_state(now);
+    let errors: Vec<Value> = match &w.outcome {
+        Some(Err(e)) => vec![json!({"errorCode": e.error_code, "message": e.message})],
+        _ => Vec::new(),
+    };
+    let message = match &w.outcome {
+        Some(Ok(())) => format!("{} succeeded", w.change.describe()),
+        Some(Err(e)) => format!("{} failed: {}", w.change.describe(), e.message),
+        None if state == "ACCEPTED" => format!("{} is queued", w.change.describe()),
+        None => format!("{} is in progress", w.change.describe()),
+    };
+    json!({
+        "id": w.id,
+        "loadBalancerId": w.load_balancer_id,
+        "type": w.change.type_name(),
+        "compartmentId": w.compartment_id,
+        "lifecycleState": state,
+        "message": message,
+        "timeAccepted": rfc3339(w.schedule.accepted),
+        "timeFinished": w.outcome.as_ref().map(|_| rfc3339(w.schedule.finishes)),
+        "errorDetails": errors,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Health
+
+/// Health timing at the current scale.
+pub fn timing(world: &World, tick: Tick) -> Timing {
+    Timing {
+        first_check_after: scaled(world.settings.first_health_check_seconds, tick.scale),
+        healthy_after: scaled(world.settings.backend_healthy_after_seconds, tick.scale),
+    }
+}
+
+/// What an address leads to: a RUNNING instance (since when), another live one, or nothing.
+pub fn target_for_ip(world: &World, ip: &str) -> Target {
+    match super::compute::instance_holding_ip(world, ip) {
+        Some(i) => match i.running_since() {
+            Some(t) => Target::RunningSince(t),
+            None => Target::NotRunning,
+        },
+        None => Target::Nothing,
+    }
+}
+
+pub fn classic_backend_health(world: &World, b: &Backend, tick: Tick) -> BackendHealth {
+    health::backend_health(
+        Probe {
+            offline: b.offline,
+            added_at: b.added_at,
+            target: target_for_ip(world, &b.ip_address),
+            forced: world.health_overrides.lookup(&b.ip_address, b.port),
+        },
+        tick.now,
+        timing(world, tick),
+    )
+}
+
+fn set_health(world: &World, s: &BackendSet, tick: Tick) -> SetHealth {
+    let statuses: Vec<(&str, HealthStatus)> = s
+        .backends
+        .iter()
+        .map(|b| {
+            (
+                b.name.as_str(),
+                classic_backend_health(world, b, tick).status,
+            )
+        })
+        .collect();
+    health::aggregate(statuses)
+}
+
+fn set_health_json(h: &SetHealth) -> Value {
+    json!({
+        "status": h.status().wire(),
+        "warningStateBackendNames": h.warning,
+        "criticalStateBackendNames": h.critical,
+        "unknownStateBackendNames": h.unknown,
+        "totalBackendCount": h.total,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations
+
+pub fn operations() -> Vec<Operation> {
+    let signed = Access::Signed(SigningRule::Standard);
+    const LB: &str = "/20170115/loadBalancers/{loadBalancerId}";
+    vec![
+        op(
+            "ListLoadBalancers",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers",
+            signed,
+            list_load_balancers,
+        ),
+        op(
+            "GetLoadBalancer",
+            "lb",
+            Method::GET,
+            LB,
+            signed,
+            get_load_balancer,
+        ),
+        op(
+            "GetLoadBalancerHealth",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/health",
+            signed,
+            get_load_balancer_health,
+        ),
+        op(
+            "GetBackendSet",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}",
+            signed,
+            get_backend_set,
+        ),
+        op(
+            "GetBackendSetHealth",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/health",
+            signed,
+            get_backend_set_health,
+        ),
+        op(
+            "ListBackends",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends",
+            signed,
+            list_backends,
+        ),
+        op(
+            "CreateBackend",
+            "lb",
+            Method::POST,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends",
+            signed,
+            create_backend,
+        ),
+        op(
+            "GetBackend",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends/{backendName}",
+            signed,
+            get_backend,
+        ),
+        op(
+            "UpdateBackend",
+            "lb",
+            Method::PUT,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends/{backendName}",
+            signed,
+            update_backend,
+        ),
+        op(
+            "DeleteBackend",
+            "lb",
+            Method::DELETE,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends/{backendName}",
+            signed,
+            delete_backend,
+        ),
+        op(
+            "GetBackendHealth",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}/backends/{backendName}/health",
+            signed,
+            get_backend_health,
+        ),
+        op(
+            "GetWorkRequest",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancerWorkRequests/{workRequestId}",
+            signed,
+            get_work_request,
+        ),
+        op(
+            "ListWorkRequests",
+            "lb",
+            Method::GET,
+            "/20170115/loadBalancers/{loadBalancerId}/workRequests",
+            signed,
+            list_work_requests,
+        ),
+    ]
+}
+
+/// The load balancer of the path, after the tenancy and `if-match` checks.
+fn lb_of<'w>(world: &'w World, call: &Call<'_>) -> Result<&'w LoadBalancer, ApiError> {
+    let id = call.param("loadBalancerId")?;
+    check_tenancy(world, call, "loadBalancer", id)?;
+    let lb = world
+        .load_balancer
+        .get(id)
+        .ok_or_else(|| ApiError::not_found("loadBalancer", id))?;
+    if_match(call.req, &lb.etag, "loadBalancer", id)?;
+    Ok(lb)
+}
+
+fn set_of<'w>(lb: &'w LoadBalancer, call: &Call<'_>) -> Result<&'w BackendSet, ApiError> {
+    let name = call.param("backendSetName")?;
+    lb.backend_sets
+        .get(name)
+        .ok_or_else(|| ApiError::not_found("backendSet", name))
+}
+
+fn backend_of<'w>(set: &'w BackendSet, call: &Call<'_>) -> Result<&'w Backend, ApiError> {
+    let name = call.param("backendName")?;
+    set.backends
+        .iter()
+        .find(|b| b.name == name)
+        .ok_or_else(|| ApiError::not_found("backend", name))
+}
+
+fn list_load_balancers(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let compartment = call.req.required_query("compartmentId")?;
+    let (world, _) = ctx.settled();
+    check_tenancy(&world, call, "compartment", &compartment)?;
+    let items: Vec<Value> = world
+        .load_balancer
+        .load_balancers
+        .iter()
+        .filter(|l| l.compartment_id.as_str() == compartment)
+        .map(load_balancer_json)
+        .collect();
+    let (page, next) = paginate_with(&items, call.req, world.settings.page_size())?;
+    Ok(list_response(&page, next))
+}
+
+fn get_load_balancer(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, _) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    Ok(SimResponse::ok_json(&load_balancer_json(lb)).with_etag(&lb.etag))
+}
+
+fn get_backend_set(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, _) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let set = set_of(lb, call)?;
+    Ok(SimResponse::ok_json(&backend_set_json(set)).with_etag(&lb.etag))
+}
+
+fn list_backends(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, _) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let set = set_of(lb, call)?;
+    let items: Vec<Value> = set.backends.iter().map(backend_json).collect();
+    Ok(SimResponse::ok_json(&items).with_etag(&lb.etag))
+}
+
+fn get_backend(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, _) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let b = backend_of(set_of(lb, call)?, call)?;
+    Ok(SimResponse::ok_json(&backend_json(b)).with_etag(&lb.etag))
+}
+
+fn get_backend_health(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, tick) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let set = set_of(lb, call)?;
+    let b = backend_of(set, call)?;
+    let h = classic_backend_health(&world, b, tick);
+    let subnet = lb.subnet_ids.first().map(Ocid::as_str).unwrap_or_default();
+    let results: Vec<Value> = h
+        .results
+        .iter()
+        .zip([LB_PROBE_PRIMARY, LB_PROBE_STANDBY])
+        .map(|(r, source)| {
+            json!({
+                "subnetId": subnet,
+                "sourceIpAddress": source.to_string(),
+                "timestamp": rfc3339(tick.now),
+                "healthCheckStatus": r.classic(),
+            })
+        })
+        .collect();
+    Ok(SimResponse::ok_json(&json!({
+        "status": h.status.wire(),
+        "healthCheckResults": results,
+    }))
+    .with_etag(&lb.etag))
+}
+
+fn get_backend_set_health(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, tick) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let set = set_of(lb, call)?;
+    Ok(SimResponse::ok_json(&set_health_json(&set_health(&world, set, tick))).with_etag(&lb.etag))
+}
+
+fn get_load_balancer_health(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, tick) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let statuses: Vec<(&str, HealthStatus)> = lb
+        .backend_sets
+        .values()
+        .map(|s| (s.name.as_str(), set_health(&world, s, tick).status()))
+        .collect();
+    let h = health::aggregate(statuses);
+    Ok(SimResponse::ok_json(&json!({
+        "status": h.status().wire(),
+        "warningStateBackendSetNames": h.warning,
+        "criticalStateBackendSetNames": h.critical,
+        "unknownStateBackendSetNames": h.unknown,
+        "totalBackendSetCount": h.total,
+    }))
+    .with_etag(&lb.etag))
+}
+
+fn get_work_request(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let id = call.param("workRequestId")?;
+    let (world, tick) = ctx.settled();
+    check_tenancy(&world, call, "workRequest", id)?;
+    let w = world
+        .load_balancer
+        .work_requests
+        .iter()
+        .find(|w| w.id.as_str() == id)
+        .ok_or_else(|| ApiError::not_found("workRequest", id))?;
+    Ok(SimResponse::ok_json(&work_request_json(w, tick.now)))
+}
+
+fn list_work_requests(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, tick) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let items: Vec<Value> = world
+        .load_balancer
+        .work_requests
+        .iter()
+        .filter(|w| w.load_balancer_id == lb.id)
+        .map(|w| work_request_json(w, tick.now))
+        .collect();
+    let (page, next) = paginate_with(&items, call.req, world.settings.page_size())?;
+    Ok(list_response(&page, next))
+}
+
+/// Queues a work request for the path's load balancer: 204 + `opc-work-request-id`.
+fn accept(
+    world: &mut World,
+    call: &Call<'_>,
+    change: LbChange,
+    tick: Tick,
+) -> Result<SimResponse, ApiError> {
+    let lb = lb_of(world, call)?;
+    let (lb_id, compartment) = (lb.id.clone(), lb.compartment_id.clone());
+    if world.settings.lb_reject_concurrent_mutations
+        && world
+            .load_balancer
+            .work_requests
+            .iter()
+            .any(|w| w.load_balancer_id == lb_id && !w.is_finished())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Load balancer {lb_id} has a work request in progress; retry when it has finished"
+            ),
+        ));
+    }
+    let schedule = Schedule::after(
+        world.load_balancer.queue_free(&lb_id),
+        tick,
+        world.settings.lb_work_request_accepted_seconds,
+        world.settings.lb_work_request_seconds,
+    );
+    let forced_failure = world.load_balancer.fail_next > 0;
+    if forced_failure {
+        world.load_balancer.fail_next -= 1;
+    }
+    let id = Ocid::mint(&mut world.rng, "loadbalancerworkrequest", REGION_SHORT);
+    tracing::info!(work_request = %id, change = %change.describe(), "LB work request accepted");
+    world.load_balancer.work_requests.push(LbWorkRequest {
+        id: id.clone(),
+        load_balancer_id: lb_id,
+        compartment_id: compartment,
+        change,
+        schedule,
+        forced_failure,
+        outcome: None,
+    });
+    Ok(SimResponse::no_content().with_header("opc-work-request-id", id.as_str()))
+}
+
+/// Whether a backend exists now or a queued work request will create it.
+fn exists_or_pending(world: &World, lb: &Ocid, set: &str, name: &str) -> bool {
+    let exists = world
+        .load_balancer
+        .get(lb.as_str())
+        .and_then(|l| l.backend_sets.get(set))
+        .is_some_and(|s| s.backends.iter().any(|b| b.name == name));
+    exists
+        || world.load_balancer.work_requests.iter().any(|w| {
+            &w.load_balancer_id == lb
+                && !w.is_finished()
+                && matches!(&w.change, LbChange::CreateBackend { set: s, backend } if s == set && backend.name == name)
+        })
+}
+
+fn create_backend(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body = required_object(call.req, "CreateBackendDetails")?;
+    let f = Fields::root(&body);
+    let ip = f.req_str("ipAddress")?;
+    ip.parse::<std::net::IpAddr>().map_err(|_| {
+        ApiError::invalid_parameter(format!("ipAddress '{ip}' is not an IP address"))
+    })?;
+    let port = f.req_int("port", 1..=65_535)? as u16;
+    let weight = f.opt_int("weight", 1..=100)?.unwrap_or(1) as u32;
+    let max_connections = parse_max_connections(&f)?;
+    let backend = Backend {
+        name: format!("{ip}:{port}"),
+        ip_address: ip.to_string(),
+        port,
+        weight,
+        backup: f.opt_bool("backup")?.unwrap_or(false),
+        drain: f.opt_bool("drain")?.unwrap_or(false),
+        offline: f.opt_bool("offline")?.unwrap_or(false),
+        max_connections,
+        added_at: std::time::UNIX_EPOCH,
+    };
+    let (mut world, tick) = ctx.settled();
+    idempotent(&mut world, call.req, tick.now, |world| {
+        let lb = lb_of(world, call)?;
+        let set = set_of(lb, call)?.name.clone();
+        accept(world, call, LbChange::CreateBackend { set, backend }, tick)
+    })
+}
+
+fn parse_max_connections(f: &Fields<'_>) -> Result<Option<u32>, ApiError> {
+    match f.opt_int("maxConnections", 0..=65_535)? {
+        None | Some(0) => Ok(None),
+        Some(n) if n >= 256 => Ok(Some(n as u32)),
+        Some(n) => Err(ApiError::invalid_parameter(format!(
+            "maxConnections must be 0 (unlimited) or from 256 to 65535, got {n}"
+        ))),
+    }
+}
+
+fn update_backend(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body = required_object(call.req, "UpdateBackendDetails")?;
+    let f = Fields::root(&body);
+    // A full replacement, not a patch: all four are required.
+    let weight = f.req_int("weight", 1..=100)? as u32;
+    let backup = f.req_bool("backup")?;
+    let drain = f.req_bool("drain")?;
+    let offline = f.req_bool("offline")?;
+    let max_connections = parse_max_connections(&f)?;
+    let (mut world, tick) = ctx.settled();
+    idempotent(&mut world, call.req, tick.now, |world| {
+        let lb = lb_of(world, call)?;
+        let lb_id = lb.id.clone();
+        let set = set_of(lb, call)?.name.clone();
+        let name = call.param("backendName")?.to_string();
+        if !exists_or_pending(world, &lb_id, &set, &name) {
+            return Err(ApiError::not_found("backend", &name));
+        }
+        let change = LbChange::UpdateBackend {
+            set,
+            name,
+            weight,
+            backup,
+            drain,
+            offline,
+            max_connections,
+        };
+        accept(world, call, change, tick)
+    })
+}
+
+fn delete_backend(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (mut world, tick) = ctx.settled();
+    let lb = lb_of(&world, call)?;
+    let lb_id = lb.id.clone();
+    let set = set_of(lb, call)?.name.clone();
+    let name = call.param("backendName")?.to_string();
+    if !exists_or_pending(&world, &lb_id, &set, &name) {
+        return Err(ApiError::not_found("backend", &name));
+    }
+    accept(
+        &mut world,
+        call,
+        LbChange::DeleteBackend { set, name },
+        tick,
+    )
 }
