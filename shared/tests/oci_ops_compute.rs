@@ -361,3 +361,76 @@ async fn a_stale_etag_on_terminate_is_a_precondition_failure() {
     let still = compute::get_instance(&s.client, &i.id).await.unwrap();
     assert!(!still.lifecycle_state.is_going_away());
 }
+
+#[tokio::test]
+async fn a_launch_built_from_the_fleet_file_uses_the_group_subnet_and_tags() {
+    let s = OpsSim::start().await;
+    let yaml = format!(
+        r#"kind: FleetConfig
+metadata:
+  name: shop
+spec:
+  compartmentId: {compartment}
+  imageId: {image}
+  availabilityDomain: "{ad}"
+  shape: VM.Standard.E4.Flex
+  shapeConfig: {{ocpus: 2, memoryInGBs: 16}}
+  subnetId: {subnet}
+  displayNamePrefix: shop-prod
+  freeformTags:
+    team: payments
+    fleetctl-group: not-yours
+  definedTags:
+    Operations:
+      CostCenter: "42"
+  instances:
+    - name: web
+      count: 1
+    - name: edge
+      count: 1
+      subnetId: {public}
+  state:
+    url: memory://test
+"#,
+        compartment = s.compartment(),
+        image = s.image(),
+        ad = s.ad(),
+        subnet = s.subnet(),
+        public = s.public_subnet(),
+    );
+    let config = fleetctl_core::config::load_str("fleet.yaml", &yaml).unwrap();
+    let edge = config.group("edge").unwrap();
+    let tags = FleetTags::new(config.metadata.name.clone(), edge.name.clone(), "op-9", 0).unwrap();
+    let details = compute::LaunchInstanceDetails::for_group(&config, edge, &tags);
+    assert_eq!(details.create_vnic_details.subnet_id, s.public_subnet());
+    assert_eq!(details.display_name.as_deref(), Some("shop-prod-edge-0"));
+    assert_eq!(
+        details.defined_tags["Operations"]["CostCenter"],
+        serde_json::json!("42")
+    );
+
+    let launched = compute::launch_instance(
+        &s.client,
+        &details,
+        &RetryToken::derive("launch", "op-9", "edge-0"),
+    )
+    .await
+    .unwrap();
+    let got = compute::get_instance(&s.client, &launched.id)
+        .await
+        .unwrap();
+    assert_eq!(got.freeform_tags["team"], "payments");
+    assert_eq!(got.freeform_tags["fleetctl-group"], "edge");
+    assert_eq!(got.freeform_tags["fleetctl-fleet"], "shop");
+    assert_eq!(
+        got.defined_tags["Operations"]["CostCenter"],
+        serde_json::json!("42")
+    );
+    assert_eq!(got.shape_config.as_ref().and_then(|c| c.ocpus), Some(2.0));
+    let found =
+        compute::list_fleet_instances(&s.client, &s.compartment(), &"shop".parse().unwrap())
+            .await
+            .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, launched.id);
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fleetctl_core::config::{LoadBalancerConfig, LoadBalancerType};
 use fleetctl_core::oci::backends::{
-    BackendName, BackendUpdate, HealthStatus, LbError, LoadBalancerBackends, NewBackend,
+    BackendName, BackendUpdate, Deleted, HealthStatus, LbError, LoadBalancerBackends, NewBackend,
     backends_for,
 };
 use fleetctl_core::oci::compute::InstanceLifecycleState;
@@ -371,4 +371,72 @@ async fn the_fleet_file_type_picks_the_classic_implementation() {
     let missing = BackendName::for_address(ip(1), 1);
     let err = backends.backend_health(&missing).await.unwrap_err();
     assert!(err.is_not_found(), "{err}");
+}
+
+#[tokio::test]
+async fn mutations_whose_response_was_lost_are_not_queued_twice() {
+    let s = OpsSim::start().await;
+    let lb = lb(&s);
+    s.fault(json!({"operation": "CreateBackend", "drop": "after", "count": 1}))
+        .await;
+    let new = NewBackend::serving(ip(80), 8080, 1);
+    lb.create_backend(&new, &token("add-80")).await.unwrap();
+    let creates = s.calls("CreateBackend");
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[0].dropped.as_deref(), Some("after"));
+    assert_eq!(lb_work_request_spans(&s).await.len(), 1, "one work request");
+    assert_eq!(lb.list_backends().await.unwrap().len(), 1);
+
+    s.fault(json!({"operation": "UpdateBackend", "drop": "after", "count": 1}))
+        .await;
+    lb.set_drain(&new.name(), true, &token("drain-80"))
+        .await
+        .unwrap();
+    assert_eq!(s.calls("UpdateBackend").len(), 2);
+    assert_eq!(lb_work_request_spans(&s).await.len(), 2);
+    assert!(lb.get_backend(&new.name()).await.unwrap().drain);
+
+    // A DELETE has no retry token: the retry after a lost response finds the backend gone
+    // (404) and reports it as already absent instead of failing.
+    s.fault(json!({"operation": "DeleteBackend", "drop": "after", "count": 1}))
+        .await;
+    let deleted = lb.delete_backend(&new.name()).await.unwrap();
+    let deletes = s.calls("DeleteBackend");
+    assert_eq!(deletes.len(), 2);
+    assert_eq!(deletes[0].dropped.as_deref(), Some("after"));
+    assert!(
+        matches!(deleted, Deleted::AlreadyAbsent { .. }),
+        "{deleted:?}"
+    );
+    assert!(lb.list_backends().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_from_a_missing_backend_set_is_an_error_not_already_absent() {
+    let s = OpsSim::start().await;
+    let lb = ClassicLoadBalancer::new(s.client.clone(), s.load_balancer(), "no-such-set")
+        .unwrap()
+        .with_wait_policy(fast_waits());
+    let err = lb
+        .delete_backend(&BackendName::for_address(ip(81), 80))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_delete_of_a_backend_that_still_exists_is_an_error() {
+    let s = OpsSim::start().await;
+    let lb = lb(&s);
+    let new = NewBackend::serving(ip(82), 80, 1);
+    lb.create_backend(&new, &token("add-82")).await.unwrap();
+    s.admin(
+        reqwest::Method::POST,
+        "/_sim/lb/fail-next",
+        Some(json!({"count": 1})),
+    )
+    .await;
+    let err = lb.delete_backend(&new.name()).await.unwrap_err();
+    assert!(err.is_work_request_failed(), "{err}");
+    assert_eq!(lb.list_backends().await.unwrap().len(), 1);
 }

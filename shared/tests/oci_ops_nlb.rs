@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use fleetctl_core::config::{LoadBalancerConfig, LoadBalancerType};
 use fleetctl_core::oci::backends::{
-    BackendUpdate, HealthStatus, LbError, LoadBalancerBackends, NewBackend, backends_for,
+    BackendUpdate, Deleted, HealthStatus, LbError, LoadBalancerBackends, NewBackend, backends_for,
 };
 use fleetctl_core::oci::compute::InstanceLifecycleState;
 use fleetctl_core::oci::network;
@@ -286,4 +286,40 @@ async fn the_fleet_file_type_picks_the_network_implementation() {
             .to_string()
             .contains("is not a network load balancer OCID")
     );
+}
+
+#[tokio::test]
+async fn mutations_whose_response_was_lost_are_not_done_twice() {
+    let s = OpsSim::start().await;
+    let nlb = nlb(&s);
+    s.fault(json!({"operation": "CreateBackend", "drop": "after", "count": 1}))
+        .await;
+    let new = NewBackend::serving(ip(80), 8080, 1);
+    nlb.create_backend(&new, &token("add-80")).await.unwrap();
+    let creates = s.calls("CreateBackend");
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[0].dropped.as_deref(), Some("after"));
+    assert_eq!(
+        creates[1].status,
+        Some(202),
+        "the token replays the first answer"
+    );
+    let world = s.world().await;
+    let nlb_work_requests = world["workRequests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["service"] == "nlb")
+        .count();
+    assert_eq!(nlb_work_requests, 1);
+    assert_eq!(nlb.list_backends().await.unwrap().len(), 1);
+
+    s.fault(json!({"operation": "DeleteBackend", "drop": "after", "count": 1}))
+        .await;
+    let deleted = nlb.delete_backend(&new.name()).await.unwrap();
+    assert!(
+        matches!(deleted, Deleted::AlreadyAbsent { .. }),
+        "{deleted:?}"
+    );
+    assert!(nlb.list_backends().await.unwrap().is_empty());
 }

@@ -263,6 +263,51 @@ impl Mutation {
     }
 }
 
+/// The outcome of a delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// The delete's work request SUCCEEDED.
+    Done(MutationDone),
+    /// The backend was already gone: OCI answered 404, or the delete's work request failed,
+    /// and a fresh ListBackends does not show the backend. This is what a DELETE retried
+    /// after a lost response (or a resumed operation) sees when its first attempt did the work.
+    AlreadyAbsent {
+        /// The `opc-request-id` of the answer that said so.
+        request_id: Option<String>,
+    },
+}
+
+/// Turns the result of a delete into [`Deleted`]: a 404 or a failed work request is a success
+/// when the backend set still exists and no longer lists the backend (a DELETE is not
+/// deduplicated by a retry token, so a retry after a lost response meets the first attempt's
+/// effect). Anything else, including a 404 for the whole backend set or load balancer, stays
+/// an error.
+pub(crate) async fn settle_delete<B: LoadBalancerBackends + ?Sized>(
+    backends: &B,
+    name: &BackendName,
+    result: Result<MutationDone, LbError>,
+) -> Result<Deleted, LbError> {
+    let err = match result {
+        Ok(done) => return Ok(Deleted::Done(done)),
+        Err(e) if e.is_not_found() || e.is_work_request_failed() => e,
+        Err(e) => return Err(e),
+    };
+    match backends.list_backends().await {
+        Ok(list) if !list.iter().any(|b| &b.name == name) => {
+            tracing::info!(
+                load_balancer = %backends.load_balancer_id(),
+                backend = %name,
+                error = %err,
+                "backend already absent; the delete is done"
+            );
+            Ok(Deleted::AlreadyAbsent {
+                request_id: err.request_id().map(str::to_string),
+            })
+        }
+        _ => Err(err),
+    }
+}
+
 /// Why a load balancer operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LbError {
@@ -410,8 +455,9 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
         retry_token: &RetryToken,
     ) -> Result<MutationDone, LbError>;
 
-    /// Removes a backend; returns when its work request SUCCEEDED.
-    async fn delete_backend(&self, name: &BackendName) -> Result<MutationDone, LbError>;
+    /// Removes a backend; returns when its work request SUCCEEDED, or when the backend turns
+    /// out to be gone already (see [`Deleted::AlreadyAbsent`]).
+    async fn delete_backend(&self, name: &BackendName) -> Result<Deleted, LbError>;
 
     /// One backend's health.
     async fn backend_health(&self, name: &BackendName) -> Result<BackendHealth, LbError>;

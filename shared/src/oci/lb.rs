@@ -12,8 +12,9 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 
 use super::backends::{
-    Backend, BackendHealth, BackendName, BackendSetHealth, BackendUpdate, LbError,
+    Backend, BackendHealth, BackendName, BackendSetHealth, BackendUpdate, Deleted, LbError,
     LoadBalancerBackends, MutationDone, NewBackend, checked_name, checked_port, send_and_await,
+    settle_delete,
 };
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
@@ -343,15 +344,18 @@ impl LoadBalancerBackends for ClassicLoadBalancer {
         self.mutate(req).await
     }
 
-    async fn delete_backend(&self, name: &BackendName) -> Result<MutationDone, LbError> {
+    async fn delete_backend(&self, name: &BackendName) -> Result<Deleted, LbError> {
         let req = OciRequest::new(
             "DeleteBackend",
             Service::LoadBalancer,
             Method::DELETE,
             self.backend_path(name),
         );
-        let _turn = self.locks.lock(&self.lb).await;
-        self.mutate(req).await
+        let result = {
+            let _turn = self.locks.lock(&self.lb).await;
+            self.mutate(req).await
+        };
+        settle_delete(self, name, result).await
     }
 
     async fn backend_health(&self, name: &BackendName) -> Result<BackendHealth, LbError> {

@@ -45,7 +45,8 @@ pub use auth::{
     PrincipalKind, build_provider,
 };
 pub use backends::{
-    Backend, BackendName, BackendUpdate, LbError, LoadBalancerBackends, NewBackend, backends_for,
+    Backend, BackendName, BackendUpdate, Deleted, LbError, LoadBalancerBackends, NewBackend,
+    backends_for,
 };
 pub use client::{OciClient, OciRequest, OciResponse};
 pub use endpoints::{Endpoints, Service};
