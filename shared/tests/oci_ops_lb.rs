@@ -440,3 +440,42 @@ async fn a_failed_delete_of_a_backend_that_still_exists_is_an_error() {
     assert!(err.is_work_request_failed(), "{err}");
     assert_eq!(lb.list_backends().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_load_balancer_busy_for_the_whole_timeout_is_reported_as_busy() {
+    let s = OpsSim::start().await;
+    s.fault(json!({
+        "operation": "CreateBackend",
+        "status": 409,
+        "code": "Conflict",
+        "message": "Load balancer is busy",
+        "count": 1000
+    }))
+    .await;
+    let lb = ClassicLoadBalancer::new(s.client.clone(), s.load_balancer(), s.backend_set())
+        .unwrap()
+        .with_wait_policy(WaitPolicy {
+            first_poll: Duration::from_millis(5),
+            max_poll: Duration::from_millis(20),
+            timeout: Duration::from_millis(100),
+        });
+    let err = lb
+        .create_backend(&NewBackend::serving(ip(90), 80, 1), &token("busy"))
+        .await
+        .unwrap_err();
+    let LbError::Busy { source, .. } = &err else {
+        panic!("expected busy, got {err:?}");
+    };
+    assert_eq!(source.code(), Some("Conflict"));
+    let creates = s.calls("CreateBackend");
+    assert!(
+        creates.len() >= 2,
+        "409 Conflict is sent again while time remains"
+    );
+    assert!(creates.iter().all(|c| c.status == Some(409)));
+    assert_eq!(
+        err.request_id(),
+        Some(creates.last().unwrap().opc_request_id.as_str())
+    );
+    assert!(lb.list_backends().await.unwrap().is_empty());
+}

@@ -545,7 +545,9 @@ where
                     .sleeper()
                     .sleep(delay.min(policy.timeout - waited))
                     .await;
-                delay = (delay * 2).min(policy.max_poll.max(policy.first_poll));
+                delay = delay
+                    .saturating_mul(2)
+                    .min(policy.max_poll.max(policy.first_poll));
             }
             Err(e) => return Err(e.into()),
         }

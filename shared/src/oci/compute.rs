@@ -106,6 +106,57 @@ impl std::fmt::Display for InstanceAction {
     }
 }
 
+/// Instance metadata (`ssh_authorized_keys`, `user_data`, …). `user_data` often carries
+/// bootstrap secrets, so `Debug` shows the keys and value sizes, never the values.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InstanceMetadata(pub BTreeMap<String, String>);
+
+impl InstanceMetadata {
+    /// True when there is no metadata.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keys plus values, in bytes (what OCI limits to [`MAX_METADATA_BYTES`]).
+    pub fn byte_size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+}
+
+impl std::ops::Deref for InstanceMetadata {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for InstanceMetadata {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<BTreeMap<String, String>> for InstanceMetadata {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+}
+
+impl std::fmt::Debug for InstanceMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Size(usize);
+        impl std::fmt::Debug for Size {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "<{} bytes>", self.0)
+            }
+        }
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, Size(v.len()))))
+            .finish()
+    }
+}
+
 /// `Instance.shapeConfig` (the fields fleetctl reads).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -162,9 +213,9 @@ pub struct Instance {
     /// Defined tags: namespace -> key -> value.
     #[serde(default)]
     pub defined_tags: BTreeMap<String, BTreeMap<String, Value>>,
-    /// Instance metadata.
+    /// Instance metadata (values hidden from `Debug`).
     #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
+    pub metadata: InstanceMetadata,
 }
 
 impl Instance {
@@ -254,8 +305,8 @@ pub struct LaunchInstanceDetails {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault_domain: Option<String>,
     /// Metadata (`ssh_authorized_keys`, `user_data`), at most [`MAX_METADATA_BYTES`].
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "InstanceMetadata::is_empty")]
+    pub metadata: InstanceMetadata,
     /// Freeform tags; see [`LaunchInstanceDetails::tag_for_fleet`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub freeform_tags: BTreeMap<String, String>,
@@ -289,7 +340,7 @@ impl LaunchInstanceDetails {
             },
             display_name: None,
             fault_domain: None,
-            metadata: BTreeMap::new(),
+            metadata: InstanceMetadata::default(),
             freeform_tags: BTreeMap::new(),
             defined_tags: BTreeMap::new(),
         }
@@ -318,7 +369,7 @@ impl LaunchInstanceDetails {
             group.name.as_str(),
             tags.slot()
         ));
-        details.metadata = spec.metadata.clone();
+        details.metadata = spec.metadata.clone().into();
         details.defined_tags = spec
             .defined_tags
             .iter()
@@ -361,7 +412,7 @@ impl LaunchInstanceDetails {
         if self.shape.trim().is_empty() {
             return Err(invalid("shape is empty".into()));
         }
-        let metadata_bytes: usize = self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let metadata_bytes = self.metadata.byte_size();
         if metadata_bytes > MAX_METADATA_BYTES {
             return Err(invalid(format!(
                 "metadata holds {metadata_bytes} bytes; OCI accepts at most {MAX_METADATA_BYTES}"
@@ -631,6 +682,11 @@ mod tests {
             "{err}"
         );
         d.metadata.clear();
+        d.metadata
+            .insert("user_data".into(), "c2VjcmV0LXRva2Vu".into());
+        let shown = format!("{d:?}");
+        assert!(!shown.contains("c2VjcmV0LXRva2Vu"), "{shown}");
+        assert!(shown.contains("\"user_data\": <16 bytes>"), "{shown}");
         d.shape = " ".into();
         assert!(
             d.validate()

@@ -177,7 +177,9 @@ where
         }
         let remaining = policy.timeout - waited;
         sleeper.sleep(delay.min(remaining)).await;
-        delay = (delay * 2).min(policy.max_poll.max(policy.first_poll));
+        delay = delay
+            .saturating_mul(2)
+            .min(policy.max_poll.max(policy.first_poll));
     }
 }
 
