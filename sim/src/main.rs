@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// A local OCI (identity, auth, IMDS, admin) over HTTP on loopback, for fleetctl's tests and demo.
+/// A local OCI (identity, auth, IMDS, compute, networking, load balancers, Object Storage, admin)
+/// over HTTP on loopback, for fleetctl's tests and demo.
 #[derive(Debug, Parser)]
 #[command(name = "oci-sim", version)]
 struct Args {

@@ -38,6 +38,7 @@ pub struct Image {
     pub operating_system_version: String,
     pub lifecycle_state: String,
     pub time_created: String,
+    #[serde(rename = "sizeInMBs")]
     pub size_in_mbs: u64,
     pub base_image_id: Option<Ocid>,
     pub create_image_allowed: bool,
@@ -48,6 +49,7 @@ pub struct Image {
 #[serde(rename_all = "camelCase")]
 pub struct ShapeConfig {
     pub ocpus: f64,
+    #[serde(rename = "memoryInGBs")]
     pub memory_in_gbs: f64,
     pub vcpus: u32,
     pub processor_description: String,

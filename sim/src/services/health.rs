@@ -166,6 +166,28 @@ pub fn aggregate<'a>(members: impl IntoIterator<Item = (&'a str, HealthStatus)>)
     h
 }
 
+/// A load balancer's health from its backend sets' statuses (OCI's LoadBalancerHealth):
+/// UNKNOWN with no sets; CRITICAL when any set is CRITICAL; WARNING when any is WARNING;
+/// UNKNOWN when more than half are UNKNOWN; OK when all are OK; WARNING otherwise.
+pub fn aggregate_sets<'a>(sets: impl IntoIterator<Item = (&'a str, HealthStatus)>) -> SetHealth {
+    let mut h = aggregate(sets);
+    let all_ok = h.warning.is_empty() && h.critical.is_empty() && h.unknown.is_empty();
+    h.status = Some(if h.total == 0 {
+        HealthStatus::Unknown
+    } else if !h.critical.is_empty() {
+        HealthStatus::Critical
+    } else if !h.warning.is_empty() {
+        HealthStatus::Warning
+    } else if h.unknown.len() * 2 > h.total {
+        HealthStatus::Unknown
+    } else if all_ok {
+        HealthStatus::Ok
+    } else {
+        HealthStatus::Warning
+    });
+    h
+}
+
 impl SetHealth {
     pub fn status(&self) -> HealthStatus {
         self.status.unwrap_or(HealthStatus::Unknown)
@@ -270,6 +292,20 @@ mod tests {
         assert_eq!(h.unknown, ["b2"]);
         assert_eq!(h.warning, ["b3"]);
         assert_eq!(h.total, 4);
+    }
+
+    #[test]
+    fn load_balancer_health_is_as_bad_as_its_worst_set() {
+        use HealthStatus::*;
+        let agg = |v: &[HealthStatus]| {
+            let names: Vec<String> = (0..v.len()).map(|i| format!("s{i}")).collect();
+            aggregate_sets(names.iter().map(String::as_str).zip(v.iter().copied())).status()
+        };
+        assert_eq!(agg(&[Warning]), Warning);
+        assert_eq!(agg(&[Ok, Critical]), Critical);
+        assert_eq!(agg(&[Ok, Ok]), Ok);
+        assert_eq!(agg(&[Unknown, Unknown, Ok]), Unknown);
+        assert_eq!(agg(&[]), Unknown);
     }
 
     #[test]

@@ -766,7 +766,7 @@ fn get_load_balancer_health(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, A
         .values()
         .map(|s| (s.name.as_str(), set_health(&world, s, tick).status()))
         .collect();
-    let h = health::aggregate(statuses);
+    let h = health::aggregate_sets(statuses);
     Ok(SimResponse::ok_json(&json!({
         "status": h.status().wire(),
         "warningStateBackendSetNames": h.warning,

@@ -14,6 +14,7 @@ use oci_sim::{Sim, SimConfig, SimHandle};
 pub struct TestSim {
     pub sim: SimHandle,
     pub client: reqwest::Client,
+    signer: std::sync::OnceLock<TestSigner>,
     _dir: tempfile::TempDir,
 }
 
@@ -36,6 +37,7 @@ impl TestSim {
         Self {
             sim,
             client,
+            signer: std::sync::OnceLock::new(),
             _dir: dir,
         }
     }
@@ -58,6 +60,87 @@ impl TestSim {
             profile("fingerprint")
         );
         TestSigner::from_pem_file(&PathBuf::from(profile("key_file")), key_id)
+    }
+
+    /// The DEFAULT profile's signer, read once.
+    pub fn signer(&self) -> &TestSigner {
+        self.signer.get_or_init(|| self.api_key_signer())
+    }
+
+    /// A signed OCI call with an optional JSON body (API key).
+    pub async fn oci(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::Response {
+        let text = body.map(|b| b.to_string());
+        self.signed(self.signer(), method, path, text.as_deref())
+            .await
+    }
+
+    /// A signed OCI call with extra (unsigned) headers, e.g. `if-match` or `opc-retry-token`.
+    pub async fn oci_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Result<reqwest::Response> {
+        let text = body.map(|b| b.to_string());
+        let mut req = self.signer().sign(
+            method,
+            path,
+            &self.host(),
+            text.as_deref().map(str::as_bytes),
+            &httpdate::fmt_http_date(SystemTime::now()),
+        );
+        for (k, v) in extra {
+            req.set_header(k, v);
+        }
+        self.send(&req, path).await
+    }
+
+    /// A PutObject-style call: signed without the body headers (as the SDKs sign it), raw
+    /// bytes, `content-type: application/octet-stream` unless `extra` says otherwise.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        body: &[u8],
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.signer().sign_with(
+            "PUT",
+            path,
+            &self.host(),
+            Some(body),
+            &httpdate::fmt_http_date(SystemTime::now()),
+            Some(&["date", "(request-target)", "host"]),
+        );
+        req.remove_header("x-content-sha256");
+        req.set_header("content-type", "application/octet-stream");
+        for (k, v) in extra {
+            req.set_header(k, v);
+        }
+        self.send(&req, path).await.unwrap()
+    }
+
+    /// Moves the simulated clock forward.
+    pub async fn advance(&self, seconds: f64) {
+        let resp = self
+            .admin(
+                "POST",
+                "/_sim/time/advance",
+                Some(serde_json::json!({"seconds": seconds})),
+            )
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+
+    /// Changes service settings (`PUT /_sim/settings`).
+    pub async fn settings(&self, patch: serde_json::Value) {
+        let resp = self.admin("PUT", "/_sim/settings", Some(patch)).await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
 
     /// The SESSION profile's signer (`ST$<token>`).
