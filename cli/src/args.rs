@@ -113,7 +113,7 @@ pub enum Command {
     Auth(AuthCommand),
     /// Run the HTTP API, the dashboard and the control loop.
     Serve(ServeArgs),
-    /// Run the dashboard and API against the built-in simulated OCI (no cloud account needed).
+    /// Run fleetctl against the built-in simulated OCI (no cloud account needed).
     Demo(DemoArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
@@ -181,9 +181,15 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Listen address of the dashboard and API.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    pub http: SocketAddr,
+    /// Where the simulator writes its OCI config, keys, tokens and fleet file.
+    #[arg(long, value_name = "DIR", default_value = ".fleetctl/demo")]
+    pub dir: std::path::PathBuf,
+    /// Listen address of the simulated OCI (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub sim_listen: SocketAddr,
+    /// Every simulated duration is multiplied by this (0.05: a 60 s boot takes 3 s).
+    #[arg(long, value_name = "F", default_value_t = 0.05)]
+    pub time_scale: f64,
 }
 
 /// What one run of fleetctl does, after the flags are resolved.

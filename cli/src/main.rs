@@ -31,8 +31,21 @@ fn main() -> ProcessExitCode {
 
 /// Prints an error the way users read it and returns its documented exit code.
 fn report(err: &Error) -> ProcessExitCode {
+    print_error(err);
+    ProcessExitCode::from(err.exit_code().code())
+}
+
+fn print_error(err: &Error) {
     let mut stderr = std::io::stderr().lock();
     match err {
+        Error::WithHints { error, hints } => {
+            drop(stderr);
+            print_error(error);
+            let mut stderr = std::io::stderr().lock();
+            for hint in hints {
+                let _ = writeln!(stderr, "  hint: {hint}");
+            }
+        }
         // Config problems are already one `file:line:column: path: message` per line.
         Error::Config(problems) => {
             let _ = writeln!(stderr, "{problems}");
@@ -52,7 +65,6 @@ fn report(err: &Error) -> ProcessExitCode {
             }
         }
     }
-    ProcessExitCode::from(err.exit_code().code())
 }
 
 /// clap's own errors: help and version go to stdout with 0; every usage error is exit 1 (clap

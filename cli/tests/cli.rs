@@ -257,7 +257,6 @@ fn commands_not_built_yet_say_so_and_exit_1() {
         &["reconcile"][..],
         &["serve"][..],
         &["--http", "127.0.0.1:0"][..],
-        &["demo"][..],
     ] {
         let out = fleetctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

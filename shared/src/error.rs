@@ -37,6 +37,9 @@ pub enum Error {
     /// An OCI call failed.
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    /// The state store failed, refused a URL, or another writer won.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// Arguments that cannot work together, or a value out of range.
     #[error("{0}")]
     Usage(String),
@@ -51,6 +54,15 @@ pub enum Error {
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error with advice on what to try next. `Display` shows only the error itself;
+    /// front doors print `hints` after it (the CLI as `hint:` lines).
+    #[error("{error}")]
+    WithHints {
+        /// The error.
+        error: Box<Error>,
+        /// What the user can try, most likely first.
+        hints: Vec<String>,
+    },
 }
 
 impl Error {
@@ -58,11 +70,16 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
+            // A bad state URL: the user fixes it. A failing store or a writer that won: 2.
+            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
+            Error::Store(e) if e.is_internal() => ExitCode::Internal,
+            Error::Store(_) => ExitCode::Infrastructure,
             // Missing config file/profile/key/region: the user fixes configuration. A failed
             // call, a network error or refused credentials: infrastructure.
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
+            Error::WithHints { error, .. } => error.exit_code(),
             Error::Internal(_) => ExitCode::Internal,
         }
     }

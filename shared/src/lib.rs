@@ -1,14 +1,18 @@
 //! fleetctl-core: everything fleetctl knows, shared by its three front doors
 //! (`fleetctl-function`, the `fleetctl` CLI and, through `fleetctl-api`, the dashboard).
 //!
+//! - [`cloud`]: the fleet file's auth settings turned into a signed OCI client; `auth validate`.
 //! - [`config`]: the fleet file (`FleetConfig`), its validation and its JSON Schema.
 //! - [`oci`]: credential providers, the request signer and the OCI REST client.
 //! - [`ocid`]: Oracle Cloud IDs, checked by form and resource type (`ImageId`, `SubnetId`, …).
+//! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and the documented exit codes.
 
+pub mod cloud;
 pub mod config;
 pub mod error;
 pub mod oci;
 pub mod ocid;
+pub mod store;
 
 pub use error::{Error, ExitCode};

@@ -685,6 +685,28 @@ fn a_profile_with_a_token_file_and_no_user_is_a_session_profile() {
     ));
 }
 
+#[test]
+fn a_user_inherited_from_default_does_not_turn_a_session_profile_into_an_api_key_one() {
+    // What `oci session authenticate` writes next to an API-key DEFAULT: no `user` line at all.
+    let text = format!(
+        "[DEFAULT]\nuser={USER}\nfingerprint={FP}\ntenancy={TENANCY}\nregion=us-ashburn-1\nkey_file=~/.oci/key.pem\n\n[SESSION]\nkey_file=~/.oci/key.pem\nsecurity_token_file=~/.oci/token\n"
+    );
+    let home = Home::new(&text);
+    let file = OciConfigFile::load(&home.config()).unwrap();
+    assert!(is_session_profile(
+        &file.profile("SESSION").unwrap(),
+        &home.env()
+    ));
+    // A profile's own `user` (or OCI_CLI_USER) keeps it an API-key profile.
+    let own = text.replace("[SESSION]\n", &format!("[SESSION]\nuser={USER}\n"));
+    let home = Home::new(&own);
+    let file = OciConfigFile::load(&home.config()).unwrap();
+    assert!(!is_session_profile(
+        &file.profile("SESSION").unwrap(),
+        &home.env()
+    ));
+}
+
 #[tokio::test]
 async fn a_session_profile_signs_with_the_token_and_the_session_key() {
     let (home, token) = session_home(datetime!(2025-01-14 09:00:00 UTC));

@@ -7,6 +7,7 @@
 //!   principals) and their selection from plain settings.
 //! - [`region`], [`endpoints`]: regions, realms, service hosts and the endpoint override.
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
+//! - [`objectstorage`]: Object Storage operations (PutObject, GetObject, ListObjects, …).
 //! - [`identity`]: identity operations (GetUser, GetTenancy, …).
 //! - [`compute`]: instances (launch, get, list, terminate, power actions) and fleet discovery;
 //!   [`tags`]: the tagging scheme that marks fleetctl's instances.
@@ -14,7 +15,8 @@
 //! - [`backends`]: one view of a load balancer's backend set over [`lb`] (classic) and
 //!   [`nlb`] (network), with mutations awaited through [`workrequest`].
 //! - [`wire`]: open enums and `opc-retry-token`s shared by the service modules.
-//! - [`clock`], [`env`](mod@env), [`ids`]: injected time and environment, typed OCIDs.
+//! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
+//!   [`crate::ocid`]).
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
 //! log line or an error message of this module.
@@ -32,6 +34,7 @@ pub mod keys;
 pub mod lb;
 pub mod network;
 pub mod nlb;
+pub mod objectstorage;
 pub mod region;
 pub mod retry;
 pub mod signer;

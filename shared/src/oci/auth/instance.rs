@@ -62,6 +62,17 @@ pub const IMDS_RETRY: RetryPolicy = RetryPolicy {
     max_total: Duration::from_secs(180),
 };
 
+/// Limits for the very first IMDS request when it cannot even connect: on an OCI instance the
+/// link-local metadata service always accepts connections, so a refused or timed-out
+/// connection means "not an OCI instance" and waiting the full [`IMDS_RETRY`] budget (three
+/// minutes) would only delay that answer. Statuses (429, 5xx) still get the full budget.
+pub const IMDS_PROBE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 2,
+    base_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(1),
+    max_total: Duration::from_secs(5),
+};
+
 /// Federation retry limits: 3 attempts (5xx and connection errors only).
 pub const FEDERATION_RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 3,
@@ -506,7 +517,7 @@ impl InstancePrincipalProvider {
             clock: ctx.clock.as_ref(),
             sleeper: ctx.sleeper.as_ref(),
         };
-        let region_text = fetcher.get("/instance/region").await?;
+        let region_text = fetcher.get_probe("/instance/region").await?;
         let imds_region = Region::resolve(&region_text, "IMDS /instance/region", &ctx.env)
             .map_err(|e| doc_error("/instance/region", e.to_string()))?;
         let instance_text = fetcher.get("/instance/id").await?;
@@ -574,6 +585,15 @@ struct Fetcher<'a> {
 
 impl Fetcher<'_> {
     async fn get(&self, path: &'static str) -> Result<String, AuthError> {
+        self.get_with(path, false).await
+    }
+
+    /// The first request of a provider: connection failures get [`IMDS_PROBE_RETRY`].
+    async fn get_probe(&self, path: &'static str) -> Result<String, AuthError> {
+        self.get_with(path, true).await
+    }
+
+    async fn get_with(&self, path: &'static str, probe: bool) -> Result<String, AuthError> {
         let url = join(self.base, path);
         let start = self.clock.now();
         let mut attempts = 0u32;
@@ -594,9 +614,14 @@ impl Fetcher<'_> {
                 Err(e) => (None, Some(e)),
             };
             let retryable = status.is_none_or(imds_status_is_retryable);
-            let delay = backoff_delay(&IMDS_RETRY, attempts, fastrand::f64());
+            let policy = if probe && status.is_none() {
+                &IMDS_PROBE_RETRY
+            } else {
+                &IMDS_RETRY
+            };
+            let delay = backoff_delay(policy, attempts, fastrand::f64());
             let elapsed = elapsed_since(self.clock, start);
-            if !retryable || !may_retry(&IMDS_RETRY, attempts, elapsed, delay) {
+            if !retryable || !may_retry(policy, attempts, elapsed, delay) {
                 return Err(AuthError::Imds {
                     url,
                     attempts,

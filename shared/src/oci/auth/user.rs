@@ -77,9 +77,16 @@ pub fn select_profile(explicit: Option<&str>, env: &Env) -> String {
 }
 
 /// True when the profile signs with a session token: it has `security_token_file` and no
-/// `user` (after env overrides), as the Go SDK decides.
+/// `user` of its own (after env overrides).
+///
+/// A `user` inherited from `[DEFAULT]` does not count: `oci session authenticate` writes
+/// session profiles without `user` next to a DEFAULT API-key profile that has one, and with
+/// the DEFAULT inheritance users expect (Python/CLI semantics) that user would otherwise turn
+/// every session profile back into an API-key profile signed with the wrong key.
 pub fn is_session_profile(profile: &Profile, env: &Env) -> bool {
-    value(profile, env, "security_token_file").is_some() && value(profile, env, "user").is_none()
+    let own_user = value(profile, env, "user").is_some() && !profile.is_inherited("user")
+        || env.get_non_empty("OCI_CLI_USER").is_some();
+    value(profile, env, "security_token_file").is_some() && !own_user
 }
 
 /// A profile value with its `OCI_CLI_<KEY>` override; `(value, origin)`.

@@ -1,0 +1,732 @@
+//! The ledger: the one JSON document fleetctl keeps about a fleet.
+//!
+//! It holds what fleetctl manages and what it is doing:
+//! - [`InstanceRecord`]s: every instance fleetctl launched or adopted (id, group, name, private
+//!   IP, created, terminated, state), kept after termination for history;
+//! - the FIFO scale queue ([`ScaleRequest`]s), oldest first;
+//! - the active (or last finished) [`Operation`] with its [`Step`]s, which are its progress;
+//! - recent [`Event`]s, bounded by [`MAX_EVENTS`] (oldest dropped first);
+//! - the [`Lease`] that lets one writer at a time act (holder, expiry, fencing counter; see
+//!   [`super::lease`]).
+//!
+//! # Format rules
+//! - The document is versioned: `"version": 1` ([`LEDGER_VERSION`]). A document with a newer
+//!   version is refused by [`Ledger::from_json`] and must never be rewritten by this build, so
+//!   nothing a newer fleetctl wrote is lost.
+//! - Unknown fields are an error in every object, for the same reason: a field this build does
+//!   not know would be silently dropped on the next write. Enum values are closed for the same
+//!   reason.
+//! - Field names are camelCase, enum values snake_case, timestamps RFC 3339 in UTC
+//!   ([`Timestamp`]), instance ids typed OCIDs.
+//! - Optional fields and empty collections may be left out when written by hand.
+//!
+//! Everything here is plain data and pure functions: no I/O and no clock reads (callers pass
+//! `now`).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
+use crate::ocid::InstanceId;
+
+/// The document version this build reads and writes.
+pub const LEDGER_VERSION: u64 = 1;
+
+/// The most events a ledger keeps; [`Ledger::push_event`] drops the oldest beyond this.
+pub const MAX_EVENTS: usize = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Small value types
+// ---------------------------------------------------------------------------------------------
+
+/// An instant, written as RFC 3339 in UTC (`2025-01-14T08:00:00Z`, fractions kept).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    /// The instant `at`, normalised to UTC.
+    pub fn new(at: OffsetDateTime) -> Self {
+        Timestamp(at.to_offset(time::UtcOffset::UTC))
+    }
+
+    /// The instant.
+    pub fn get(self) -> OffsetDateTime {
+        self.0
+    }
+
+    /// Parses RFC 3339 text (any offset; stored in UTC).
+    pub fn parse(text: &str) -> Result<Self, time::error::Parse> {
+        OffsetDateTime::parse(text, &Rfc3339).map(Self::new)
+    }
+}
+
+impl From<OffsetDateTime> for Timestamp {
+    fn from(at: OffsetDateTime) -> Self {
+        Timestamp::new(at)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.format(&Rfc3339) {
+            Ok(s) => f.write_str(&s),
+            // Only years outside 0..=9999 cannot be written as RFC 3339.
+            Err(_) => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.format(&Rfc3339).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+/// Deserialises a string through `parse`, inside the string visitor so that serde_json
+/// reports the position of the value itself.
+struct ParseVisitor<F>(&'static str, F);
+
+impl<'de, T, F> serde::de::Visitor<'de> for ParseVisitor<F>
+where
+    F: FnOnce(&str) -> Result<T, String>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        (self.1)(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(ParseVisitor("an RFC 3339 timestamp", |text: &str| {
+            Timestamp::parse(text).map_err(|e| {
+                format!(
+                    "{text:?} is not an RFC 3339 timestamp such as \"2025-01-14T08:00:00Z\": {e}"
+                )
+            })
+        }))
+    }
+}
+
+/// Why a text is not a valid id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{got:?} is not a valid {what}: expected {expected}")]
+pub struct InvalidId {
+    /// What kind of id.
+    pub what: &'static str,
+    /// What the id must look like.
+    pub expected: &'static str,
+    /// The text given (ids are not secrets).
+    pub got: String,
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident, what: $what:literal, expected: $expected:literal, check: $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// What a valid value looks like.
+            pub const EXPECTED: &'static str = $expected;
+
+            /// Checks and wraps `text`.
+            pub fn parse(text: &str) -> Result<Self, InvalidId> {
+                let check: fn(&str) -> bool = $check;
+                if check(text) {
+                    Ok($name(text.to_string()))
+                } else {
+                    Err(InvalidId { what: $what, expected: $expected, got: text.to_string() })
+                }
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                Self::parse(s)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(ParseVisitor($what, |text: &str| {
+                    $name::parse(text).map_err(|e| e.to_string())
+                }))
+            }
+        }
+    };
+}
+
+text_id!(
+    /// The id of an operation or a scale request: 1-36 characters of `[A-Za-z0-9-]`, starting
+    /// alphanumeric (a UUID fits). Short enough that `<operation>-<slot>` stays within the 64
+    /// characters of an `opc-retry-token`.
+    OperationId,
+    what: "operation id",
+    expected: "1-36 characters of letters, digits and '-', starting with a letter or digit",
+    check: |s| (1..=36).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+);
+
+impl OperationId {
+    /// A new random id (a UUID v4 in its hyphenated form).
+    pub fn random() -> Self {
+        OperationId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    /// The `opc-retry-token` of step `slot` of this operation: `<id>-<slot>` (at most 47
+    /// characters), the same on every retry and after every restart.
+    pub fn retry_token(&self, slot: u32) -> String {
+        format!("{}-{slot}", self.0)
+    }
+}
+
+text_id!(
+    /// Who holds (or wants) the lease: 1-128 printable ASCII characters, for example
+    /// `cli:host-1:4242` or a function call id. Shown to users when the lease is busy.
+    HolderId,
+    what: "lease holder id",
+    expected: "1-128 printable ASCII characters",
+    check: |s| (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+);
+
+// ---------------------------------------------------------------------------------------------
+// The document
+// ---------------------------------------------------------------------------------------------
+
+/// The document version marker: always written as [`LEDGER_VERSION`]; reading any other
+/// number fails (a [`Ledger::from_json`] caller gets the precise reason first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FormatVersion;
+
+impl Serialize for FormatVersion {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(LEDGER_VERSION)
+    }
+}
+
+impl<'de> Deserialize<'de> for FormatVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = u64::deserialize(deserializer)?;
+        if v == LEDGER_VERSION {
+            Ok(FormatVersion)
+        } else {
+            Err(serde::de::Error::custom(format_args!(
+                "version {v} is not supported; this build reads version {LEDGER_VERSION}"
+            )))
+        }
+    }
+}
+
+/// The ledger of one fleet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ledger {
+    /// Always [`LEDGER_VERSION`].
+    pub version: FormatVersion,
+    /// The fleet this ledger belongs to (`metadata.name`): a guard against pointing two
+    /// fleets at one store.
+    pub fleet: FleetName,
+    /// When the ledger was first written.
+    pub created: Timestamp,
+    /// Every instance fleetctl launched or adopted, terminated ones included, in the order
+    /// they were recorded.
+    #[serde(default)]
+    pub records: Vec<InstanceRecord>,
+    /// Scale requests waiting their turn, oldest first (FIFO).
+    #[serde(default)]
+    pub scale_queue: VecDeque<ScaleRequest>,
+    /// The active operation, or the last one until the next starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// Recent events, oldest first, at most [`MAX_EVENTS`].
+    #[serde(default)]
+    pub events: VecDeque<Event>,
+    /// Who may act on the fleet, until when, and the fencing counter.
+    #[serde(default)]
+    pub lease: Lease,
+}
+
+impl Ledger {
+    /// An empty ledger for `fleet`, created `now`.
+    pub fn new(fleet: FleetName, now: OffsetDateTime) -> Self {
+        Ledger {
+            version: FormatVersion,
+            fleet,
+            created: Timestamp::new(now),
+            records: Vec::new(),
+            scale_queue: VecDeque::new(),
+            operation: None,
+            events: VecDeque::new(),
+            lease: Lease::default(),
+        }
+    }
+
+    /// The record of `instance`, if any.
+    pub fn record(&self, instance: &InstanceId) -> Option<&InstanceRecord> {
+        self.records.iter().find(|r| &r.instance_id == instance)
+    }
+
+    /// The record of `instance`, mutable, if any.
+    pub fn record_mut(&mut self, instance: &InstanceId) -> Option<&mut InstanceRecord> {
+        self.records.iter_mut().find(|r| &r.instance_id == instance)
+    }
+
+    /// Records that are not gone (see [`RecordState::is_gone`]), in ledger order.
+    pub fn live_records(&self) -> impl Iterator<Item = &InstanceRecord> {
+        self.records.iter().filter(|r| !r.state.is_gone())
+    }
+
+    /// Appends an event, dropping the oldest ones beyond [`MAX_EVENTS`].
+    pub fn push_event(&mut self, event: Event) {
+        self.events.push_back(event);
+        while self.events.len() > MAX_EVENTS {
+            self.events.pop_front();
+        }
+    }
+
+    /// The document as written to the store: pretty JSON with a final newline.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = serde_json::to_vec_pretty(self)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    /// Reads a document: first its `version` (a newer one is refused before anything else is
+    /// looked at), then the whole shape, strictly.
+    pub fn from_json(bytes: &[u8]) -> Result<Ledger, DecodeError> {
+        let probe: Probe = serde_json::from_slice(bytes).map_err(DecodeError::invalid)?;
+        if probe.version > LEDGER_VERSION {
+            return Err(DecodeError::Newer {
+                found: probe.version,
+            });
+        }
+        if probe.version < LEDGER_VERSION {
+            return Err(DecodeError::Unsupported {
+                found: probe.version,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(DecodeError::invalid)
+    }
+}
+
+/// The `version` of a document, read before anything else. Only a JSON object is accepted
+/// (serde would otherwise read a struct from an array too).
+struct Probe {
+    version: u64,
+}
+
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Probe;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a ledger (a JSON object with a `version`)")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Probe, A::Error> {
+                let mut version = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "version" && version.is_none() {
+                        version = Some(map.next_value::<u64>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                match version {
+                    Some(version) => Ok(Probe { version }),
+                    None => Err(serde::de::Error::missing_field("version")),
+                }
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Why bytes are not a ledger this build can use.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or not the ledger's shape (wrong type, unknown or missing field, bad value).
+    #[error("invalid at line {line}, column {column}")]
+    Invalid {
+        /// 1-based line (0 when the input ended early).
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// serde's message.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Written by a newer fleetctl.
+    #[error(
+        "it has version {found}, newer than the version {LEDGER_VERSION} this fleetctl understands"
+    )]
+    Newer {
+        /// The version found.
+        found: u64,
+    },
+    /// A version number no fleetctl ever wrote.
+    #[error(
+        "it has version {found}; the only version this fleetctl understands is {LEDGER_VERSION}"
+    )]
+    Unsupported {
+        /// The version found.
+        found: u64,
+    },
+}
+
+impl DecodeError {
+    fn invalid(source: serde_json::Error) -> Self {
+        DecodeError::Invalid {
+            line: source.line(),
+            column: source.column(),
+            source,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------------------------
+
+/// One instance fleetctl manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceRecord {
+    /// The instance OCID.
+    pub instance_id: InstanceId,
+    /// The group it belongs to.
+    pub group: GroupName,
+    /// Its display name (`<prefix>-<group>-<n>`).
+    pub name: String,
+    /// Its primary private IP, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<IpAddr>,
+    /// When it was launched (OCI's `timeCreated` when adopted). Scale-down removes the oldest
+    /// first by this.
+    pub created: Timestamp,
+    /// When it was seen terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<Timestamp>,
+    /// What fleetctl last knew of it.
+    pub state: RecordState,
+    /// The operation that launched it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationId>,
+}
+
+/// What fleetctl last knew of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordState {
+    /// Launched; not yet running (or not yet in the load balancer).
+    Launching,
+    /// Running and serving.
+    Running,
+    /// Being taken out of the load balancer before termination or reboot.
+    Draining,
+    /// Rebooting in place (rolling restart, reboot strategy).
+    Rebooting,
+    /// Termination requested.
+    Terminating,
+    /// Terminated.
+    Terminated,
+    /// OCI no longer knows it (drift); kept for the record.
+    Missing,
+}
+
+impl RecordState {
+    /// True for instances that no longer exist (terminated or missing).
+    pub fn is_gone(self) -> bool {
+        matches!(self, RecordState::Terminated | RecordState::Missing)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scale queue and operations
+// ---------------------------------------------------------------------------------------------
+
+/// A queued request to change the fleet's size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScaleRequest {
+    /// The request id; the operation that carries it out gets the same id.
+    pub id: OperationId,
+    /// The desired total number of instances.
+    pub desired: u32,
+    /// When it was queued.
+    pub requested: Timestamp,
+}
+
+/// An operation: a durable record that reconcile steps advance until it finishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operation {
+    /// The id (also the stem of every `opc-retry-token` the operation sends).
+    pub id: OperationId,
+    /// What it does.
+    pub kind: OperationKind,
+    /// Where it is.
+    pub status: OperationStatus,
+    /// When it started.
+    pub started: Timestamp,
+    /// When a step last changed it.
+    pub updated: Timestamp,
+    /// When it finished (succeeded, failed or was cancelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Timestamp>,
+    /// Its steps, in order; their statuses are its progress.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// The last error, in the user's words, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Operation {
+    /// How many steps are finished (done or skipped) out of how many.
+    pub fn progress(&self) -> Progress {
+        let done = self.steps.iter().filter(|s| s.status.is_finished()).count();
+        Progress {
+            done: u32::try_from(done).unwrap_or(u32::MAX),
+            total: u32::try_from(self.steps.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// True while the operation still has work to do.
+    pub fn is_active(&self) -> bool {
+        self.status == OperationStatus::Running
+    }
+}
+
+/// `done` of `total` steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Finished steps.
+    pub done: u32,
+    /// All steps.
+    pub total: u32,
+}
+
+/// What an operation does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OperationKind {
+    /// Bring the fleet to `desired` instances (scale-down removes the oldest first).
+    Scale {
+        /// The desired total.
+        desired: u32,
+    },
+    /// Replace or reboot every instance, a batch at a time, while the load balancer serves.
+    RollingRestart {
+        /// Replace or reboot.
+        strategy: RolloutStrategy,
+        /// The instance action of the reboot strategy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reboot_action: Option<RebootAction>,
+    },
+    /// Rebuild the ledger from what OCI reports.
+    SyncState,
+}
+
+/// Where an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStatus {
+    /// Steps remain.
+    Running,
+    /// Every step finished.
+    Succeeded,
+    /// Stopped by an error it cannot get past (see `error`).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+/// One unit of an operation's work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Step {
+    /// A number unique in the operation and never reused: with the operation id it forms the
+    /// step's `opc-retry-token`, so a retried or resumed step cannot act twice.
+    pub slot: u32,
+    /// What the step does.
+    pub action: StepAction,
+    /// Where it is.
+    pub status: StepStatus,
+    /// The instance the step created (launch, replace), once OCI answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceId>,
+    /// When it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Timestamp>,
+    /// What the step is waiting on or why it failed, in the user's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepAction {
+    /// Launch one instance in `group`.
+    Launch {
+        /// The group.
+        group: GroupName,
+    },
+    /// Drain `instance` from the load balancer, then terminate it.
+    Terminate {
+        /// The instance.
+        instance: InstanceId,
+    },
+    /// Launch a replacement for `instance`, wait until it serves, then drain and terminate
+    /// `instance`.
+    Replace {
+        /// The instance replaced.
+        instance: InstanceId,
+    },
+    /// Drain `instance`, reboot it, wait until it serves again.
+    Reboot {
+        /// The instance.
+        instance: InstanceId,
+    },
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not started.
+    Pending,
+    /// Started; calls may be in flight.
+    InProgress,
+    /// Finished.
+    Done,
+    /// Not needed any more (e.g. the instance was already gone).
+    Skipped,
+    /// Failed (see `detail`).
+    Failed,
+}
+
+impl StepStatus {
+    /// True for done and skipped steps.
+    pub fn is_finished(self) -> bool {
+        matches!(self, StepStatus::Done | StepStatus::Skipped)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------
+
+/// Something that happened, for the dashboard and `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    /// When.
+    pub at: Timestamp,
+    /// How much it matters.
+    pub level: EventLevel,
+    /// What happened, in the user's words.
+    pub message: String,
+    /// The operation it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationId>,
+    /// The instance it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceId>,
+}
+
+/// How much an event matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventLevel {
+    /// Normal progress.
+    Info,
+    /// Something unexpected that fleetctl handled.
+    Warning,
+    /// Something that needs a person.
+    Error,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lease
+// ---------------------------------------------------------------------------------------------
+
+/// The lease: at most one holder acts on the fleet at a time. Its rules are in
+/// [`super::lease`].
+///
+/// `fencing` never decreases, not even when the lease is released: every new holding period
+/// gets a larger number, so work stamped with an older number is recognisably stale.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lease {
+    /// The fencing counter of the current (or last) holding period; 0 before the first.
+    pub fencing: u64,
+    /// The current holder, if the lease is held (it may have expired: compare `expires`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<LeaseHold>,
+}
+
+/// Who holds the lease and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LeaseHold {
+    /// The holder.
+    pub holder: HolderId,
+    /// When this holding period began.
+    pub acquired: Timestamp,
+    /// When it ends unless renewed.
+    pub expires: Timestamp,
+}

@@ -1,0 +1,236 @@
+//! Helpers shared by the `store_*` integration tests: backends to run the conformance suite
+//! against (file, memory, s3 on a real moto server, oci on the simulator), and the suite
+//! itself (`conformance`).
+#![allow(clippy::unwrap_used, dead_code)]
+
+pub mod conformance;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleetctl_core::config::FleetName;
+use fleetctl_core::oci::OciClient;
+use fleetctl_core::oci::auth::{
+    AuthContext, AuthMethod, AuthSettings, build_provider, endpoints_for,
+};
+use fleetctl_core::oci::env::Env;
+use fleetctl_core::oci::retry::RetryPolicy;
+use fleetctl_core::store::{Ledger, OpenOptions, StateStore};
+use time::macros::datetime;
+
+/// A fixed "now" for ledgers built by tests.
+pub const T0: time::OffsetDateTime = datetime!(2025-01-14 08:00:00 UTC);
+
+/// An empty ledger for fleet `web`.
+pub fn ledger() -> Ledger {
+    Ledger::new("web".parse::<FleetName>().unwrap(), T0)
+}
+
+/// A fresh, unique name for one case's document.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The workspace root (the parent of `shared/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+// ------------------------------------------------------------------------------------------
+// moto (a real S3-compatible server)
+// ------------------------------------------------------------------------------------------
+
+/// `moto_server` beside `FLEETCTL_TEST_PYTHON` if that is set, else in `<workspace>/.venv`.
+/// Panics (the test FAILS) with the way to install it when it is missing.
+pub fn moto_server_path() -> PathBuf {
+    if let Some(python) = std::env::var_os("FLEETCTL_TEST_PYTHON") {
+        let python = PathBuf::from(python);
+        let moto = python.with_file_name("moto_server");
+        assert!(
+            moto.exists(),
+            "FLEETCTL_TEST_PYTHON={} has no moto_server beside it ({} is missing): install \
+             tests/python/requirements.txt into that environment, or unset it and run \
+             `cargo xtask setup`",
+            python.display(),
+            moto.display()
+        );
+        return moto;
+    }
+    let moto = workspace_root().join(".venv/bin/moto_server");
+    assert!(
+        moto.exists(),
+        "no S3 test server: {} is missing and FLEETCTL_TEST_PYTHON is not set. Run `cargo \
+         xtask setup` (it creates .venv from tests/python/requirements.txt, which includes \
+         moto[server])",
+        moto.display()
+    );
+    moto
+}
+
+/// A moto server on 127.0.0.1, killed when dropped.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Moto {
+    /// Starts `moto_server -H 127.0.0.1 -p <free port>` and waits until it answers.
+    pub async fn start() -> Moto {
+        let exe = moto_server_path();
+        let mut last_error = String::new();
+        // A port picked free can be taken before moto binds it; try a few.
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new(&exe)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+            let mut moto = Moto {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(status) = moto.child.try_wait().unwrap() {
+                    last_error = format!("moto_server exited with {status} before answering");
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                    && reqwest::get(format!("{}/", moto.url)).await.is_ok()
+                {
+                    return moto;
+                }
+                if Instant::now() > deadline {
+                    panic!("moto_server on port {port} did not answer within 60 s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        panic!("could not start moto_server: {last_error}");
+    }
+
+    /// Creates `bucket` with a plain PUT.
+    pub async fn create_bucket(&self, bucket: &str) {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/{bucket}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "creating bucket {bucket} on moto: {}",
+            resp.status()
+        );
+    }
+
+    /// The environment an `s3://` store needs to reach this server.
+    pub fn env(&self) -> Env {
+        Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", self.url.as_str()),
+            ("AWS_ALLOW_HTTP", "true"),
+        ])
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The simulator
+// ------------------------------------------------------------------------------------------
+
+/// A running simulator and a client signed with its DEFAULT profile (API key).
+pub struct SimEnv {
+    pub sim: oci_sim::SimHandle,
+    pub client: OciClient,
+    _dir: tempfile::TempDir,
+}
+
+/// A retry policy with short waits, so retried attempts do not slow tests down.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_total: Duration::from_secs(10),
+    }
+}
+
+impl SimEnv {
+    pub async fn start() -> SimEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = oci_sim::Sim::start(oci_sim::SimConfig::new(dir.path().join("sim")))
+            .await
+            .unwrap();
+        let settings = AuthSettings {
+            method: Some(AuthMethod::User),
+            config_file: Some(sim.config_file()),
+            endpoint: Some(url::Url::parse(sim.base_url()).unwrap()),
+            ..AuthSettings::default()
+        };
+        let env = Env::empty();
+        let provider = build_provider(&settings, &AuthContext::new(env.clone()))
+            .await
+            .unwrap();
+        let endpoints = endpoints_for(provider.as_ref(), &settings, &env).unwrap();
+        let client = OciClient::builder(Arc::from(provider), endpoints)
+            .retry_policy(fast_retries())
+            .build()
+            .unwrap();
+        SimEnv {
+            sim,
+            client,
+            _dir: dir,
+        }
+    }
+
+    /// Adds a fault rule (`POST /_sim/faults`).
+    pub async fn fault(&self, rule: serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "fault rule {rule} refused");
+    }
+
+    /// `oci://<seeded bucket>@<namespace>/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!(
+            "oci://{}@{}/{name}",
+            self.sim.bucket(),
+            self.sim.namespace()
+        )
+    }
+
+    pub fn open(&self, name: &str) -> StateStore {
+        StateStore::open(
+            &self.url(name),
+            &OpenOptions::new().oci_client(self.client.clone()),
+        )
+        .unwrap()
+    }
+}
