@@ -396,6 +396,20 @@ typed_ocid! {
     pattern: "user"
 }
 
+typed_ocid! {
+    /// The OCID of a VNIC.
+    VnicId, types: ["vnic"],
+    expected: "a VNIC OCID (ocid1.vnic.…)",
+    pattern: "vnic"
+}
+
+typed_ocid! {
+    /// The OCID of a VNIC attachment (the link between an instance and a VNIC).
+    VnicAttachmentId, types: ["vnicattachment"],
+    expected: "a VNIC attachment OCID (ocid1.vnicattachment.…)",
+    pattern: "vnicattachment"
+}
+
 /// The OCID of the resource a resource principal acts for (a function, a notebook...): any
 /// resource type.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

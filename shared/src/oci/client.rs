@@ -274,6 +274,7 @@ impl OciClientBuilder {
                 operation: "build HTTP client",
                 url: String::new(),
                 attempts: 0,
+                request_id: None,
                 source,
             })?,
         };
@@ -339,6 +340,16 @@ impl OciClient {
     /// The endpoints.
     pub fn endpoints(&self) -> &Endpoints {
         &self.inner.endpoints
+    }
+
+    /// The clock (request dates, retry deadlines); operations that wait use it too.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The sleeper (backoff waits); operations that poll wait through it too.
+    pub fn sleeper(&self) -> &Arc<dyn Sleeper> {
+        &self.inner.sleeper
     }
 
     /// The URL `req` is sent to: endpoint + path + form-encoded query, serialised once.
@@ -465,6 +476,7 @@ impl OciClient {
                                 operation: req.operation,
                                 url: url.to_string(),
                                 attempts,
+                                request_id: Some(client_request_id.clone()),
                                 source,
                             },
                             None,
@@ -476,6 +488,7 @@ impl OciClient {
                         operation: req.operation,
                         url: url.to_string(),
                         attempts,
+                        request_id: Some(client_request_id.clone()),
                         source,
                     },
                     None,
@@ -627,6 +640,7 @@ fn log_failure(req: &OciRequest, err: &OciError, attempt: u32, action: &str) {
         other => tracing::warn!(
             operation = req.operation,
             error = %other,
+            opc_request_id = other.request_id().unwrap_or("none"),
             attempt,
             "OCI call failed; {action}"
         ),

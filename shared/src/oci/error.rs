@@ -142,7 +142,10 @@ pub enum OciError {
     #[error(transparent)]
     Service(Box<ServiceError>),
     /// No response: connection, TLS or timeout.
-    #[error("{operation}: no response from {url} after {attempts} attempt(s)")]
+    #[error(
+        "{operation}: no response from {url} after {attempts} attempt(s) (opc-request-id sent: {})",
+        request_id.as_deref().unwrap_or("none")
+    )]
     Transport {
         /// The operation.
         operation: &'static str,
@@ -150,6 +153,8 @@ pub enum OciError {
         url: String,
         /// Attempts made.
         attempts: u32,
+        /// The `opc-request-id` the client sent (OCI logs it when the request arrived).
+        request_id: Option<String>,
         /// The last transport error.
         #[source]
         source: reqwest::Error,
@@ -239,11 +244,12 @@ impl OciError {
             .filter(|c| !c.is_empty())
     }
 
-    /// The `opc-request-id`, when there was a response.
+    /// The `opc-request-id`: the response's, or the one the client sent when no response came.
     pub fn request_id(&self) -> Option<&str> {
         match self {
             OciError::Service(e) => e.request_id.as_deref(),
             OciError::Decode { request_id, .. } => request_id.as_deref(),
+            OciError::Transport { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
     }

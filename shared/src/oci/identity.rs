@@ -10,38 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
+use super::wire::open_enum;
 use crate::ocid::{CompartmentId, TenancyId, UserId};
-
-macro_rules! open_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(from = "String", into = "String")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-            /// A value this version of fleetctl does not know.
-            Unknown(String),
-        }
-
-        impl From<String> for $name {
-            fn from(s: String) -> Self {
-                match s.as_str() {
-                    $($wire => $name::$variant,)+
-                    _ => $name::Unknown(s),
-                }
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                match v {
-                    $($name::$variant => $wire.to_string(),)+
-                    $name::Unknown(s) => s,
-                }
-            }
-        }
-    };
-}
 
 open_enum!(
     /// `User.lifecycleState`.

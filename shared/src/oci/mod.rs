@@ -9,6 +9,12 @@
 //! - [`client`], [`retry`], [`error`]: the REST client core, its retry policy and errors.
 //! - [`objectstorage`]: Object Storage operations (PutObject, GetObject, ListObjects, …).
 //! - [`identity`]: identity operations (GetUser, GetTenancy, …).
+//! - [`compute`]: instances (launch, get, list, terminate, power actions) and fleet discovery;
+//!   [`tags`]: the tagging scheme that marks fleetctl's instances.
+//! - [`network`]: VNIC attachments, VNICs and an instance's primary private IP.
+//! - [`backends`]: one view of a load balancer's backend set over [`lb`] (classic) and
+//!   [`nlb`] (network), with mutations awaited through [`workrequest`].
+//! - [`wire`]: open enums and `opc-retry-token`s shared by the service modules.
 //! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
 //!   [`crate::ocid`]).
 //!
@@ -16,25 +22,40 @@
 //! log line or an error message of this module.
 
 pub mod auth;
+pub mod backends;
 pub mod client;
 pub mod clock;
+pub mod compute;
 pub mod endpoints;
 pub mod env;
 pub mod error;
 pub mod identity;
 pub mod keys;
+pub mod lb;
+pub mod network;
+pub mod nlb;
 pub mod objectstorage;
 pub mod region;
 pub mod retry;
 pub mod signer;
+pub mod tags;
 pub mod token;
+pub mod wire;
+pub mod workrequest;
 
 pub use auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, build_provider,
+};
+pub use backends::{
+    Backend, BackendName, BackendUpdate, Deleted, LbError, LoadBalancerBackends, NewBackend,
+    backends_for,
 };
 pub use client::{OciClient, OciRequest, OciResponse};
 pub use endpoints::{Endpoints, Service};
 pub use env::Env;
 pub use error::{ErrorKind, OciError, ServiceError};
 pub use region::Region;
+pub use tags::FleetTags;
+pub use wire::RetryToken;
+pub use workrequest::WaitPolicy;

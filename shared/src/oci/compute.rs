@@ -1,0 +1,698 @@
+//! Compute operations (`/20160918`, `iaas` host): launch, get, list, terminate and power
+//! actions of instances, and fleet discovery by tag.
+//!
+//! # Idempotency
+//! LaunchInstance and InstanceAction take a [`RetryToken`] (required by this API): OCI
+//! deduplicates a request sent again with the same token, so the client's retries (429, 5xx,
+//! lost responses) and a resumed operation never launch twice. Derive the token from the
+//! operation id and the slot ([`RetryToken::derive`]). TerminateInstance is a DELETE and is
+//! idempotent by itself.
+//!
+//! # Errors
+//! Every function returns [`OciError`]; branch on [`OciError::kind`]:
+//! [`ErrorKind::OutOfHostCapacity`](super::error::ErrorKind::OutOfHostCapacity) (500
+//! "Out of host capacity.", not retried: nothing was created, try later or elsewhere),
+//! `LimitExceeded` (400 `LimitExceeded`/`QuotaExceeded`), `NotFound`, `Throttled` (after the
+//! client's retries), `Conflict`, `PreconditionFailed`, `Auth`. Each carries the
+//! `opc-request-id`.
+//!
+//! Response types are camelCase, ignore unknown fields, and keep unknown enum values (a new
+//! lifecycle state) as `Unknown(<value>)`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use http::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::client::{OciClient, OciRequest, encode_path_segment};
+use super::endpoints::Service;
+use super::error::OciError;
+use super::tags::{FleetTags, ObservedFleetTags};
+use super::wire::{RetryToken, open_enum};
+use crate::config::{FleetConfig, FleetName, InstanceGroup};
+use crate::ocid::{CompartmentId, ImageId, InstanceId, SubnetId};
+
+/// The most bytes `metadata` may hold (keys and values; OCI counts `extendedMetadata` too).
+pub const MAX_METADATA_BYTES: usize = 32_000;
+
+open_enum!(
+    /// `Instance.lifecycleState`.
+    InstanceLifecycleState {
+        /// Being moved (migration).
+        Moving => "MOVING",
+        /// Launched, not yet booted.
+        Provisioning => "PROVISIONING",
+        /// Running.
+        Running => "RUNNING",
+        /// Powering on.
+        Starting => "STARTING",
+        /// Powering off.
+        Stopping => "STOPPING",
+        /// Powered off.
+        Stopped => "STOPPED",
+        /// An image is being made from it.
+        CreatingImage => "CREATING_IMAGE",
+        /// Being terminated.
+        Terminating => "TERMINATING",
+        /// Gone (still listed for a while).
+        Terminated => "TERMINATED",
+    }
+);
+
+impl InstanceLifecycleState {
+    /// TERMINATING or TERMINATED: the instance is going or gone.
+    pub fn is_going_away(&self) -> bool {
+        matches!(
+            self,
+            InstanceLifecycleState::Terminating | InstanceLifecycleState::Terminated
+        )
+    }
+}
+
+/// A power action (`POST /instances/{id}?action=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceAction {
+    /// Power on.
+    Start,
+    /// Hard power off.
+    Stop,
+    /// ACPI shutdown; forced off after 15 minutes.
+    SoftStop,
+    /// Hard power off, then on.
+    Reset,
+    /// ACPI shutdown, then power on.
+    SoftReset,
+}
+
+impl InstanceAction {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceAction::Start => "START",
+            InstanceAction::Stop => "STOP",
+            InstanceAction::SoftStop => "SOFTSTOP",
+            InstanceAction::Reset => "RESET",
+            InstanceAction::SoftReset => "SOFTRESET",
+        }
+    }
+}
+
+impl std::fmt::Display for InstanceAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Instance metadata (`ssh_authorized_keys`, `user_data`, …). `user_data` often carries
+/// bootstrap secrets, so `Debug` shows the keys and value sizes, never the values.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InstanceMetadata(pub BTreeMap<String, String>);
+
+impl InstanceMetadata {
+    /// True when there is no metadata.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keys plus values, in bytes (what OCI limits to [`MAX_METADATA_BYTES`]).
+    pub fn byte_size(&self) -> usize {
+        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+}
+
+impl std::ops::Deref for InstanceMetadata {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for InstanceMetadata {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<BTreeMap<String, String>> for InstanceMetadata {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        Self(map)
+    }
+}
+
+impl std::fmt::Debug for InstanceMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Size(usize);
+        impl std::fmt::Debug for Size {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "<{} bytes>", self.0)
+            }
+        }
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, Size(v.len()))))
+            .finish()
+    }
+}
+
+/// `Instance.shapeConfig` (the fields fleetctl reads).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceShapeConfig {
+    /// OCPUs.
+    #[serde(default)]
+    pub ocpus: Option<f64>,
+    /// Memory in GB.
+    #[serde(default, rename = "memoryInGBs")]
+    pub memory_in_gbs: Option<f64>,
+    /// vCPUs.
+    #[serde(default)]
+    pub vcpus: Option<u32>,
+}
+
+/// A compute instance (GetInstance, ListInstances, LaunchInstance, InstanceAction).
+///
+/// It has no IP address: see [`super::network::primary_private_ip`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    /// The instance OCID.
+    pub id: InstanceId,
+    /// Its compartment.
+    pub compartment_id: CompartmentId,
+    /// Its availability domain (`Uocm:PHX-AD-1`).
+    pub availability_domain: String,
+    /// The lifecycle state.
+    pub lifecycle_state: InstanceLifecycleState,
+    /// The shape.
+    #[serde(default)]
+    pub shape: Option<String>,
+    /// The region (`phx`/`iad` for Phoenix and Ashburn, the identifier elsewhere).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The fault domain.
+    #[serde(default)]
+    pub fault_domain: Option<String>,
+    /// Creation time (RFC 3339), as OCI wrote it; see [`Instance::created_at`].
+    #[serde(default)]
+    pub time_created: Option<String>,
+    /// The image it was launched from (deprecated field, still filled by OCI).
+    #[serde(default)]
+    pub image_id: Option<ImageId>,
+    /// The shape configuration.
+    #[serde(default)]
+    pub shape_config: Option<InstanceShapeConfig>,
+    /// Freeform tags.
+    #[serde(default)]
+    pub freeform_tags: BTreeMap<String, String>,
+    /// Defined tags: namespace -> key -> value.
+    #[serde(default)]
+    pub defined_tags: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Instance metadata (values hidden from `Debug`).
+    #[serde(default)]
+    pub metadata: InstanceMetadata,
+}
+
+impl Instance {
+    /// The creation time, when OCI gave one in RFC 3339.
+    pub fn created_at(&self) -> Option<OffsetDateTime> {
+        self.time_created
+            .as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+    }
+
+    /// fleetctl's tags on this instance.
+    pub fn fleet_tags(&self) -> ObservedFleetTags {
+        ObservedFleetTags::read(&self.freeform_tags)
+    }
+}
+
+/// `LaunchInstanceShapeConfigDetails`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchShapeConfig {
+    /// OCPUs (flexible shapes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocpus: Option<f64>,
+    /// Memory in GB (flexible shapes).
+    #[serde(
+        default,
+        rename = "memoryInGBs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory_in_gbs: Option<f64>,
+}
+
+/// `InstanceSourceDetails` (discriminator `sourceType`); fleetctl boots from images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "sourceType", rename_all = "camelCase")]
+pub enum InstanceSource {
+    /// `sourceType: image`.
+    #[serde(rename = "image", rename_all = "camelCase")]
+    Image {
+        /// The image.
+        image_id: ImageId,
+        /// Boot volume size (50..32768 GB); the image's default when `None`.
+        #[serde(
+            default,
+            rename = "bootVolumeSizeInGBs",
+            skip_serializing_if = "Option::is_none"
+        )]
+        boot_volume_size_in_gbs: Option<u64>,
+    },
+}
+
+/// `CreateVnicDetails` of the primary VNIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateVnicDetails {
+    /// The subnet (per group, from the caller).
+    pub subnet_id: SubnetId,
+    /// Whether to assign a public IP; the subnet's default when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<bool>,
+    /// A hostname label (DNS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname_label: Option<String>,
+}
+
+/// `LaunchInstanceDetails`: what to launch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaunchInstanceDetails {
+    /// The compartment.
+    pub compartment_id: CompartmentId,
+    /// The availability domain name (`Uocm:PHX-AD-1`).
+    pub availability_domain: String,
+    /// The shape (`VM.Standard.E4.Flex`).
+    pub shape: String,
+    /// OCPUs and memory (flexible shapes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape_config: Option<LaunchShapeConfig>,
+    /// The boot source.
+    pub source_details: InstanceSource,
+    /// The primary VNIC.
+    pub create_vnic_details: CreateVnicDetails,
+    /// The display name (not unique in OCI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The fault domain; OCI picks one when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_domain: Option<String>,
+    /// Metadata (`ssh_authorized_keys`, `user_data`), at most [`MAX_METADATA_BYTES`].
+    #[serde(default, skip_serializing_if = "InstanceMetadata::is_empty")]
+    pub metadata: InstanceMetadata,
+    /// Freeform tags; see [`LaunchInstanceDetails::tag_for_fleet`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub freeform_tags: BTreeMap<String, String>,
+    /// Defined tags: namespace -> key -> value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub defined_tags: BTreeMap<String, BTreeMap<String, Value>>,
+}
+
+impl LaunchInstanceDetails {
+    /// The minimal launch: image, subnet, shape, AD and compartment; nothing else set.
+    pub fn new(
+        compartment_id: CompartmentId,
+        availability_domain: impl Into<String>,
+        shape: impl Into<String>,
+        image_id: ImageId,
+        subnet_id: SubnetId,
+    ) -> Self {
+        Self {
+            compartment_id,
+            availability_domain: availability_domain.into(),
+            shape: shape.into(),
+            shape_config: None,
+            source_details: InstanceSource::Image {
+                image_id,
+                boot_volume_size_in_gbs: None,
+            },
+            create_vnic_details: CreateVnicDetails {
+                subnet_id,
+                assign_public_ip: None,
+                hostname_label: None,
+            },
+            display_name: None,
+            fault_domain: None,
+            metadata: InstanceMetadata::default(),
+            freeform_tags: BTreeMap::new(),
+            defined_tags: BTreeMap::new(),
+        }
+    }
+
+    /// The launch of one instance of `group` from the fleet file: compartment, AD, shape and
+    /// shape config, image, the group's subnet, metadata, the user's defined tags, and the
+    /// user's freeform tags merged with `tags` (fleetctl's keys win). The display name is
+    /// `<displayNamePrefix>-<group>-<slot>`.
+    pub fn for_group(config: &FleetConfig, group: &InstanceGroup, tags: &FleetTags) -> Self {
+        let spec = &config.spec;
+        let mut details = Self::new(
+            spec.compartment_id.clone(),
+            spec.availability_domain.clone(),
+            spec.shape.clone(),
+            spec.image_id.clone(),
+            config.subnet_for(group).clone(),
+        );
+        details.shape_config = spec.shape_config.map(|c| LaunchShapeConfig {
+            ocpus: c.ocpus,
+            memory_in_gbs: c.memory_in_gbs,
+        });
+        details.display_name = Some(format!(
+            "{}-{}-{}",
+            spec.display_name_prefix.as_str(),
+            group.name.as_str(),
+            tags.slot()
+        ));
+        details.metadata = spec.metadata.clone().into();
+        details.defined_tags = spec
+            .defined_tags
+            .iter()
+            .map(|(ns, kv)| {
+                let values = kv
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match v {
+                            crate::config::TagValue::String(s) => Value::String(s.clone()),
+                            crate::config::TagValue::Number(n) => Value::Number(n.clone()),
+                            crate::config::TagValue::Bool(b) => Value::Bool(*b),
+                        };
+                        (k.clone(), value)
+                    })
+                    .collect();
+                (ns.clone(), values)
+            })
+            .collect();
+        details.freeform_tags = spec.freeform_tags.clone();
+        details.tag_for_fleet(tags);
+        details
+    }
+
+    /// Merges fleetctl's tags into the freeform tags (fleetctl's keys win; see
+    /// [`super::tags`]).
+    pub fn tag_for_fleet(&mut self, tags: &FleetTags) {
+        self.freeform_tags = tags.merged_with(&self.freeform_tags);
+    }
+
+    /// Checks what OCI would refuse anyway, so the error names the field: empty
+    /// AD/shape, metadata over [`MAX_METADATA_BYTES`].
+    pub fn validate(&self) -> Result<(), OciError> {
+        let invalid = |reason: String| OciError::InvalidRequest {
+            operation: "LaunchInstance",
+            reason,
+        };
+        if self.availability_domain.trim().is_empty() {
+            return Err(invalid("availabilityDomain is empty".into()));
+        }
+        if self.shape.trim().is_empty() {
+            return Err(invalid("shape is empty".into()));
+        }
+        let metadata_bytes = self.metadata.byte_size();
+        if metadata_bytes > MAX_METADATA_BYTES {
+            return Err(invalid(format!(
+                "metadata holds {metadata_bytes} bytes; OCI accepts at most {MAX_METADATA_BYTES}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Filters of ListInstances (all optional; the compartment is an argument).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListInstancesFilter {
+    /// Only this availability domain.
+    pub availability_domain: Option<String>,
+    /// Only this exact display name.
+    pub display_name: Option<String>,
+    /// Only this lifecycle state.
+    pub lifecycle_state: Option<InstanceLifecycleState>,
+    /// Page size (`limit`); the service default when `None`.
+    pub page_size: Option<u32>,
+}
+
+fn core_path(rest: &str) -> String {
+    format!("{}{rest}", Service::Core.api_prefix())
+}
+
+fn instance_path(id: &InstanceId) -> String {
+    core_path(&format!("/instances/{}", encode_path_segment(id.as_str())))
+}
+
+/// `POST /20160918/instances` with `opc-retry-token`: launches one instance and returns it
+/// (normally PROVISIONING).
+///
+/// A retry after a lost response, or a resumed operation, sends the same token and gets the
+/// original instance back instead of a second one.
+pub async fn launch_instance(
+    client: &OciClient,
+    details: &LaunchInstanceDetails,
+    retry_token: &RetryToken,
+) -> Result<Instance, OciError> {
+    details.validate()?;
+    let req = OciRequest::new(
+        "LaunchInstance",
+        Service::Core,
+        Method::POST,
+        core_path("/instances"),
+    )
+    .json_body(details)?
+    .retry_token(retry_token.as_str())?;
+    let instance: Instance = client.send_json(&req).await?;
+    tracing::info!(
+        instance = %instance.id,
+        state = %instance.lifecycle_state,
+        retry_token = %retry_token,
+        "instance launched"
+    );
+    Ok(instance)
+}
+
+/// `GET /20160918/instances/{id}`.
+pub async fn get_instance(client: &OciClient, id: &InstanceId) -> Result<Instance, OciError> {
+    let req = OciRequest::new("GetInstance", Service::Core, Method::GET, instance_path(id));
+    client.send_json(&req).await
+}
+
+/// `GET /20160918/instances?compartmentId=…`: every page (`opc-next-page`), oldest first
+/// (`sortBy=TIMECREATED&sortOrder=ASC`, so instances created while paging land on later pages
+/// instead of shifting earlier ones), each instance once.
+pub async fn list_instances(
+    client: &OciClient,
+    compartment: &CompartmentId,
+    filter: &ListInstancesFilter,
+) -> Result<Vec<Instance>, OciError> {
+    let mut req = OciRequest::new(
+        "ListInstances",
+        Service::Core,
+        Method::GET,
+        core_path("/instances"),
+    )
+    .query("compartmentId", compartment.as_str());
+    if let Some(ad) = &filter.availability_domain {
+        req = req.query("availabilityDomain", ad);
+    }
+    if let Some(name) = &filter.display_name {
+        req = req.query("displayName", name);
+    }
+    if let Some(state) = &filter.lifecycle_state {
+        req = req.query("lifecycleState", state.as_str());
+    }
+    if let Some(limit) = filter.page_size {
+        req = req.query("limit", limit.to_string());
+    }
+    req = req.query("sortBy", "TIMECREATED").query("sortOrder", "ASC");
+    let all: Vec<Instance> = client.list_all(&req).await?;
+    let mut seen = HashSet::new();
+    Ok(all
+        .into_iter()
+        .filter(|i| seen.insert(i.id.clone()))
+        .collect())
+}
+
+/// The instances of `fleet` in `compartment`: ListInstances (every page) filtered client-side
+/// on the `fleetctl-fleet` tag (OCI has no tag filter), without TERMINATED ones.
+/// TERMINATING instances are included: they still exist and may still be a load balancer
+/// backend.
+pub async fn list_fleet_instances(
+    client: &OciClient,
+    compartment: &CompartmentId,
+    fleet: &FleetName,
+) -> Result<Vec<Instance>, OciError> {
+    list_fleet_instances_with(client, compartment, fleet, &ListInstancesFilter::default()).await
+}
+
+/// [`list_fleet_instances`] with extra ListInstances filters (page size, AD).
+pub async fn list_fleet_instances_with(
+    client: &OciClient,
+    compartment: &CompartmentId,
+    fleet: &FleetName,
+    filter: &ListInstancesFilter,
+) -> Result<Vec<Instance>, OciError> {
+    let all = list_instances(client, compartment, filter).await?;
+    Ok(all
+        .into_iter()
+        .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
+        .filter(|i| i.fleet_tags().belongs_to(fleet))
+        .collect())
+}
+
+/// `DELETE /20160918/instances/{id}?preserveBootVolume=false`: starts termination (204).
+/// The boot volume is deleted with the instance.
+pub async fn terminate_instance(client: &OciClient, id: &InstanceId) -> Result<(), OciError> {
+    terminate(client, id, None).await
+}
+
+/// [`terminate_instance`] only if the instance's etag is still `etag` (else 412,
+/// [`ErrorKind::PreconditionFailed`](super::error::ErrorKind::PreconditionFailed)).
+pub async fn terminate_instance_if_match(
+    client: &OciClient,
+    id: &InstanceId,
+    etag: &str,
+) -> Result<(), OciError> {
+    terminate(client, id, Some(etag)).await
+}
+
+async fn terminate(
+    client: &OciClient,
+    id: &InstanceId,
+    etag: Option<&str>,
+) -> Result<(), OciError> {
+    let mut req = OciRequest::new(
+        "TerminateInstance",
+        Service::Core,
+        Method::DELETE,
+        instance_path(id),
+    )
+    .query("preserveBootVolume", "false");
+    if let Some(etag) = etag {
+        req = req.if_match(etag)?;
+    }
+    client.send(&req).await?;
+    tracing::info!(instance = %id, "instance termination requested");
+    Ok(())
+}
+
+/// `POST /20160918/instances/{id}?action=…` with `opc-retry-token`: returns the instance as
+/// the action was accepted.
+pub async fn instance_action(
+    client: &OciClient,
+    id: &InstanceId,
+    action: InstanceAction,
+    retry_token: &RetryToken,
+) -> Result<Instance, OciError> {
+    let req = OciRequest::new(
+        "InstanceAction",
+        Service::Core,
+        Method::POST,
+        instance_path(id),
+    )
+    .query("action", action.as_str())
+    .retry_token(retry_token.as_str())?;
+    let instance: Instance = client.send_json(&req).await?;
+    tracing::info!(instance = %id, %action, state = %instance.lifecycle_state, "instance action accepted");
+    Ok(instance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INSTANCE: &str = "ocid1.instance.oc1.iad.aaaaaaaaexample";
+    const COMPARTMENT: &str = "ocid1.compartment.oc1..aaaaaaaaexample";
+    const IMAGE: &str = "ocid1.image.oc1.iad.aaaaaaaaexample";
+    const SUBNET: &str = "ocid1.subnet.oc1.iad.aaaaaaaaexample";
+
+    #[test]
+    fn an_instance_with_unknown_fields_and_a_new_state_still_decodes() {
+        let json = serde_json::json!({
+            "id": INSTANCE,
+            "compartmentId": COMPARTMENT,
+            "availabilityDomain": "Uocm:US-ASHBURN-AD-1",
+            "lifecycleState": "HIBERNATING",
+            "region": "iad",
+            "shape": "VM.Standard.E4.Flex",
+            "timeCreated": "2016-08-25T21:10:29.600Z",
+            "freeformTags": {"fleetctl-fleet": "web"},
+            "someFutureField": {"nested": [1, 2, 3]},
+            "shapeConfig": {"ocpus": 1.0, "memoryInGBs": 16.0, "gpus": 0}
+        });
+        let i: Instance = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            i.lifecycle_state,
+            InstanceLifecycleState::Unknown("HIBERNATING".into())
+        );
+        assert_eq!(i.lifecycle_state.to_string(), "HIBERNATING");
+        assert_eq!(
+            i.created_at().map(|t| t.unix_timestamp()),
+            Some(1_472_159_429)
+        );
+        assert!(i.fleet_tags().belongs_to(&"web".parse().unwrap()));
+        assert_eq!(i.shape_config.and_then(|c| c.memory_in_gbs), Some(16.0));
+    }
+
+    #[test]
+    fn launch_details_serialise_to_oci_field_names() {
+        let mut d = LaunchInstanceDetails::new(
+            COMPARTMENT.parse().unwrap(),
+            "Uocm:US-ASHBURN-AD-1",
+            "VM.Standard.E4.Flex",
+            IMAGE.parse().unwrap(),
+            SUBNET.parse().unwrap(),
+        );
+        d.shape_config = Some(LaunchShapeConfig {
+            ocpus: Some(1.0),
+            memory_in_gbs: Some(8.0),
+        });
+        d.display_name = Some("web-api-0".into());
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "compartmentId": COMPARTMENT,
+                "availabilityDomain": "Uocm:US-ASHBURN-AD-1",
+                "shape": "VM.Standard.E4.Flex",
+                "shapeConfig": {"ocpus": 1.0, "memoryInGBs": 8.0},
+                "sourceDetails": {"sourceType": "image", "imageId": IMAGE},
+                "createVnicDetails": {"subnetId": SUBNET},
+                "displayName": "web-api-0"
+            })
+        );
+    }
+
+    #[test]
+    fn oversized_metadata_is_refused_before_sending() {
+        let mut d = LaunchInstanceDetails::new(
+            COMPARTMENT.parse().unwrap(),
+            "AD-1",
+            "VM.Standard.E4.Flex",
+            IMAGE.parse().unwrap(),
+            SUBNET.parse().unwrap(),
+        );
+        d.metadata
+            .insert("user_data".into(), "x".repeat(MAX_METADATA_BYTES));
+        let err = d.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("metadata holds 32009 bytes; OCI accepts at most 32000"),
+            "{err}"
+        );
+        d.metadata.clear();
+        d.metadata
+            .insert("user_data".into(), "c2VjcmV0LXRva2Vu".into());
+        let shown = format!("{d:?}");
+        assert!(!shown.contains("c2VjcmV0LXRva2Vu"), "{shown}");
+        assert!(shown.contains("\"user_data\": <16 bytes>"), "{shown}");
+        d.shape = " ".into();
+        assert!(
+            d.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("shape is empty")
+        );
+    }
+}
