@@ -2,6 +2,7 @@
 
 use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::oci::{AuthContext, Env};
+use fleetctl_core::store::{OpenOptions, StateStore};
 use fleetctl_core::{Error, cloud};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
@@ -31,7 +32,7 @@ fn run_command(command: Command, global: &GlobalArgs) -> Result<(), Error> {
             clap_complete::generate(shell, &mut cmd, "fleetctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Status => not_available("status", "the state store and the OCI compute client"),
+        Command::Status => status(global),
         Command::Scale(_) => not_available("scale", "the reconcile step (scale operations)"),
         Command::RollingRestart(_) => {
             not_available("rolling-restart", "the reconcile step (rolling restarts)")
@@ -71,6 +72,30 @@ fn validate(global: &GlobalArgs) -> Result<(), Error> {
             });
             println!("{doc}");
         }
+    }
+    Ok(())
+}
+
+/// `status`: the ledger beside what OCI reports, by group, marking drift.
+fn status(global: &GlobalArgs) -> Result<(), Error> {
+    let fleet = config::load_file(&global.config)?;
+    let report = runtime()?.block_on(async {
+        let cloud = cloud::connect(&fleet, AuthContext::new(Env::from_process())).await?;
+        let url = global
+            .state
+            .clone()
+            .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
+        let store = StateStore::open(
+            &url,
+            &OpenOptions::new()
+                .env(Env::from_process())
+                .oci_client(cloud.client.clone()),
+        )?;
+        fleetctl_core::status::fleet_status(&fleet, &cloud, &store).await
+    })?;
+    match global.output {
+        OutputFormat::Json => println!("{}", json(&report)?),
+        OutputFormat::Text => print!("{}", crate::render::status_text(&report)),
     }
     Ok(())
 }

@@ -37,6 +37,12 @@ pub enum Error {
     /// An OCI call failed.
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    /// A load-balancer backend operation failed (including a FAILED work request).
+    #[error(transparent)]
+    LoadBalancer(#[from] crate::oci::backends::LbError),
+    /// An instance's network (VNIC, private IP) could not be read.
+    #[error(transparent)]
+    Network(#[from] crate::oci::network::NetworkError),
     /// The state store failed, refused a URL, or another writer won.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -79,6 +85,7 @@ impl Error {
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
+            Error::LoadBalancer(_) | Error::Network(_) => ExitCode::Infrastructure,
             Error::WithHints { error, .. } => error.exit_code(),
             Error::Internal(_) => ExitCode::Internal,
         }

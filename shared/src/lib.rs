@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod oci;
 pub mod ocid;
+pub mod status;
 pub mod store;
 
 pub use error::{Error, ExitCode};

@@ -1,0 +1,296 @@
+//! The drift rules of `status::build`, table by table, without I/O.
+
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use fleetctl_api::status::DriftKind;
+use fleetctl_core::config::{FleetConfig, load_str};
+use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
+use fleetctl_core::oci::compute::Instance;
+use fleetctl_core::ocid::InstanceId;
+use fleetctl_core::status::{LoadBalancerObservation, Observation, build};
+use fleetctl_core::store::ledger::{InstanceRecord, Ledger, RecordState, Timestamp};
+use time::macros::datetime;
+
+const FLEET: &str = "kind: FleetConfig
+metadata: {name: web}
+spec:
+  compartmentId: ocid1.compartment.oc1..aaaa
+  imageId: ocid1.image.oc1.iad.aaaa
+  availabilityDomain: AD-1
+  shape: VM.Standard.E4.Flex
+  shapeConfig: {ocpus: 1}
+  subnetId: ocid1.subnet.oc1.iad.aaaa
+  instances:
+    - {name: blue, count: 2}
+  loadBalancer:
+    enabled: true
+    loadBalancerId: ocid1.loadbalancer.oc1.iad.aaaa
+    backendSetName: bs
+    port: 8080
+";
+
+fn fleet(lb: bool) -> FleetConfig {
+    let text = if lb {
+        FLEET.to_string()
+    } else {
+        FLEET.replace("enabled: true", "enabled: false")
+    };
+    load_str("fleet.yaml", &text).unwrap()
+}
+
+fn id(n: u32) -> InstanceId {
+    format!("ocid1.instance.oc1.iad.aaaa{n}").parse().unwrap()
+}
+
+fn ip(n: u32) -> IpAddr {
+    format!("10.0.0.{n}").parse().unwrap()
+}
+
+fn instance(n: u32, state: &str, group: &str) -> Instance {
+    serde_json::from_value(serde_json::json!({
+        "id": id(n).to_string(),
+        "compartmentId": "ocid1.compartment.oc1..aaaa",
+        "availabilityDomain": "AD-1",
+        "lifecycleState": state,
+        "displayName": format!("web-{group}-{n}"),
+        "timeCreated": "2026-01-01T00:00:00Z",
+        "freeformTags": {"fleetctl-fleet": "web", "fleetctl-group": group},
+    }))
+    .unwrap()
+}
+
+fn record(n: u32, state: RecordState) -> InstanceRecord {
+    InstanceRecord {
+        instance_id: id(n),
+        group: "blue".parse().unwrap(),
+        name: format!("web-blue-{n}"),
+        private_ip: Some(ip(n)),
+        created: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        terminated: None,
+        state,
+        operation: None,
+    }
+}
+
+fn backend(n: u32, port: u16) -> Backend {
+    Backend {
+        name: BackendName::for_address(ip(n), port),
+        ip_address: Some(ip(n).to_string()),
+        port,
+        weight: 1,
+        backup: false,
+        drain: false,
+        offline: false,
+    }
+}
+
+fn observation(instances: Vec<Instance>, backends: Option<Vec<Backend>>) -> Observation {
+    let private_ips: BTreeMap<InstanceId, IpAddr> = instances
+        .iter()
+        .filter(|i| !i.lifecycle_state.is_going_away())
+        .map(|i| {
+            let n: u32 =
+                i.id.as_str()
+                    .trim_start_matches("ocid1.instance.oc1.iad.aaaa")
+                    .parse()
+                    .unwrap();
+            (i.id.clone(), ip(n))
+        })
+        .collect();
+    Observation {
+        observed_at: datetime!(2026-01-02 00:00:00 UTC),
+        instances,
+        private_ips,
+        load_balancer: backends.map(|backends| LoadBalancerObservation {
+            health: BackendSetHealth {
+                status: HealthStatus::Ok,
+                warning_state_backend_names: vec![],
+                critical_state_backend_names: vec![],
+                unknown_state_backend_names: vec![],
+                total_backend_count: u32::try_from(backends.len()).unwrap(),
+            },
+            backends,
+        }),
+    }
+}
+
+fn ledger(records: Vec<InstanceRecord>) -> Ledger {
+    let mut l = Ledger::new("web".parse().unwrap(), datetime!(2026-01-01 00:00:00 UTC));
+    l.records = records;
+    l
+}
+
+fn drift_kinds(
+    lb: bool,
+    records: Vec<InstanceRecord>,
+    instances: Vec<Instance>,
+    backends: Option<Vec<Backend>>,
+) -> Vec<(DriftKind, Option<String>)> {
+    let status = build(
+        &fleet(lb),
+        "memory://t",
+        Some(&ledger(records)),
+        &observation(instances, backends),
+    );
+    assert_eq!(status.in_sync, status.drift.is_empty());
+    status
+        .drift
+        .iter()
+        .map(|d| (d.kind, d.instance_id.clone().or(d.backend.clone())))
+        .collect()
+}
+
+#[test]
+fn a_fleet_matching_its_ledger_and_backends_has_no_drift() {
+    let kinds = drift_kinds(
+        true,
+        vec![
+            record(1, RecordState::Running),
+            record(2, RecordState::Running),
+        ],
+        vec![
+            instance(1, "RUNNING", "blue"),
+            instance(2, "RUNNING", "blue"),
+        ],
+        Some(vec![backend(1, 8080), backend(2, 8080)]),
+    );
+    assert_eq!(kinds, vec![]);
+}
+
+#[test]
+fn records_fleetctl_is_terminating_may_disappear() {
+    let kinds = drift_kinds(
+        true,
+        vec![
+            record(1, RecordState::Terminating),
+            record(2, RecordState::Terminating),
+        ],
+        vec![instance(2, "TERMINATING", "blue")],
+        Some(vec![]),
+    );
+    assert_eq!(kinds, vec![]);
+}
+
+#[test]
+fn an_active_record_whose_instance_is_gone_or_terminating_is_drift() {
+    let kinds = drift_kinds(
+        false,
+        vec![
+            record(1, RecordState::Running),
+            record(2, RecordState::Launching),
+        ],
+        vec![instance(2, "TERMINATING", "blue")],
+        None,
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::InLedgerButGone, Some(id(1).to_string())),
+            (DriftKind::InLedgerButGone, Some(id(2).to_string())),
+        ]
+    );
+}
+
+#[test]
+fn a_tagged_instance_without_an_active_record_is_drift_unless_it_is_going_away() {
+    let kinds = drift_kinds(
+        false,
+        vec![record(1, RecordState::Terminated)],
+        vec![
+            instance(1, "RUNNING", "blue"),
+            instance(2, "PROVISIONING", "blue"),
+            instance(3, "TERMINATING", "blue"),
+        ],
+        None,
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::NotInLedger, Some(id(1).to_string())),
+            (DriftKind::NotInLedger, Some(id(2).to_string())),
+        ]
+    );
+}
+
+#[test]
+fn only_running_records_of_running_instances_need_a_backend() {
+    let kinds = drift_kinds(
+        true,
+        vec![
+            record(1, RecordState::Running),
+            record(2, RecordState::Launching),
+            record(3, RecordState::Draining),
+            record(4, RecordState::Running),
+        ],
+        vec![
+            instance(1, "RUNNING", "blue"),
+            instance(2, "RUNNING", "blue"),
+            instance(3, "RUNNING", "blue"),
+            instance(4, "STOPPED", "blue"),
+        ],
+        Some(vec![]),
+    );
+    assert_eq!(
+        kinds,
+        vec![(DriftKind::BackendMissing, Some(id(1).to_string()))]
+    );
+}
+
+#[test]
+fn backends_of_no_fleet_instance_or_on_another_port_are_unknown() {
+    let kinds = drift_kinds(
+        true,
+        vec![record(1, RecordState::Running)],
+        vec![instance(1, "RUNNING", "blue")],
+        Some(vec![backend(1, 8080), backend(1, 9090), backend(77, 8080)]),
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::UnknownBackend, Some("10.0.0.1:9090".to_string())),
+            (
+                DriftKind::UnknownBackend,
+                Some("10.0.0.77:8080".to_string())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn without_a_load_balancer_backends_are_not_checked() {
+    let kinds = drift_kinds(
+        false,
+        vec![record(1, RecordState::Running)],
+        vec![instance(1, "RUNNING", "blue")],
+        None,
+    );
+    assert_eq!(kinds, vec![]);
+}
+
+#[test]
+fn groups_come_in_file_order_then_groups_seen_only_in_tags() {
+    let status = build(
+        &fleet(false),
+        "memory://t",
+        None,
+        &observation(
+            vec![
+                instance(1, "RUNNING", "green"),
+                instance(2, "RUNNING", "blue"),
+            ],
+            None,
+        ),
+    );
+    let groups: Vec<(&str, u64, u64, u64)> = status
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.desired, g.in_ledger, g.in_oci))
+        .collect();
+    assert_eq!(groups, vec![("blue", 2, 0, 1), ("green", 0, 0, 1)]);
+    assert!(!status.ledger.exists);
+    assert_eq!(status.running, 2);
+    assert_eq!(status.desired, 2);
+}
