@@ -512,3 +512,104 @@ async fn other_tenancy_ids_are_not_found() {
     let msg = assert_oci_error(resp, 400, "MissingParameter").await;
     assert!(msg.contains("compartmentId"));
 }
+
+/// The IMDS leaf key as a signer under a `fed-x509` (SHA-1) keyId.
+async fn leaf_signer(t: &TestSim) -> TestSigner {
+    let cert = imds_text(t, "/opc/v2/identity/cert.pem").await;
+    let key = imds_text(t, "/opc/v2/identity/key.pem").await;
+    let fp = oci_sim::crypto::sha1_fingerprint(&pem_to_der(&cert));
+    TestSigner::from_pkcs8(
+        &pem_to_der(&key),
+        format!("{}/fed-x509/{fp}", t.sim.tenancy_id()),
+    )
+}
+
+#[tokio::test]
+async fn a_federation_key_cannot_sign_anything_but_the_federation_call() {
+    let t = TestSim::start().await;
+    let leaf = leaf_signer(&t).await;
+    let mut sha256_leaf = leaf_signer(&t).await;
+    let cert = imds_text(&t, "/opc/v2/identity/cert.pem").await;
+    sha256_leaf.key_id = format!(
+        "{}/fed-x509-sha256/{}",
+        t.sim.tenancy_id(),
+        oci_sim::crypto::sha256_fingerprint(&pem_to_der(&cert))
+    );
+    let tenancy = format!("/20160918/tenancies/{}", t.sim.tenancy_id());
+    let instances = format!(
+        "/20160918/instances?compartmentId={}",
+        t.sim.compartment_id()
+    );
+    for signer in [&leaf, &sha256_leaf] {
+        for path in [&tenancy, &instances] {
+            let resp = t.signed(signer, "GET", path, None).await;
+            let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+            assert!(msg.contains("only the federation call"), "{path}: {msg}");
+        }
+    }
+    // A mutation too (signed with the body headers, as the SDKs do).
+    let body = super::compute::launch_body(&t, "via-fed-key").to_string();
+    let resp = t
+        .signed(&leaf, "POST", "/20160918/instances", Some(&body))
+        .await;
+    assert_oci_error(resp, 401, "NotAuthenticated").await;
+    let listed = json(t.oci("GET", &instances, None).await).await;
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["displayName"] == "via-fed-key"),
+        "the refused launch must not create an instance"
+    );
+    // The same key still federates.
+    let (resp, _) = federate(&t, false).await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// `Tue, 14 Jan 2025 08:00:00 GMT` as RFC 850 (`Tuesday, 14-Jan-25 08:00:00 GMT`) and asctime
+/// (`Tue Jan 14 08:00:00 2025`), the obsolete forms HTTP parsers still accept.
+fn obsolete_forms(imf: &str) -> [String; 2] {
+    let parts: Vec<&str> = imf.split(' ').collect();
+    let [wday, day, mon, year, clock, "GMT"] = parts[..] else {
+        panic!("not an IMF-fixdate: {imf}")
+    };
+    let wday = wday.trim_end_matches(',');
+    let long = match wday {
+        "Mon" => "Monday",
+        "Tue" => "Tuesday",
+        "Wed" => "Wednesday",
+        "Thu" => "Thursday",
+        "Fri" => "Friday",
+        "Sat" => "Saturday",
+        _ => "Sunday",
+    };
+    let day_num: u32 = day.parse().unwrap();
+    [
+        format!("{long}, {day}-{mon}-{} {clock} GMT", &year[2..]),
+        format!("{wday} {mon} {day_num:>2} {clock} {year}"),
+    ]
+}
+
+#[tokio::test]
+async fn obsolete_date_formats_are_refused() {
+    let t = TestSim::start().await;
+    let path = user_path(&t);
+    let signer = t.api_key_signer();
+    let now = SystemTime::now();
+    let imf = httpdate::fmt_http_date(now);
+    let req = signer.sign("GET", &path, &t.host(), None, &imf);
+    assert_eq!(t.send(&req, &path).await.unwrap().status(), 200);
+    for old in obsolete_forms(&imf) {
+        // The same instant: only the form is wrong.
+        assert_eq!(
+            httpdate::parse_http_date(&old).unwrap(),
+            httpdate::parse_http_date(&imf).unwrap(),
+            "{old}"
+        );
+        let req = signer.sign("GET", &path, &t.host(), None, &old);
+        let msg =
+            assert_oci_error(t.send(&req, &path).await.unwrap(), 401, "NotAuthenticated").await;
+        assert!(msg.contains("IMF-fixdate"), "{old}: {msg}");
+    }
+}
