@@ -88,6 +88,10 @@ pub enum AuthError {
     )]
     CertificateTenancy { key_id_tenancy: String },
     #[error(
+        "the certificate named by the federation keyId expired at {not_after} (unix seconds; now {now}); fetch the current one from the instance metadata service"
+    )]
+    CertificateExpired { not_after: i64, now: i64 },
+    #[error(
         "a fed-x509 keyId may sign only the federation call (POST /v1/x509); sign this request with the token it returns (ST$ keyId)"
     )]
     FederationKeyOutsideFederation,

@@ -165,6 +165,18 @@ impl ApiError {
     }
 }
 
+/// 500 `InternalError` for a failure of the simulator itself (key generation, a file write),
+/// with the error and its causes in the message.
+pub fn internal(e: impl std::error::Error) -> ApiError {
+    let mut message = format!("the simulator failed: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+}
+
 /// A response before the server adds `opc-request-id`.
 #[derive(Debug, Clone)]
 pub struct SimResponse {

@@ -11,7 +11,7 @@ use crate::clock::rfc3339;
 use crate::crypto::RsaKey;
 use crate::faults::FaultSpec;
 use crate::http::router::{Access, Call, Operation, op};
-use crate::http::{ApiError, SimResponse};
+use crate::http::{ApiError, SimResponse, internal};
 use crate::state::Ctx;
 
 pub fn operations() -> Vec<Operation> {
@@ -146,14 +146,6 @@ pub fn operations() -> Vec<Operation> {
             get_seed,
         ),
     ]
-}
-
-fn internal(e: impl std::error::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalError",
-        format!("the simulator failed: {e}"),
-    )
 }
 
 fn list_requests(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {

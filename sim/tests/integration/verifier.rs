@@ -311,12 +311,28 @@ fn b64_der(pem: &str) -> String {
     STANDARD.encode(pem_to_der(pem))
 }
 
-/// Federates like an instance would: IMDS certificate and key, `/v1/x509`, then `ST$`.
-async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) {
+/// The instance's identity as IMDS serves it now: certificate and key (PEM).
+async fn imds_identity(t: &TestSim) -> (String, String) {
     let cert = imds_text(t, "/opc/v2/identity/cert.pem").await;
     let key = imds_text(t, "/opc/v2/identity/key.pem").await;
+    (cert, key)
+}
+
+/// Federates like an instance would: IMDS certificate and key, `/v1/x509`, then `ST$`.
+async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) {
+    let (cert, key) = imds_identity(t).await;
+    federate_with(t, &cert, &key, sha256).await
+}
+
+/// Federates with a given leaf certificate and key (PEM), e.g. one fetched before a rotation.
+async fn federate_with(
+    t: &TestSim,
+    cert: &str,
+    key: &str,
+    sha256: bool,
+) -> (reqwest::Response, TestSigner) {
     let inter = imds_text(t, "/opc/v2/identity/intermediate.pem").await;
-    let der = pem_to_der(&cert);
+    let der = pem_to_der(cert);
     let fp = if sha256 {
         oci_sim::crypto::sha256_fingerprint(&der).to_ascii_lowercase()
     } else {
@@ -328,13 +344,13 @@ async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) 
         "fed-x509"
     };
     let leaf = TestSigner::from_pkcs8(
-        &pem_to_der(&key),
+        &pem_to_der(key),
         format!("{}/{kind}/{fp}", t.sim.tenancy_id()),
     );
     let session_key = oci_sim::crypto::RsaKey::generate().unwrap();
     let session = TestSigner::from_pkcs8(session_key.pkcs8_der(), String::new());
     let mut body = json!({
-        "certificate": b64_der(&cert),
+        "certificate": b64_der(cert),
         "publicKey": STANDARD.encode(session.public_spki_der()),
         "intermediateCertificates": [b64_der(&inter)],
     });
@@ -459,6 +475,40 @@ async fn rotated_instance_certificate_is_served_and_federates() {
     assert_ne!(key_before, imds_text(&t, "/opc/v2/identity/key.pem").await);
     let (resp, _) = federate(&t, false).await;
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rotated_out_certificate_federates_until_it_expires_and_imds_serves_a_live_one() {
+    let t = TestSim::start().await;
+    let (old_cert, old_key) = imds_identity(&t).await;
+    let resp = t.admin("POST", "/_sim/rotate/instance-cert", None).await;
+    assert_eq!(resp.status(), 200);
+    let (rotated_cert, _) = imds_identity(&t).await;
+    assert_ne!(rotated_cert, old_cert);
+    // A client that has not re-fetched still federates while the old certificate is valid.
+    let (resp, _) = federate_with(&t, &old_cert, &old_key, false).await;
+    assert_eq!(resp.status(), 200);
+
+    // Past the certificates' 24 h lifetime on the simulated clock.
+    t.advance(25.0 * 3600.0).await;
+    for sha256 in [false, true] {
+        let (resp, _) = federate_with(&t, &old_cert, &old_key, sha256).await;
+        let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+        assert!(msg.contains("expired"), "{msg}");
+    }
+    // IMDS now serves a new certificate (the rotated one expired too), and it federates to a
+    // token that works.
+    let (current, _) = imds_identity(&t).await;
+    assert_ne!(current, rotated_cert);
+    assert_ne!(current, old_cert);
+    let (resp, _) = federate_with(&t, &old_cert, &old_key, false).await;
+    let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+    assert!(msg.contains("expired"), "after the renewal too: {msg}");
+    let (resp, mut session) = federate(&t, true).await;
+    assert_eq!(resp.status(), 200);
+    session.key_id = format!("ST${}", json(resp).await["token"].as_str().unwrap());
+    let path = format!("/20160918/tenancies/{}", t.sim.tenancy_id());
+    assert_eq!(t.signed(&session, "GET", &path, None).await.status(), 200);
 }
 
 #[tokio::test]
