@@ -13,7 +13,7 @@
 //!
 //! Layout: [`state::World`] holds every resource behind one lock, one module per service under
 //! [`services`]; [`http::router::Registry`] names every operation by its OCI name; the
-//! [`clock::SimClock`] scales simulated durations; [`auth`] verifies OCI request signatures.
+//! [`clock::SimClock`] holds the simulated now and the time scale; [`auth`] verifies OCI request signatures.
 
 pub mod auth;
 pub mod clock;
@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use clock::BadTimeScale;
+pub use clock::{BadAdvance, BadTimeScale};
 pub use ocid::Ocid;
 pub use reqlog::LogEntry;
 pub use state::SeededIds;
@@ -399,9 +399,10 @@ impl SimHandle {
     pub fn now(&self) -> SystemTime {
         self.ctx.clock.now()
     }
-    /// Moves the simulated clock forward (same as `POST /_sim/time/advance`).
-    pub fn advance(&self, by: Duration) {
-        self.ctx.clock.advance(by);
+    /// Moves the simulated clock forward (same as `POST /_sim/time/advance`); refused when it
+    /// would run more than [`clock::MAX_OFFSET`] (100 years) ahead of the real clock.
+    pub fn advance(&self, by: Duration) -> Result<(), BadAdvance> {
+        self.ctx.clock.advance(by)
     }
     /// The world as `GET /_sim/world` shows it.
     pub fn world_json(&self) -> serde_json::Value {

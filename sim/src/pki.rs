@@ -84,12 +84,12 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> CertificateParams {
     params
 }
 
-/// How long the root and the intermediate are valid.
-const CA_LIFETIME: time::Duration = time::Duration::days(3650);
+/// How long the root and the intermediate are valid (ten years).
+const CA_LIFETIME: Duration = Duration::from_secs(3650 * 24 * 3600);
 
 impl CertificateAuthority {
     pub fn new(now: SystemTime) -> Result<Self, PkiError> {
-        let ca_not_after = now + Duration::from_secs(CA_LIFETIME.whole_seconds().unsigned_abs());
+        let ca_not_after = now + CA_LIFETIME;
         let now = OffsetDateTime::from(now);
         let root_key = RsaKey::generate()?;
         let root_rc = rcgen_key(&root_key, "root")?;

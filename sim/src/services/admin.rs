@@ -231,13 +231,9 @@ struct AdvanceBody {
 
 fn advance_time(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
     let body: AdvanceBody = c.req.json()?;
-    if !(body.seconds.is_finite() && body.seconds >= 0.0) {
-        return Err(ApiError::invalid_parameter(format!(
-            "seconds must be a non-negative number, got {}",
-            body.seconds
-        )));
-    }
-    ctx.clock.advance(Duration::from_secs_f64(body.seconds));
+    ctx.clock
+        .advance_secs(body.seconds)
+        .map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
     Ok(SimResponse::ok_json(&time_json(ctx)))
 }
 
