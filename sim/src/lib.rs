@@ -13,7 +13,8 @@
 //!
 //! Layout: [`state::World`] holds every resource behind one lock, one module per service under
 //! [`services`]; [`http::router::Registry`] names every operation by its OCI name; the
-//! [`clock::SimClock`] holds the simulated now and the time scale; [`auth`] verifies OCI request signatures.
+//! [`clock::SimClock`] holds the simulated now and the time scale; [`auth`] verifies OCI
+//! request signatures.
 
 pub mod auth;
 pub mod clock;

@@ -241,23 +241,6 @@ impl SimResponse {
     }
 }
 
-/// Pages a list the way OCI does: `limit` (1..=1000, default `default_limit`) and an opaque
-/// `page` token; returns the page and the `opc-next-page` token when more remain.
-pub fn paginate<T: Clone>(
-    items: &[T],
-    req: &SimRequest,
-    default_limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    paginate_with(
-        items,
-        req,
-        PageSize {
-            default: default_limit,
-            max: None,
-        },
-    )
-}
-
 /// How many items a list answers per page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize {
@@ -284,7 +267,8 @@ pub fn page_limit(req: &SimRequest, size: PageSize) -> Result<usize, ApiError> {
     Ok(size.max.map_or(limit, |m| limit.min(m)).max(1))
 }
 
-/// [`paginate`] with a [`PageSize`].
+/// Pages a list the way OCI does: `limit` (1..=1000, default and cap from `size`) and an
+/// opaque `page` token; returns the page and the `opc-next-page` token when more remain.
 pub fn paginate_with<T: Clone>(
     items: &[T],
     req: &SimRequest,
@@ -338,6 +322,15 @@ mod tests {
             body: Bytes::new(),
             request_id: "r".into(),
         }
+    }
+
+    /// Pages with a default size and no cap.
+    fn paginate<T: Clone>(
+        items: &[T],
+        req: &SimRequest,
+        default: usize,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        paginate_with(items, req, PageSize { default, max: None })
     }
 
     #[test]
