@@ -137,6 +137,27 @@ pub enum SimError {
     Seed(String),
 }
 
+/// What kind of failure a [`SimError`] is (the binary's exit code follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimErrorKind {
+    /// The configuration is wrong (time scale, settings, capacity rules): fix the arguments.
+    Config,
+    /// The machine refused: the port is taken, the output directory is unusable.
+    Environment,
+    /// The simulator itself failed (key generation, seeding).
+    Internal,
+}
+
+impl SimError {
+    pub fn kind(&self) -> SimErrorKind {
+        match self {
+            Self::TimeScale(_) | Self::Settings(_) | Self::Capacity(_) => SimErrorKind::Config,
+            Self::OutDir { .. } | Self::Bind { .. } | Self::Files(_) => SimErrorKind::Environment,
+            Self::Credentials(_) | Self::Task(_) | Self::Seed(_) => SimErrorKind::Internal,
+        }
+    }
+}
+
 /// Entry point.
 #[derive(Debug)]
 pub struct Sim;
