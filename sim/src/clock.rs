@@ -16,17 +16,41 @@ pub struct SimClock {
     state: Mutex<State>,
 }
 
-/// A time scale that is not a positive finite number.
+/// The slowest and fastest time scales accepted: a simulated second takes from 1 µs to
+/// 1000 real seconds.
+pub const MIN_TIME_SCALE: f64 = 1e-6;
+pub const MAX_TIME_SCALE: f64 = 1e3;
+
+/// How far `POST /_sim/time/advance` may move the simulated clock ahead of the real one, in
+/// total: 100 years (of 365.25 days). Far enough to expire anything the simulator issues,
+/// near enough that every instant stays printable.
+pub const MAX_OFFSET: Duration = Duration::from_secs(100 * 31_557_600);
+
+/// A time scale outside [`MIN_TIME_SCALE`]..=[`MAX_TIME_SCALE`] (or not a number).
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
-#[error("time scale must be a positive finite number, got {0}")]
+#[error("time scale must be a number from {MIN_TIME_SCALE} to {MAX_TIME_SCALE}, got {0}")]
 pub struct BadTimeScale(pub f64);
 
 pub fn check_scale(scale: f64) -> Result<f64, BadTimeScale> {
-    if scale.is_finite() && scale > 0.0 {
+    if (MIN_TIME_SCALE..=MAX_TIME_SCALE).contains(&scale) {
         Ok(scale)
     } else {
         Err(BadTimeScale(scale))
     }
+}
+
+/// An advance the clock refuses.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum BadAdvance {
+    #[error("seconds must be a non-negative number, got {0}")]
+    NotNonNegative(f64),
+    #[error(
+        "seconds: the simulated clock may run at most {} s (100 years) ahead of the real clock; it is {} s ahead, so it can advance at most {} s more, not {requested}",
+        MAX_OFFSET.as_secs(),
+        .offset.as_secs_f64(),
+        MAX_OFFSET.saturating_sub(*.offset).as_secs_f64()
+    )]
+    TooFar { requested: f64, offset: Duration },
 }
 
 impl SimClock {
@@ -67,21 +91,41 @@ impl SimClock {
         self.state().offset
     }
 
-    pub fn advance(&self, by: Duration) {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).offset += by;
+    /// Moves the simulated clock forward by `by`, unless that takes it more than
+    /// [`MAX_OFFSET`] ahead of the real clock (then nothing changes).
+    pub fn advance(&self, by: Duration) -> Result<(), BadAdvance> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.offset.checked_add(by) {
+            Some(total) if total <= MAX_OFFSET => {
+                state.offset = total;
+                Ok(())
+            }
+            _ => Err(BadAdvance::TooFar {
+                requested: by.as_secs_f64(),
+                offset: state.offset,
+            }),
+        }
     }
 
-    /// When something that takes `simulated` in OCI (a boot, a work request) is done:
-    /// `now() + scaled(simulated)`. Later lifecycle code compares `now()` with this deadline,
-    /// so both the time scale and `time/advance` bring it closer.
-    pub fn deadline(&self, simulated: Duration) -> SystemTime {
-        self.now() + self.scaled(simulated)
+    /// [`SimClock::advance`] by a number of seconds as a client sends it (JSON).
+    pub fn advance_secs(&self, seconds: f64) -> Result<(), BadAdvance> {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(BadAdvance::NotNonNegative(seconds));
+        }
+        match Duration::try_from_secs_f64(seconds) {
+            Ok(by) if by <= MAX_OFFSET => self.advance(by),
+            _ => Err(BadAdvance::TooFar {
+                requested: seconds,
+                offset: self.offset(),
+            }),
+        }
     }
+}
 
-    /// The real duration a simulated duration takes at the current scale.
-    pub fn scaled(&self, simulated: Duration) -> Duration {
-        simulated.mul_f64(self.state().scale)
-    }
+/// Later than any instant the simulator reaches (9999-12-31T23:59:59.999Z, the last one
+/// [`rfc3339`] prints): where a deadline too far to compute saturates.
+pub fn far_future() -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(253_402_300_799_999)
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {
@@ -91,9 +135,10 @@ pub fn unix_secs(t: SystemTime) -> i64 {
     }
 }
 
-/// RFC 3339 with milliseconds, as OCI prints timestamps (`2016-08-25T21:10:29.600Z`).
+/// RFC 3339 with milliseconds, as OCI prints timestamps (`2016-08-25T21:10:29.600Z`). Total:
+/// an instant after [`far_future`] prints as it, one before 1970 as the epoch.
 pub fn rfc3339(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
+    let dt = time::OffsetDateTime::from(t.clamp(UNIX_EPOCH, far_future()));
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         dt.year(),
@@ -111,27 +156,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn time_scale_shrinks_durations_and_rejects_nonsense() {
+    fn time_scales_outside_the_sane_range_are_refused() {
         let c = SimClock::new(0.001).unwrap();
-        assert_eq!(c.scaled(Duration::from_secs(60)), Duration::from_millis(60));
-        assert!(SimClock::new(0.0).is_err());
-        assert!(c.set_time_scale(f64::NAN).is_err());
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-7, 1001.0, 1e300] {
+            assert!(c.set_time_scale(bad).is_err(), "{bad}");
+            assert!(SimClock::new(bad).is_err(), "{bad}");
+        }
         assert_eq!(c.time_scale(), 0.001);
-        let d = c.deadline(Duration::from_secs(60));
-        assert!(d <= c.now() + Duration::from_millis(61));
+        c.set_time_scale(MAX_TIME_SCALE).unwrap();
+        c.set_time_scale(MIN_TIME_SCALE).unwrap();
+        assert_eq!(c.time_scale(), MIN_TIME_SCALE);
     }
 
     #[test]
     fn advancing_moves_simulated_now_forward() {
         let c = SimClock::new(1.0).unwrap();
         let before = c.now_unix();
-        c.advance(Duration::from_secs(7200));
+        c.advance(Duration::from_secs(7200)).unwrap();
         assert!(c.now_unix() >= before + 7200);
+        c.advance_secs(0.5).unwrap();
+        assert_eq!(c.offset(), Duration::from_millis(7_200_500));
+    }
+
+    #[test]
+    fn the_clock_never_runs_more_than_a_hundred_years_ahead() {
+        let c = SimClock::new(1.0).unwrap();
+        for bad in [f64::NAN, -1.0, f64::INFINITY] {
+            assert!(
+                matches!(c.advance_secs(bad), Err(BadAdvance::NotNonNegative(_))),
+                "{bad}"
+            );
+        }
+        for huge in [1e300, 1e18, MAX_OFFSET.as_secs_f64() + 1.0] {
+            assert!(
+                matches!(c.advance_secs(huge), Err(BadAdvance::TooFar { .. })),
+                "{huge}"
+            );
+        }
+        assert!(c.advance(Duration::MAX).is_err());
+        assert_eq!(
+            c.offset(),
+            Duration::ZERO,
+            "a refused advance changes nothing"
+        );
+        c.advance(MAX_OFFSET - Duration::from_secs(10)).unwrap();
+        let e = c.advance_secs(11.0).unwrap_err();
+        assert!(e.to_string().contains("at most 10 s more"), "{e}");
+        c.advance_secs(10.0).unwrap();
+        assert_eq!(c.offset(), MAX_OFFSET);
+        // Every instant the clock can reach prints.
+        assert!(rfc3339(c.now()).starts_with("21"));
     }
 
     #[test]
     fn timestamps_print_like_oci() {
         let t = UNIX_EPOCH + Duration::from_millis(1_472_159_429_600);
         assert_eq!(rfc3339(t), "2016-08-25T21:10:29.600Z");
+        assert_eq!(rfc3339(far_future()), "9999-12-31T23:59:59.999Z");
+        let beyond = UNIX_EPOCH + Duration::from_secs(1_000_000_000_000);
+        assert_eq!(rfc3339(beyond), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -13,7 +13,8 @@
 //!
 //! Layout: [`state::World`] holds every resource behind one lock, one module per service under
 //! [`services`]; [`http::router::Registry`] names every operation by its OCI name; the
-//! [`clock::SimClock`] scales simulated durations; [`auth`] verifies OCI request signatures.
+//! [`clock::SimClock`] holds the simulated now and the time scale; [`auth`] verifies OCI
+//! request signatures.
 
 pub mod auth;
 pub mod clock;
@@ -37,7 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use clock::BadTimeScale;
+pub use clock::{BadAdvance, BadTimeScale};
 pub use ocid::Ocid;
 pub use reqlog::LogEntry;
 pub use state::SeededIds;
@@ -134,6 +135,27 @@ pub enum SimError {
     Capacity(#[source] BadSetting),
     #[error("seeding the simulated world: {0}")]
     Seed(String),
+}
+
+/// What kind of failure a [`SimError`] is (the binary's exit code follows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimErrorKind {
+    /// The configuration is wrong (time scale, settings, capacity rules): fix the arguments.
+    Config,
+    /// The machine refused: the port is taken, the output directory is unusable.
+    Environment,
+    /// The simulator itself failed (key generation, seeding).
+    Internal,
+}
+
+impl SimError {
+    pub fn kind(&self) -> SimErrorKind {
+        match self {
+            Self::TimeScale(_) | Self::Settings(_) | Self::Capacity(_) => SimErrorKind::Config,
+            Self::OutDir { .. } | Self::Bind { .. } | Self::Files(_) => SimErrorKind::Environment,
+            Self::Credentials(_) | Self::Task(_) | Self::Seed(_) => SimErrorKind::Internal,
+        }
+    }
 }
 
 /// Entry point.
@@ -399,9 +421,10 @@ impl SimHandle {
     pub fn now(&self) -> SystemTime {
         self.ctx.clock.now()
     }
-    /// Moves the simulated clock forward (same as `POST /_sim/time/advance`).
-    pub fn advance(&self, by: Duration) {
-        self.ctx.clock.advance(by);
+    /// Moves the simulated clock forward (same as `POST /_sim/time/advance`); refused when it
+    /// would run more than [`clock::MAX_OFFSET`] (100 years) ahead of the real clock.
+    pub fn advance(&self, by: Duration) -> Result<(), BadAdvance> {
+        self.ctx.clock.advance(by)
     }
     /// The world as `GET /_sim/world` shows it.
     pub fn world_json(&self) -> serde_json::Value {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use oci_sim::SimErrorKind;
 
 /// A local OCI (identity, auth, IMDS, compute, networking, load balancers, Object Storage, admin)
 /// over HTTP on loopback, for fleetctl's tests and demo.
@@ -26,6 +27,11 @@ struct Args {
     seed: Option<u64>,
 }
 
+/// Exit codes (documented in `sim/README.md`).
+const EXIT_BAD_ARGUMENTS: u8 = 1;
+const EXIT_ENVIRONMENT: u8 = 2;
+const EXIT_INTERNAL: u8 = 3;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -35,17 +41,38 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let args = match Args::try_parse() {
+        Ok(args) => args,
         Err(e) => {
+            // --help and --version print to stdout and succeed; anything else is a usage
+            // error on stderr.
+            let _ = e.print();
+            return if e.exit_code() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_ARGUMENTS)
+            };
+        }
+    };
+    // Run on a task so that a panic is reported as an internal error (exit 3), not 101.
+    match tokio::spawn(run(args)).await {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Err(panicked) => {
+            eprintln!("oci-sim: internal error: {panicked}");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+        Ok(Err(e)) => {
             eprintln!("oci-sim: error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
                 eprintln!("  caused by: {s}");
                 source = s.source();
             }
-            ExitCode::FAILURE
+            ExitCode::from(match e.kind() {
+                SimErrorKind::Config => EXIT_BAD_ARGUMENTS,
+                SimErrorKind::Environment => EXIT_ENVIRONMENT,
+                SimErrorKind::Internal => EXIT_INTERNAL,
+            })
         }
     }
 }
@@ -56,10 +83,11 @@ async fn run(args: Args) -> Result<(), oci_sim::SimError> {
     config.time_scale = args.time_scale;
     config.seed = args.seed;
     let sim = oci_sim::Sim::start(config).await?;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "oci-sim listening on {}", sim.base_url());
-    let _ = out.flush();
-    drop(out);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "oci-sim listening on {}", sim.base_url());
+        let _ = out.flush();
+    }
     wait_for_signal().await;
     eprintln!("oci-sim: shutting down");
     sim.shutdown().await;

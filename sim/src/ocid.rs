@@ -30,11 +30,6 @@ impl Ocid {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The resource type segment (`instance`, `tenancy`, ...).
-    pub fn resource_type(&self) -> Option<&str> {
-        self.0.split('.').nth(1)
-    }
 }
 
 impl fmt::Display for Ocid {
@@ -68,6 +63,5 @@ mod tests {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         );
-        assert_eq!(b.resource_type(), Some("image"));
     }
 }

@@ -35,6 +35,8 @@ pub enum PkiError {
 pub struct IssuedCert {
     pub der: Vec<u8>,
     pub key: RsaKey,
+    /// The certificate's notAfter (on the clock it was issued with: the simulated one).
+    pub not_after: SystemTime,
 }
 
 impl IssuedCert {
@@ -78,12 +80,16 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> CertificateParams {
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.not_before = now - time::Duration::days(1);
-    params.not_after = now + time::Duration::days(3650);
+    params.not_after = now + CA_LIFETIME;
     params
 }
 
+/// How long the root and the intermediate are valid (ten years).
+const CA_LIFETIME: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 impl CertificateAuthority {
     pub fn new(now: SystemTime) -> Result<Self, PkiError> {
+        let ca_not_after = now + CA_LIFETIME;
         let now = OffsetDateTime::from(now);
         let root_key = RsaKey::generate()?;
         let root_rc = rcgen_key(&root_key, "root")?;
@@ -115,10 +121,12 @@ impl CertificateAuthority {
             root: IssuedCert {
                 der: root_cert.der().to_vec(),
                 key: root_key,
+                not_after: ca_not_after,
             },
             intermediate: IssuedCert {
                 der: inter_der,
                 key: inter_key,
+                not_after: ca_not_after,
             },
             intermediate_subject_der,
             next_serial: 0x1000,
@@ -135,7 +143,8 @@ impl CertificateAuthority {
     ) -> Result<IssuedCert, PkiError> {
         self.next_serial += 1;
         let not_before = OffsetDateTime::from(now) - time::Duration::minutes(5);
-        let not_after = OffsetDateTime::from(now + lifetime);
+        let expires = now + lifetime;
+        let not_after = OffsetDateTime::from(expires);
         let subject_der = dn(&[
             (OID_CN, format!("oci-sim-instance-{}", self.next_serial)),
             (OID_OU, "opc-certtype:instance".to_string()),
@@ -178,7 +187,11 @@ impl CertificateAuthority {
         let mut bits = vec![0u8];
         bits.extend_from_slice(&signature);
         let der = seq(&[tbs, sig_alg, tlv(0x03, &bits)]);
-        Ok(IssuedCert { der, key })
+        Ok(IssuedCert {
+            der,
+            key,
+            not_after: expires,
+        })
     }
 }
 

@@ -151,7 +151,7 @@ pub trait KeyResolver {
     fn resolve(&self, key_id: &KeyId, token_now: i64) -> Result<ResolvedKey, AuthError>;
 }
 
-/// A certificate the simulator issued, trusted for the federation call.
+/// A certificate the simulator issued, trusted for the federation call until `not_after`.
 #[derive(Debug, Clone)]
 pub struct FederationCert {
     pub der: Vec<u8>,
@@ -160,6 +160,9 @@ pub struct FederationCert {
     pub public: PublicJwk,
     pub tenancy: String,
     pub instance_id: String,
+    /// The certificate's notAfter in unix seconds, compared with the simulated clock (like a
+    /// token's `exp`): from then on it no longer federates.
+    pub not_after: i64,
 }
 
 /// The simulator's trust store.
@@ -196,10 +199,6 @@ impl KeyStore {
 
     pub fn add_certificate(&mut self, cert: FederationCert) {
         self.certs.push(cert);
-    }
-
-    pub fn token_keys(&self) -> &[PublicJwk] {
-        &self.token_keys
     }
 }
 
@@ -261,6 +260,12 @@ impl KeyResolver for KeyStore {
                 if &cert.tenancy != tenancy {
                     return Err(AuthError::CertificateTenancy {
                         key_id_tenancy: tenancy.clone(),
+                    });
+                }
+                if cert.not_after < token_now {
+                    return Err(AuthError::CertificateExpired {
+                        not_after: cert.not_after,
+                        now: token_now,
                     });
                 }
                 Ok(ResolvedKey {
@@ -332,5 +337,29 @@ mod tests {
         let shown = format!("{resolved:?}");
         assert!(!shown.contains(&token), "Debug shows the token");
         assert!(!shown.contains(token.split('.').nth(2).unwrap()));
+    }
+
+    #[test]
+    fn a_federation_certificate_resolves_until_its_not_after_only() {
+        let key = crate::crypto::RsaKey::generate().unwrap();
+        let mut store = KeyStore::default();
+        store.add_certificate(FederationCert {
+            der: vec![1, 2, 3],
+            sha1: "AA:BB".into(),
+            sha256: "CC:DD".into(),
+            public: key.public_jwk(),
+            tenancy: "ocid1.tenancy.oc1..t".into(),
+            instance_id: "ocid1.instance.oc1.iad.i".into(),
+            not_after: 1_000,
+        });
+        let id = KeyId::parse("ocid1.tenancy.oc1..t/fed-x509/aa:bb");
+        assert!(store.resolve(&id, 1_000).is_ok());
+        assert_eq!(
+            store.resolve(&id, 1_001).unwrap_err(),
+            AuthError::CertificateExpired {
+                not_after: 1_000,
+                now: 1_001
+            }
+        );
     }
 }

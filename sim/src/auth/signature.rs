@@ -87,6 +87,14 @@ pub enum AuthError {
         "the federation keyId names tenancy {key_id_tenancy} but the certificate belongs to another tenancy"
     )]
     CertificateTenancy { key_id_tenancy: String },
+    #[error(
+        "the certificate named by the federation keyId expired at {not_after} (unix seconds; now {now}); fetch the current one from the instance metadata service"
+    )]
+    CertificateExpired { not_after: i64, now: i64 },
+    #[error(
+        "a fed-x509 keyId may sign only the federation call (POST /v1/x509); sign this request with the token it returns (ST$ keyId)"
+    )]
+    FederationKeyOutsideFederation,
     #[error(transparent)]
     Token(#[from] TokenError),
     #[error("signature does not match")]
@@ -241,6 +249,17 @@ pub fn signing_string(req: &SignedRequest<'_>, headers: &[String]) -> Result<Str
     Ok(lines.join("\n"))
 }
 
+/// Parses a `date` / `x-date` value, which OCI's signing rules require to be an IMF-fixdate
+/// (`Tue, 14 Jan 2025 08:00:00 GMT`). `httpdate` also accepts the obsolete RFC 850 and asctime
+/// forms; printing the parsed instant back must give the text received, which only an
+/// IMF-fixdate (with the right weekday) does.
+fn parse_imf_fixdate(text: &str) -> Result<SystemTime, AuthError> {
+    match httpdate::parse_http_date(text) {
+        Ok(t) if httpdate::fmt_http_date(t) == text => Ok(t),
+        _ => Err(AuthError::BadDate(text.to_string())),
+    }
+}
+
 /// Verifies the request's signature and returns who signed it.
 pub fn verify(
     req: &SignedRequest<'_>,
@@ -267,8 +286,7 @@ pub fn verify(
         "x-date"
     };
     let date_text = header_value(req.headers, date_name)?;
-    let date =
-        httpdate::parse_http_date(&date_text).map_err(|_| AuthError::BadDate(date_text.clone()))?;
+    let date = parse_imf_fixdate(&date_text)?;
     let skew = match time.real_now.duration_since(date) {
         Ok(d) => d,
         Err(e) => e.duration(),
@@ -296,6 +314,11 @@ pub fn verify(
 
     let key_id = KeyId::parse(&params.key_id);
     let resolved = keys.resolve(&key_id, time.token_now)?;
+    // OCI accepts an instance certificate as a signing key only to federate.
+    if matches!(resolved.principal, Principal::Federation { .. }) && rule != SigningRule::Federation
+    {
+        return Err(AuthError::FederationKeyOutsideFederation);
+    }
     if !resolved
         .public
         .verify_sha256(text.as_bytes(), &params.signature)
@@ -375,5 +398,23 @@ mod tests {
             check_required(&p, &Method::POST, SigningRule::Federation),
             Err(AuthError::MissingSignedHeader("content-length"))
         );
+    }
+
+    #[test]
+    fn only_an_imf_fixdate_with_the_right_weekday_is_a_date() {
+        assert!(parse_imf_fixdate("Tue, 14 Jan 2025 08:00:00 GMT").is_ok());
+        for bad in [
+            "Tuesday, 14-Jan-25 08:00:00 GMT",
+            "Tue Jan 14 08:00:00 2025",
+            "Wed, 14 Jan 2025 08:00:00 GMT",
+            "Tue, 14 Jan 2025 08:00:00 UTC",
+            " Tue, 14 Jan 2025 08:00:00 GMT",
+        ] {
+            assert_eq!(
+                parse_imf_fixdate(bad),
+                Err(AuthError::BadDate(bad.to_string())),
+                "{bad}"
+            );
+        }
     }
 }

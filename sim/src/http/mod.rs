@@ -5,12 +5,15 @@ pub mod body;
 pub mod router;
 pub mod server;
 
+use std::fmt;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 
-/// A request with its body read, as every handler sees it.
-#[derive(Debug, Clone)]
+/// A request with its body read, as every handler sees it. `Debug` shows the body's length
+/// only and hides credential headers: bodies carry tokens (`currentToken`) and keys.
+#[derive(Clone)]
 pub struct SimRequest {
     pub method: Method,
     /// `path[?query]` exactly as received (what `(request-target)` signs).
@@ -21,6 +24,55 @@ pub struct SimRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub request_id: String,
+}
+
+impl fmt::Debug for SimRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimRequest")
+            .field("method", &self.method)
+            .field("target", &self.target)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("body", &BodyLen(self.body.len()))
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Headers for `Debug`: the value of anything that can carry a credential is replaced.
+struct RedactedHeaders<'a>(&'a HeaderMap);
+
+/// Whether a header's value may be a credential (a signature, a token, a cookie).
+fn is_credential_header(name: &http::HeaderName, value: &HeaderValue) -> bool {
+    let name = name.as_str();
+    value.is_sensitive()
+        || matches!(
+            name,
+            "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+        )
+        || (name.contains("token") && name != "opc-retry-token")
+}
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (name, value) in self.0 {
+            if is_credential_header(name, value) {
+                map.entry(&name.as_str(), &format_args!("<redacted>"));
+            } else {
+                map.entry(&name.as_str(), value);
+            }
+        }
+        map.finish()
+    }
+}
+
+/// A body for `Debug`: its length only.
+struct BodyLen(usize);
+
+impl fmt::Debug for BodyLen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0)
+    }
 }
 
 impl SimRequest {
@@ -165,12 +217,35 @@ impl ApiError {
     }
 }
 
-/// A response before the server adds `opc-request-id`.
-#[derive(Debug, Clone)]
+/// 500 `InternalError` for a failure of the simulator itself (key generation, a file write),
+/// with the error and its causes in the message.
+pub fn internal(e: impl std::error::Error) -> ApiError {
+    let mut message = format!("the simulator failed: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+}
+
+/// A response before the server adds `opc-request-id`. `Debug` shows the body's length only:
+/// bodies carry issued tokens and IMDS's private key.
+#[derive(Clone)]
 pub struct SimResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+}
+
+impl fmt::Debug for SimResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimResponse")
+            .field("status", &self.status)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("body", &BodyLen(self.body.len()))
+            .finish()
+    }
 }
 
 impl SimResponse {
@@ -229,23 +304,6 @@ impl SimResponse {
     }
 }
 
-/// Pages a list the way OCI does: `limit` (1..=1000, default `default_limit`) and an opaque
-/// `page` token; returns the page and the `opc-next-page` token when more remain.
-pub fn paginate<T: Clone>(
-    items: &[T],
-    req: &SimRequest,
-    default_limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    paginate_with(
-        items,
-        req,
-        PageSize {
-            default: default_limit,
-            max: None,
-        },
-    )
-}
-
 /// How many items a list answers per page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize {
@@ -272,7 +330,8 @@ pub fn page_limit(req: &SimRequest, size: PageSize) -> Result<usize, ApiError> {
     Ok(size.max.map_or(limit, |m| limit.min(m)).max(1))
 }
 
-/// [`paginate`] with a [`PageSize`].
+/// Pages a list the way OCI does: `limit` (1..=1000, default and cap from `size`) and an
+/// opaque `page` token; returns the page and the `opc-next-page` token when more remain.
 pub fn paginate_with<T: Clone>(
     items: &[T],
     req: &SimRequest,
@@ -326,6 +385,61 @@ mod tests {
             body: Bytes::new(),
             request_id: "r".into(),
         }
+    }
+
+    /// Pages with a default size and no cap.
+    fn paginate<T: Clone>(
+        items: &[T],
+        req: &SimRequest,
+        default: usize,
+    ) -> Result<(Vec<T>, Option<String>), ApiError> {
+        paginate_with(items, req, PageSize { default, max: None })
+    }
+
+    #[test]
+    fn debug_of_requests_and_responses_shows_no_token_or_key() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJlc2VjcmV0";
+        let mut r = req("/v1/authentication/refresh");
+        r.method = Method::POST;
+        r.body = Bytes::from(format!(r#"{{"currentToken":"{token}"}}"#));
+        r.headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!(
+                r#"Signature version="1",keyId="ST${token}",algorithm="rsa-sha256",headers="date",signature="AAAA""#
+            ))
+            .unwrap(),
+        );
+        r.headers.insert(
+            "opc-obo-token",
+            HeaderValue::from_static("obo-secret-value"),
+        );
+        r.headers
+            .insert("opc-retry-token", HeaderValue::from_static("retry-1"));
+        let shown = format!("{r:?} {r:#?}");
+        assert!(!shown.contains(token), "{shown}");
+        assert!(!shown.contains("c2lnbmF0dXJlc2VjcmV0"), "{shown}");
+        assert!(!shown.contains("obo-secret-value"), "{shown}");
+        assert!(
+            shown.contains(&format!("<{} bytes>", r.body.len())),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("retry-1"),
+            "harmless headers stay visible: {shown}"
+        );
+        assert!(shown.contains("/v1/authentication/refresh"));
+
+        let resp = SimResponse::ok_json(&serde_json::json!({"token": token}));
+        let shown = format!("{resp:?}");
+        assert!(!shown.contains(token), "{shown}");
+        assert!(shown.contains(&format!("<{} bytes>", resp.body.len())));
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        let shown = format!("{:?}", SimResponse::text(pem));
+        assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+        assert!(
+            !shown.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -20,14 +20,24 @@ pub enum Access {
     Open,
 }
 
-/// What a handler gets.
-#[derive(Debug)]
+/// What a handler gets. `Debug` is written out so that it never shows more than
+/// [`SimRequest`]'s and [`Principal`]'s own redacted forms (no body, no token).
 pub struct Call<'a> {
     pub req: &'a SimRequest,
     /// Path parameters, percent-decoded.
     pub params: BTreeMap<&'static str, String>,
     /// Set for [`Access::Signed`] operations.
     pub principal: Option<Principal>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("req", self.req)
+            .field("params", &self.params)
+            .field("principal", &self.principal.as_ref().map(Principal::kind))
+            .finish()
+    }
 }
 
 impl Call<'_> {
@@ -201,6 +211,35 @@ mod tests {
             ),
         ]);
         r
+    }
+
+    #[test]
+    fn debug_of_a_call_shows_neither_its_body_nor_its_token() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.dG9rZW5zaWduYXR1cmU";
+        let req = SimRequest {
+            method: Method::POST,
+            target: "/v1/authentication/refresh".into(),
+            path: "/v1/authentication/refresh".into(),
+            query: None,
+            headers: http::HeaderMap::new(),
+            body: bytes::Bytes::from(format!(r#"{{"currentToken":"{token}"}}"#)),
+            request_id: "r".into(),
+        };
+        let call = Call {
+            req: &req,
+            params: BTreeMap::new(),
+            principal: Some(Principal::Token {
+                kind: crate::auth::KeyIdKind::Session,
+                tenancy: "ocid1.tenancy.oc1..t".into(),
+                subject: "ocid1.user.oc1..u".into(),
+                claims: crate::jwt::Claims(serde_json::Map::new()),
+                token: crate::crypto::Secret::new(token),
+            }),
+        };
+        let shown = format!("{call:?}");
+        assert!(!shown.contains(token), "{shown}");
+        assert!(!shown.contains("dG9rZW5zaWduYXR1cmU"), "{shown}");
+        assert!(shown.contains("Session"), "{shown}");
     }
 
     #[test]

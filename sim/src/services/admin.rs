@@ -11,7 +11,7 @@ use crate::clock::rfc3339;
 use crate::crypto::RsaKey;
 use crate::faults::FaultSpec;
 use crate::http::router::{Access, Call, Operation, op};
-use crate::http::{ApiError, SimResponse};
+use crate::http::{ApiError, SimResponse, internal};
 use crate::state::Ctx;
 
 pub fn operations() -> Vec<Operation> {
@@ -148,14 +148,6 @@ pub fn operations() -> Vec<Operation> {
     ]
 }
 
-fn internal(e: impl std::error::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalError",
-        format!("the simulator failed: {e}"),
-    )
-}
-
 fn list_requests(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
     Ok(SimResponse::ok_json(&ctx.log().entries()))
 }
@@ -239,13 +231,9 @@ struct AdvanceBody {
 
 fn advance_time(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
     let body: AdvanceBody = c.req.json()?;
-    if !(body.seconds.is_finite() && body.seconds >= 0.0) {
-        return Err(ApiError::invalid_parameter(format!(
-            "seconds must be a non-negative number, got {}",
-            body.seconds
-        )));
-    }
-    ctx.clock.advance(Duration::from_secs_f64(body.seconds));
+    ctx.clock
+        .advance_secs(body.seconds)
+        .map_err(|e| ApiError::invalid_parameter(e.to_string()))?;
     Ok(SimResponse::ok_json(&time_json(ctx)))
 }
 

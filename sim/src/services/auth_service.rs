@@ -4,14 +4,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{Method, StatusCode};
+use http::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::auth::{FederationCert, KeyIdKind, KeyStore, Principal, SigningRule};
+use crate::clock::unix_secs;
 use crate::crypto::{CryptoError, PublicJwk, RsaKey, Secret, pem_or_b64_decode};
 use crate::http::router::{Access, Call, Operation, op};
-use crate::http::{ApiError, SimResponse};
+use crate::http::{ApiError, SimResponse, internal};
 use crate::jwt;
 use crate::ocid::Ocid;
 use crate::pki::{CertificateAuthority, IssuedCert, LeafSubject, PkiError};
@@ -19,8 +20,13 @@ use crate::state::Ctx;
 
 /// The `kid` of the simulator's token-signing key.
 pub const TOKEN_KID: &str = "oci-sim-token-key";
-/// How long an instance leaf certificate is valid.
+/// How long an instance leaf certificate is valid (on the simulated clock).
 pub const LEAF_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// IMDS never serves a leaf with less than this left: when the simulated clock comes this
+/// close to the current leaf's notAfter, the next IMDS read issues a new leaf and key (as OCI
+/// rotates instance certificates ahead of expiry), so a client that fetches its certificate
+/// from IMDS always gets one that federates.
+pub const LEAF_RENEW_BEFORE: Duration = Duration::from_secs(3600);
 
 /// The resource principal of the simulated function (what `DIR/rp/` holds).
 #[derive(Debug)]
@@ -192,6 +198,7 @@ impl AuthState {
 
     /// Replaces the host's leaf certificate and key; the old certificate stays trusted for
     /// federation until it expires (a client that has not re-fetched is not locked out).
+    /// Expired certificates stay known, so federating with one says it expired.
     pub fn rotate_instance_cert(&mut self, key: RsaKey, now: SystemTime) -> Result<(), PkiError> {
         let leaf = self
             .ca
@@ -200,6 +207,15 @@ impl AuthState {
             .add_certificate(federation_cert(&leaf, &self.host));
         self.instance_leaf = leaf;
         Ok(())
+    }
+
+    /// Whether the leaf IMDS serves has less than [`LEAF_RENEW_BEFORE`] left at `now` (the
+    /// simulated clock), or has expired.
+    pub fn leaf_needs_renewal(&self, now: SystemTime) -> bool {
+        self.instance_leaf
+            .not_after
+            .duration_since(now)
+            .map_or(true, |left| left < LEAF_RENEW_BEFORE)
     }
 
     /// New resource-principal key and RPST; the old RPST stays valid until its `exp`.
@@ -218,6 +234,7 @@ fn federation_cert(leaf: &IssuedCert, host: &LeafSubject) -> FederationCert {
         public: leaf.key.public_jwk(),
         tenancy: host.tenancy_id.clone(),
         instance_id: host.instance_id.clone(),
+        not_after: unix_secs(leaf.not_after),
     }
 }
 
@@ -369,12 +386,4 @@ fn refresh_session_token(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiE
     Ok(SimResponse::ok_json(
         &serde_json::json!({"token": token.expose()}),
     ))
-}
-
-fn internal(e: impl std::error::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "InternalError",
-        format!("the simulator failed: {e}"),
-    )
 }

@@ -6,9 +6,10 @@ use http::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::{Principal, SigningRule};
+use super::check_tenancy;
+use crate::auth::SigningRule;
 use crate::http::router::{Access, Call, Operation, op};
-use crate::http::{ApiError, SimResponse, list_response, paginate};
+use crate::http::{ApiError, SimResponse, list_response, paginate_with};
 use crate::ocid::Ocid;
 use crate::state::{Ctx, REGION, REGION_KEY};
 
@@ -216,20 +217,6 @@ fn compartment(id: Ocid, parent: &Ocid, name: &str, description: &str, now: &str
     }
 }
 
-/// The caller must belong to the simulated tenancy; anyone else sees nothing.
-fn same_tenancy(
-    state: &IdentityState,
-    p: &Principal,
-    what: &str,
-    id: &str,
-) -> Result<(), ApiError> {
-    if p.tenancy() == state.tenancy.id.as_str() {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(what, id))
-    }
-}
-
 pub fn operations() -> Vec<Operation> {
     let signed = Access::Signed(SigningRule::Standard);
     vec![
@@ -304,7 +291,7 @@ fn get_user(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
     let id = call.param("userId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "user", id)?;
+    check_tenancy(&world, call, "user", id)?;
     let user = s
         .users
         .iter()
@@ -330,8 +317,8 @@ fn update_user(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
     let _ = details.db_user_name;
     let if_match = call.req.header("if-match").map(str::to_string);
     let mut world = ctx.world();
+    check_tenancy(&world, call, "user", id)?;
     let s = &mut world.identity;
-    same_tenancy(s, call.principal()?, "user", id)?;
     let user = s
         .users
         .iter_mut()
@@ -366,7 +353,7 @@ fn get_tenancy(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
     let id = call.param("tenancyId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "tenancy", id)?;
+    check_tenancy(&world, call, "tenancy", id)?;
     if s.tenancy.id.as_str() != id {
         return Err(ApiError::not_found("tenancy", id));
     }
@@ -385,7 +372,7 @@ fn list_region_subscriptions(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, 
     let id = call.param("tenancyId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "tenancy", id)?;
+    check_tenancy(&world, call, "tenancy", id)?;
     if s.tenancy.id.as_str() != id {
         return Err(ApiError::not_found("tenancy", id));
     }
@@ -396,7 +383,7 @@ fn list_availability_domains(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, 
     let compartment = call.req.required_query("compartmentId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "compartment", &compartment)?;
+    check_tenancy(&world, call, "compartment", &compartment)?;
     if !s.compartment_exists(&compartment) {
         return Err(ApiError::not_found("compartment", &compartment));
     }
@@ -407,7 +394,7 @@ fn get_compartment(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> 
     let id = call.param("compartmentId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "compartment", id)?;
+    check_tenancy(&world, call, "compartment", id)?;
     if let Some(c) = s.compartments.iter().find(|c| c.id.as_str() == id) {
         return Ok(SimResponse::ok_json(c).with_etag(&c.etag));
     }
@@ -433,7 +420,7 @@ fn list_compartments(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError
     let parent = call.req.required_query("compartmentId")?;
     let world = ctx.world();
     let s = &world.identity;
-    same_tenancy(s, call.principal()?, "compartment", &parent)?;
+    check_tenancy(&world, call, "compartment", &parent)?;
     if !s.compartment_exists(&parent) {
         return Err(ApiError::not_found("compartment", &parent));
     }
@@ -443,6 +430,6 @@ fn list_compartments(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError
         .filter(|c| c.compartment_id.as_str() == parent)
         .cloned()
         .collect();
-    let (page, next) = paginate(&children, call.req, 100)?;
+    let (page, next) = paginate_with(&children, call.req, world.settings.page_size())?;
     Ok(list_response(&page, next))
 }

@@ -3,12 +3,15 @@
 //! Every request needs `Authorization: Bearer Oracle` and must not carry `Forwarded` or
 //! `X-Forwarded-*` (the server checks both before these handlers run).
 
+use std::sync::MutexGuard;
+
 use http::Method;
 use serde_json::json;
 
+use crate::crypto::RsaKey;
 use crate::http::router::{Access, Call, Operation, op};
-use crate::http::{ApiError, SimResponse};
-use crate::state::{Ctx, REALM, REALM_DOMAIN, REGION, REGION_KEY, REGION_SHORT};
+use crate::http::{ApiError, SimResponse, internal};
+use crate::state::{Ctx, REALM, REALM_DOMAIN, REGION, REGION_KEY, REGION_SHORT, World};
 
 pub fn operations() -> Vec<Operation> {
     let a = Access::Imds;
@@ -152,13 +155,36 @@ fn region_info(_ctx: &Ctx, _call: &Call<'_>) -> Result<SimResponse, ApiError> {
     Ok(SimResponse::ok_json(&region_info_json()))
 }
 
+/// The world, with the host's leaf certificate renewed first if it is about to expire on the
+/// simulated clock (see [`super::auth_service::LEAF_RENEW_BEFORE`]): IMDS never hands out a
+/// dead certificate.
+fn with_current_leaf(ctx: &Ctx) -> Result<MutexGuard<'_, World>, ApiError> {
+    let now = ctx.clock.now();
+    if !ctx.world().auth.leaf_needs_renewal(now) {
+        return Ok(ctx.world());
+    }
+    // Generate the key outside the lock; another request may renew first.
+    let key = RsaKey::generate().map_err(internal)?;
+    let mut world = ctx.world();
+    if world.auth.leaf_needs_renewal(now) {
+        world
+            .auth
+            .rotate_instance_cert(key, now)
+            .map_err(internal)?;
+        tracing::info!("IMDS renewed the host's instance certificate");
+    }
+    Ok(world)
+}
+
 fn cert(ctx: &Ctx, _call: &Call<'_>) -> Result<SimResponse, ApiError> {
-    Ok(SimResponse::text(ctx.world().auth.instance_leaf.pem()))
+    let world = with_current_leaf(ctx)?;
+    Ok(SimResponse::text(world.auth.instance_leaf.pem()))
 }
 
 fn key(ctx: &Ctx, _call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let world = with_current_leaf(ctx)?;
     Ok(SimResponse::text(
-        ctx.world().auth.instance_leaf.key.private_pkcs8_pem(),
+        world.auth.instance_leaf.key.private_pkcs8_pem(),
     ))
 }
 

@@ -18,7 +18,10 @@ use super::health::{self, BackendHealth, HealthStatus, Probe, SetHealth, Target,
 use super::identity::new_etag;
 use super::retry::idempotent;
 use super::settings::{Tick, scaled};
-use super::work_request::{Phase, Schedule};
+use super::work_request::{
+    self, Progress, Resource, Schedule, WorkRequest, WorkRequestError, add_backend, backend_mut,
+    missing_set, remove_backend,
+};
 use super::{check_tenancy, if_match};
 use crate::auth::SigningRule;
 use crate::clock::rfc3339;
@@ -136,42 +139,52 @@ impl LbChange {
     }
 }
 
-/// `errorDetails[]` of a failed work request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkRequestError {
-    /// `BAD_INPUT` or `INTERNAL_ERROR`.
-    pub error_code: &'static str,
-    pub message: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct LbWorkRequest {
     pub id: Ocid,
     pub load_balancer_id: Ocid,
     pub compartment_id: Ocid,
     pub change: LbChange,
-    pub schedule: Schedule,
-    /// Set by `/_sim/lb/fail-next` when it was accepted.
-    pub forced_failure: bool,
-    /// `None` until it finished.
-    pub outcome: Option<Result<(), WorkRequestError>>,
+    pub progress: Progress,
 }
 
-impl LbWorkRequest {
-    pub fn lifecycle_state(&self, now: SystemTime) -> &'static str {
-        match &self.outcome {
-            Some(Ok(())) => "SUCCEEDED",
-            Some(Err(_)) => "FAILED",
-            None => match self.schedule.phase(now) {
-                Phase::Accepted => "ACCEPTED",
-                // Due but not applied yet only between a settle and a read; report running.
-                Phase::InProgress | Phase::Due => "IN_PROGRESS",
-            },
-        }
-    }
+impl WorkRequest for LbWorkRequest {
+    type Resource = LoadBalancer;
+    const RESOURCE: &'static str = "load balancer";
+    const FAIL_NEXT: &'static str = "/_sim/lb/fail-next";
 
-    pub fn is_finished(&self) -> bool {
-        self.outcome.is_some()
+    fn id(&self) -> &Ocid {
+        &self.id
+    }
+    fn resource_id(&self) -> &Ocid {
+        &self.load_balancer_id
+    }
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
+    fn describe(&self) -> String {
+        self.change.describe()
+    }
+    fn apply(&self, lb: &mut LoadBalancer, at: SystemTime) -> Result<(), WorkRequestError> {
+        apply(lb, &self.change, at)
+    }
+}
+
+impl Resource for LoadBalancer {
+    fn id(&self) -> &Ocid {
+        &self.id
+    }
+}
+
+impl work_request::Backend for Backend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_added_at(&mut self, at: SystemTime) {
+        self.added_at = at;
     }
 }
 
@@ -250,55 +263,19 @@ impl LoadBalancerState {
 
     /// Applies every work request that is due, in arrival order, each at its finish time.
     pub fn settle(&mut self, now: SystemTime) {
-        let Self {
-            load_balancers,
-            work_requests,
-            ..
-        } = self;
-        for wr in work_requests.iter_mut() {
-            if wr.outcome.is_some() || wr.schedule.phase(now) != Phase::Due {
-                continue;
-            }
-            let at = wr.schedule.finishes;
-            let outcome = if wr.forced_failure {
-                Err(WorkRequestError {
-                    error_code: "INTERNAL_ERROR",
-                    message: format!(
-                        "{} failed: a failure injected by /_sim/lb/fail-next",
-                        wr.change.describe()
-                    ),
-                })
-            } else {
-                match load_balancers
-                    .iter_mut()
-                    .find(|l| l.id == wr.load_balancer_id)
-                {
-                    Some(lb) => apply(lb, &wr.change, at),
-                    None => Err(WorkRequestError {
-                        error_code: "INTERNAL_ERROR",
-                        message: format!("load balancer {} no longer exists", wr.load_balancer_id),
-                    }),
-                }
-            };
-            tracing::info!(work_request = %wr.id, ok = outcome.is_ok(), "LB work request finished");
-            wr.outcome = Some(outcome);
-        }
+        work_request::settle(&mut self.work_requests, &mut self.load_balancers, now);
     }
 
     fn queue_free(&self, lb: &Ocid) -> Option<SystemTime> {
         self.work_requests
             .iter()
             .filter(|w| &w.load_balancer_id == lb)
-            .map(|w| w.schedule.finishes)
+            .map(|w| w.progress.schedule.finishes)
             .max()
     }
 }
 
 fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(), WorkRequestError> {
-    let bad = |message: String| WorkRequestError {
-        error_code: "BAD_INPUT",
-        message,
-    };
     let set_name = match change {
         LbChange::CreateBackend { set, .. }
         | LbChange::UpdateBackend { set, .. }
@@ -307,18 +284,10 @@ fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(),
     let set = lb
         .backend_sets
         .get_mut(set_name)
-        .ok_or_else(|| bad(format!("Backend set {set_name} does not exist")))?;
+        .ok_or_else(|| missing_set(set_name))?;
     match change {
         LbChange::CreateBackend { backend, .. } => {
-            if set.backends.iter().any(|b| b.name == backend.name) {
-                return Err(bad(format!(
-                    "Backend {} already exists in backend set {set_name}",
-                    backend.name
-                )));
-            }
-            let mut b = backend.clone();
-            b.added_at = at;
-            set.backends.push(b);
+            add_backend(&mut set.backends, backend, set_name, at)?;
         }
         LbChange::UpdateBackend {
             name,
@@ -329,15 +298,7 @@ fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(),
             max_connections,
             ..
         } => {
-            let b = set
-                .backends
-                .iter_mut()
-                .find(|b| &b.name == name)
-                .ok_or_else(|| {
-                    bad(format!(
-                        "Backend {name} does not exist in backend set {set_name}"
-                    ))
-                })?;
+            let b = backend_mut(&mut set.backends, name, set_name)?;
             b.weight = *weight;
             b.backup = *backup;
             b.drain = *drain;
@@ -347,13 +308,7 @@ fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(),
             }
         }
         LbChange::DeleteBackend { name, .. } => {
-            let before = set.backends.len();
-            set.backends.retain(|b| &b.name != name);
-            if set.backends.len() == before {
-                return Err(bad(format!(
-                    "Backend {name} does not exist in backend set {set_name}"
-                )));
-            }
+            remove_backend(&mut set.backends, name, set_name)?;
         }
     }
     lb.etag = new_etag();
@@ -457,12 +412,12 @@ fn load_balancer_json(lb: &LoadBalancer) -> Value {
 }
 
 pub fn work_request_json(w: &LbWorkRequest, now: SystemTime) -> Value {
-    let state = w.lifecycle_state(now);
-    let errors: Vec<Value> = match &w.outcome {
+    let state = w.progress.status(now);
+    let errors: Vec<Value> = match &w.progress.outcome {
         Some(Err(e)) => vec![json!({"errorCode": e.error_code, "message": e.message})],
         _ => Vec::new(),
     };
-    let message = match &w.outcome {
+    let message = match &w.progress.outcome {
         Some(Ok(())) => format!("{} succeeded", w.change.describe()),
         Some(Err(e)) => format!("{} failed: {}", w.change.describe(), e.message),
         None if state == "ACCEPTED" => format!("{} is queued", w.change.describe()),
@@ -475,8 +430,8 @@ pub fn work_request_json(w: &LbWorkRequest, now: SystemTime) -> Value {
         "compartmentId": w.compartment_id,
         "lifecycleState": state,
         "message": message,
-        "timeAccepted": rfc3339(w.schedule.accepted),
-        "timeFinished": w.outcome.as_ref().map(|_| rfc3339(w.schedule.finishes)),
+        "timeAccepted": rfc3339(w.progress.schedule.accepted),
+        "timeFinished": w.progress.outcome.as_ref().map(|_| rfc3339(w.progress.schedule.finishes)),
         "errorDetails": errors,
     })
 }
@@ -818,7 +773,7 @@ fn accept(
             .load_balancer
             .work_requests
             .iter()
-            .any(|w| w.load_balancer_id == lb_id && !w.is_finished())
+            .any(|w| w.load_balancer_id == lb_id && !w.progress.is_finished())
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -834,10 +789,7 @@ fn accept(
         world.settings.lb_work_request_accepted_seconds,
         world.settings.lb_work_request_seconds,
     );
-    let forced_failure = world.load_balancer.fail_next > 0;
-    if forced_failure {
-        world.load_balancer.fail_next -= 1;
-    }
+    let progress = Progress::accept(schedule, &mut world.load_balancer.fail_next);
     let id = Ocid::mint(&mut world.rng, "loadbalancerworkrequest", REGION_SHORT);
     tracing::info!(work_request = %id, change = %change.describe(), "LB work request accepted");
     world.load_balancer.work_requests.push(LbWorkRequest {
@@ -845,9 +797,7 @@ fn accept(
         load_balancer_id: lb_id,
         compartment_id: compartment,
         change,
-        schedule,
-        forced_failure,
-        outcome: None,
+        progress,
     });
     Ok(SimResponse::no_content().with_header("opc-work-request-id", id.as_str()))
 }
@@ -862,7 +812,7 @@ fn exists_or_pending(world: &World, lb: &Ocid, set: &str, name: &str) -> bool {
     exists
         || world.load_balancer.work_requests.iter().any(|w| {
             &w.load_balancer_id == lb
-                && !w.is_finished()
+                && !w.progress.is_finished()
                 && matches!(&w.change, LbChange::CreateBackend { set: s, backend } if s == set && backend.name == name)
         })
 }

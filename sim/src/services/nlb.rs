@@ -19,7 +19,10 @@ use super::identity::new_etag;
 use super::load_balancer::{target_for_ip, timing};
 use super::retry::idempotent;
 use super::settings::Tick;
-use super::work_request::{Phase, Schedule};
+use super::work_request::{
+    self, Progress, Resource, Schedule, WorkRequest, WorkRequestError, add_backend, backend_mut,
+    missing_set, remove_backend,
+};
 use super::{check_tenancy, if_match};
 use crate::auth::SigningRule;
 use crate::clock::rfc3339;
@@ -113,22 +116,50 @@ pub struct NlbWorkRequest {
     pub nlb_id: Ocid,
     pub compartment_id: Ocid,
     pub change: NlbChange,
-    pub schedule: Schedule,
-    pub forced_failure: bool,
-    /// `None` until finished; `Err(message)` when it FAILED.
-    pub outcome: Option<Result<(), String>>,
+    pub progress: Progress,
 }
 
-impl NlbWorkRequest {
-    pub fn status(&self, now: SystemTime) -> &'static str {
-        match &self.outcome {
-            Some(Ok(())) => "SUCCEEDED",
-            Some(Err(_)) => "FAILED",
-            None => match self.schedule.phase(now) {
-                Phase::Accepted => "ACCEPTED",
-                Phase::InProgress | Phase::Due => "IN_PROGRESS",
-            },
-        }
+impl WorkRequest for NlbWorkRequest {
+    type Resource = NetworkLoadBalancer;
+    const RESOURCE: &'static str = "network load balancer";
+    const FAIL_NEXT: &'static str = "/_sim/nlb/fail-next";
+
+    fn id(&self) -> &Ocid {
+        &self.id
+    }
+    fn resource_id(&self) -> &Ocid {
+        &self.nlb_id
+    }
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+    fn progress_mut(&mut self) -> &mut Progress {
+        &mut self.progress
+    }
+    fn describe(&self) -> String {
+        self.change.describe()
+    }
+    fn apply(&self, nlb: &mut NetworkLoadBalancer, at: SystemTime) -> Result<(), WorkRequestError> {
+        apply(nlb, &self.change, at)
+    }
+}
+
+impl Resource for NetworkLoadBalancer {
+    fn id(&self) -> &Ocid {
+        &self.id
+    }
+    /// The NLB's `timeUpdated` moves with every finished work request.
+    fn work_finished(&mut self, at: SystemTime) {
+        self.time_updated = at;
+    }
+}
+
+impl work_request::Backend for NlbBackend {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_added_at(&mut self, at: SystemTime) {
+        self.added_at = at;
     }
 }
 
@@ -185,44 +216,20 @@ impl NlbState {
     fn in_flight(&self, nlb: &Ocid) -> bool {
         self.work_requests
             .iter()
-            .any(|w| &w.nlb_id == nlb && w.outcome.is_none())
+            .any(|w| &w.nlb_id == nlb && !w.progress.is_finished())
     }
 
     /// Applies every due work request, each at its finish time.
     pub fn settle(&mut self, now: SystemTime) {
-        let Self {
-            nlbs,
-            work_requests,
-            ..
-        } = self;
-        for wr in work_requests.iter_mut() {
-            if wr.outcome.is_some() || wr.schedule.phase(now) != Phase::Due {
-                continue;
-            }
-            let at = wr.schedule.finishes;
-            let outcome = if wr.forced_failure {
-                Err(format!(
-                    "{} failed: a failure injected by /_sim/nlb/fail-next",
-                    wr.change.describe()
-                ))
-            } else {
-                match nlbs.iter_mut().find(|n| n.id == wr.nlb_id) {
-                    Some(nlb) => apply(nlb, &wr.change, at),
-                    None => Err(format!(
-                        "network load balancer {} no longer exists",
-                        wr.nlb_id
-                    )),
-                }
-            };
-            if let Some(nlb) = nlbs.iter_mut().find(|n| n.id == wr.nlb_id) {
-                nlb.time_updated = at;
-            }
-            wr.outcome = Some(outcome);
-        }
+        work_request::settle(&mut self.work_requests, &mut self.nlbs, now);
     }
 }
 
-fn apply(nlb: &mut NetworkLoadBalancer, change: &NlbChange, at: SystemTime) -> Result<(), String> {
+fn apply(
+    nlb: &mut NetworkLoadBalancer,
+    change: &NlbChange,
+    at: SystemTime,
+) -> Result<(), WorkRequestError> {
     let set_name = match change {
         NlbChange::Create { set, .. }
         | NlbChange::Update { set, .. }
@@ -231,15 +238,10 @@ fn apply(nlb: &mut NetworkLoadBalancer, change: &NlbChange, at: SystemTime) -> R
     let set = nlb
         .backend_sets
         .get_mut(set_name)
-        .ok_or_else(|| format!("backend set {set_name} does not exist"))?;
+        .ok_or_else(|| missing_set(set_name))?;
     match change {
         NlbChange::Create { backend, .. } => {
-            if set.backends.iter().any(|b| b.name == backend.name) {
-                return Err(format!("backend {} already exists", backend.name));
-            }
-            let mut b = backend.clone();
-            b.added_at = at;
-            set.backends.push(b);
+            add_backend(&mut set.backends, backend, set_name, at)?;
         }
         NlbChange::Update {
             name,
@@ -249,11 +251,7 @@ fn apply(nlb: &mut NetworkLoadBalancer, change: &NlbChange, at: SystemTime) -> R
             is_offline,
             ..
         } => {
-            let b = set
-                .backends
-                .iter_mut()
-                .find(|b| &b.name == name)
-                .ok_or_else(|| format!("backend {name} does not exist"))?;
+            let b = backend_mut(&mut set.backends, name, set_name)?;
             if let Some(w) = weight {
                 b.weight = *w;
             }
@@ -268,11 +266,7 @@ fn apply(nlb: &mut NetworkLoadBalancer, change: &NlbChange, at: SystemTime) -> R
             }
         }
         NlbChange::Delete { name, .. } => {
-            let before = set.backends.len();
-            set.backends.retain(|b| &b.name != name);
-            if before == set.backends.len() {
-                return Err(format!("backend {name} does not exist"));
-            }
+            remove_backend(&mut set.backends, name, set_name)?;
         }
     }
     nlb.etag = new_etag();
@@ -354,9 +348,9 @@ fn nlb_json(n: &NetworkLoadBalancer, updating: bool) -> Value {
 }
 
 pub fn work_request_json(w: &NlbWorkRequest, now: SystemTime) -> Value {
-    let status = w.status(now);
-    let started = (status != "ACCEPTED").then(|| rfc3339(w.schedule.started));
-    let action = match (&w.outcome, &w.change) {
+    let status = w.progress.status(now);
+    let started = (status != "ACCEPTED").then(|| rfc3339(w.progress.schedule.started));
+    let action = match (&w.progress.outcome, &w.change) {
         (None, _) => "IN_PROGRESS",
         (Some(Err(_)), _) => "RELATED",
         (Some(Ok(())), NlbChange::Create { .. }) => "CREATED",
@@ -375,9 +369,9 @@ pub fn work_request_json(w: &NlbWorkRequest, now: SystemTime) -> Value {
             "entityUri": format!("/networkLoadBalancers/{}", w.nlb_id),
         }],
         "percentComplete": match status { "ACCEPTED" => 0.0, "IN_PROGRESS" => 50.0, _ => 100.0 },
-        "timeAccepted": rfc3339(w.schedule.accepted),
+        "timeAccepted": rfc3339(w.progress.schedule.accepted),
         "timeStarted": started,
-        "timeFinished": w.outcome.as_ref().map(|_| rfc3339(w.schedule.finishes)),
+        "timeFinished": w.progress.outcome.as_ref().map(|_| rfc3339(w.progress.schedule.finishes)),
     })
 }
 
@@ -664,7 +658,7 @@ fn get_work_request(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError>
     let (world, tick) = ctx.settled();
     let w = find_work_request(&world, call)?;
     let resp = SimResponse::ok_json(&work_request_json(w, tick.now));
-    Ok(if w.outcome.is_none() {
+    Ok(if !w.progress.is_finished() {
         resp.with_header("retry-after", "1")
     } else {
         resp
@@ -674,11 +668,11 @@ fn get_work_request(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError>
 fn list_work_request_errors(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
     let (world, _) = ctx.settled();
     let w = find_work_request(&world, call)?;
-    let items: Vec<Value> = match &w.outcome {
-        Some(Err(message)) => vec![json!({
+    let items: Vec<Value> = match &w.progress.outcome {
+        Some(Err(e)) => vec![json!({
             "code": "InternalError",
-            "message": message,
-            "timestamp": rfc3339(w.schedule.finishes),
+            "message": e.message,
+            "timestamp": rfc3339(w.progress.schedule.finishes),
         })],
         _ => Vec::new(),
     };
@@ -708,10 +702,7 @@ fn accept(
         world.settings.nlb_work_request_accepted_seconds,
         world.settings.nlb_work_request_seconds,
     );
-    let forced_failure = world.nlb.fail_next > 0;
-    if forced_failure {
-        world.nlb.fail_next -= 1;
-    }
+    let progress = Progress::accept(schedule, &mut world.nlb.fail_next);
     let id = Ocid::mint(&mut world.rng, "nlbworkrequest", REGION_SHORT);
     tracing::info!(work_request = %id, change = %change.describe(), "NLB work request accepted");
     world.nlb.work_requests.push(NlbWorkRequest {
@@ -719,9 +710,7 @@ fn accept(
         nlb_id,
         compartment_id: compartment,
         change,
-        schedule,
-        forced_failure,
-        outcome: None,
+        progress,
     });
     Ok(SimResponse {
         status: StatusCode::ACCEPTED,

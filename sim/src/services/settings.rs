@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::clock::far_future;
 use crate::http::PageSize;
 use crate::ocid::Ocid;
 
@@ -197,14 +198,11 @@ pub struct Tick {
 }
 
 impl Tick {
-    /// `now` plus a simulated duration.
-    pub fn after(&self, seconds: f64) -> SystemTime {
-        self.now + scaled(seconds, self.scale)
-    }
-
-    /// `from` plus a simulated duration, at this tick's scale.
+    /// `from` plus a simulated duration, at this tick's scale ([`far_future`] if that is
+    /// beyond what a `SystemTime` holds).
     pub fn later(&self, from: SystemTime, seconds: f64) -> SystemTime {
-        from + scaled(seconds, self.scale)
+        from.checked_add(scaled(seconds, self.scale))
+            .map_or_else(far_future, |t| t.min(far_future()))
     }
 }
 
@@ -307,5 +305,19 @@ mod tests {
         assert_eq!(scaled(30.0, 0.001), Duration::from_millis(30));
         assert_eq!(scaled(-1.0, 1.0), Duration::ZERO);
         assert_eq!(scaled(0.0, 1.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_deadline_too_far_to_compute_saturates_instead_of_panicking() {
+        let tick = Tick {
+            now: SystemTime::now(),
+            scale: 1e3,
+        };
+        assert_eq!(tick.later(tick.now, 1e300), far_future());
+        assert_eq!(tick.later(tick.now, 1e12), far_future());
+        assert_eq!(
+            tick.later(tick.now, 2.0),
+            tick.now + Duration::from_secs(2000)
+        );
     }
 }

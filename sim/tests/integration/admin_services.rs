@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::common::{TestSim, assert_oci_error, json};
 use super::compute::{launch, launch_body, state};
@@ -193,4 +193,51 @@ async fn faults_and_the_request_log_know_the_new_operations() {
     assert!(ops.contains(&("LaunchInstance", Some(429))));
     assert!(ops.contains(&("ListBackends", Some(503))));
     assert!(ops.contains(&("ListBackends", Some(200))));
+}
+
+#[tokio::test]
+async fn list_compartments_follows_the_page_size_settings() {
+    let t = TestSim::start().await;
+    let path = format!(
+        "/20160918/compartments?compartmentId={}",
+        t.sim.tenancy_id()
+    );
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = t.oci("GET", &path, None).await;
+    assert_eq!(all.status(), 200);
+    assert!(all.headers().get("opc-next-page").is_none());
+    let mut expected = names(&json(all).await);
+    expected.sort();
+    assert_eq!(expected, ["fleet-demo", "sandbox"]);
+
+    for setting in [json!({"maxPageSize": 1}), json!({"defaultPageSize": 1})] {
+        t.settings(setting.clone()).await;
+        // maxPageSize caps even an explicit limit; defaultPageSize applies without one.
+        let first_path = if setting.get("maxPageSize").is_some() {
+            format!("{path}&limit=1000")
+        } else {
+            path.clone()
+        };
+        let first = t.oci("GET", &first_path, None).await;
+        assert_eq!(first.status(), 200);
+        let next = first.headers()["opc-next-page"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let mut seen = names(&json(first).await);
+        assert_eq!(seen.len(), 1, "{setting}");
+        let second = t.oci("GET", &format!("{path}&page={next}"), None).await;
+        assert!(second.headers().get("opc-next-page").is_none(), "{setting}");
+        seen.extend(names(&json(second).await));
+        seen.sort();
+        assert_eq!(seen, expected, "{setting}");
+        t.settings(json!({"maxPageSize": null, "defaultPageSize": 100}))
+            .await;
+    }
 }

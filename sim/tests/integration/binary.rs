@@ -60,38 +60,88 @@ async fn binary_announces_its_port_serves_and_stops_on_sigterm() {
     );
 }
 
-#[test]
-fn binary_refuses_a_bad_time_scale_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_oci-sim"))
-        .args(["--time-scale", "0", "--out"])
-        .arg(dir.path())
+fn run_sim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_oci-sim"))
+        .args(args)
         .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("time scale must be a positive finite number"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty());
+        .unwrap()
 }
 
 #[test]
-fn binary_refuses_a_port_in_use_naming_the_address() {
+fn binary_refuses_a_bad_time_scale_with_a_clear_error_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    for scale in ["0", "1e300", "0.0000001"] {
+        let out = run_sim(&["--time-scale", scale, "--out", out_dir]);
+        assert_eq!(out.status.code(), Some(1), "--time-scale {scale}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("time scale must be a number from 0.000001 to 1000"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn binary_exits_1_on_bad_arguments_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "--out"),
+        (&["--out", out_dir, "--no-such-flag"], "--no-such-flag"),
+        (
+            &["--out", out_dir, "--listen", "not-an-address"],
+            "--listen",
+        ),
+        (&["--out", out_dir, "--seed", "-3"], "-3"),
+    ];
+    for (args, named) in cases {
+        let out = run_sim(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn binary_help_and_version_exit_0_on_stdout() {
+    let out = run_sim(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("--time-scale"), "{stdout}");
+    let out = run_sim(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("oci-sim "));
+}
+
+#[test]
+fn binary_refuses_a_port_in_use_naming_the_address_with_exit_2() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_oci-sim"))
-        .args(["--listen", &addr, "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = run_sim(&["--listen", &addr, "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"
     );
     assert!(stderr.contains("caused by"), "{stderr}");
+}
+
+#[test]
+fn binary_refuses_an_unusable_output_directory_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let out = run_sim(&["--out", file.join("sim").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot create the output directory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a-file"), "{stderr}");
 }

@@ -186,10 +186,18 @@ async fn launches_in_the_second_subnet_get_its_addresses_and_public_ips() {
     assert_eq!(subnet["cidrBlock"], "10.0.1.0/24");
 }
 
+/// A launch asking for a given primary private IP.
+async fn launch_at_ip(t: &TestSim, name: &str, ip: &str) -> reqwest::Response {
+    let mut body = launch_body(t, name);
+    body["createVnicDetails"]["privateIp"] = json!(ip);
+    t.oci("POST", "/20160918/instances", Some(body)).await
+}
+
 #[tokio::test]
 async fn private_ips_are_unique_while_in_use_and_freed_at_termination() {
     let t = TestSim::start().await;
-    t.settings(json!({"provisionSeconds": 0, "startSeconds": 0, "terminateSeconds": 0}))
+    // Boot at once; terminating still takes its 30 s.
+    t.settings(json!({"provisionSeconds": 0, "startSeconds": 0}))
         .await;
     let mut ips = BTreeSet::new();
     let mut ids = Vec::new();
@@ -208,12 +216,48 @@ async fn private_ips_are_unique_while_in_use_and_freed_at_termination() {
     assert!(!ips.contains("10.0.0.2"));
     assert!(!ips.contains("10.0.0.250"));
     let victim = ids[0].clone();
+    let victim_ip = private_ip(&t, &victim).await;
+    let count = |v: Value| v.as_array().unwrap().len();
+    let list = format!(
+        "/20160918/instances?compartmentId={}",
+        t.sim.compartment_id()
+    );
+    let listed = count(json(t.oci("GET", &list, None).await).await);
+
+    // Asking for an address a RUNNING instance holds, or the seeded host's, is refused.
+    let msg = assert_oci_error(launch_at_ip(&t, "dup", &victim_ip).await, 409, "Conflict").await;
+    assert!(msg.contains(&victim_ip), "{msg}");
+    assert_oci_error(launch_at_ip(&t, "dup", "10.0.0.2").await, 409, "Conflict").await;
+
     let resp = t
         .oci("DELETE", &format!("/20160918/instances/{victim}"), None)
         .await;
     assert_eq!(resp.status(), 204);
-    let att = attachments(&t, &victim).await;
-    assert_eq!(att[0]["lifecycleState"], "DETACHED");
+    assert_eq!(state(&t, &victim).await, "TERMINATING");
+    assert_eq!(
+        attachments(&t, &victim).await[0]["lifecycleState"],
+        "DETACHING"
+    );
+    // Still held while TERMINATING.
+    assert_oci_error(launch_at_ip(&t, "early", &victim_ip).await, 409, "Conflict").await;
+    assert_eq!(
+        count(json(t.oci("GET", &list, None).await).await),
+        listed,
+        "a refused launch must create nothing"
+    );
+
+    t.advance(30.0).await;
+    assert_eq!(state(&t, &victim).await, "TERMINATED");
+    assert_eq!(
+        attachments(&t, &victim).await[0]["lifecycleState"],
+        "DETACHED"
+    );
+    // Freed once TERMINATED: the same address can be asked for again.
+    let resp = launch_at_ip(&t, "heir", &victim_ip).await;
+    assert_eq!(resp.status(), 200);
+    let heir = json(resp).await["id"].as_str().unwrap().to_string();
+    assert_eq!(private_ip(&t, &heir).await, victim_ip);
+
     let world = t.sim.world_json();
     let live_ips: Vec<&str> = world["instances"]
         .as_array()
@@ -222,6 +266,7 @@ async fn private_ips_are_unique_while_in_use_and_freed_at_termination() {
         .filter(|i| i["lifecycleState"] != "TERMINATED")
         .map(|i| i["privateIp"].as_str().unwrap())
         .collect();
+    assert_eq!(live_ips.len(), 7, "the host, five survivors and the heir");
     let unique: BTreeSet<&str> = live_ips.iter().copied().collect();
     assert_eq!(unique.len(), live_ips.len());
 }

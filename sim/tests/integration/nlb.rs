@@ -243,3 +243,42 @@ async fn a_target_id_backend_follows_its_instance() {
     let resp = t.oci("POST", &backends(&t), Some(json!({"port": 1}))).await;
     assert_oci_error(resp, 400, "MissingParameter").await;
 }
+
+#[tokio::test]
+async fn get_network_load_balancer_with_the_current_etag_is_not_modified() {
+    let t = TestSim::start().await;
+    let resp = t.oci("GET", &nlb(&t), None).await;
+    assert_eq!(resp.status(), 200);
+    let etag = resp.headers()["etag"].to_str().unwrap().to_string();
+    for sent in [etag.clone(), format!("\"{etag}\"")] {
+        let resp = t
+            .oci_with("GET", &nlb(&t), None, &[("if-none-match", &sent)])
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 304, "{sent}");
+        assert_eq!(resp.headers()["etag"], etag.as_str());
+        assert!(resp.bytes().await.unwrap().is_empty());
+    }
+    let resp = t
+        .oci_with(
+            "GET",
+            &nlb(&t),
+            None,
+            &[("if-none-match", "some-other-etag")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["displayName"], "fleet-nlb");
+
+    // Once a work request changed the NLB, the old etag gets the new document.
+    let wr = create(&t, json!({"ipAddress": "10.0.0.9", "port": 8080})).await;
+    t.advance(5.0).await;
+    assert_eq!(work_request(&t, &wr).await["status"], "SUCCEEDED");
+    let resp = t
+        .oci_with("GET", &nlb(&t), None, &[("if-none-match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_ne!(resp.headers()["etag"], etag.as_str());
+}

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::common::{TestSim, json};
+use super::common::{TestSim, assert_oci_error, json};
 
 #[tokio::test]
 async fn log_records_each_oci_request_in_order_without_admin_calls() {
@@ -152,4 +152,113 @@ async fn time_scale_and_clock_can_be_read_and_changed() {
         .admin("POST", "/_sim/time/advance", Some(json!({"seconds": -5})))
         .await;
     assert_eq!(resp.status(), 400);
+}
+
+#[tokio::test]
+async fn huge_clock_advances_are_refused_and_the_simulator_keeps_working() {
+    let t = TestSim::start().await;
+    let instances = format!(
+        "/20160918/instances?compartmentId={}",
+        t.sim.compartment_id()
+    );
+    // 1e300 does not fit a Duration; 1e18 s would put the clock past year 9999; 3.2e9 s is
+    // just over the 100-year cap.
+    for seconds in [1e300, 1e18, 3.2e9] {
+        let resp = t
+            .admin(
+                "POST",
+                "/_sim/time/advance",
+                Some(json!({ "seconds": seconds })),
+            )
+            .await;
+        let msg = assert_oci_error(resp, 400, "InvalidParameter").await;
+        assert!(msg.contains("100 years"), "{seconds}: {msg}");
+        let time = json(t.admin("GET", "/_sim/time", None).await).await;
+        assert_eq!(
+            time["offsetSeconds"], 0.0,
+            "a refused advance moved the clock"
+        );
+        assert_eq!(t.oci("GET", &instances, None).await.status(), 200);
+    }
+    assert!(t.sim.advance(std::time::Duration::MAX).is_err());
+
+    // Up to the cap works, in steps, and every instant still prints.
+    t.advance(3.0e9).await;
+    let resp = t
+        .admin(
+            "POST",
+            "/_sim/time/advance",
+            Some(json!({"seconds": 2.0e8})),
+        )
+        .await;
+    let msg = assert_oci_error(resp, 400, "InvalidParameter").await;
+    assert!(msg.contains("at most"), "{msg}");
+    t.advance(1.5e8).await;
+    let time = json(t.admin("GET", "/_sim/time", None).await).await;
+    assert_eq!(time["offsetSeconds"], 3.15e9);
+    assert!(time["now"].as_str().unwrap().starts_with("21"), "{time}");
+    let launched = super::compute::launch(&t, "far-future").await;
+    assert!(launched["timeCreated"].as_str().unwrap().starts_with("21"));
+    assert_eq!(t.oci("GET", &instances, None).await.status(), 200);
+    assert_eq!(t.admin("GET", "/_sim/world", None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn time_scales_outside_the_sane_range_are_refused() {
+    let t = TestSim::start().await;
+    for scale in [json!(1e300), json!(1e-9), json!(1001), json!(0), json!(-1)] {
+        let resp = t
+            .admin(
+                "PUT",
+                "/_sim/time-scale",
+                Some(json!({ "timeScale": scale })),
+            )
+            .await;
+        let msg = assert_oci_error(resp, 400, "InvalidParameter").await;
+        assert!(msg.contains("from 0.000001 to 1000"), "{scale}: {msg}");
+    }
+    assert_eq!(
+        json(t.admin("GET", "/_sim/time-scale", None).await).await["timeScale"],
+        1.0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = oci_sim::SimConfig::new(dir.path().join("out"));
+    config.time_scale = 1e300;
+    assert!(matches!(
+        oci_sim::Sim::start(config).await,
+        Err(oci_sim::SimError::TimeScale(_))
+    ));
+
+    // The slowest scale with the longest timings: deadlines far away still print.
+    let resp = t
+        .admin("PUT", "/_sim/time-scale", Some(json!({"timeScale": 1000})))
+        .await;
+    assert_eq!(resp.status(), 200);
+    t.settings(json!({"lbWorkRequestAcceptedSeconds": 1e9, "lbWorkRequestSeconds": 1e9}))
+        .await;
+    let lb = t.sim.load_balancer_id().to_string();
+    let resp = t
+        .oci(
+            "POST",
+            &format!("/20170115/loadBalancers/{lb}/backendSets/web/backends"),
+            Some(json!({"ipAddress": "10.0.0.5", "port": 8080})),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let wr = resp.headers()["opc-work-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let resp = t
+        .oci(
+            "GET",
+            &format!("/20170115/loadBalancerWorkRequests/{wr}"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(resp).await["lifecycleState"], "ACCEPTED");
+    t.advance(3.0e9).await;
+    assert_eq!(t.admin("GET", "/_sim/world", None).await.status(), 200);
+    let _ = super::compute::launch(&t, "slow").await;
 }

@@ -13,6 +13,7 @@ use oci_sim::auth::{
 };
 use oci_sim::crypto::{PublicJwk, RsaKey, sha1_fingerprint, sha256_fingerprint};
 use serde_json::Value;
+use x509_cert::der::Decode as _;
 
 use super::common::pem_to_der;
 
@@ -70,7 +71,15 @@ fn load() -> Vectors {
                 .unwrap()
         )
     );
+    let not_after = x509_cert::Certificate::from_der(&cert_der)
+        .unwrap()
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration()
+        .as_secs();
     store.add_certificate(FederationCert {
+        not_after: i64::try_from(not_after).unwrap(),
         sha1: sha1_fingerprint(&cert_der),
         sha256: sha256_fingerprint(&cert_der),
         der: cert_der,
@@ -289,5 +298,36 @@ fn unsigned_body_vector_is_refused_where_the_body_must_be_signed() {
     assert_eq!(
         check(&vs, &r, vs.time),
         Err(AuthError::MissingSignedHeader("content-length"))
+    );
+}
+
+#[test]
+fn vector_federation_with_an_expired_certificate_is_refused() {
+    let vs = load();
+    let fed = named(&vs, "instance_principal_federation_x509");
+    let r = request(fed);
+    assert!(check(&vs, &r, vs.time).is_ok());
+    let cert = x509_cert::Certificate::from_der(&pem_to_der(
+        fed["leaf_certificate_pem"].as_str().unwrap(),
+    ))
+    .unwrap();
+    let not_after = i64::try_from(
+        cert.tbs_certificate()
+            .validity()
+            .not_after
+            .to_unix_duration()
+            .as_secs(),
+    )
+    .unwrap();
+    let t = VerifyTime {
+        token_now: not_after + 1,
+        ..vs.time
+    };
+    assert_eq!(
+        check(&vs, &r, t),
+        Err(AuthError::CertificateExpired {
+            not_after,
+            now: not_after + 1
+        })
     );
 }

@@ -311,12 +311,28 @@ fn b64_der(pem: &str) -> String {
     STANDARD.encode(pem_to_der(pem))
 }
 
-/// Federates like an instance would: IMDS certificate and key, `/v1/x509`, then `ST$`.
-async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) {
+/// The instance's identity as IMDS serves it now: certificate and key (PEM).
+async fn imds_identity(t: &TestSim) -> (String, String) {
     let cert = imds_text(t, "/opc/v2/identity/cert.pem").await;
     let key = imds_text(t, "/opc/v2/identity/key.pem").await;
+    (cert, key)
+}
+
+/// Federates like an instance would: IMDS certificate and key, `/v1/x509`, then `ST$`.
+async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) {
+    let (cert, key) = imds_identity(t).await;
+    federate_with(t, &cert, &key, sha256).await
+}
+
+/// Federates with a given leaf certificate and key (PEM), e.g. one fetched before a rotation.
+async fn federate_with(
+    t: &TestSim,
+    cert: &str,
+    key: &str,
+    sha256: bool,
+) -> (reqwest::Response, TestSigner) {
     let inter = imds_text(t, "/opc/v2/identity/intermediate.pem").await;
-    let der = pem_to_der(&cert);
+    let der = pem_to_der(cert);
     let fp = if sha256 {
         oci_sim::crypto::sha256_fingerprint(&der).to_ascii_lowercase()
     } else {
@@ -328,13 +344,13 @@ async fn federate(t: &TestSim, sha256: bool) -> (reqwest::Response, TestSigner) 
         "fed-x509"
     };
     let leaf = TestSigner::from_pkcs8(
-        &pem_to_der(&key),
+        &pem_to_der(key),
         format!("{}/{kind}/{fp}", t.sim.tenancy_id()),
     );
     let session_key = oci_sim::crypto::RsaKey::generate().unwrap();
     let session = TestSigner::from_pkcs8(session_key.pkcs8_der(), String::new());
     let mut body = json!({
-        "certificate": b64_der(&cert),
+        "certificate": b64_der(cert),
         "publicKey": STANDARD.encode(session.public_spki_der()),
         "intermediateCertificates": [b64_der(&inter)],
     });
@@ -462,6 +478,40 @@ async fn rotated_instance_certificate_is_served_and_federates() {
 }
 
 #[tokio::test]
+async fn a_rotated_out_certificate_federates_until_it_expires_and_imds_serves_a_live_one() {
+    let t = TestSim::start().await;
+    let (old_cert, old_key) = imds_identity(&t).await;
+    let resp = t.admin("POST", "/_sim/rotate/instance-cert", None).await;
+    assert_eq!(resp.status(), 200);
+    let (rotated_cert, _) = imds_identity(&t).await;
+    assert_ne!(rotated_cert, old_cert);
+    // A client that has not re-fetched still federates while the old certificate is valid.
+    let (resp, _) = federate_with(&t, &old_cert, &old_key, false).await;
+    assert_eq!(resp.status(), 200);
+
+    // Past the certificates' 24 h lifetime on the simulated clock.
+    t.advance(25.0 * 3600.0).await;
+    for sha256 in [false, true] {
+        let (resp, _) = federate_with(&t, &old_cert, &old_key, sha256).await;
+        let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+        assert!(msg.contains("expired"), "{msg}");
+    }
+    // IMDS now serves a new certificate (the rotated one expired too), and it federates to a
+    // token that works.
+    let (current, _) = imds_identity(&t).await;
+    assert_ne!(current, rotated_cert);
+    assert_ne!(current, old_cert);
+    let (resp, _) = federate_with(&t, &old_cert, &old_key, false).await;
+    let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+    assert!(msg.contains("expired"), "after the renewal too: {msg}");
+    let (resp, mut session) = federate(&t, true).await;
+    assert_eq!(resp.status(), 200);
+    session.key_id = format!("ST${}", json(resp).await["token"].as_str().unwrap());
+    let path = format!("/20160918/tenancies/{}", t.sim.tenancy_id());
+    assert_eq!(t.signed(&session, "GET", &path, None).await.status(), 200);
+}
+
+#[tokio::test]
 async fn rotated_resource_principal_files_work_and_the_old_token_stays_valid() {
     let t = TestSim::start().await;
     let rpst_path = t.out().join("rp").join("rpst");
@@ -511,4 +561,105 @@ async fn other_tenancy_ids_are_not_found() {
         .await;
     let msg = assert_oci_error(resp, 400, "MissingParameter").await;
     assert!(msg.contains("compartmentId"));
+}
+
+/// The IMDS leaf key as a signer under a `fed-x509` (SHA-1) keyId.
+async fn leaf_signer(t: &TestSim) -> TestSigner {
+    let cert = imds_text(t, "/opc/v2/identity/cert.pem").await;
+    let key = imds_text(t, "/opc/v2/identity/key.pem").await;
+    let fp = oci_sim::crypto::sha1_fingerprint(&pem_to_der(&cert));
+    TestSigner::from_pkcs8(
+        &pem_to_der(&key),
+        format!("{}/fed-x509/{fp}", t.sim.tenancy_id()),
+    )
+}
+
+#[tokio::test]
+async fn a_federation_key_cannot_sign_anything_but_the_federation_call() {
+    let t = TestSim::start().await;
+    let leaf = leaf_signer(&t).await;
+    let mut sha256_leaf = leaf_signer(&t).await;
+    let cert = imds_text(&t, "/opc/v2/identity/cert.pem").await;
+    sha256_leaf.key_id = format!(
+        "{}/fed-x509-sha256/{}",
+        t.sim.tenancy_id(),
+        oci_sim::crypto::sha256_fingerprint(&pem_to_der(&cert))
+    );
+    let tenancy = format!("/20160918/tenancies/{}", t.sim.tenancy_id());
+    let instances = format!(
+        "/20160918/instances?compartmentId={}",
+        t.sim.compartment_id()
+    );
+    for signer in [&leaf, &sha256_leaf] {
+        for path in [&tenancy, &instances] {
+            let resp = t.signed(signer, "GET", path, None).await;
+            let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+            assert!(msg.contains("only the federation call"), "{path}: {msg}");
+        }
+    }
+    // A mutation too (signed with the body headers, as the SDKs do).
+    let body = super::compute::launch_body(&t, "via-fed-key").to_string();
+    let resp = t
+        .signed(&leaf, "POST", "/20160918/instances", Some(&body))
+        .await;
+    assert_oci_error(resp, 401, "NotAuthenticated").await;
+    let listed = json(t.oci("GET", &instances, None).await).await;
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["displayName"] == "via-fed-key"),
+        "the refused launch must not create an instance"
+    );
+    // The same key still federates.
+    let (resp, _) = federate(&t, false).await;
+    assert_eq!(resp.status(), 200);
+}
+
+/// `Tue, 14 Jan 2025 08:00:00 GMT` as RFC 850 (`Tuesday, 14-Jan-25 08:00:00 GMT`) and asctime
+/// (`Tue Jan 14 08:00:00 2025`), the obsolete forms HTTP parsers still accept.
+fn obsolete_forms(imf: &str) -> [String; 2] {
+    let parts: Vec<&str> = imf.split(' ').collect();
+    let [wday, day, mon, year, clock, "GMT"] = parts[..] else {
+        panic!("not an IMF-fixdate: {imf}")
+    };
+    let wday = wday.trim_end_matches(',');
+    let long = match wday {
+        "Mon" => "Monday",
+        "Tue" => "Tuesday",
+        "Wed" => "Wednesday",
+        "Thu" => "Thursday",
+        "Fri" => "Friday",
+        "Sat" => "Saturday",
+        _ => "Sunday",
+    };
+    let day_num: u32 = day.parse().unwrap();
+    [
+        format!("{long}, {day}-{mon}-{} {clock} GMT", &year[2..]),
+        format!("{wday} {mon} {day_num:>2} {clock} {year}"),
+    ]
+}
+
+#[tokio::test]
+async fn obsolete_date_formats_are_refused() {
+    let t = TestSim::start().await;
+    let path = user_path(&t);
+    let signer = t.api_key_signer();
+    let now = SystemTime::now();
+    let imf = httpdate::fmt_http_date(now);
+    let req = signer.sign("GET", &path, &t.host(), None, &imf);
+    assert_eq!(t.send(&req, &path).await.unwrap().status(), 200);
+    for old in obsolete_forms(&imf) {
+        // The same instant: only the form is wrong.
+        assert_eq!(
+            httpdate::parse_http_date(&old).unwrap(),
+            httpdate::parse_http_date(&imf).unwrap(),
+            "{old}"
+        );
+        let req = signer.sign("GET", &path, &t.host(), None, &old);
+        let msg =
+            assert_oci_error(t.send(&req, &path).await.unwrap(), 401, "NotAuthenticated").await;
+        assert!(msg.contains("IMF-fixdate"), "{old}: {msg}");
+    }
 }
