@@ -322,3 +322,21 @@ async fn state_flag_overrides_the_fleet_file() {
     assert_eq!(status.state_url, "memory://elsewhere");
     assert!(!status.ledger.exists);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ledger_timestamp_out_of_range_is_a_damaged_ledger_not_a_crash() {
+    let w = world().await;
+    let path = PathBuf::from(w.fleet.spec.state.url.as_str());
+    // In range as written, but its UTC form is in the year 10000.
+    let doc = "{\n  \"version\": 1,\n  \"fleet\": \"demo\",\n  \"created\": \"9999-12-31T23:59:59-01:00\"\n}\n";
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, doc).unwrap();
+    let out = fleetctl(&w, &["status"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("line 4, column 40"), "{stderr}");
+    assert!(stderr.contains("9999-12-31T23:59:59-01:00"), "{stderr}");
+    assert!(!stderr.contains("panic"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), doc);
+}

@@ -13,8 +13,10 @@
 //!   has no active record.
 //! - **LB backend missing**: with the load balancer enabled, a record the ledger says is
 //!   `running`, whose instance OCI reports RUNNING with a known IP, has no `ip:port` backend.
-//! - **LB backend unknown to the fleet**: a backend whose IP is no instance of the fleet
-//!   (neither in the ledger nor in OCI).
+//! - **LB backend unknown to the fleet**: a backend whose IP and port are those of no instance
+//!   of the fleet: neither an active record (launching, running, draining, rebooting,
+//!   terminating) nor an instance OCI reports live. The IP of a terminated or missing record
+//!   does not count: a backend still pointing at it is the most dangerous stale backend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -34,7 +36,7 @@ use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
 use crate::ocid::InstanceId;
 use crate::store::StateStore;
-use crate::store::ledger::{InstanceRecord, Ledger, OperationKind, OperationStatus, RecordState};
+use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
 
 /// What [`observe`] read from the cloud.
 #[derive(Debug, Clone)]
@@ -43,7 +45,8 @@ pub struct Observation {
     pub observed_at: OffsetDateTime,
     /// Instances tagged for the fleet that are not TERMINATED (TERMINATING ones included).
     pub instances: Vec<Instance>,
-    /// Primary private IPs where known (from the ledger or the instance's VNIC).
+    /// Primary private IPs where known: a live record's from the ledger, else a live
+    /// instance's from its VNIC (see [`private_ips`]). Never a terminated or missing record's.
     pub private_ips: BTreeMap<InstanceId, IpAddr>,
     /// The backend set, when the fleet uses a load balancer.
     pub load_balancer: Option<LoadBalancerObservation>,
@@ -81,7 +84,8 @@ pub async fn fleet_status(
 }
 
 /// Reads what OCI reports about the fleet: its instances (every page), the primary private IP
-/// of each live instance the ledger has no IP for, and the backend set with its health.
+/// of each live instance no live ledger record has an IP for ([`ips_to_look_up`]), and the
+/// backend set with its health. The IP map is [`private_ips`].
 pub async fn observe(
     fleet: &FleetConfig,
     cloud: &Cloud,
@@ -91,27 +95,18 @@ pub async fn observe(
     let compartment = &fleet.spec.compartment_id;
     let instances =
         compute::list_fleet_instances(&cloud.client, compartment, &fleet.metadata.name).await?;
-    let mut private_ips: BTreeMap<InstanceId, IpAddr> = ledger
-        .map(|l| {
-            l.records
-                .iter()
-                .filter_map(|r| r.private_ip.map(|ip| (r.instance_id.clone(), ip)))
-                .collect()
-        })
-        .unwrap_or_default();
-    for instance in &instances {
-        if instance.lifecycle_state.is_going_away() || private_ips.contains_key(&instance.id) {
-            continue;
-        }
-        match network::primary_private_ip(&cloud.client, compartment, &instance.id).await {
+    let mut looked_up = BTreeMap::new();
+    for id in ips_to_look_up(ledger, &instances) {
+        match network::primary_private_ip(&cloud.client, compartment, id).await {
             Ok(Some(ips)) => {
-                private_ips.insert(instance.id.clone(), ips.private_ip);
+                looked_up.insert(id.clone(), ips.private_ip);
             }
             // Still attaching, or detaching: no IP to show yet.
             Ok(None) | Err(network::NetworkError::NoPrimaryVnic { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
+    let private_ips = private_ips(ledger, &instances, &looked_up);
     let load_balancer = match &fleet.spec.load_balancer {
         Some(lb) => {
             let backends = backends::backends_for(&cloud.client, lb)?;
@@ -128,6 +123,49 @@ pub async fn observe(
         private_ips,
         load_balancer,
     })
+}
+
+/// The IPs the ledger holds for its live records (not terminated or missing). A gone record's
+/// IP may belong to another machine by now, so it is never the fleet's.
+fn live_record_ips(ledger: Option<&Ledger>) -> BTreeMap<InstanceId, IpAddr> {
+    ledger
+        .map(|l| {
+            l.live_records()
+                .filter_map(|r| r.private_ip.map(|ip| (r.instance_id.clone(), ip)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The instances whose primary private IP [`observe`] looks up: those OCI reports as live
+/// (not terminating) for which no live ledger record has an IP.
+pub fn ips_to_look_up<'a>(
+    ledger: Option<&Ledger>,
+    instances: &'a [Instance],
+) -> Vec<&'a InstanceId> {
+    let known = live_record_ips(ledger);
+    instances
+        .iter()
+        .filter(|i| !i.lifecycle_state.is_going_away() && !known.contains_key(&i.id))
+        .map(|i| &i.id)
+        .collect()
+}
+
+/// The private IPs of an [`Observation`], as [`observe`] builds them: the ledger's IP of every
+/// live record, and for the instances of [`ips_to_look_up`] the IP found in `looked_up` (its
+/// other entries are ignored). Terminated and missing records contribute nothing. Pure.
+pub fn private_ips(
+    ledger: Option<&Ledger>,
+    instances: &[Instance],
+    looked_up: &BTreeMap<InstanceId, IpAddr>,
+) -> BTreeMap<InstanceId, IpAddr> {
+    let mut ips = live_record_ips(ledger);
+    for id in ips_to_look_up(ledger, instances) {
+        if let Some(ip) = looked_up.get(id) {
+            ips.insert(id.clone(), *ip);
+        }
+    }
+    ips
 }
 
 /// The status of `fleet` from its ledger (if any) and an observation. Pure.
@@ -279,15 +317,22 @@ pub fn build(
     }
 
     if let (Some(lb), Some(seen)) = (lb, obs.load_balancer.as_ref()) {
-        let fleet_ips: BTreeSet<String> = obs
-            .private_ips
-            .values()
-            .map(ToString::to_string)
+        // The fleet's IPs: those of its active records and of the instances OCI reports
+        // live. Nothing else in `private_ips` counts (a gone record's IP may be reused).
+        let fleet_ips: BTreeSet<String> = active_records
+            .iter()
+            .filter_map(|r| {
+                obs.private_ips
+                    .get(&r.instance_id)
+                    .or(r.private_ip.as_ref())
+            })
             .chain(
-                active_records
+                obs.instances
                     .iter()
-                    .filter_map(|r| r.private_ip.map(|ip| ip.to_string())),
+                    .filter(|i| !i.lifecycle_state.is_going_away())
+                    .filter_map(|i| obs.private_ips.get(&i.id)),
             )
+            .map(ToString::to_string)
             .collect();
         for b in &seen.backends {
             let ours = b.port == lb.port
@@ -404,19 +449,8 @@ fn ledger_summary(ledger: Option<&Ledger>) -> LedgerSummary {
             scale_queue: count(l.scale_queue.iter()),
             operation: l.operation.as_ref().map(|op| OperationSummary {
                 id: op.id.to_string(),
-                kind: match op.kind {
-                    OperationKind::Scale { .. } => "scale",
-                    OperationKind::RollingRestart { .. } => "rolling_restart",
-                    OperationKind::SyncState => "sync_state",
-                }
-                .to_string(),
-                status: match op.status {
-                    OperationStatus::Running => "running",
-                    OperationStatus::Succeeded => "succeeded",
-                    OperationStatus::Failed => "failed",
-                    OperationStatus::Cancelled => "cancelled",
-                }
-                .to_string(),
+                kind: op.kind.as_str().to_string(),
+                status: op.status.as_str().to_string(),
             }),
         },
     }

@@ -552,9 +552,143 @@ fn state_url_with_an_unknown_scheme_is_an_error() {
         problems(&text),
         [
             "fleet.yaml:10:16: spec.state.url: must be a path or a URL starting with file://, memory://, \
-          s3:// or oci://, got \"http://example.com/state.json\" (unsupported scheme \"http\")"
+          s3:// or oci://, got \"http://example.com/state.json\" (the scheme `http` is not \
+          supported; use a path, file://, memory://, s3://bucket/key or \
+          oci://bucket@namespace/prefix)"
         ]
     );
+}
+
+/// The one problem of a fleet file whose `spec.state.url` is `url`.
+fn state_url_problem(url: &str) -> String {
+    let text = with_spec(&format!(
+        "  subnetId: ocid1.subnet.oc1.iad.aaaa\n  \
+           instances: [{{name: blue, count: 1}}]\n  \
+           state: {{url: \"{url}\"}}\n"
+    ));
+    let problems = problems(&text);
+    assert_eq!(problems.len(), 1, "{url}: {problems:?}");
+    problems[0].clone()
+}
+
+#[test]
+fn state_urls_the_store_would_refuse_are_refused_by_validate() {
+    let rows = [
+        (
+            "oci://bucket/x",
+            "oci://bucket/x",
+            "the namespace is missing",
+        ),
+        ("s3://", "s3://", "the bucket is missing"),
+        ("file://a?b", "file://a?b", "query strings and fragments"),
+        ("s3://bucket//key", "s3://bucket//key", "starts with `/`"),
+        (
+            "oci://b@n.s/x",
+            "oci://b@n.s/x",
+            "the namespace `n.s` is not valid",
+        ),
+    ];
+    for (url, shown, reason) in rows {
+        let problem = state_url_problem(url);
+        assert!(
+            problem.starts_with(&format!(
+                "fleet.yaml:10:16: spec.state.url: must be a path or a URL starting with \
+                 file://, memory://, s3:// or oci://, got \"{shown}\" ("
+            )),
+            "{url}: {problem}"
+        );
+        assert!(problem.contains(reason), "{url}: {problem}");
+    }
+}
+
+#[test]
+fn state_urls_with_credentials_are_refused_without_repeating_them() {
+    let rows = [
+        (
+            "https://AKIAEXAMPLE:S3cretKey@example.com/state.json",
+            "https://***",
+        ),
+        ("s3://AKIAEXAMPLE:S3cretKey@bucket/key", "s3://***"),
+        (
+            "s3://AKIAEXAMPLE:wJalr/K7MDS3cretKey@bucket/key",
+            "s3://***",
+        ),
+        ("oci://user:pa/S3cretKey@bucket@ns/x", "oci://***"),
+        ("memory://user:S3cretKey@x", "memory://***"),
+        ("file://user:S3cretKey@host/state.json", "file://***"),
+    ];
+    for (url, shown) in rows {
+        let problem = state_url_problem(url);
+        assert!(
+            problem.starts_with(&format!(
+                "fleet.yaml:10:16: spec.state.url: must be a path or a URL starting with \
+                 file://, memory://, s3:// or oci://, got \"{shown}\" ("
+            )),
+            "{url}: {problem}"
+        );
+        for secret in [
+            "S3cretKey",
+            "AKIAEXAMPLE",
+            "user:",
+            "bucket/",
+            "bucket@",
+            "@ns",
+            "example.com",
+            "host/",
+        ] {
+            assert!(
+                !problem.contains(secret),
+                "{url}: `{secret}` leaked: {problem}"
+            );
+        }
+    }
+}
+
+/// The one problem of a fleet file whose `spec.endpoint` is `url`.
+fn endpoint_problem(url: &str) -> String {
+    let text = with_spec(&format!(
+        "  subnetId: ocid1.subnet.oc1.iad.aaaa\n  \
+           instances: [{{name: blue, count: 1}}]\n  \
+           endpoint: \"{url}\"\n"
+    ));
+    let problems = problems(&text);
+    assert_eq!(problems.len(), 1, "{url}: {problems:?}");
+    problems[0].clone()
+}
+
+#[test]
+fn endpoints_the_client_would_refuse_are_refused_by_validate_without_secrets() {
+    let rows = [
+        (
+            "http://user:S3cretKey@127.0.0.1:8999",
+            "`http://127.0.0.1:8999` has user info",
+        ),
+        ("http://S3cretKey@127.0.0.1:8999", "has user info"),
+        ("https://@127.0.0.1:8999", "has user info"),
+        (
+            "http://127.0.0.1:8999/?token=S3cretKey",
+            "`http://127.0.0.1:8999` has a query",
+        ),
+        ("http://127.0.0.1:8999/sim#S3cretKey", "has a fragment"),
+        (
+            "ftp://127.0.0.1/S3cretKey",
+            "`ftp://127.0.0.1` is not http:// or https://",
+        ),
+        ("127.0.0.1:8999/S3cretKey", "is not http:// or https://"),
+    ];
+    for (url, reason) in rows {
+        let problem = endpoint_problem(url);
+        assert!(
+            problem.starts_with(
+                "fleet.yaml:10:13: spec.endpoint: must be an http:// or https:// base URL \
+                 without user info, query or fragment, such as \"http://127.0.0.1:8999\""
+            ),
+            "{url}: {problem}"
+        );
+        assert!(problem.contains(reason), "{url}: {problem}");
+        assert!(!problem.contains("S3cretKey"), "{url}: leaked: {problem}");
+        assert!(!problem.contains("user:"), "{url}: leaked: {problem}");
+    }
 }
 
 #[test]

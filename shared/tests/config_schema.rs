@@ -294,6 +294,21 @@ fn address_and_url_patterns_agree_with_the_parsers_where_a_pattern_can() {
         "c:x",
         "a\u{1}b",
         "s3://a\u{7f}",
+        "S3://b/k",
+        "OCI://b@ns/p",
+        "oci://b@ns",
+        "s3://k:s@b/x",
+        "s3://AKIA:wJalr/K7MD@b/x",
+        "oci://u:p@b@ns/x",
+        "oci://u:p/q@ns/x",
+        "oci://b/x",
+        "oci://b/x@y",
+        "memory://u:p@x",
+        "file://u:p@h/x",
+        "file://a?b",
+        "s3://b/k#f",
+        "./a:b",
+        "/srv/state@2.json",
     ]);
     agree::<ListenAddr>(&[
         "127.0.0.1:8080",
@@ -307,13 +322,24 @@ fn address_and_url_patterns_agree_with_the_parsers_where_a_pattern_can() {
     ]);
     agree::<EndpointUrl>(&[
         "http://127.0.0.1:8999",
-        "https://x.example.com/path?q=1",
+        "https://x.example.com/path",
         "ftp://x",
         "http://",
         "http:///p",
         "http://a b",
         "HTTP://x",
         "127.0.0.1:8999",
+        "http://u:p@h",
+        "http://u@h:1/p",
+        "http://@h",
+        "http://h/p?q",
+        "http://h?",
+        "http://h/p#f",
+        "http://h#",
+        "http://h/a b",
+        "http://h/a\tb",
+        "http://h\\x",
+        "http://[::1]:8999/p@th",
     ]);
     // Stricter than the pattern: ports above 65535 (five digits fit the pattern).
     assert!(schema_accepts::<ListenAddr>(&json!("h:99999")));

@@ -17,6 +17,7 @@ use fleetctl_core::oci::auth::{
     ResourcePrincipalProvider, build_provider,
 };
 use fleetctl_core::oci::clock::ManualClock;
+use fleetctl_core::oci::endpoints::Endpoints;
 use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::OciError;
 use fleetctl_core::oci::keys::{Passphrase, SigningKey};
@@ -348,4 +349,94 @@ async fn instance_principal_provider_and_signed_headers_print_no_secret() {
     assert_clean("SecurityToken", &both(&token_text), &s);
     drop(guard);
     assert_clean("log lines", &captured.all_text(), &s);
+}
+
+#[test]
+fn endpoint_overrides_are_refused_showing_only_their_source_scheme_host_and_port() {
+    let region = Region::parse("iad", "test").unwrap();
+    let secrets = vec!["S3cretKey".to_string(), "user:".to_string()];
+    // From env FLEETCTL_OCI_ENDPOINT, as text.
+    let rows = [
+        (
+            "http://user:S3cretKey@127.0.0.1:8999",
+            Some("http://127.0.0.1:8999"),
+            "has user info",
+        ),
+        (
+            "http://S3cretKey@127.0.0.1:8999/",
+            Some("http://127.0.0.1:8999"),
+            "has user info",
+        ),
+        (
+            "https://oci.example.com/?sig=S3cretKey",
+            Some("https://oci.example.com"),
+            "has a query",
+        ),
+        (
+            "http://127.0.0.1:8999/sim#S3cretKey",
+            Some("http://127.0.0.1:8999"),
+            "has a fragment",
+        ),
+        (
+            "ftp://127.0.0.1/S3cretKey",
+            Some("ftp://127.0.0.1"),
+            "is not http:// or https://",
+        ),
+        (
+            "user:S3cretKey@127.0.0.1:8999",
+            None,
+            "is not http:// or https://",
+        ),
+        ("S3cretKey", None, "is not http:// or https://"),
+        ("http://user:S3cretKey@", None, "has user info"),
+        (
+            "http://127.0.0.1:8999/a b?S3cretKey",
+            Some("http://127.0.0.1:8999"),
+            "contains whitespace",
+        ),
+    ];
+    for (value, shown, reason) in rows {
+        let env = Env::from_pairs([("FLEETCTL_OCI_ENDPOINT", value)]);
+        let err = Endpoints::from_settings(region.clone(), None, &env).unwrap_err();
+        let text = chain(&err);
+        assert_clean(value, &text, &secrets);
+        assert!(
+            err.to_string().contains("(from env FLEETCTL_OCI_ENDPOINT)"),
+            "{value}: {err}"
+        );
+        assert!(err.to_string().contains(reason), "{value}: {err}");
+        match shown {
+            Some(shown) => assert!(
+                err.to_string()
+                    .starts_with(&format!("the OCI endpoint override `{shown}` ")),
+                "{value}: {err}"
+            ),
+            None => assert!(
+                err.to_string()
+                    .starts_with("the OCI endpoint override (from "),
+                "{value}: {err}"
+            ),
+        }
+        // The auth layer passes it on as it is.
+        let auth = AuthError::Endpoint(err);
+        assert_clean(value, &chain(&auth), &secrets);
+    }
+    // From the `endpoint` setting and `with_override`, already parsed.
+    for value in [
+        "http://user:S3cretKey@127.0.0.1:8999",
+        "https://oci.example.com/?sig=S3cretKey",
+        "http://127.0.0.1:8999/#S3cretKey",
+    ] {
+        let url = url::Url::parse(value).unwrap();
+        let err = Endpoints::from_settings(region.clone(), Some(&url), &Env::empty()).unwrap_err();
+        assert_clean(value, &chain(&err), &secrets);
+        assert!(
+            err.to_string().contains("(from the `endpoint` setting)"),
+            "{err}"
+        );
+        let err = Endpoints::new(region.clone())
+            .with_override(url)
+            .unwrap_err();
+        assert_clean(value, &chain(&err), &secrets);
+    }
 }

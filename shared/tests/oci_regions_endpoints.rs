@@ -187,3 +187,41 @@ fn an_unusable_override_is_refused_with_its_origin() {
             .unwrap_err();
     assert!(err.to_string().contains("http:// or https://"), "{err}");
 }
+
+#[test]
+fn the_fleet_file_and_the_client_accept_the_same_override_urls() {
+    use fleetctl_core::config::EndpointUrl;
+    let region = Region::parse("iad", "test").unwrap();
+    let rows = [
+        ("http://127.0.0.1:8999", true),
+        ("https://oci.example.com/sim/", true),
+        ("http://[::1]:8999/p@th", true),
+        ("http://user:pw@127.0.0.1:8999", false),
+        ("http://user@127.0.0.1:8999", false),
+        ("http://@127.0.0.1:8999", false),
+        ("http://127.0.0.1:8999/?q=1", false),
+        ("http://127.0.0.1:8999?", false),
+        ("http://127.0.0.1:8999/#f", false),
+        ("http://127.0.0.1:8999#", false),
+        ("http://127.0.0.1:99999", false),
+        ("http://", false),
+        ("http:///p", false),
+        ("HTTP://x", false),
+        ("ftp://x", false),
+        ("127.0.0.1:8999", false),
+        ("http://a b", false),
+        ("http://a\tb", false),
+    ];
+    for (value, ok) in rows {
+        let in_file = value.parse::<EndpointUrl>();
+        assert_eq!(in_file.is_ok(), ok, "fleet file, {value:?}: {in_file:?}");
+        let env = Env::from_pairs([("FLEETCTL_OCI_ENDPOINT", value)]);
+        let from_env = Endpoints::from_settings(region.clone(), None, &env);
+        assert_eq!(from_env.is_ok(), ok, "env, {value:?}: {from_env:?}");
+        if let Ok(parsed) = in_file {
+            let url = parsed.to_url().unwrap();
+            let from_setting = Endpoints::from_settings(region.clone(), Some(&url), &Env::empty());
+            assert!(from_setting.is_ok(), "setting, {value:?}: {from_setting:?}");
+        }
+    }
+}

@@ -10,8 +10,11 @@ use fleetctl_core::config::{FleetConfig, load_str};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::Instance;
 use fleetctl_core::ocid::InstanceId;
-use fleetctl_core::status::{LoadBalancerObservation, Observation, build};
-use fleetctl_core::store::ledger::{InstanceRecord, Ledger, RecordState, Timestamp};
+use fleetctl_core::status::{LoadBalancerObservation, Observation, build, private_ips};
+use fleetctl_core::store::ledger::{
+    InstanceRecord, Ledger, Operation, OperationId, OperationKind, OperationStatus, RecordState,
+    Timestamp,
+};
 use time::macros::datetime;
 
 const FLEET: &str = "kind: FleetConfig
@@ -87,10 +90,16 @@ fn backend(n: u32, port: u16) -> Backend {
     }
 }
 
-fn observation(instances: Vec<Instance>, backends: Option<Vec<Backend>>) -> Observation {
-    let private_ips: BTreeMap<InstanceId, IpAddr> = instances
+/// What `observe` would read: `instances`, the primary private IPs the simulated VNICs hold
+/// (`10.0.0.<n>` for instance `n`), put together by the same function `observe` uses, and
+/// the backend set with every backend healthy.
+fn observation(
+    ledger: Option<&Ledger>,
+    instances: Vec<Instance>,
+    backends: Option<Vec<Backend>>,
+) -> Observation {
+    let vnics: BTreeMap<InstanceId, IpAddr> = instances
         .iter()
-        .filter(|i| !i.lifecycle_state.is_going_away())
         .map(|i| {
             let n: u32 =
                 i.id.as_str()
@@ -102,8 +111,8 @@ fn observation(instances: Vec<Instance>, backends: Option<Vec<Backend>>) -> Obse
         .collect();
     Observation {
         observed_at: datetime!(2026-01-02 00:00:00 UTC),
+        private_ips: private_ips(ledger, &instances, &vnics),
         instances,
-        private_ips,
         load_balancer: backends.map(|backends| LoadBalancerObservation {
             health: BackendSetHealth {
                 status: HealthStatus::Ok,
@@ -129,11 +138,12 @@ fn drift_kinds(
     instances: Vec<Instance>,
     backends: Option<Vec<Backend>>,
 ) -> Vec<(DriftKind, Option<String>)> {
+    let ledger = ledger(records);
     let status = build(
         &fleet(lb),
         "memory://t",
-        Some(&ledger(records)),
-        &observation(instances, backends),
+        Some(&ledger),
+        &observation(Some(&ledger), instances, backends),
     );
     assert_eq!(status.in_sync, status.drift.is_empty());
     status
@@ -277,6 +287,7 @@ fn groups_come_in_file_order_then_groups_seen_only_in_tags() {
         "memory://t",
         None,
         &observation(
+            None,
             vec![
                 instance(1, "RUNNING", "green"),
                 instance(2, "RUNNING", "blue"),
@@ -293,4 +304,146 @@ fn groups_come_in_file_order_then_groups_seen_only_in_tags() {
     assert!(!status.ledger.exists);
     assert_eq!(status.running, 2);
     assert_eq!(status.desired, 2);
+}
+
+#[test]
+fn backends_of_terminated_or_missing_records_are_unknown_to_the_fleet() {
+    // 1 was terminated (OCI still lists it as TERMINATING), 2 went missing; their backends
+    // still point at their old IPs, the most dangerous kind of stale backend.
+    let kinds = drift_kinds(
+        true,
+        vec![
+            record(1, RecordState::Terminated),
+            record(2, RecordState::Missing),
+            record(3, RecordState::Running),
+        ],
+        vec![
+            instance(1, "TERMINATING", "blue"),
+            instance(3, "RUNNING", "blue"),
+        ],
+        Some(vec![backend(1, 8080), backend(2, 8080), backend(3, 8080)]),
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            (DriftKind::UnknownBackend, Some("10.0.0.1:8080".to_string())),
+            (DriftKind::UnknownBackend, Some("10.0.0.2:8080".to_string())),
+        ]
+    );
+}
+
+#[test]
+fn the_ip_map_holds_live_records_and_live_instances_only() {
+    let l = ledger(vec![
+        record(1, RecordState::Terminated),
+        record(2, RecordState::Missing),
+        record(3, RecordState::Terminating),
+        InstanceRecord {
+            private_ip: None,
+            ..record(4, RecordState::Launching)
+        },
+        record(6, RecordState::Terminated),
+    ]);
+    let instances = vec![
+        instance(1, "TERMINATING", "blue"),
+        instance(4, "RUNNING", "blue"),
+        instance(5, "PROVISIONING", "blue"),
+        instance(6, "RUNNING", "blue"),
+    ];
+    let vnics: BTreeMap<InstanceId, IpAddr> = [
+        (id(1), ip(101)),
+        (id(4), ip(104)),
+        (id(5), ip(105)),
+        (id(6), ip(106)),
+    ]
+    .into_iter()
+    .collect();
+    let ips = private_ips(Some(&l), &instances, &vnics);
+    let expected: BTreeMap<InstanceId, IpAddr> = [
+        // A live record keeps its ledger IP, even while OCI has it terminating.
+        (id(3), ip(3)),
+        // Live instances without a ledger IP get their VNIC's.
+        (id(4), ip(104)),
+        (id(5), ip(105)),
+        // A running instance whose only record is terminated: the VNIC's, not the record's.
+        (id(6), ip(106)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ips, expected);
+}
+
+#[test]
+fn per_backend_health_fills_the_lb_column_and_the_healthy_count() {
+    let l = ledger(vec![
+        record(1, RecordState::Running),
+        record(2, RecordState::Running),
+        record(3, RecordState::Running),
+        record(4, RecordState::Running),
+    ]);
+    let mut obs = observation(
+        Some(&l),
+        vec![
+            instance(1, "RUNNING", "blue"),
+            instance(2, "RUNNING", "blue"),
+            instance(3, "RUNNING", "blue"),
+            instance(4, "RUNNING", "blue"),
+        ],
+        Some(vec![
+            backend(1, 8080),
+            backend(2, 8080),
+            backend(3, 8080),
+            backend(4, 8080),
+        ]),
+    );
+    let health = &mut obs.load_balancer.as_mut().unwrap().health;
+    health.status = HealthStatus::Critical;
+    health.warning_state_backend_names = vec!["10.0.0.4:8080".into()];
+    health.critical_state_backend_names = vec!["10.0.0.2:8080".into()];
+    health.unknown_state_backend_names = vec!["10.0.0.3:8080".into()];
+    let status = build(&fleet(true), "memory://t", Some(&l), &obs);
+    let column: Vec<(String, Option<String>)> = status.groups[0]
+        .instances
+        .iter()
+        .map(|i| (i.name.clone(), i.backend.as_ref().map(|b| b.health.clone())))
+        .collect();
+    assert_eq!(
+        column,
+        vec![
+            ("web-blue-1".to_string(), Some("OK".to_string())),
+            ("web-blue-2".to_string(), Some("CRITICAL".to_string())),
+            ("web-blue-3".to_string(), Some("UNKNOWN".to_string())),
+            ("web-blue-4".to_string(), Some("WARNING".to_string())),
+        ]
+    );
+    let lb = status.load_balancer.unwrap();
+    assert_eq!((lb.backends, lb.healthy), (4, 1));
+    assert_eq!(lb.health, "CRITICAL");
+    assert!(status.in_sync, "health is not drift: {:?}", status.drift);
+}
+
+#[test]
+fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
+    let mut l = ledger(vec![]);
+    l.operation = Some(Operation {
+        id: OperationId::parse("op-1").unwrap(),
+        kind: OperationKind::SyncState,
+        status: OperationStatus::Running,
+        started: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        updated: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
+        finished: None,
+        steps: vec![],
+        error: None,
+    });
+    let status = build(
+        &fleet(false),
+        "memory://t",
+        Some(&l),
+        &observation(Some(&l), vec![], None),
+    );
+    let op = status.ledger.operation.unwrap();
+    assert_eq!(
+        (op.kind.as_str(), op.status.as_str()),
+        ("sync_state", "running")
+    );
 }

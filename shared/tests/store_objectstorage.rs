@@ -482,6 +482,30 @@ async fn the_oci_object_store_lists_copies_and_refuses_multipart() {
 }
 
 #[tokio::test]
+async fn the_oci_object_store_lists_every_page() {
+    let env = SimEnv::start().await;
+    env.settings(json!({"maxPageSize": 2})).await;
+    let store = OciObjectStore::new(env.client.clone(), bucket(&env));
+    let root = unique("pages");
+    for n in 0..5 {
+        put(&env, &format!("{root}/{n}"), b"v").await;
+    }
+    let listed: Vec<String> = store
+        .list(Some(&Path::from(root.clone())))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..5).map(|n| format!("{root}/{n}")).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(
+        logged_paths(&env, "ListObjects").len(),
+        3,
+        "pages of two, two and one"
+    );
+}
+
+#[tokio::test]
 async fn a_state_store_in_a_missing_bucket_fails_instead_of_looking_empty() {
     let env = SimEnv::start().await;
     let store = StateStore::open(

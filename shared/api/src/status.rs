@@ -57,9 +57,9 @@ pub struct LedgerSummary {
 pub struct OperationSummary {
     /// Its id.
     pub id: String,
-    /// `scale`, `rolling_restart`, `sync`, ...
+    /// `scale`, `rolling_restart` or `sync_state`: the operation's `type` in the ledger.
     pub kind: String,
-    /// `running`, `succeeded`, `failed`, ...
+    /// `running`, `succeeded`, `failed` or `cancelled`.
     pub status: String,
 }
 

@@ -286,7 +286,14 @@ checked_string!(
 );
 
 /// Where the state document lives: a path, or a URL with scheme `file://`, `memory://`,
-/// `s3://` or `oci://`. Only the scheme is checked here; the store parses the rest.
+/// `s3://` or `oci://`. Checked by the state store's own parser
+/// ([`crate::store::StoreUrl::parse`]), so `validate` accepts exactly what a run can open.
+/// Messages never show user info (`user:secret@`): such a URL is shown as `scheme://***`.
+///
+/// The schema pattern checks the scheme (in any case), that `file://`, `memory://` and `s3://`
+/// URLs have no `@`, `?` or `#`, that an `oci://` URL has one `@` before its first `/` and no
+/// `:` before it, and that a plain path has no `:`. The parser also checks bucket, namespace
+/// and object names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StateUrl(String);
 
@@ -298,28 +305,18 @@ impl StateUrl {
         "a path or a URL starting with file://, memory://, s3:// or oci://";
 
     fn check(s: &str) -> Result<(), InvalidValue> {
-        let err = |why: &str| {
-            InvalidValue::new(format!("must be {}, got {}{why}", Self::EXPECTED, got(s)))
-        };
-        if s.chars().any(|c| c.is_ascii_control()) {
-            return Err(err(" (it contains a control character)"));
+        match crate::store::StoreUrl::parse(s) {
+            Ok(_) => Ok(()),
+            Err(crate::store::StoreError::InvalidUrl { url, reason }) => Err(InvalidValue::new(
+                format!("must be {}, got {} ({reason})", Self::EXPECTED, got(&url)),
+            )),
+            // `parse` only returns `InvalidUrl`; anything else is described without the value.
+            Err(other) => Err(InvalidValue::new(format!(
+                "must be {}: {}",
+                Self::EXPECTED,
+                other
+            ))),
         }
-        if Self::SCHEMES
-            .iter()
-            .any(|scheme| s.strip_prefix(scheme).is_some_and(|r| r.starts_with("://")))
-        {
-            return Ok(());
-        }
-        if s.is_empty() {
-            return Err(err(""));
-        }
-        if let Some((scheme, _)) = s.split_once("://") {
-            return Err(err(&format!(" (unsupported scheme {scheme:?})")));
-        }
-        if s.contains(':') {
-            return Err(err(" (a path may not contain ':')"));
-        }
-        Ok(())
     }
 
     /// The URL scheme (`s3`, `oci`, …), or `None` for a plain path.
@@ -331,7 +328,11 @@ impl StateUrl {
 checked_string!(
     StateUrl,
     "A path, or a URL with scheme file://, memory://, s3://bucket/key or oci://bucket@namespace/prefix.",
-    r"^((file|memory|s3|oci)://[^\x00-\x1f\x7f]*|[^:\x00-\x1f\x7f]+)$",
+    concat!(
+        r"^(([Ff][Ii][Ll][Ee]|[Mm][Ee][Mm][Oo][Rr][Yy]|[Ss]3)://[^\x00-\x1f\x7f@?#]*",
+        r"|[Oo][Cc][Ii]://[^\x00-\x1f\x7f@?#/:]*@[^\x00-\x1f\x7f@?#/]*(/[^\x00-\x1f\x7f@?#]*)?",
+        r"|[^:\x00-\x1f\x7f]+)$"
+    ),
     None
 );
 
@@ -393,33 +394,33 @@ checked_string!(
     None
 );
 
-/// The one base URL used for every OCI service (the simulator): `http://` or `https://`.
+/// The one base URL used for every OCI service (the simulator): `http://` or `https://`, a
+/// host, an optional port and path; no user info, query or fragment. Checked by the same rules
+/// as the client applies at connect time ([`crate::oci::endpoints::parse_base_url`]).
+/// Messages show at most `scheme://host:port` of a refused value.
+///
+/// The schema pattern accepts exactly what those rules accept, except that the URL parser
+/// also refuses a port above 65535 or a malformed IP address.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointUrl(String);
 
 impl EndpointUrl {
-    pub(crate) const EXPECTED: &'static str =
-        "an http:// or https:// URL such as \"http://127.0.0.1:8999\"";
+    pub(crate) const EXPECTED: &'static str = "an http:// or https:// base URL without user info, \
+         query or fragment, such as \"http://127.0.0.1:8999\"";
 
     fn check(s: &str) -> Result<(), InvalidValue> {
         Self::parse_url(s).map(|_| ())
     }
 
     fn parse_url(s: &str) -> Result<url::Url, InvalidValue> {
-        let err = || InvalidValue::new(format!("must be {}, got {}", Self::EXPECTED, got(s)));
-        let rest = s
-            .strip_prefix("http://")
-            .or_else(|| s.strip_prefix("https://"))
-            .ok_or_else(err)?;
-        let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        if host_end == 0 || s.chars().any(char::is_whitespace) {
-            return Err(err());
-        }
-        let url = url::Url::parse(s).map_err(|_| err())?;
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(err());
-        }
-        Ok(url)
+        use crate::oci::endpoints::{parse_base_url, shown_base_url};
+        parse_base_url(s).map_err(|problem| {
+            let subject = match shown_base_url(s) {
+                Some(shown) => format!("`{shown}`"),
+                None => "the value (not shown, in case it holds a secret)".to_string(),
+            };
+            InvalidValue::new(format!("must be {}; {subject} {problem}", Self::EXPECTED))
+        })
     }
 
     /// The parsed URL.
@@ -431,7 +432,7 @@ impl EndpointUrl {
 checked_string!(
     EndpointUrl,
     "One base URL for every OCI service (for example the simulator, http://127.0.0.1:8999).",
-    r"^https?://[^\s/?#]+([/?#]\S*)?$",
+    r"^https?://[^\s\x00-\x1f\x7f\\/?#@]+(/[^\s\x00-\x1f\x7f\\?#]*)?$",
     None
 );
 
@@ -908,7 +909,7 @@ mod tests {
     }
 
     #[test]
-    fn state_urls_check_only_the_scheme() {
+    fn state_urls_are_checked_by_the_store_parser() {
         for good in [
             ".fleetctl/state.json",
             "/abs/state.json",
@@ -916,10 +917,20 @@ mod tests {
             "memory://",
             "s3://bucket/key",
             "oci://b@ns/prefix",
+            "OCI://b@ns/prefix",
         ] {
             assert!(good.parse::<StateUrl>().is_ok(), "{good}");
         }
-        for bad in ["", "http://x/y", "s3:/bucket", "c:state"] {
+        for bad in [
+            "",
+            "http://x/y",
+            "s3:/bucket",
+            "c:state",
+            "s3://",
+            "oci://bucket/x",
+            "file://a?b",
+            "s3://k:s@b/x",
+        ] {
             assert!(bad.parse::<StateUrl>().is_err(), "{bad}");
         }
         assert_eq!("s3://b/k".parse::<StateUrl>().unwrap().scheme(), Some("s3"));
@@ -954,6 +965,9 @@ mod tests {
             "http:///path",
             "http://a b",
             "HTTP://x",
+            "http://u:p@x",
+            "http://x/?q",
+            "http://x/#f",
         ] {
             assert!(bad.parse::<EndpointUrl>().is_err(), "{bad}");
         }

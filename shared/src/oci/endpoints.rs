@@ -13,6 +13,11 @@
 //! host, port and an optional path prefix of *every* service, federation included, e.g.
 //! `http://127.0.0.1:8999` for the local simulator. API version prefixes are never part of an
 //! endpoint: operations append them.
+//!
+//! One rule set ([`parse_base_url`]) decides what an override may be, wherever it comes from
+//! (the fleet file checks its `endpoint` with it too): `http://` or `https://`, a host, an
+//! optional port and path; no user info, query or fragment. Errors show at most
+//! `scheme://host:port` of a refused value.
 
 use url::Url;
 
@@ -73,27 +78,121 @@ impl Service {
     }
 }
 
-/// An endpoint override that cannot be used.
+/// Why a text cannot be the endpoint override. One rule set, applied by [`parse_base_url`]
+/// to the `endpoint` setting of the fleet file (at validation), to env
+/// `FLEETCTL_OCI_ENDPOINT` and to [`Endpoints::with_override`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlProblem {
+    /// The scheme is not `http` or `https`.
+    #[error("is not http:// or https://")]
+    NotHttp,
+    /// `HTTP://`, `Https://`, ...
+    #[error("has its scheme in capitals; write http:// or https://")]
+    SchemeCase,
+    /// Whitespace, a control character or a backslash anywhere.
+    #[error("contains whitespace, a control character or a backslash")]
+    Whitespace,
+    /// Nothing between `://` and the path.
+    #[error("has no host")]
+    NoHost,
+    /// `user:password@` (or any `@`) before the host.
+    #[error(
+        "has user info (a name or password before `@`); credentials never belong in an endpoint"
+    )]
+    UserInfo,
+    /// `?...`.
+    #[error("has a query (`?…`)")]
+    Query,
+    /// `#...`.
+    #[error("has a fragment (`#…`)")]
+    Fragment,
+    /// Anything else the URL parser refuses (a bad port, a bad IPv6 address, ...).
+    #[error("is not a valid URL")]
+    NotAUrl,
+}
+
+/// The characters [`parse_base_url`] refuses anywhere.
+fn forbidden_char(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '\\' || c == '\u{feff}'
+}
+
+/// Checks `text` as the base URL of every service: `http://` or `https://` (lower case), a
+/// host, an optional port and path, and nothing else: no user info, query or fragment, no
+/// whitespace, control character or backslash.
+pub fn parse_base_url(text: &str) -> Result<Url, BaseUrlProblem> {
+    let Some(rest) = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+    else {
+        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+        return Err(
+            if lower.starts_with("http://") || lower.starts_with("https://") {
+                BaseUrlProblem::SchemeCase
+            } else {
+                BaseUrlProblem::NotHttp
+            },
+        );
+    };
+    if text.chars().any(forbidden_char) {
+        return Err(BaseUrlProblem::Whitespace);
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return Err(BaseUrlProblem::UserInfo);
+    }
+    if authority.is_empty() {
+        return Err(BaseUrlProblem::NoHost);
+    }
+    match rest.find(['?', '#']).map(|at| &rest[at..at + 1]) {
+        Some("?") => return Err(BaseUrlProblem::Query),
+        Some(_) => return Err(BaseUrlProblem::Fragment),
+        None => {}
+    }
+    let url = Url::parse(text).map_err(|_| BaseUrlProblem::NotAUrl)?;
+    // The text checks above make these impossible; the parsed URL is checked all the same.
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(BaseUrlProblem::NoHost);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(BaseUrlProblem::UserInfo);
+    }
+    if url.query().is_some() {
+        return Err(BaseUrlProblem::Query);
+    }
+    if url.fragment().is_some() {
+        return Err(BaseUrlProblem::Fragment);
+    }
+    Ok(url)
+}
+
+/// `scheme://host[:port]` of `text`, the only part of an endpoint messages show (user info,
+/// path, query and fragment may hold secrets); `None` when `text` has no host to show.
+pub fn shown_base_url(text: &str) -> Option<String> {
+    let url = Url::parse(text).ok()?;
+    let host = url.host_str().filter(|h| !h.is_empty())?;
+    Some(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
+/// An endpoint override that cannot be used. Messages name where the value came from and
+/// show at most its `scheme://host:port`, never user info, path, query or fragment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
-    /// Not a URL.
-    #[error("the OCI endpoint override `{value}` (from {origin}) is not a URL")]
-    NotAUrl {
-        /// The value.
-        value: String,
-        /// Where it came from.
-        origin: String,
-    },
-    /// Not http(s), or has a query/fragment/credentials.
+    /// Not an http(s) base URL without user info, query or fragment.
     #[error(
-        "the OCI endpoint override `{value}` (from {origin}) must be an http:// or https:// base \
-         URL without user info, query or fragment, e.g. `http://127.0.0.1:8999`"
+        "the OCI endpoint override {}(from {origin}) {problem}; it must be an http:// or \
+         https:// base URL without user info, query or fragment, e.g. `http://127.0.0.1:8999`",
+        shown.as_deref().map(|s| format!("`{s}` ")).unwrap_or_default()
     )]
     Unusable {
-        /// The value.
-        value: String,
-        /// Where it came from.
+        /// `scheme://host[:port]` of the value, when it has a host.
+        shown: Option<String>,
+        /// Where it came from (`env FLEETCTL_OCI_ENDPOINT`, `the `endpoint` setting`).
         origin: String,
+        /// What is wrong.
+        problem: BaseUrlProblem,
     },
     /// The region's domain does not form a valid host (e.g. a malformed `OCI_DEFAULT_REALM`).
     #[error(
@@ -139,15 +238,8 @@ impl Endpoints {
         env: &Env,
     ) -> Result<Self, EndpointError> {
         let base = match (setting, env.get_non_empty(ENDPOINT_ENV)) {
-            (Some(url), _) => Some(validate_base(url.clone(), "the `endpoint` setting")?),
-            (None, Some(value)) => {
-                let origin = format!("env {ENDPOINT_ENV}");
-                let url = Url::parse(value).map_err(|_| EndpointError::NotAUrl {
-                    value: value.to_string(),
-                    origin: origin.clone(),
-                })?;
-                Some(validate_base(url, &origin)?)
-            }
+            (Some(url), _) => Some(checked_base(url.as_str(), "the `endpoint` setting")?),
+            (None, Some(value)) => Some(checked_base(value, &format!("env {ENDPOINT_ENV}"))?),
             (None, None) => None,
         };
         Ok(Self {
@@ -158,7 +250,7 @@ impl Endpoints {
 
     /// Points every service at `base` (e.g. `http://127.0.0.1:8999`).
     pub fn with_override(mut self, base: Url) -> Result<Self, EndpointError> {
-        self.override_base = Some(validate_base(base, "the endpoint override")?);
+        self.override_base = Some(checked_base(base.as_str(), "the endpoint override")?);
         Ok(self)
     }
 
@@ -205,19 +297,11 @@ impl Endpoints {
     }
 }
 
-fn validate_base(url: Url, origin: &str) -> Result<Url, EndpointError> {
-    let ok = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some()
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url.query().is_none()
-        && url.fragment().is_none();
-    if ok {
-        Ok(url)
-    } else {
-        Err(EndpointError::Unusable {
-            value: url.to_string(),
-            origin: origin.to_string(),
-        })
-    }
+/// [`parse_base_url`], with an error that names `origin` and shows only `scheme://host:port`.
+fn checked_base(text: &str, origin: &str) -> Result<Url, EndpointError> {
+    parse_base_url(text).map_err(|problem| EndpointError::Unusable {
+        shown: shown_base_url(text),
+        origin: origin.to_string(),
+        problem,
+    })
 }

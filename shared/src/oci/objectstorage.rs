@@ -25,6 +25,8 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt as _, TryStreamExt as _};
 use http::header::{CONTENT_LENGTH, IF_MATCH, IF_NONE_MATCH, RANGE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use md5::{Digest as _, Md5};
@@ -807,7 +809,81 @@ pub async fn list_objects(
     Ok(resp.json(OP)?)
 }
 
-/// Every page of ListObjects (following `nextStartWith`), concatenated.
+/// The most pages [`list_object_pages`] follows: a service that never ends a listing would
+/// otherwise be paged forever.
+pub const MAX_LIST_PAGES: usize = 100_000;
+
+/// Where the page after one that started at `current` starts: `Ok(None)` after the last
+/// page. A cursor equal to `current` (the service would repeat the page forever) or a page
+/// beyond [`MAX_LIST_PAGES`] is an error.
+fn next_start(
+    current: Option<&str>,
+    next: Option<&str>,
+    pages: usize,
+) -> Result<Option<String>, ObjectStorageError> {
+    let stop = |reason: String| {
+        ObjectStorageError::Oci(OciError::InvalidRequest {
+            operation: "ListObjects",
+            reason,
+        })
+    };
+    match next {
+        None => Ok(None),
+        Some(next) if current == Some(next) => Err(stop(format!(
+            "the service returned nextStartWith `{next}` twice; stopping"
+        ))),
+        Some(_) if pages >= MAX_LIST_PAGES => {
+            Err(stop(format!("more than {MAX_LIST_PAGES} pages; stopping")))
+        }
+        Some(next) => Ok(Some(next.to_string())),
+    }
+}
+
+/// Every page of ListObjects, following `nextStartWith` (the one paging loop of Object
+/// Storage listings: [`list_all_objects`] and the `oci://` store's `list` use it). Each page
+/// is requested when the stream is polled for it.
+pub fn list_object_pages(
+    client: &OciClient,
+    bucket: &Bucket,
+    options: &ListObjectsOptions,
+) -> BoxStream<'static, Result<ListObjectsPage, ObjectStorageError>> {
+    struct Cursor {
+        client: OciClient,
+        bucket: Bucket,
+        options: ListObjectsOptions,
+        pages: usize,
+        done: bool,
+    }
+    let cursor = Cursor {
+        client: client.clone(),
+        bucket: bucket.clone(),
+        options: options.clone(),
+        pages: 0,
+        done: false,
+    };
+    stream::try_unfold(cursor, |mut cursor| async move {
+        if cursor.done {
+            return Ok(None);
+        }
+        let page = list_objects(&cursor.client, &cursor.bucket, &cursor.options).await?;
+        cursor.pages += 1;
+        match next_start(
+            cursor.options.start.as_deref(),
+            page.next_start_with.as_deref(),
+            cursor.pages,
+        )? {
+            Some(next) => {
+                cursor.options.start = Some(next);
+                cursor.options.start_after = None;
+            }
+            None => cursor.done = true,
+        }
+        Ok(Some((page, cursor)))
+    })
+    .boxed()
+}
+
+/// Every page of ListObjects ([`list_object_pages`]), concatenated.
 pub async fn list_all_objects(
     client: &OciClient,
     bucket: &Bucket,
@@ -818,28 +894,29 @@ pub async fn list_all_objects(
         prefixes: Vec::new(),
         next_start_with: None,
     };
-    let mut opts = options.clone();
-    // A service that returned the same cursor forever would loop; stop and say so.
-    for _ in 0..100_000 {
-        let page = list_objects(client, bucket, &opts).await?;
+    let mut pages = list_object_pages(client, bucket, options);
+    while let Some(page) = pages.try_next().await? {
         all.objects.extend(page.objects);
         all.prefixes.extend(page.prefixes);
-        match page.next_start_with {
-            Some(next) if opts.start.as_deref() != Some(next.as_str()) => {
-                opts.start = Some(next);
-                opts.start_after = None;
-            }
-            Some(_) => {
-                return Err(ObjectStorageError::Oci(OciError::InvalidRequest {
-                    operation: "ListObjects",
-                    reason: "the service returned the same nextStartWith twice".into(),
-                }));
-            }
-            None => return Ok(all),
-        }
     }
-    Err(ObjectStorageError::Oci(OciError::InvalidRequest {
-        operation: "ListObjects",
-        reason: "more than 100000 pages; stopping".into(),
-    }))
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_follows_new_cursors_and_stops_on_a_repeated_one_or_too_many_pages() {
+        assert_eq!(next_start(None, None, 1).ok(), Some(None));
+        assert_eq!(next_start(None, Some("b"), 1).ok(), Some(Some("b".into())));
+        assert_eq!(
+            next_start(Some("b"), Some("d"), 2).ok(),
+            Some(Some("d".into()))
+        );
+        let err = next_start(Some("b"), Some("b"), 2).unwrap_err();
+        assert!(err.to_string().contains("nextStartWith `b` twice"), "{err}");
+        let err = next_start(Some("b"), Some("d"), MAX_LIST_PAGES).unwrap_err();
+        assert!(err.to_string().contains("more than 100000 pages"), "{err}");
+    }
 }

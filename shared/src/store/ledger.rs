@@ -46,13 +46,43 @@ pub const MAX_EVENTS: usize = 200;
 // ---------------------------------------------------------------------------------------------
 
 /// An instant, written as RFC 3339 in UTC (`2025-01-14T08:00:00Z`, fractions kept).
+///
+/// **Invariant:** the instant is in UTC and within the years 0000 to 9999, the range RFC 3339
+/// can write, so every `Timestamp` serialises.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
 
+/// The earliest instant a [`Timestamp`] holds: `0000-01-01T00:00:00Z`.
+const TIMESTAMP_MIN: OffsetDateTime = time::macros::datetime!(0000-01-01 00:00:00 UTC);
+
+/// The latest instant a [`Timestamp`] holds: `9999-12-31T23:59:59.999999999Z`.
+const TIMESTAMP_MAX: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+
+/// Why a text is not a [`Timestamp`].
+#[derive(Debug, thiserror::Error)]
+pub enum TimestampError {
+    /// Not RFC 3339.
+    #[error("not an RFC 3339 timestamp such as \"2025-01-14T08:00:00Z\"")]
+    Syntax(#[source] time::error::Parse),
+    /// RFC 3339, but outside the years 0000 to 9999 once converted to UTC (e.g.
+    /// `9999-12-31T23:59:59-01:00`).
+    #[error("outside the years 0000 to 9999 once converted to UTC")]
+    OutOfRange,
+}
+
 impl Timestamp {
-    /// The instant `at`, normalised to UTC.
+    /// The instant `at`, normalised to UTC. An instant whose UTC form falls outside the years
+    /// 0000 to 9999 is clamped to the nearest end of that range (as `saturating_add` clamps),
+    /// so this never fails; [`Timestamp::parse`] refuses such instants instead.
     pub fn new(at: OffsetDateTime) -> Self {
-        Timestamp(at.to_offset(time::UtcOffset::UTC))
+        let utc = at
+            .checked_to_offset(time::UtcOffset::UTC)
+            .unwrap_or(if at.year() > 0 {
+                TIMESTAMP_MAX
+            } else {
+                TIMESTAMP_MIN
+            });
+        Timestamp(utc.clamp(TIMESTAMP_MIN, TIMESTAMP_MAX))
     }
 
     /// The instant.
@@ -60,9 +90,14 @@ impl Timestamp {
         self.0
     }
 
-    /// Parses RFC 3339 text (any offset; stored in UTC).
-    pub fn parse(text: &str) -> Result<Self, time::error::Parse> {
-        OffsetDateTime::parse(text, &Rfc3339).map(Self::new)
+    /// Parses RFC 3339 text (any offset; stored in UTC). Text whose UTC form falls outside
+    /// the years 0000 to 9999 is refused.
+    pub fn parse(text: &str) -> Result<Self, TimestampError> {
+        let at = OffsetDateTime::parse(text, &Rfc3339).map_err(TimestampError::Syntax)?;
+        match at.checked_to_offset(time::UtcOffset::UTC) {
+            Some(utc) if (TIMESTAMP_MIN..=TIMESTAMP_MAX).contains(&utc) => Ok(Timestamp(utc)),
+            _ => Err(TimestampError::OutOfRange),
+        }
     }
 }
 
@@ -76,7 +111,7 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.format(&Rfc3339) {
             Ok(s) => f.write_str(&s),
-            // Only years outside 0..=9999 cannot be written as RFC 3339.
+            // Unreachable by the invariant (years 0000 to 9999 always format).
             Err(_) => write!(f, "{}", self.0),
         }
     }
@@ -117,10 +152,9 @@ where
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(ParseVisitor("an RFC 3339 timestamp", |text: &str| {
-            Timestamp::parse(text).map_err(|e| {
-                format!(
-                    "{text:?} is not an RFC 3339 timestamp such as \"2025-01-14T08:00:00Z\": {e}"
-                )
+            Timestamp::parse(text).map_err(|e| match &e {
+                TimestampError::Syntax(cause) => format!("{text:?} is {e}: {cause}"),
+                TimestampError::OutOfRange => format!("{text:?} is {e}"),
             })
         }))
     }
@@ -201,8 +235,8 @@ macro_rules! text_id {
 
 text_id!(
     /// The id of an operation or a scale request: 1-36 characters of `[A-Za-z0-9-]`, starting
-    /// alphanumeric (a UUID fits). Short enough that `<operation>-<slot>` stays within the 64
-    /// characters of an `opc-retry-token`.
+    /// alphanumeric (a UUID fits). Retry tokens are derived from it by
+    /// [`crate::oci::wire::RetryToken::derive`], never built here.
     OperationId,
     what: "operation id",
     expected: "1-36 characters of letters, digits and '-', starting with a letter or digit",
@@ -215,12 +249,6 @@ impl OperationId {
     /// A new random id (a UUID v4 in its hyphenated form).
     pub fn random() -> Self {
         OperationId(uuid::Uuid::new_v4().hyphenated().to_string())
-    }
-
-    /// The `opc-retry-token` of step `slot` of this operation: `<id>-<slot>` (at most 47
-    /// characters), the same on every retry and after every restart.
-    pub fn retry_token(&self, slot: u32) -> String {
-        format!("{}-{slot}", self.0)
     }
 }
 
@@ -510,7 +538,8 @@ pub struct ScaleRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Operation {
-    /// The id (also the stem of every `opc-retry-token` the operation sends).
+    /// The id. Every `opc-retry-token` the operation sends is derived from it, the step's
+    /// slot and the purpose of the call ([`crate::oci::wire::RetryToken::derive`]).
     pub id: OperationId,
     /// What it does.
     pub kind: OperationKind,
@@ -577,6 +606,18 @@ pub enum OperationKind {
     SyncState,
 }
 
+impl OperationKind {
+    /// The kind as the document writes it (its `type`): `scale`, `rolling_restart` or
+    /// `sync_state`. `fleetctl status` and the API report this same word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OperationKind::Scale { .. } => "scale",
+            OperationKind::RollingRestart { .. } => "rolling_restart",
+            OperationKind::SyncState => "sync_state",
+        }
+    }
+}
+
 /// Where an operation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -591,12 +632,28 @@ pub enum OperationStatus {
     Cancelled,
 }
 
+impl OperationStatus {
+    /// The status as the document writes it: `running`, `succeeded`, `failed` or
+    /// `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationStatus::Running => "running",
+            OperationStatus::Succeeded => "succeeded",
+            OperationStatus::Failed => "failed",
+            OperationStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// One unit of an operation's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Step {
-    /// A number unique in the operation and never reused: with the operation id it forms the
-    /// step's `opc-retry-token`, so a retried or resumed step cannot act twice.
+    /// A number unique in the operation and never reused. A step makes several calls that
+    /// carry an `opc-retry-token` (drain, instance action, undrain, launch, ...); each gets its
+    /// own token, derived from the purpose of the call, the operation id and this slot
+    /// ([`crate::oci::wire::RetryToken::derive`]), so a retried or resumed step sends the same
+    /// tokens again and no two calls ever share one.
     pub slot: u32,
     /// What the step does.
     pub action: StepAction,

@@ -47,7 +47,7 @@ pub use lease::LeaseBusy;
 pub use ledger::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseHold,
     Ledger, MAX_EVENTS, Operation, OperationId, OperationKind, OperationStatus, RecordState,
-    ScaleRequest, Step, StepAction, StepStatus, Timestamp,
+    ScaleRequest, Step, StepAction, StepStatus, Timestamp, TimestampError,
 };
 pub use oci::OciObjectStore;
 pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, StoreUrl};
@@ -58,7 +58,7 @@ pub enum StoreError {
     /// The URL cannot be parsed (exit code 1).
     #[error("invalid state URL `{url}`: {reason}")]
     InvalidUrl {
-        /// The URL as given, credentials redacted.
+        /// The URL as given, or only `scheme://***` when it carries credentials ([`url::redact`]).
         url: String,
         /// What is wrong, and how to write it.
         reason: String,

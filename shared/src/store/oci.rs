@@ -324,57 +324,24 @@ impl ObjectStore for OciObjectStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        struct State {
-            store: OciObjectStore,
-            options: ListObjectsOptions,
-            done: bool,
-        }
-        let state = State {
-            store: self.clone(),
-            options: ListObjectsOptions {
-                prefix: list_prefix(prefix),
-                fields: LIST_FIELDS.iter().map(|f| f.to_string()).collect(),
-                ..ListObjectsOptions::default()
-            },
-            done: false,
+        let options = ListObjectsOptions {
+            prefix: list_prefix(prefix),
+            fields: LIST_FIELDS.iter().map(|f| f.to_string()).collect(),
+            ..ListObjectsOptions::default()
         };
         let root = prefix.cloned().unwrap_or_default();
-        stream::try_unfold(state, move |mut state| {
-            let root = root.clone();
-            async move {
-                if state.done {
-                    return Ok(None);
-                }
-                let page = objectstorage::list_objects(
-                    &state.store.client,
-                    &state.store.bucket,
-                    &state.options,
+        objectstorage::list_object_pages(&self.client, &self.bucket, &options)
+            .map_err(move |e| read_error(e, &root))
+            .map_ok(|page| {
+                stream::iter(
+                    page.objects
+                        .into_iter()
+                        .filter_map(summary_meta)
+                        .map(Ok::<_, object_store::Error>),
                 )
-                .await
-                .map_err(|e| read_error(e, &root))?;
-                match page.next_start_with {
-                    Some(next) if state.options.start.as_deref() != Some(next.as_str()) => {
-                        state.options.start = Some(next);
-                    }
-                    Some(_) => {
-                        return Err(object_store::Error::Generic {
-                            store: STORE,
-                            source: "ListObjects returned the same nextStartWith twice".into(),
-                        });
-                    }
-                    None => state.done = true,
-                }
-                let items: Vec<object_store::Result<ObjectMeta>> = page
-                    .objects
-                    .into_iter()
-                    .filter_map(summary_meta)
-                    .map(Ok)
-                    .collect();
-                Ok(Some((stream::iter(items), state)))
-            }
-        })
-        .try_flatten()
-        .boxed()
+            })
+            .try_flatten()
+            .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {

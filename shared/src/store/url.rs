@@ -12,8 +12,13 @@
 //! `state.json` inside it (`oci://b@ns/prod/` → `prod/state.json`, `s3://b` → `state.json`).
 //!
 //! URLs never carry credentials: `s3://` takes them from the `AWS_*` environment, `oci://`
-//! from the OCI credential provider. A URL with user info is refused, and error messages
-//! never repeat it.
+//! from the OCI credential provider. A URL with user info is refused, and its message shows
+//! only `scheme://***`. User info is looked for in the whole URL before it is split at `/`
+//! (secrets often contain `/`): any `@` after `file://`, `memory://`, `s3://` (or an
+//! unsupported scheme), and in `oci://` a second `@` or a `:` before the first.
+//!
+//! A plain path may not contain `:` (it could be a scheme without `//`); `file://` takes any
+//! path without `@`, `?` or `#`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -81,18 +86,75 @@ impl std::str::FromStr for StoreUrl {
     }
 }
 
-/// `url` with any user info (`user:secret@`) in its authority replaced by `***`, for messages.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) if authority[..at].contains(':') => {
-            format!("{scheme}://***@{}", &rest[at + 1..])
+/// True for a URL scheme as RFC 3986 spells one: a letter, then letters, digits, `+`, `-`, `.`.
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// True when `rest` (all that follows `scheme://`) carries user info (`user:secret@`).
+///
+/// Looked for in the whole of `rest`, before anything splits it at `/`: secrets often contain
+/// `/` (AWS secret keys do). In `oci://BUCKET@NAMESPACE/NAME` one `@` is part of the form, so
+/// there user info is a second `@` or a `:` before the first; for every other scheme any `@`
+/// is user info.
+fn has_user_info(scheme: &str, rest: &str) -> bool {
+    if scheme.eq_ignore_ascii_case("oci") {
+        let mut ats = rest.match_indices('@');
+        match (ats.next(), ats.next()) {
+            (None, _) => false,
+            (Some(_), Some(_)) => true,
+            (Some((at, _)), None) => rest[..at].contains(':'),
         }
-        _ => url.to_string(),
+    } else {
+        rest.contains('@')
+    }
+}
+
+/// `url` as messages may show it: `scheme://***` when it carries user info (then nothing
+/// after `://` is shown, not even the bucket), else as written. Text that is not a URL but
+/// has the shape `name:secret@…` shows at most a supported scheme (`s3:***`), else `***`.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && is_scheme(scheme)
+    {
+        return if has_user_info(scheme, rest) {
+            format!("{scheme}://***")
+        } else {
+            url.to_string()
+        };
+    }
+    if !(url.contains('@') && url.contains(':')) {
+        return url.to_string();
+    }
+    match url.split_once(':') {
+        Some((scheme, _))
+            if ["file", "memory", "s3", "oci"]
+                .iter()
+                .any(|known| scheme.eq_ignore_ascii_case(known)) =>
+        {
+            format!("{scheme}:***")
+        }
+        _ => "***".to_string(),
+    }
+}
+
+/// Why a URL with user info is refused, by scheme.
+fn credentials_reason(scheme: &str) -> String {
+    let why = "credentials do not belong in the URL";
+    match scheme.to_ascii_lowercase().as_str() {
+        "s3" => format!("{why}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead"),
+        "oci" => format!(
+            "{why}: oci:// stores use the OCI credentials of the fleet (spec.auth), and the \
+             URL has exactly one `@`, between the bucket and the namespace"
+        ),
+        "file" => format!(
+            "{why}, and a file:// URL may not contain `@`; write a plain path if the file \
+             name has one"
+        ),
+        "memory" => format!("{why}, and a memory:// name may not contain `@`"),
+        _ => format!("{why}; a state URL is a path, file://, memory://, s3:// or oci://"),
     }
 }
 
@@ -174,24 +236,42 @@ impl StoreUrl {
             return Err(invalid(url, "it contains a control character"));
         }
         let Some((scheme, rest)) = url.split_once("://") else {
-            if let Some((before, _)) = url.split_once(':')
-                && !before.is_empty()
-                && before
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
-            {
-                return Err(invalid(
-                    url,
+            if let Some((before, _)) = url.split_once(':') {
+                let reason = if url.contains('@') {
+                    // `name:secret@…`: say nothing of what precedes the `@`.
+                    credentials_reason("")
+                } else if is_scheme(before) {
                     format!(
                         "`{before}:` looks like a URL scheme without `//`; write \
                          {before}://… (supported: file, memory, s3, oci), or a path without ':'"
-                    ),
-                ));
+                    )
+                } else {
+                    "a path may not contain ':' (it could be taken for a URL scheme); write \
+                     file://PATH for such a file"
+                        .to_string()
+                };
+                return Err(invalid(url, reason));
             }
             return Ok(StoreUrl::File {
                 path: PathBuf::from(object_name(url)),
             });
         };
+        if !is_scheme(scheme) {
+            // Not shown: it may be `user:secret@host` written before a `://`.
+            return Err(invalid(
+                url,
+                if url.contains('@') {
+                    credentials_reason("")
+                } else {
+                    "the text before `://` is not a URL scheme; use a path, file://, memory://, \
+                     s3://bucket/key or oci://bucket@namespace/prefix"
+                        .to_string()
+                },
+            ));
+        }
+        if has_user_info(scheme, rest) {
+            return Err(invalid(url, credentials_reason(scheme)));
+        }
         if rest.contains('?') || rest.contains('#') {
             return Err(invalid(
                 url,
@@ -215,13 +295,6 @@ impl StoreUrl {
             }),
             "s3" => {
                 let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.contains('@') {
-                    return Err(invalid(
-                        url,
-                        "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID and \
-                         AWS_SECRET_ACCESS_KEY instead",
-                    ));
-                }
                 check_bucket(url, bucket, "s3://bucket/key")?;
                 let key = object_name(key);
                 check_object_name(url, "key", &key)?;
@@ -246,13 +319,6 @@ impl StoreUrl {
                         ),
                     ));
                 };
-                if namespace.contains('@') || bucket.contains(':') {
-                    return Err(invalid(
-                        url,
-                        "credentials do not belong in the URL: oci:// stores use the OCI \
-                         credentials of the fleet (spec.auth)",
-                    ));
-                }
                 check_bucket(url, bucket, "oci://bucket@namespace/prefix")?;
                 if namespace.is_empty() {
                     return Err(invalid(

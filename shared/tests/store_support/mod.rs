@@ -206,6 +206,21 @@ impl SimEnv {
         }
     }
 
+    /// Changes simulator settings (`PUT /_sim/settings`), e.g. `{"maxPageSize": 2}`.
+    pub async fn settings(&self, patch: serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .put(format!("{}/_sim/settings", self.sim.base_url()))
+            .json(&patch)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            resp.status().is_success(),
+            "settings {patch} refused: {}",
+            resp.status()
+        );
+    }
+
     /// Adds a fault rule (`POST /_sim/faults`).
     pub async fn fault(&self, rule: serde_json::Value) {
         let resp = reqwest::Client::new()
