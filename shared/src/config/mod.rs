@@ -46,9 +46,9 @@ use std::path::Path;
 
 pub use expand::{Environment, ExpandError, FixedEnvironment, ProcessEnvironment, expand_path};
 pub use model::{
-    ApiConfig, AuthConfig, AuthMethod, FleetConfig, FleetSpec, InstanceGroup, LoadBalancerConfig,
-    LoadBalancerType, Metadata, RebootAction, RolloutConfig, RolloutStrategy, ShapeConfig,
-    StateConfig,
+    ApiConfig, AuthConfig, AuthMethod, FleetConfig, FleetSpec, InstanceGroup, InstanceMetadata,
+    LoadBalancerConfig, LoadBalancerType, Metadata, RebootAction, RolloutConfig, RolloutStrategy,
+    ShapeConfig, StateConfig,
 };
 pub use report::{ConfigErrors, Problem};
 pub use types::{

@@ -1,9 +1,10 @@
 //! One view of a load balancer's backend set, whichever kind drives it.
 //!
 //! [`LoadBalancerBackends`] is what rolling restarts and LB sync call: list, add, drain,
-//! update, remove backends and read their health. [`backends_for`] picks the classic
-//! ([`super::lb::ClassicLoadBalancer`]) or network ([`super::nlb::NetworkLoadBalancer`])
-//! implementation from the fleet file's `loadBalancer.type`.
+//! update, remove backends and read their health. It is implemented by the classic
+//! ([`super::lb::ClassicLoadBalancer`]) and the network ([`super::nlb::NetworkLoadBalancer`])
+//! load balancer; `cloud::load_balancer_backends` picks one from the fleet file's
+//! `loadBalancer.type`.
 //!
 //! # Guarantees
 //! - Every mutation returns only after its work request is terminal: `Ok` means SUCCEEDED
@@ -19,7 +20,6 @@
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,14 +27,12 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::error::OciError;
-use super::lb::ClassicLoadBalancer;
-use super::nlb::NetworkLoadBalancer;
 use super::wire::{RetryToken, open_enum};
 use super::workrequest::{
     WaitError, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
     wait_until_terminal,
 };
-use crate::config::{LoadBalancerConfig, LoadBalancerType};
+use crate::config::LoadBalancerType;
 use crate::ocid::LoadBalancerId;
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
@@ -476,26 +474,6 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
         self.update_backend(name, &BackendUpdate::drain(drain), retry_token)
             .await
     }
-}
-
-/// The backends of the load balancer in the fleet file, classic or network by
-/// `loadBalancer.type`, with the default wait policy and the process-wide mutation locks.
-pub fn backends_for(
-    client: &OciClient,
-    config: &LoadBalancerConfig,
-) -> Result<Arc<dyn LoadBalancerBackends>, LbError> {
-    Ok(match config.lb_type {
-        LoadBalancerType::Classic => Arc::new(ClassicLoadBalancer::new(
-            client.clone(),
-            config.load_balancer_id.clone(),
-            config.backend_set_name.clone(),
-        )?),
-        LoadBalancerType::Network => Arc::new(NetworkLoadBalancer::new(
-            client.clone(),
-            config.load_balancer_id.clone(),
-            config.backend_set_name.clone(),
-        )?),
-    })
 }
 
 /// The header naming a mutation's work request.
