@@ -33,7 +33,7 @@ use super::workrequest::{
     wait_until_terminal,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::LoadBalancerId;
+use crate::ocid::{LoadBalancerId, SubnetId};
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
 /// (`10.0.0.3%3A8080`).
@@ -198,7 +198,7 @@ pub struct HealthCheckResult {
     pub timestamp: Option<String>,
     /// The checking LB node's subnet (classic).
     #[serde(default)]
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<SubnetId>,
     /// The checking LB node's IP (classic).
     #[serde(default)]
     pub source_ip_address: Option<String>,
@@ -672,6 +672,28 @@ mod tests {
         assert_eq!(
             (reweighted.weight, reweighted.offline, reweighted.backup),
             (1, true, true)
+        );
+    }
+
+    #[test]
+    fn a_health_check_names_the_checking_subnet_by_its_typed_id() {
+        let h: BackendHealth = serde_json::from_value(serde_json::json!({
+            "status": "OK",
+            "healthCheckResults": [{
+                "healthCheckStatus": "OK",
+                "subnetId": "ocid1.subnet.oc1.iad.aaaa",
+                "sourceIpAddress": "10.0.0.9"
+            }]
+        }))
+        .unwrap();
+        let subnet = h.health_check_results[0].subnet_id.as_ref().unwrap();
+        assert_eq!(subnet.as_str(), "ocid1.subnet.oc1.iad.aaaa");
+        assert!(
+            serde_json::from_value::<HealthCheckResult>(serde_json::json!({
+                "healthCheckStatus": "OK",
+                "subnetId": "ocid1.instance.oc1.iad.aaaa"
+            }))
+            .is_err()
         );
     }
 
