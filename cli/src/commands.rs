@@ -1,48 +1,65 @@
 //! One function per command: load what it needs from `fleetctl-core`, call it, render.
 
+use std::io::Write;
+
 use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::oci::{AuthContext, Env};
+use fleetctl_core::store::url::StoreUrl;
 use fleetctl_core::store::{OpenOptions, StateStore};
 use fleetctl_core::{Error, cloud};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
 
-/// Runs one resolved invocation.
-pub fn run(invocation: Invocation, global: &GlobalArgs) -> Result<(), Error> {
+/// `writeln!` to the command's output; a failed write is [`Error::Output`] (a closed pipe ends
+/// the run quietly with success, see `Error::exit_code`).
+macro_rules! say {
+    ($out:expr) => {
+        writeln!($out).map_err(Error::Output)?
+    };
+    ($out:expr, $($arg:tt)*) => {
+        writeln!($out, $($arg)*).map_err(Error::Output)?
+    };
+}
+
+/// Runs one resolved invocation, writing results to `out` (stdout).
+pub fn run(invocation: Invocation, global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     match invocation {
         Invocation::Summary => {
             let fleet = config::load_file(&global.config)?;
-            println!("{}", summary_line(&fleet));
-            Ok(())
+            say!(out, "{}", summary_line(&fleet));
         }
-        Invocation::Command(command) => run_command(command, global),
+        Invocation::Command(command) => run_command(command, global, out)?,
     }
+    out.flush().map_err(Error::Output)
 }
 
-fn run_command(command: Command, global: &GlobalArgs) -> Result<(), Error> {
+fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     match command {
-        Command::Validate => validate(global),
-        Command::Schema => {
-            print!("{}", config::json_schema_pretty());
-            Ok(())
-        }
+        Command::Validate => validate(global, out),
+        Command::Schema => write_all(out, config::json_schema_pretty().as_bytes()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = crate::args::Cli::command();
-            clap_complete::generate(shell, &mut cmd, "fleetctl", &mut std::io::stdout());
-            Ok(())
+            // clap_complete panics when its writer fails, so it writes to memory first.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "fleetctl", &mut script);
+            write_all(out, &script)
         }
-        Command::Status => status(global),
+        Command::Status => status(global, out),
         Command::Scale(_) => not_available("scale", "the reconcile step (scale operations)"),
         Command::RollingRestart(_) => {
             not_available("rolling-restart", "the reconcile step (rolling restarts)")
         }
         Command::Sync(_) => not_available("sync", "the reconcile step (sync-state)"),
         Command::Reconcile(_) => not_available("reconcile", "the reconcile step"),
-        Command::Auth(AuthCommand::Validate) => auth_validate(global),
+        Command::Auth(AuthCommand::Validate) => auth_validate(global, out),
         Command::Serve(_) => not_available("serve", "the HTTP API and the control loop"),
-        Command::Demo(args) => demo(&args),
+        Command::Demo(args) => demo(&args, out),
     }
+}
+
+fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {
+    out.write_all(bytes).map_err(Error::Output)
 }
 
 /// `Fleet(kind=FleetConfig, name=<name>, instances=<sum of counts>)`, the long-standing
@@ -55,12 +72,12 @@ pub fn summary_line(fleet: &FleetConfig) -> String {
     )
 }
 
-fn validate(global: &GlobalArgs) -> Result<(), Error> {
+fn validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let fleet = config::load_file(&global.config)?;
     match global.output {
         OutputFormat::Text => {
-            println!("{}: valid", global.config.display());
-            println!("{}", summary_line(&fleet));
+            say!(out, "{}: valid", global.config.display());
+            say!(out, "{}", summary_line(&fleet));
         }
         OutputFormat::Json => {
             let doc = serde_json::json!({
@@ -70,120 +87,139 @@ fn validate(global: &GlobalArgs) -> Result<(), Error> {
                 "name": fleet.metadata.name.as_str(),
                 "instances": fleet.total_instances(),
             });
-            println!("{doc}");
+            say!(out, "{doc}");
         }
     }
     Ok(())
 }
 
 /// `status`: the ledger beside what OCI reports, by group, marking drift.
-fn status(global: &GlobalArgs) -> Result<(), Error> {
+///
+/// The state URL is checked before anything connects to OCI, so a mistyped URL is a usage
+/// error (exit 1) on any machine; only an `oci://` store waits for the connection, whose
+/// client it uses.
+fn status(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let fleet = config::load_file(&global.config)?;
+    let url = global
+        .state
+        .clone()
+        .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
+    let parsed = StoreUrl::parse(&url)?;
+    let options = OpenOptions::new().env(Env::from_process());
+    let local_store = match parsed {
+        StoreUrl::Oci { .. } => None,
+        _ => Some(StateStore::open(&url, &options)?),
+    };
     let report = runtime()?.block_on(async {
-        let cloud = cloud::connect(&fleet, AuthContext::new(Env::from_process())).await?;
-        let url = global
-            .state
-            .clone()
-            .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
-        let store = StateStore::open(
-            &url,
-            &OpenOptions::new()
-                .env(Env::from_process())
-                .oci_client(cloud.client.clone()),
-        )?;
-        fleetctl_core::status::fleet_status(&fleet, &cloud, &store).await
+        let cloud = cloud::connect(&fleet, AuthContext::new(Env::from_process()))
+            .await
+            .map_err(|e| cloud::with_hints(e, &fleet, None))?;
+        let store = match local_store {
+            Some(store) => store,
+            None => StateStore::open(&url, &options.oci_client(cloud.client.clone()))?,
+        };
+        fleetctl_core::status::fleet_status(&fleet, &cloud, &store)
+            .await
+            .map_err(|e| cloud::with_hints(e, &fleet, Some(cloud.client.endpoints())))
     })?;
     match global.output {
-        OutputFormat::Json => println!("{}", json(&report)?),
-        OutputFormat::Text => print!("{}", crate::render::status_text(&report)),
+        OutputFormat::Json => say!(out, "{}", json(&report)?),
+        OutputFormat::Text => write_all(out, crate::render::status_text(&report).as_bytes())?,
     }
     Ok(())
 }
 
 /// `auth validate`: one lightweight IAM call with the credentials the fleet file selects.
-fn auth_validate(global: &GlobalArgs) -> Result<(), Error> {
+fn auth_validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let fleet = config::load_file(&global.config)?;
     let ctx = AuthContext::new(Env::from_process());
-    let result = runtime()?.block_on(cloud::validate_auth(&fleet, ctx));
-    match result {
-        Ok(report) => {
-            match global.output {
-                OutputFormat::Json => println!("{}", json(&report)?),
-                OutputFormat::Text => {
-                    println!("auth: ok ({} succeeded)", report.check);
-                    println!("  principal: {}", report.principal);
-                    println!("  source:    {}", report.source);
-                    println!("  region:    {}", report.region);
-                    println!("  tenancy:   {}", report.tenancy);
-                    if let Some(user) = &report.user {
-                        match &report.user_name {
-                            Some(name) => println!("  user:      {user} ({name})"),
-                            None => println!("  user:      {user}"),
-                        }
-                    }
-                    if let Some(instance) = &report.instance {
-                        println!("  instance:  {instance}");
-                    }
-                    if let Some(resource) = &report.resource {
-                        println!("  resource:  {resource}");
-                    }
-                    println!("  endpoint:  {}", report.identity_endpoint);
+    // Failures come back with their hints attached.
+    let report = runtime()?.block_on(cloud::validate_auth(&fleet, ctx))?;
+    match global.output {
+        OutputFormat::Json => say!(out, "{}", json(&report)?),
+        OutputFormat::Text => {
+            say!(out, "auth: ok ({} succeeded)", report.check);
+            say!(out, "  principal: {}", report.principal);
+            say!(out, "  source:    {}", report.source);
+            say!(out, "  region:    {}", report.region);
+            say!(out, "  tenancy:   {}", report.tenancy);
+            if let Some(user) = &report.user {
+                match &report.user_name {
+                    Some(name) => say!(out, "  user:      {user} ({name})"),
+                    None => say!(out, "  user:      {user}"),
                 }
             }
-            Ok(())
-        }
-        Err(err) => {
-            let hints = cloud::auth_hints(&err, &fleet);
-            Err(Error::WithHints {
-                error: Box::new(err),
-                hints,
-            })
+            if let Some(instance) = &report.instance {
+                say!(out, "  instance:  {instance}");
+            }
+            if let Some(resource) = &report.resource {
+                say!(out, "  resource:  {resource}");
+            }
+            say!(out, "  endpoint:  {}", report.identity_endpoint);
         }
     }
+    Ok(())
 }
 
 /// `demo`: starts the simulated OCI in this process, checks fleetctl's credentials against
 /// it, and keeps it running (until Ctrl-C or SIGTERM) for other fleetctl commands to use.
-fn demo(args: &DemoArgs) -> Result<(), Error> {
+fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
     runtime()?.block_on(async {
         let mut config = oci_sim::SimConfig::new(args.dir.join("sim"));
         config.listen = args.sim_listen;
         config.time_scale = args.time_scale;
         // Fixed, so the OCIDs match config/fleet.local.yaml.tmpl on every run.
         config.seed = Some(oci_sim::DEMO_SEED);
-        let sim = oci_sim::Sim::start(config).await.map_err(|e| {
-            Error::Usage(format!(
-                "cannot start the simulated OCI: {}",
-                error_chain(&e)
-            ))
-        })?;
+        let sim = oci_sim::Sim::start(config)
+            .await
+            .map_err(|e| match e.kind() {
+                // The only thing the user gave that the simulator can refuse.
+                oci_sim::SimErrorKind::Config => Error::Usage(format!("--time-scale: {e}")),
+                // A port in use, a directory that cannot be created: this machine, not the
+                // arguments.
+                oci_sim::SimErrorKind::Environment => Error::Local {
+                    what: "cannot start the simulated OCI".into(),
+                    source: Box::new(e),
+                },
+                oci_sim::SimErrorKind::Internal => {
+                    Error::Internal(format!("the simulated OCI failed to start: {e}"))
+                }
+            })?;
         let fleet_file = sim.fleet_file();
         let fleet = config::load_file(&fleet_file)?;
-        println!(
+        say!(
+            out,
             "fleetctl demo: a simulated OCI is serving at {} (nothing leaves this machine)",
             sim.base_url()
         );
-        println!("  fleet file: {}", fleet_file.display());
-        println!("  {}", summary_line(&fleet));
+        say!(out, "  fleet file: {}", fleet_file.display());
+        say!(out, "  {}", summary_line(&fleet));
         let report = cloud::validate_auth(&fleet, AuthContext::new(Env::from_process())).await?;
-        println!(
+        say!(
+            out,
             "  auth: ok ({} as {}, tenancy {})",
-            report.check, report.principal, report.tenancy
+            report.check,
+            report.principal,
+            report.tenancy
         );
-        println!();
-        println!("In another terminal, point fleetctl at it:");
-        println!("  fleetctl --config {} auth validate", fleet_file.display());
-        println!();
-        println!(
+        say!(out);
+        say!(out, "In another terminal, point fleetctl at it:");
+        say!(
+            out,
+            "  fleetctl --config {} auth validate",
+            fleet_file.display()
+        );
+        say!(out);
+        say!(
+            out,
             "Not built yet: the dashboard, the HTTP API and the fleet operations (scale, \
              rolling-restart, sync, reconcile) arrive with later work."
         );
-        println!("Press Ctrl-C to stop.");
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
+        say!(out, "Press Ctrl-C to stop.");
+        out.flush().map_err(Error::Output)?;
         wait_for_shutdown().await;
         sim.shutdown().await;
-        println!("fleetctl demo: stopped");
+        say!(out, "fleetctl demo: stopped");
         Ok(())
     })
 }
@@ -208,17 +244,6 @@ async fn wait_for_shutdown() {
         () = ctrl_c => {}
         () = term => {}
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// A runtime for the commands that talk to the network.

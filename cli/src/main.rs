@@ -5,7 +5,7 @@ mod args;
 mod commands;
 mod render;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExitCode;
 
 use clap::Parser;
@@ -21,19 +21,26 @@ fn main() -> ProcessExitCode {
     };
     init_logging(cli.global.verbose);
     let global = cli.global.clone();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let result = cli
         .into_invocation()
-        .and_then(|invocation| commands::run(invocation, &global));
+        .and_then(|invocation| commands::run(invocation, &global, &mut out));
     match result {
         Ok(()) => ProcessExitCode::SUCCESS,
         Err(err) => report(&err),
     }
 }
 
-/// Prints an error the way users read it and returns its documented exit code.
+/// Prints an error the way users read it and returns its documented exit code. An error whose
+/// exit code is success (the reader of stdout went away) is not printed: the run just stops,
+/// as `rg … | head` does.
 fn report(err: &Error) -> ProcessExitCode {
-    print_error(err);
-    ProcessExitCode::from(err.exit_code().code())
+    let code = err.exit_code();
+    if code != ExitCode::Success {
+        print_error(err);
+    }
+    ProcessExitCode::from(code.code())
 }
 
 fn print_error(err: &Error) {
@@ -68,15 +75,15 @@ fn print_error(err: &Error) {
     }
 }
 
-/// clap's own errors: help and version go to stdout with 0; every usage error is exit 1 (clap
-/// would use 2, which fleetctl reserves for infrastructure failures).
+/// clap's own errors: help and version asked for (`--help`, `--version`) go to stdout with 0;
+/// every usage error is exit 1 (clap would use 2, which fleetctl reserves for infrastructure
+/// failures), including a subcommand group run without its subcommand (`fleetctl auth`),
+/// whose help clap prints on stderr.
 fn clap_exit(err: &clap::Error) -> ProcessExitCode {
     use clap::error::ErrorKind;
     let _ = err.print();
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ProcessExitCode::SUCCESS,
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ProcessExitCode::SUCCESS,
         _ => ProcessExitCode::from(ExitCode::Usage.code()),
     }
 }
@@ -108,8 +115,10 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal, never in a file or a pipe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -71,22 +73,9 @@ impl Fixture {
 }
 
 async fn fleetctl(args: &[&str], env: &BTreeMap<String, String>) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"));
-    cmd.args(args);
     // Nothing from the machine running the tests may leak into the run.
-    for var in [
-        "OCI_CLI_CONFIG_FILE",
-        "OCI_CONFIG_FILE",
-        "OCI_CLI_PROFILE",
-        "OCI_REGION",
-        "OCI_METADATA_BASE_URL",
-        "FLEETCTL_OCI_ENDPOINT",
-        "FLEETCTL_CONFIG",
-        "OCI_RESOURCE_PRINCIPAL_VERSION",
-        "RUST_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = support::fleetctl_async();
+    cmd.args(args);
     cmd.envs(env);
     cmd.output().await.unwrap()
 }
@@ -128,6 +117,27 @@ async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
         f.ok_calls(),
         vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
     );
+}
+
+#[tokio::test]
+async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
+    let f = Fixture::start().await;
+    let fleet = f.sim.fleet_file();
+    let out = fleetctl(
+        &[
+            "-vvv",
+            "--config",
+            fleet.to_str().unwrap(),
+            "auth",
+            "validate",
+        ],
+        &no_env(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("DEBUG"), "-vvv logs: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }
 
 #[tokio::test]

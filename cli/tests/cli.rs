@@ -2,20 +2,19 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Output, Stdio};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn fleetctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+    support::fleetctl()
         .args(args)
         .current_dir(repo())
-        .env_remove("FLEETCTL_CONFIG")
-        .env_remove("FLEETCTL_STATE")
-        .env_remove("RUST_LOG")
         .output()
         .expect("fleetctl runs")
 }
@@ -133,9 +132,8 @@ fn validate_json_is_one_document() {
 fn default_config_is_fleet_yaml_in_the_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fleet.yaml"), VALID).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+    let out = support::fleetctl()
         .current_dir(dir.path())
-        .env_remove("FLEETCTL_CONFIG")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -240,6 +238,7 @@ fn usage_errors_exit_1_not_2() {
         &["--scale", "3", "--status"][..],
         &["--status", "validate"][..],
         &["--reconcile-every", "soon"][..],
+        &["auth"][..],
     ] {
         let out = fleetctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
@@ -289,4 +288,161 @@ fn help_exits_0() {
     let out = fleetctl(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("--rolling-restart"));
+}
+
+#[test]
+fn a_subcommand_group_without_its_subcommand_is_a_usage_error() {
+    let out = fleetctl(&["auth"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "the help goes to stderr");
+    assert!(stderr(&out).contains("validate"), "{}", stderr(&out));
+}
+
+#[test]
+fn fleetctl_config_names_the_fleet_file_and_config_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("from-env.yaml");
+    std::fs::write(&path, VALID).unwrap();
+    let out = support::fleetctl()
+        .current_dir(dir.path())
+        .env("FLEETCTL_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Fleet(kind=FleetConfig, name=web, instances=5)\n"
+    );
+
+    let out = support::fleetctl()
+        .current_dir(repo())
+        .env("FLEETCTL_CONFIG", &path)
+        .args(["--config", "config/fleet.yaml.tmpl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "Fleet(kind=FleetConfig, name=web, instances=3)\n",
+        "--config wins over FLEETCTL_CONFIG"
+    );
+
+    let out = support::fleetctl()
+        .current_dir(dir.path())
+        .env("FLEETCTL_CONFIG", dir.path().join("missing.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("missing.yaml:1:1: cannot read the file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Runs fleetctl with a stdout whose reading end is closed before it starts, as in
+/// `fleetctl schema | true`: every write fails with EPIPE.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    support::fleetctl()
+        .args(args)
+        .current_dir(repo())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_output_pipe_ends_the_run_quietly_with_success() {
+    for args in [
+        &["schema"][..],
+        &["completions", "bash"][..],
+        &["--config", "config/fleet.yaml.tmpl"][..],
+        &["--config", "config/fleet.yaml.tmpl", "validate"][..],
+        &[
+            "--config",
+            "config/fleet.yaml.tmpl",
+            "validate",
+            "-o",
+            "json",
+        ][..],
+    ] {
+        let out = with_closed_stdout(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
+#[test]
+fn an_output_that_cannot_be_written_is_an_infrastructure_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        panic!("this test needs /dev/full (Linux)");
+    };
+    let out = support::fleetctl()
+        .arg("schema")
+        .stdout(Stdio::from(full))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write the output"), "{err}");
+    assert!(!err.contains("internal error"), "{err}");
+}
+
+/// A fleet file whose credentials come from an instance metadata service on a closed
+/// loopback port: any attempt to connect to OCI fails (exit 2) without leaving the machine.
+fn unreachable_cloud_fleet() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.yaml");
+    std::fs::write(
+        &path,
+        support::fleet_yaml("{method: instance, region: us-ashburn-1}"),
+    )
+    .unwrap();
+    let metadata = format!("http://127.0.0.1:{}/opc/v2", support::closed_port());
+    (dir, path, metadata)
+}
+
+#[test]
+fn status_refuses_a_bad_state_url_before_connecting_to_oci() {
+    let (_dir, fleet, metadata) = unreachable_cloud_fleet();
+    let out = support::fleetctl()
+        .args(["--config", fleet.to_str().unwrap()])
+        .args(["--state", "ftp://host/x", "status"])
+        .env("OCI_METADATA_BASE_URL", &metadata)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ftp://host/x"), "{err}");
+    assert!(!err.contains("metadata"), "OCI was not contacted: {err}");
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn fleetctl_state_names_the_ledger_and_state_overrides_it() {
+    let (_dir, fleet, metadata) = unreachable_cloud_fleet();
+    let out = support::fleetctl()
+        .args(["--config", fleet.to_str().unwrap(), "status"])
+        .env("FLEETCTL_STATE", "ftp://from-env/x")
+        .env("OCI_METADATA_BASE_URL", &metadata)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("ftp://from-env/x"), "{err}");
+
+    let out = support::fleetctl()
+        .args(["--config", fleet.to_str().unwrap(), "status"])
+        .args(["--state", "gopher://from-flag/x"])
+        .env("FLEETCTL_STATE", "ftp://from-env/x")
+        .env("OCI_METADATA_BASE_URL", &metadata)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gopher://from-flag/x"), "{err}");
+    assert!(!err.contains("from-env"), "--state wins: {err}");
 }

@@ -3,42 +3,86 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{ChildStdout, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
+
+use support::ChildGuard;
+
+/// The demo's stdout, line by line, read on a thread so a demo that stops printing cannot
+/// block the test past its deadline.
+struct Lines {
+    rx: Receiver<std::io::Result<String>>,
+    seen: Vec<String>,
+}
+
+impl Lines {
+    fn new(stdout: ChildStdout) -> Self {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until a line satisfies `done` (returns true), or until the stream ends or
+    /// `deadline` passes (returns false). Every line read is kept in `seen`.
+    fn until(&mut self, deadline: Instant, done: impl Fn(&str) -> bool) -> bool {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    let line = line.unwrap();
+                    let hit = done(&line);
+                    self.seen.push(line);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        self.seen.join("\n")
+    }
+}
 
 #[test]
 fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let demo_dir = dir.path().join("demo");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
-        .args([
-            "demo",
-            "--dir",
-            demo_dir.to_str().unwrap(),
-            "--time-scale",
-            "0.01",
-            "--sim-listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("FLEETCTL_OCI_ENDPOINT")
-        .env_remove("OCI_REGION")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let line = lines.next().unwrap().unwrap();
-        let done = line.starts_with("Press Ctrl-C");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    let text = seen.join("\n");
+    let mut child = ChildGuard::spawn(
+        support::fleetctl()
+            .args([
+                "demo",
+                "--dir",
+                demo_dir.to_str().unwrap(),
+                "--time-scale",
+                "0.01",
+                "--sim-listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut lines = Lines::new(child.stdout.take().unwrap());
+    let ready = lines.until(Instant::now() + Duration::from_secs(60), |l| {
+        l.starts_with("Press Ctrl-C")
+    });
+    let text = lines.text();
+    assert!(ready, "the demo did not get ready within 60 s:\n{text}");
     assert!(
         text.contains("a simulated OCI is serving at http://127.0.0.1:"),
         "{text}"
@@ -52,7 +96,7 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
     // Another fleetctl run uses the fleet file the demo printed.
     let fleet = demo_dir.join("sim/fleet.yaml");
     assert!(text.contains(fleet.to_str().unwrap()), "{text}");
-    let other = Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+    let other = support::fleetctl()
         .args([
             "--config",
             fleet.to_str().unwrap(),
@@ -61,8 +105,6 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
             "-o",
             "json",
         ])
-        .env_remove("FLEETCTL_OCI_ENDPOINT")
-        .env_remove("OCI_REGION")
         .output()
         .unwrap();
     assert_eq!(
@@ -72,18 +114,69 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
         String::from_utf8_lossy(&other.stderr)
     );
 
-    let kill = Command::new("kill")
+    let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
-    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
-    let status = child.wait().unwrap();
+    let stopped = lines.until(Instant::now() + Duration::from_secs(30), |l| {
+        l == "fleetctl demo: stopped"
+    });
+    assert!(stopped, "no stop line after SIGTERM:\n{}", lines.text());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status.code(), Some(0));
-    assert_eq!(
-        rest.last().map(String::as_str),
-        Some("fleetctl demo: stopped")
+}
+
+#[test]
+fn demo_on_a_port_in_use_is_an_infrastructure_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ChildGuard::spawn(
+        support::fleetctl()
+            .args(["demo", "--dir", dir.path().to_str().unwrap()])
+            .args(["--sim-listen", &addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
     );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo kept running on a port in use"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("caused by:"),
+        "the OS reason follows: {stderr}"
+    );
+    drop(taken);
 }
 
 /// `config/fleet.local.yaml.tmpl` names the resources `fleetctl demo` seeds; if the simulator's

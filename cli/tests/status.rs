@@ -11,8 +11,8 @@ use std::time::Duration;
 use fleetctl_api::status::{DriftKind, FleetStatus};
 use fleetctl_core::cloud::{self, Cloud};
 use fleetctl_core::config::{self, FleetConfig};
-use fleetctl_core::oci::backends::{self, NewBackend};
-use fleetctl_core::oci::compute::{self, InstanceLifecycleState, LaunchInstanceDetails};
+use fleetctl_core::oci::backends::NewBackend;
+use fleetctl_core::oci::compute::{self, InstanceLifecycleState};
 use fleetctl_core::oci::network;
 use fleetctl_core::oci::tags::FleetTags;
 use fleetctl_core::oci::wire::RetryToken;
@@ -61,7 +61,7 @@ async fn launch(w: &World, n: u32) -> Vec<(InstanceId, String, IpAddr)> {
             slot,
         )
         .unwrap();
-        let details = LaunchInstanceDetails::for_group(&w.fleet, group, &tags);
+        let details = cloud::launch_details(&w.fleet, group, &tags);
         let token = RetryToken::derive("launch", "status-test", &slot.to_string());
         let instance = compute::launch_instance(&w.cloud.client, &details, &token)
             .await
@@ -119,7 +119,7 @@ async fn write_ledger(w: &World, records: Vec<InstanceRecord>) {
 
 async fn add_backend(w: &World, ip: IpAddr) {
     let lb = w.fleet.spec.load_balancer.as_ref().unwrap();
-    let backends = backends::backends_for(&w.cloud.client, lb).unwrap();
+    let backends = cloud::load_balancer_backends(&w.cloud.client, lb).unwrap();
     backends
         .create_backend(
             &NewBackend::serving(ip, lb.port, 1),

@@ -1,18 +1,28 @@
-//! The fleet's connection to OCI: the fleet file's auth and endpoint settings turned into the
-//! credential provider they select and the one [`OciClient`] everything else uses, plus the
-//! credential check behind `fleetctl auth validate`.
+//! The fleet file turned into OCI calls: the auth and endpoint settings turned into the
+//! credential provider they select and the one [`OciClient`] everything else uses
+//! ([`connect`]), a group's launch request ([`launch_details`]), the load balancer's backend
+//! set ([`load_balancer_backends`]), the credential check behind `fleetctl auth validate`, and
+//! troubleshooting hints for failures ([`hints`]).
 //!
-//! This is the only place that reads `spec.auth` and `spec.endpoint`; the `oci` module takes
-//! plain [`AuthSettings`] and knows nothing of the fleet file.
+//! This is the only place that reads a [`FleetConfig`] on behalf of the `oci` module: `oci`
+//! takes plain values ([`AuthSettings`], [`LaunchInstanceDetails`], ids and names) and never a
+//! `FleetConfig` or a section of it.
 
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::Error;
-use crate::config::{self, FleetConfig};
+use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig, LoadBalancerType};
 use crate::oci::auth::{self, AuthContext, AuthError, AuthMethod, AuthSettings, PrincipalKind};
-use crate::oci::{ErrorKind, OciClient, OciError, Principal, Region, identity};
+use crate::oci::backends::{LbError, LoadBalancerBackends};
+use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
+use crate::oci::lb::ClassicLoadBalancer;
+use crate::oci::nlb::NetworkLoadBalancer;
+use crate::oci::{
+    Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region, identity,
+};
 
 /// A ready connection: the client (which owns the provider and the endpoints) and who it signs
 /// as.
@@ -73,6 +83,81 @@ pub async fn connect(fleet: &FleetConfig, ctx: AuthContext) -> Result<Cloud, Err
     })
 }
 
+/// The launch of one instance of `group`: compartment, availability domain, shape and shape
+/// config, image, the group's subnet, metadata, the user's defined tags, and the user's
+/// freeform tags merged with `tags` (fleetctl's keys win). The display name is
+/// `<displayNamePrefix>-<group>-<slot>`.
+pub fn launch_details(
+    fleet: &FleetConfig,
+    group: &InstanceGroup,
+    tags: &FleetTags,
+) -> LaunchInstanceDetails {
+    let spec = &fleet.spec;
+    let mut details = LaunchInstanceDetails::new(
+        spec.compartment_id.clone(),
+        spec.availability_domain.clone(),
+        spec.shape.clone(),
+        spec.image_id.clone(),
+        fleet.subnet_for(group).clone(),
+    );
+    details.shape_config = spec.shape_config.map(|c| LaunchShapeConfig {
+        ocpus: c.ocpus,
+        memory_in_gbs: c.memory_in_gbs,
+    });
+    details.display_name = Some(format!(
+        "{}-{}-{}",
+        spec.display_name_prefix.as_str(),
+        group.name.as_str(),
+        tags.slot()
+    ));
+    details.metadata = spec.metadata.clone();
+    details.defined_tags = spec
+        .defined_tags
+        .iter()
+        .map(|(ns, kv)| {
+            let values = kv
+                .iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        config::TagValue::String(s) => Value::String(s.clone()),
+                        config::TagValue::Number(n) => Value::Number(n.clone()),
+                        config::TagValue::Bool(b) => Value::Bool(*b),
+                    };
+                    (k.clone(), value)
+                })
+                .collect();
+            (ns.clone(), values)
+        })
+        .collect();
+    details.freeform_tags = spec.freeform_tags.clone();
+    details.tag_for_fleet(tags);
+    details
+}
+
+/// The backend set of the fleet file's load balancer, classic or network by
+/// `loadBalancer.type`, with the default wait policy and the process-wide mutation locks.
+///
+/// # Errors
+/// [`LbError::WrongKind`] when the id is of the other kind (validation refuses such a file, so
+/// only a hand-built [`LoadBalancerConfig`] gets here).
+pub fn load_balancer_backends(
+    client: &OciClient,
+    lb: &LoadBalancerConfig,
+) -> Result<Arc<dyn LoadBalancerBackends>, LbError> {
+    Ok(match lb.lb_type {
+        LoadBalancerType::Classic => Arc::new(ClassicLoadBalancer::new(
+            client.clone(),
+            lb.load_balancer_id.clone(),
+            lb.backend_set_name.clone(),
+        )?),
+        LoadBalancerType::Network => Arc::new(NetworkLoadBalancer::new(
+            client.clone(),
+            lb.load_balancer_id.clone(),
+            lb.backend_set_name.clone(),
+        )?),
+    })
+}
+
 /// What `fleetctl auth validate` reports when OCI accepted the credentials.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -110,20 +195,31 @@ pub struct AuthReport {
 /// Connects as the fleet file says and makes one lightweight IAM call: `GetUser` for a user
 /// principal (it proves the user OCID and the key together), `ListAvailabilityDomains` on the
 /// tenancy otherwise (every principal may list them, so no policy is needed).
+///
+/// # Errors
+/// As [`connect`], or the failed call; with [`hints`] attached ([`Error::WithHints`]) when
+/// fleetctl has advice.
 pub async fn validate_auth(fleet: &FleetConfig, ctx: AuthContext) -> Result<AuthReport, Error> {
-    let cloud = connect(fleet, ctx).await?;
+    let cloud = connect(fleet, ctx)
+        .await
+        .map_err(|e| with_hints(e, fleet, None))?;
     let p = &cloud.principal;
-    let (check, user_name) = match &p.user {
-        Some(user) => {
-            let u = identity::get_user(&cloud.client, user).await?;
-            ("GetUser", u.name)
-        }
-        None => {
-            let compartment = crate::ocid::CompartmentId::from(&p.tenancy);
-            identity::list_availability_domains(&cloud.client, &compartment).await?;
-            ("ListAvailabilityDomains", None)
-        }
+    let check = async {
+        Ok::<_, Error>(match &p.user {
+            Some(user) => {
+                let u = identity::get_user(&cloud.client, user).await?;
+                ("GetUser", u.name)
+            }
+            None => {
+                let compartment = crate::ocid::CompartmentId::from(&p.tenancy);
+                identity::list_availability_domains(&cloud.client, &compartment).await?;
+                ("ListAvailabilityDomains", None)
+            }
+        })
     };
+    let (check, user_name) = check
+        .await
+        .map_err(|e| with_hints(e, fleet, Some(cloud.client.endpoints())))?;
     let identity_endpoint = cloud
         .client
         .endpoints()
@@ -151,9 +247,24 @@ pub async fn validate_auth(fleet: &FleetConfig, ctx: AuthContext) -> Result<Auth
     })
 }
 
-/// Troubleshooting hints for a failed `auth validate` (or any failed connection), in the order
-/// a user should try them. Empty when fleetctl has nothing useful to add.
-pub fn auth_hints(err: &Error, fleet: &FleetConfig) -> Vec<String> {
+/// `err` with [`hints`] attached as [`Error::WithHints`]; `err` unchanged when there are none.
+pub fn with_hints(err: Error, fleet: &FleetConfig, endpoints: Option<&Endpoints>) -> Error {
+    let hints = hints(&err, fleet, endpoints);
+    if hints.is_empty() {
+        err
+    } else {
+        Error::WithHints {
+            error: Box::new(err),
+            hints,
+        }
+    }
+}
+
+/// Troubleshooting hints for a failed connection or OCI call, in the order a user should try
+/// them; empty when fleetctl has nothing useful to add. `endpoints` are the connection's, when
+/// connecting got that far: they name the region and whether an endpoint override was in
+/// force.
+pub fn hints(err: &Error, fleet: &FleetConfig, endpoints: Option<&Endpoints>) -> Vec<String> {
     let method = fleet.spec.auth.method;
     let mut hints = Vec::new();
     match err {
@@ -215,7 +326,12 @@ pub fn auth_hints(err: &Error, fleet: &FleetConfig) -> Vec<String> {
             ),
             _ => {}
         },
-        Error::Oci(oci) => hints.extend(call_hints(oci)),
+        Error::Oci(oci) => hints.extend(call_hints(oci, fleet, endpoints)),
+        Error::LoadBalancer(lb) => {
+            if let Some(oci) = lb.oci() {
+                hints.extend(call_hints(oci, fleet, endpoints));
+            }
+        }
         _ => {}
     }
     hints
@@ -227,26 +343,192 @@ fn wrong_machine_hint() -> String {
         .into()
 }
 
-fn call_hints(err: &OciError) -> Vec<String> {
-    match err.kind() {
-        ErrorKind::Auth => vec![
-            "OCI refused the request signature: check that `fingerprint` matches the key in \
-             key_file (the public key uploaded in the console), and that `tenancy` and `user` \
-             are the right OCIDs"
-                .into(),
-            "a clock more than 5 minutes off is refused too: check this machine's time".into(),
-            "a session token may have expired: run `oci session refresh`".into(),
-        ],
-        ErrorKind::NotFound => vec![
-            "OCI answers 404 both for a missing resource and for one you may not read: check \
-             the user/tenancy OCIDs and that the region is one your tenancy is subscribed to"
-                .into(),
-        ],
-        ErrorKind::Transport => vec![
-            "OCI could not be reached: check the network, any proxy, and the region (or \
-             spec.endpoint / FLEETCTL_OCI_ENDPOINT if you point fleetctl at another endpoint)"
-                .into(),
-        ],
-        _ => Vec::new(),
+fn call_hints(err: &OciError, fleet: &FleetConfig, endpoints: Option<&Endpoints>) -> Vec<String> {
+    match err {
+        OciError::Transport { url, .. } => transport_hints(url, fleet, endpoints),
+        _ => match err.kind() {
+            ErrorKind::Auth => vec![
+                "OCI refused the request signature: check that `fingerprint` matches the key \
+                 in key_file (the public key uploaded in the console), and that `tenancy` and \
+                 `user` are the right OCIDs"
+                    .into(),
+                "a clock more than 5 minutes off is refused too: check this machine's time".into(),
+                "a session token may have expired: run `oci session refresh`".into(),
+            ],
+            ErrorKind::NotFound => vec![
+                "OCI answers 404 both for a missing resource and for one you may not read: \
+                 check the OCIDs involved (user, tenancy, compartment), that an IAM policy \
+                 lets you use them, and that the region is one your tenancy is subscribed to"
+                    .into(),
+            ],
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// No HTTP answer at all. Without an endpoint override the host comes from the region, and a
+/// host that does not resolve almost always means a region name OCI does not have.
+fn transport_hints(url: &str, fleet: &FleetConfig, endpoints: Option<&Endpoints>) -> Vec<String> {
+    let host = url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            let host = u.host_str()?.to_string();
+            Some(match u.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
+        .unwrap_or_else(|| url.to_string());
+    let overridden = match endpoints {
+        Some(e) => e.override_base().is_some(),
+        None => fleet.spec.endpoint.is_some(),
+    };
+    let network = "otherwise check this machine's network and firewall; if you need a proxy to \
+                   reach OCI, set HTTPS_PROXY"
+        .to_string();
+    if overridden {
+        return vec![
+            format!(
+                "OCI could not be reached at {host}, the endpoint set by spec.endpoint or env \
+                 FLEETCTL_OCI_ENDPOINT: check that it is serving and that the address is right"
+            ),
+            network,
+        ];
+    }
+    let region = endpoints.map(|e| e.region().id().to_string()).or_else(|| {
+        fleet
+            .spec
+            .auth
+            .region
+            .as_ref()
+            .map(|r| r.as_str().to_string())
+    });
+    let region = match region {
+        Some(r) => format!("region {r}"),
+        None => "the configured region".to_string(),
+    };
+    vec![
+        format!(
+            "OCI could not be reached at {host} ({region}): when the host name does not \
+             resolve, an unknown or mistyped region name is the usual cause; check \
+             spec.auth.region, env OCI_REGION or the profile's region (e.g. us-ashburn-1 or iad)"
+        ),
+        network,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fleet(auth: &str) -> FleetConfig {
+        let text = format!(
+            "kind: FleetConfig
+metadata: {{name: web}}
+spec:
+  compartmentId: ocid1.compartment.oc1..aaaa
+  imageId: ocid1.image.oc1.iad.aaaa
+  availabilityDomain: AD-1
+  shape: VM.Standard2.1
+  subnetId: ocid1.subnet.oc1.iad.aaaa
+  auth: {auth}
+  instances: [{{name: blue, count: 1}}]
+"
+        );
+        match config::load_str("fleet.yaml", &text) {
+            Ok(f) => f,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A real transport error: a connection refused by a loopback port nothing listens on.
+    async fn refused(url: &str) -> OciError {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let source = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        OciError::Transport {
+            operation: "ListInstances",
+            url: url.to_string(),
+            attempts: 2,
+            request_id: None,
+            source,
+        }
+    }
+
+    const IAAS: &str = "https://iaas.us-ashburn-1.oraclecloud.com/20160918/instances?x=1";
+
+    #[tokio::test]
+    async fn an_unreachable_oci_names_the_region_and_host_and_the_usual_cause() {
+        let err = Error::Oci(refused(IAAS).await);
+        let hints = hints(&err, &fleet("{region: us-ashburn-1}"), None).join("\n");
+        assert!(
+            hints.contains("at iaas.us-ashburn-1.oraclecloud.com (region us-ashburn-1)"),
+            "{hints}"
+        );
+        assert!(
+            hints.contains("unknown or mistyped region name is the usual cause"),
+            "{hints}"
+        );
+        assert!(
+            hints.contains("if you need a proxy to reach OCI, set HTTPS_PROXY"),
+            "{hints}"
+        );
+        assert!(
+            !hints.contains("FLEETCTL_OCI_ENDPOINT"),
+            "no override: {hints}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_region_of_the_connection_wins_over_the_fleet_file() {
+        let err = Error::Oci(refused("https://iaas.xx-nowhere-1.oraclecloud.com/20160918/x").await);
+        let region = Region::parse("xx-nowhere-1", "env OCI_REGION").unwrap();
+        let endpoints = Endpoints::new(region);
+        let hints = hints(&err, &fleet("{}"), Some(&endpoints)).join("\n");
+        assert!(
+            hints.contains("at iaas.xx-nowhere-1.oraclecloud.com (region xx-nowhere-1)"),
+            "{hints}"
+        );
+
+        let hints = crate::cloud::hints(&err, &fleet("{}"), None).join("\n");
+        assert!(hints.contains("(the configured region)"), "{hints}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_override_is_blamed_not_the_region() {
+        let err = Error::Oci(refused("http://127.0.0.1:9/20160918/users/x").await);
+        let region = Region::parse("us-ashburn-1", "test").unwrap();
+        let endpoints = Endpoints::new(region)
+            .with_override(url::Url::parse("http://127.0.0.1:9").unwrap())
+            .unwrap();
+        let hints = hints(&err, &fleet("{}"), Some(&endpoints)).join("\n");
+        assert!(
+            hints.contains(
+                "OCI could not be reached at 127.0.0.1:9, the endpoint set by spec.endpoint"
+            ),
+            "{hints}"
+        );
+        assert!(!hints.contains("region"), "{hints}");
+    }
+
+    #[tokio::test]
+    async fn hints_are_attached_only_when_there_are_some() {
+        let err = with_hints(Error::Oci(refused(IAAS).await), &fleet("{}"), None);
+        assert!(
+            matches!(&err, Error::WithHints { hints, .. } if hints.len() == 2),
+            "{err:?}"
+        );
+        assert_eq!(err.exit_code(), crate::ExitCode::Infrastructure);
+        let plain = with_hints(Error::Usage("x".into()), &fleet("{}"), None);
+        assert!(matches!(plain, Error::Usage(_)));
     }
 }

@@ -57,6 +57,21 @@ pub enum Error {
         /// What is missing, in the user's words.
         reason: String,
     },
+    /// The results could not be written: stdout is full or failed. A closed pipe
+    /// (`fleetctl schema | head -1`) is no failure: its exit code is success, and front doors
+    /// stop quietly.
+    #[error("cannot write the output")]
+    Output(#[source] std::io::Error),
+    /// A local resource could not be used: a port already in use, a directory that cannot be
+    /// created.
+    #[error("{what}")]
+    Local {
+        /// What fleetctl was doing, e.g. "cannot start the simulated OCI".
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,6 +101,9 @@ impl Error {
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
             Error::LoadBalancer(_) | Error::Network(_) => ExitCode::Infrastructure,
+            // The reader went away (`| head`): the user has what they wanted.
+            Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
+            Error::Output(_) | Error::Local { .. } => ExitCode::Infrastructure,
             Error::WithHints { error, .. } => error.exit_code(),
             Error::Internal(_) => ExitCode::Internal,
         }

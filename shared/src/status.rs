@@ -31,7 +31,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::Error;
 use crate::cloud::Cloud;
 use crate::config::{FleetConfig, LoadBalancerType};
-use crate::oci::backends::{self, Backend, BackendSetHealth, HealthStatus};
+use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
 use crate::ocid::InstanceId;
@@ -109,7 +109,7 @@ pub async fn observe(
     let private_ips = private_ips(ledger, &instances, &looked_up);
     let load_balancer = match &fleet.spec.load_balancer {
         Some(lb) => {
-            let backends = backends::backends_for(&cloud.client, lb)?;
+            let backends = crate::cloud::load_balancer_backends(&cloud.client, lb)?;
             Some(LoadBalancerObservation {
                 backends: backends.list_backends().await?,
                 health: backends.backend_set_health().await?,

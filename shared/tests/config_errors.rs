@@ -741,3 +741,78 @@ fn an_empty_section_says_how_to_get_the_defaults() {
         ]
     );
 }
+
+/// OCI refuses a launch whose metadata (keys and values, the SSH keys included) exceeds
+/// 32,000 bytes; validate says so first.
+#[test]
+fn instance_metadata_over_the_oci_limit_is_an_error() {
+    let base = "  subnetId: ocid1.subnet.oc1.iad.aaaa\n  instances: [{name: blue, count: 1}]\n";
+    // "user_data" (9 bytes) + 31,991 bytes: exactly the limit is accepted.
+    let at_limit = with_spec(&format!(
+        "{base}  metadata:\n    user_data: {}\n",
+        "x".repeat(31_991)
+    ));
+    load_str("fleet.yaml", &at_limit).unwrap_or_else(|e| panic!("{e}"));
+
+    let over = with_spec(&format!(
+        "{base}  metadata:\n    user_data: {}\n",
+        "x".repeat(31_992)
+    ));
+    assert_eq!(
+        problems(&over),
+        [
+            "fleet.yaml:10:3: spec.metadata: the instance metadata holds 32001 bytes (keys and \
+             values); OCI accepts at most 32000 per instance"
+        ]
+    );
+
+    // The SSH keys count too: "ssh_authorized_keys" (19) + the key (19) = 38 bytes more.
+    let with_keys = with_spec(&format!(
+        "{base}  sshAuthorizedKeys: [\"ssh-ed25519 AAAA me\"]\n  metadata:\n    user_data: {}\n",
+        "x".repeat(31_992 - 38)
+    ));
+    assert_eq!(
+        problems(&with_keys),
+        [
+            "fleet.yaml:11:3: spec.metadata: the instance metadata holds 32001 bytes (keys and \
+             values, spec.sshAuthorizedKeys included); OCI accepts at most 32000 per instance"
+        ]
+    );
+
+    // Keys alone: the problem is at the list.
+    let keys: Vec<String> = (0..400)
+        .map(|i| format!("\"ssh-ed25519 {} k{i}\"", "A".repeat(76)))
+        .collect();
+    let only_keys = with_spec(&format!(
+        "{base}  sshAuthorizedKeys: [{}]\n",
+        keys.join(", ")
+    ));
+    let got = problems(&only_keys);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("fleet.yaml:10:3: spec.sshAuthorizedKeys: the instance metadata holds "),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_blank_availability_domain_or_shape_is_an_error() {
+    let text = "kind: FleetConfig\n\
+         metadata: {name: web}\n\
+         spec:\n  \
+           compartmentId: ocid1.compartment.oc1..aaaa\n  \
+           imageId: ocid1.image.oc1.iad.aaaa\n  \
+           availabilityDomain: \"   \"\n  \
+           shape: \"\\t\"\n  \
+           subnetId: ocid1.subnet.oc1.iad.aaaa\n  \
+           instances: [{name: blue, count: 1}]\n";
+    assert_eq!(
+        problems(text),
+        [
+            "fleet.yaml:6:23: spec.availabilityDomain: must be an availability domain name such \
+             as \"Uocm:US-ASHBURN-AD-1\", got only blank characters",
+            "fleet.yaml:7:10: spec.shape: must be a shape name such as \"VM.Standard.E4.Flex\", \
+             got only blank characters",
+        ]
+    );
+}

@@ -196,7 +196,22 @@ fn ssh_keys_become_newline_joined_instance_metadata() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    assert_eq!(c.spec.metadata, expected);
+    assert_eq!(*c.spec.metadata, expected);
+}
+
+#[test]
+fn debug_output_of_a_loaded_fleet_hides_instance_metadata_values() {
+    let c = load(&minimal_with(
+        "  sshAuthorizedKeys: [ssh-ed25519 AAAA one@example]\n  metadata: {user_data: c2VjcmV0LXRva2Vu, db_password: hunter2}\n",
+    ));
+    let shown = format!("{c:?}");
+    for secret in ["c2VjcmV0LXRva2Vu", "hunter2", "AAAA one@example"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("\"user_data\": <16 bytes>"), "{shown}");
+    assert!(shown.contains("\"db_password\": <7 bytes>"), "{shown}");
+    let spec = format!("{:#?}", c.spec);
+    assert!(!spec.contains("hunter2"), "{spec}");
 }
 
 #[test]

@@ -43,6 +43,26 @@ fn the_cloud_template_loads_and_validates() {
     assert_eq!(c.total_instances(), 3);
 }
 
+/// The template shows the config file and profile defaults as comments: written as values,
+/// they would count as named by the fleet file and switch off OCI_CLI_CONFIG_FILE and
+/// OCI_CLI_PROFILE.
+#[test]
+fn the_cloud_template_leaves_the_oci_cli_environment_overrides_in_force() {
+    let c = load_file(&template("fleet.yaml.tmpl")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.spec.auth.config_file_explicit, "configFile is set");
+    assert!(!c.spec.auth.profile_explicit, "profile is set");
+    let settings = fleetctl_core::cloud::auth_settings(&c);
+    assert_eq!(settings.config_file, None);
+    assert_eq!(settings.profile, None);
+    let text = std::fs::read_to_string(template("fleet.yaml.tmpl")).unwrap();
+    for shown in ["# configFile: ~/.oci/config", "# profile: DEFAULT"] {
+        assert!(
+            text.contains(shown),
+            "the template still shows the default: {shown}"
+        );
+    }
+}
+
 #[test]
 fn the_local_template_targets_the_simulator() {
     let c = load_file(&template("fleet.local.yaml.tmpl")).unwrap_or_else(|e| panic!("{e}"));

@@ -401,7 +401,7 @@ spec:
     let config = fleetctl_core::config::load_str("fleet.yaml", &yaml).unwrap();
     let edge = config.group("edge").unwrap();
     let tags = FleetTags::new(config.metadata.name.clone(), edge.name.clone(), "op-9", 0).unwrap();
-    let details = compute::LaunchInstanceDetails::for_group(&config, edge, &tags);
+    let details = fleetctl_core::cloud::launch_details(&config, edge, &tags);
     assert_eq!(details.create_vnic_details.subnet_id, s.public_subnet());
     assert_eq!(details.display_name.as_deref(), Some("shop-prod-edge-0"));
     assert_eq!(

@@ -9,10 +9,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fleetctl_core::cloud::load_balancer_backends;
 use fleetctl_core::config::{LoadBalancerConfig, LoadBalancerType};
 use fleetctl_core::oci::backends::{
     BackendName, BackendUpdate, Deleted, HealthStatus, LbError, LoadBalancerBackends, NewBackend,
-    backends_for,
 };
 use fleetctl_core::oci::compute::InstanceLifecycleState;
 use fleetctl_core::oci::lb::ClassicLoadBalancer;
@@ -353,7 +353,7 @@ async fn the_fleet_file_type_picks_the_classic_implementation() {
         drain_timeout: Duration::from_secs(30),
         health_timeout: Duration::from_secs(300),
     };
-    let backends = backends_for(&s.client, &config).unwrap();
+    let backends = load_balancer_backends(&s.client, &config).unwrap();
     assert_eq!(backends.kind(), LoadBalancerType::Classic);
     assert!(backends.list_backends().await.unwrap().is_empty());
     assert_eq!(s.calls("ListBackends").len(), 1);

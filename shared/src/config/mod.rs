@@ -6,9 +6,10 @@
 //! path and a plain-English message, sorted by position:
 //!
 //! ```text
+//! fleet.yaml:3:1: spec: missing required field "compartmentId"
 //! fleet.yaml:3:1: spec: missing required field "imageId"
 //! fleet.yaml:4:3: spec: unknown field "compartmentID"; did you mean "compartmentId"?
-//! fleet.yaml:14:12: spec.instances[1].count: must be a whole number >= 0, got -2
+//! fleet.yaml:13:14: spec.instances[1].count: must be a whole number >= 0, got -2
 //! ```
 //!
 //! Bad values are reported at the value, unknown and duplicate keys at the key, and a missing
@@ -23,8 +24,9 @@
 //! 2. `schema`: the value is checked against the JSON Schema generated from the raw types
 //!    (`raw`, schemars); every error is mapped back to a position and reworded by kind.
 //! 3. `validate`: rules a schema cannot express (unique group names, a subnet for every group,
-//!    load balancer fields when enabled, flexible shapes, rollout limits, `~`/`$VAR` expansion
-//!    of `auth.configFile`).
+//!    load balancer fields when enabled, flexible shapes, OCI's metadata size limit, a blank
+//!    availability domain or shape, rollout limits, `~`/`$VAR` expansion of
+//!    `auth.configFile`).
 //! 4. Only when nothing was found, the value is deserialized into the raw types and resolved
 //!    into a [`FleetConfig`] (defaults applied, each group's subnet resolved).
 //!
@@ -46,9 +48,9 @@ use std::path::Path;
 
 pub use expand::{Environment, ExpandError, FixedEnvironment, ProcessEnvironment, expand_path};
 pub use model::{
-    ApiConfig, AuthConfig, AuthMethod, FleetConfig, FleetSpec, InstanceGroup, LoadBalancerConfig,
-    LoadBalancerType, Metadata, RebootAction, RolloutConfig, RolloutStrategy, ShapeConfig,
-    StateConfig,
+    ApiConfig, AuthConfig, AuthMethod, FleetConfig, FleetSpec, InstanceGroup, InstanceMetadata,
+    LoadBalancerConfig, LoadBalancerType, Metadata, RebootAction, RolloutConfig, RolloutStrategy,
+    ShapeConfig, StateConfig,
 };
 pub use report::{ConfigErrors, Problem};
 pub use types::{

@@ -303,11 +303,13 @@ pub enum RebootAction {
     Reset,
 }
 
-fn default_max_surge() -> CountOrPercent {
+/// `rollout.maxSurge` when not written.
+pub(crate) fn default_max_surge() -> CountOrPercent {
     CountOrPercent::Count(1)
 }
 
-fn default_max_unavailable() -> CountOrPercent {
+/// `rollout.maxUnavailable` when not written.
+pub(crate) fn default_max_unavailable() -> CountOrPercent {
     CountOrPercent::Count(0)
 }
 

@@ -12,14 +12,17 @@ use serde_json::Value;
 
 use super::expand::{Environment, ExpandError, expand_path};
 use super::model::{
-    ApiConfig, AuthConfig, FleetConfig, FleetSpec, InstanceGroup, LoadBalancerConfig, Metadata,
-    RolloutConfig, ShapeConfig, StateConfig,
+    ApiConfig, AuthConfig, FleetConfig, FleetSpec, InstanceGroup, InstanceMetadata,
+    LoadBalancerConfig, Metadata, RolloutConfig, ShapeConfig, StateConfig,
 };
-use super::raw::RawFleetFile;
+use super::raw::{RawFleetFile, default_max_surge, default_max_unavailable};
 use super::report::{Collector, Pos, Seg, Slot};
 use super::types::CountOrPercent;
 use super::yaml::Parsed;
 use crate::ocid::LoadBalancerId;
+
+/// The metadata key `spec.sshAuthorizedKeys` become (newline-joined).
+const SSH_KEYS_METADATA: &str = "ssh_authorized_keys";
 
 /// The default OCI CLI config file.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "~/.oci/config";
@@ -59,6 +62,8 @@ pub(crate) fn check(parsed: &Parsed, env: &dyn Environment, out: &mut Collector)
         check_load_balancer(parsed, spec, out);
         check_flex_shape(parsed, spec, out);
         check_ssh_keys(parsed, spec, out);
+        check_metadata_size(parsed, spec, out);
+        check_not_blank(parsed, spec, out);
         check_rollout_limits(parsed, spec, out);
         check_auth(parsed, spec, env, out, &mut extras);
     } else {
@@ -200,16 +205,91 @@ fn check_ssh_keys(parsed: &Parsed, spec: &Value, out: &mut Collector) {
     let has_list = spec.get("sshAuthorizedKeys").is_some();
     let in_metadata = spec
         .get("metadata")
-        .and_then(|m| m.get("ssh_authorized_keys"))
+        .and_then(|m| m.get(SSH_KEYS_METADATA))
         .is_some();
     if has_list && in_metadata {
-        let p = path(&["spec", "metadata", "ssh_authorized_keys"]);
+        let p = path(&["spec", "metadata", SSH_KEYS_METADATA]);
         out.add(
             parsed.key_pos(&p),
             &p,
             Slot::Other,
             "conflicts with spec.sshAuthorizedKeys: give the SSH keys in one place only",
         );
+    }
+}
+
+/// The instance metadata, SSH keys included, fits OCI's limit ([`InstanceMetadata::MAX_BYTES`]
+/// of keys and values), counted exactly as [`build`] assembles it. Values of the wrong type
+/// are left to the schema.
+fn check_metadata_size(parsed: &Parsed, spec: &Value, out: &mut Collector) {
+    let mut entries: Vec<(&str, usize)> = Vec::new();
+    if let Some(metadata) = spec.get("metadata").and_then(Value::as_object) {
+        for (k, v) in metadata {
+            let Some(v) = v.as_str() else { return };
+            entries.push((k.as_str(), v.len()));
+        }
+    }
+    let keys: Option<Vec<&str>> = match spec.get("sshAuthorizedKeys") {
+        None => Some(Vec::new()),
+        Some(list) => list
+            .as_array()
+            .and_then(|l| l.iter().map(Value::as_str).collect()),
+    };
+    let Some(keys) = keys else { return };
+    let with_keys = !keys.is_empty();
+    if with_keys {
+        let joined = keys.iter().map(|k| k.len()).sum::<usize>() + keys.len() - 1;
+        entries.retain(|(k, _)| *k != SSH_KEYS_METADATA);
+        entries.push((SSH_KEYS_METADATA, joined));
+    }
+    let bytes: usize = entries.iter().map(|(k, v)| k.len() + v).sum();
+    if bytes <= InstanceMetadata::MAX_BYTES {
+        return;
+    }
+    let p = if spec.get("metadata").is_some() {
+        path(&["spec", "metadata"])
+    } else {
+        path(&["spec", "sshAuthorizedKeys"])
+    };
+    let counted = if with_keys {
+        "keys and values, spec.sshAuthorizedKeys included"
+    } else {
+        "keys and values"
+    };
+    out.add(
+        parsed.key_pos(&p),
+        &p,
+        Slot::Other,
+        format!(
+            "the instance metadata holds {bytes} bytes ({counted}); OCI accepts at most {} per \
+             instance",
+            InstanceMetadata::MAX_BYTES
+        ),
+    );
+}
+
+/// The availability domain and the shape are names, not just blank characters (the schema's
+/// minimum length lets `"  "` through; OCI would refuse every launch).
+fn check_not_blank(parsed: &Parsed, spec: &Value, out: &mut Collector) {
+    for (field, what) in [
+        (
+            "availabilityDomain",
+            "an availability domain name such as \"Uocm:US-ASHBURN-AD-1\"",
+        ),
+        ("shape", "a shape name such as \"VM.Standard.E4.Flex\""),
+    ] {
+        let Some(text) = spec.get(field).and_then(Value::as_str) else {
+            continue;
+        };
+        if !text.is_empty() && text.trim().is_empty() {
+            let p = path(&["spec", field]);
+            out.add(
+                parsed.value_pos(&p),
+                &p,
+                Slot::Value,
+                format!("must be {what}, got only blank characters"),
+            );
+        }
     }
 }
 
@@ -222,8 +302,8 @@ fn check_rollout_limits(parsed: &Parsed, spec: &Value, out: &mut Collector) {
         None => Some(default),
         Some(v) => CountOrPercent::from_value(v).ok(),
     };
-    let surge = limit("maxSurge", CountOrPercent::Count(1));
-    let unavailable = limit("maxUnavailable", CountOrPercent::Count(0));
+    let surge = limit("maxSurge", default_max_surge());
+    let unavailable = limit("maxUnavailable", default_max_unavailable());
     if surge.is_some_and(CountOrPercent::is_zero)
         && unavailable.is_some_and(CountOrPercent::is_zero)
     {
@@ -308,14 +388,14 @@ pub(crate) fn build(raw: RawFleetFile, extras: Extras) -> Result<FleetConfig, St
             subnet,
         });
     }
-    let mut metadata = spec.metadata;
+    let mut metadata = InstanceMetadata::from(spec.metadata);
     if !spec.ssh_authorized_keys.is_empty() {
         let keys: Vec<&str> = spec
             .ssh_authorized_keys
             .iter()
             .map(|k| k.as_str())
             .collect();
-        metadata.insert("ssh_authorized_keys".to_owned(), keys.join("\n"));
+        metadata.insert(SSH_KEYS_METADATA.to_owned(), keys.join("\n"));
     }
     let endpoint = match spec.endpoint {
         Some(e) => Some(e.to_url().ok_or("endpoint did not parse")?),

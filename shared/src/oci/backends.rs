@@ -1,9 +1,10 @@
 //! One view of a load balancer's backend set, whichever kind drives it.
 //!
 //! [`LoadBalancerBackends`] is what rolling restarts and LB sync call: list, add, drain,
-//! update, remove backends and read their health. [`backends_for`] picks the classic
-//! ([`super::lb::ClassicLoadBalancer`]) or network ([`super::nlb::NetworkLoadBalancer`])
-//! implementation from the fleet file's `loadBalancer.type`.
+//! update, remove backends and read their health. It is implemented by the classic
+//! ([`super::lb::ClassicLoadBalancer`]) and the network ([`super::nlb::NetworkLoadBalancer`])
+//! load balancer; `cloud::load_balancer_backends` picks one from the fleet file's
+//! `loadBalancer.type`.
 //!
 //! # Guarantees
 //! - Every mutation returns only after its work request is terminal: `Ok` means SUCCEEDED
@@ -19,7 +20,6 @@
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -27,15 +27,13 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::error::OciError;
-use super::lb::ClassicLoadBalancer;
-use super::nlb::NetworkLoadBalancer;
 use super::wire::{RetryToken, open_enum};
 use super::workrequest::{
     WaitError, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
     wait_until_terminal,
 };
-use crate::config::{LoadBalancerConfig, LoadBalancerType};
-use crate::ocid::LoadBalancerId;
+use crate::config::LoadBalancerType;
+use crate::ocid::{LoadBalancerId, SubnetId};
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
 /// (`10.0.0.3%3A8080`).
@@ -200,7 +198,7 @@ pub struct HealthCheckResult {
     pub timestamp: Option<String>,
     /// The checking LB node's subnet (classic).
     #[serde(default)]
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<SubnetId>,
     /// The checking LB node's IP (classic).
     #[serde(default)]
     pub source_ip_address: Option<String>,
@@ -478,26 +476,6 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
     }
 }
 
-/// The backends of the load balancer in the fleet file, classic or network by
-/// `loadBalancer.type`, with the default wait policy and the process-wide mutation locks.
-pub fn backends_for(
-    client: &OciClient,
-    config: &LoadBalancerConfig,
-) -> Result<Arc<dyn LoadBalancerBackends>, LbError> {
-    Ok(match config.lb_type {
-        LoadBalancerType::Classic => Arc::new(ClassicLoadBalancer::new(
-            client.clone(),
-            config.load_balancer_id.clone(),
-            config.backend_set_name.clone(),
-        )?),
-        LoadBalancerType::Network => Arc::new(NetworkLoadBalancer::new(
-            client.clone(),
-            config.load_balancer_id.clone(),
-            config.backend_set_name.clone(),
-        )?),
-    })
-}
-
 /// The header naming a mutation's work request.
 const OPC_WORK_REQUEST_ID: &str = "opc-work-request-id";
 
@@ -694,6 +672,28 @@ mod tests {
         assert_eq!(
             (reweighted.weight, reweighted.offline, reweighted.backup),
             (1, true, true)
+        );
+    }
+
+    #[test]
+    fn a_health_check_names_the_checking_subnet_by_its_typed_id() {
+        let h: BackendHealth = serde_json::from_value(serde_json::json!({
+            "status": "OK",
+            "healthCheckResults": [{
+                "healthCheckStatus": "OK",
+                "subnetId": "ocid1.subnet.oc1.iad.aaaa",
+                "sourceIpAddress": "10.0.0.9"
+            }]
+        }))
+        .unwrap();
+        let subnet = h.health_check_results[0].subnet_id.as_ref().unwrap();
+        assert_eq!(subnet.as_str(), "ocid1.subnet.oc1.iad.aaaa");
+        assert!(
+            serde_json::from_value::<HealthCheckResult>(serde_json::json!({
+                "healthCheckStatus": "OK",
+                "subnetId": "ocid1.instance.oc1.iad.aaaa"
+            }))
+            .is_err()
         );
     }
 

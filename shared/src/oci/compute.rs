@@ -32,11 +32,12 @@ use super::endpoints::Service;
 use super::error::OciError;
 use super::tags::{FleetTags, ObservedFleetTags};
 use super::wire::{RetryToken, open_enum};
-use crate::config::{FleetConfig, FleetName, InstanceGroup};
+use crate::config::FleetName;
+pub use crate::config::InstanceMetadata;
 use crate::ocid::{CompartmentId, ImageId, InstanceId, SubnetId};
 
 /// The most bytes `metadata` may hold (keys and values; OCI counts `extendedMetadata` too).
-pub const MAX_METADATA_BYTES: usize = 32_000;
+pub const MAX_METADATA_BYTES: usize = InstanceMetadata::MAX_BYTES;
 
 open_enum!(
     /// `Instance.lifecycleState`.
@@ -103,57 +104,6 @@ impl InstanceAction {
 impl std::fmt::Display for InstanceAction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Instance metadata (`ssh_authorized_keys`, `user_data`, …). `user_data` often carries
-/// bootstrap secrets, so `Debug` shows the keys and value sizes, never the values.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InstanceMetadata(pub BTreeMap<String, String>);
-
-impl InstanceMetadata {
-    /// True when there is no metadata.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Keys plus values, in bytes (what OCI limits to [`MAX_METADATA_BYTES`]).
-    pub fn byte_size(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
-    }
-}
-
-impl std::ops::Deref for InstanceMetadata {
-    type Target = BTreeMap<String, String>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for InstanceMetadata {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl From<BTreeMap<String, String>> for InstanceMetadata {
-    fn from(map: BTreeMap<String, String>) -> Self {
-        Self(map)
-    }
-}
-
-impl std::fmt::Debug for InstanceMetadata {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        struct Size(usize);
-        impl std::fmt::Debug for Size {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "<{} bytes>", self.0)
-            }
-        }
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, Size(v.len()))))
-            .finish()
     }
 }
 
@@ -307,7 +257,8 @@ pub struct LaunchInstanceDetails {
     /// Metadata (`ssh_authorized_keys`, `user_data`), at most [`MAX_METADATA_BYTES`].
     #[serde(default, skip_serializing_if = "InstanceMetadata::is_empty")]
     pub metadata: InstanceMetadata,
-    /// Freeform tags; see [`LaunchInstanceDetails::tag_for_fleet`].
+    /// Freeform tags; see [`LaunchInstanceDetails::tag_for_fleet`]. (`cloud::launch_details`
+    /// builds the whole request from the fleet file.)
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub freeform_tags: BTreeMap<String, String>,
     /// Defined tags: namespace -> key -> value.
@@ -344,53 +295,6 @@ impl LaunchInstanceDetails {
             freeform_tags: BTreeMap::new(),
             defined_tags: BTreeMap::new(),
         }
-    }
-
-    /// The launch of one instance of `group` from the fleet file: compartment, AD, shape and
-    /// shape config, image, the group's subnet, metadata, the user's defined tags, and the
-    /// user's freeform tags merged with `tags` (fleetctl's keys win). The display name is
-    /// `<displayNamePrefix>-<group>-<slot>`.
-    pub fn for_group(config: &FleetConfig, group: &InstanceGroup, tags: &FleetTags) -> Self {
-        let spec = &config.spec;
-        let mut details = Self::new(
-            spec.compartment_id.clone(),
-            spec.availability_domain.clone(),
-            spec.shape.clone(),
-            spec.image_id.clone(),
-            config.subnet_for(group).clone(),
-        );
-        details.shape_config = spec.shape_config.map(|c| LaunchShapeConfig {
-            ocpus: c.ocpus,
-            memory_in_gbs: c.memory_in_gbs,
-        });
-        details.display_name = Some(format!(
-            "{}-{}-{}",
-            spec.display_name_prefix.as_str(),
-            group.name.as_str(),
-            tags.slot()
-        ));
-        details.metadata = spec.metadata.clone().into();
-        details.defined_tags = spec
-            .defined_tags
-            .iter()
-            .map(|(ns, kv)| {
-                let values = kv
-                    .iter()
-                    .map(|(k, v)| {
-                        let value = match v {
-                            crate::config::TagValue::String(s) => Value::String(s.clone()),
-                            crate::config::TagValue::Number(n) => Value::Number(n.clone()),
-                            crate::config::TagValue::Bool(b) => Value::Bool(*b),
-                        };
-                        (k.clone(), value)
-                    })
-                    .collect();
-                (ns.clone(), values)
-            })
-            .collect();
-        details.freeform_tags = spec.freeform_tags.clone();
-        details.tag_for_fleet(tags);
-        details
     }
 
     /// Merges fleetctl's tags into the freeform tags (fleetctl's keys win; see

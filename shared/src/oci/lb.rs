@@ -21,7 +21,7 @@ use super::endpoints::Service;
 use super::error::OciError;
 use super::wire::RetryToken;
 use super::workrequest::{
-    MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
+    MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
 use crate::config::LoadBalancerType;
 use crate::ocid::LoadBalancerId;
@@ -99,7 +99,7 @@ pub struct LbWorkRequest {
     pub id: WorkRequestId,
     /// The load balancer.
     #[serde(default)]
-    pub load_balancer_id: Option<String>,
+    pub load_balancer_id: Option<LoadBalancerId>,
     /// The kind of change (`CreateBackend`, …).
     #[serde(default, rename = "type")]
     pub work_request_type: Option<String>,
@@ -128,15 +128,7 @@ impl LbWorkRequest {
             errors: self
                 .error_details
                 .iter()
-                .filter_map(|e| {
-                    let message = e.message.as_deref().filter(|m| !m.is_empty());
-                    match (e.error_code.as_deref(), message) {
-                        (Some(code), Some(m)) => Some(format!("{code}: {m}")),
-                        (None, Some(m)) => Some(m.to_string()),
-                        (Some(code), None) => Some(code.to_string()),
-                        (None, None) => None,
-                    }
-                })
+                .filter_map(|e| error_line(e.error_code.as_deref(), e.message.as_deref()))
                 .collect(),
             message: self.message.clone(),
         }

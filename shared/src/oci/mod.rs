@@ -49,7 +49,6 @@ pub use auth::{
 };
 pub use backends::{
     Backend, BackendName, BackendUpdate, Deleted, LbError, LoadBalancerBackends, NewBackend,
-    backends_for,
 };
 pub use client::{OciClient, OciRequest, OciResponse};
 pub use endpoints::{Endpoints, Service};

@@ -21,10 +21,81 @@ use super::endpoints::Service;
 use super::error::OciError;
 use super::wire::RetryToken;
 use super::workrequest::{
-    MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
+    MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::LoadBalancerId;
+use crate::ocid::{InstanceId, LoadBalancerId, Ocid, OcidError};
+
+/// What an NLB backend created by target (`targetId`) points at: an instance, or a private
+/// IP, which OCI names by its OCID (`ocid1.privateip.…`). Any other resource type is kept as
+/// [`BackendTarget::Other`] rather than refused, as OCI may add target kinds.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum BackendTarget {
+    /// `ocid1.instance.…`.
+    Instance(InstanceId),
+    /// `ocid1.privateip.…`.
+    PrivateIp(Ocid),
+    /// Another resource type.
+    Other(Ocid),
+}
+
+impl BackendTarget {
+    /// Checks the form of `text` (any resource type) and sorts it by type.
+    pub fn parse(text: &str) -> Result<Self, OcidError> {
+        let ocid = Ocid::parse(text)?;
+        Ok(match ocid.resource_type() {
+            "instance" => BackendTarget::Instance(InstanceId::from_ocid(ocid)?),
+            "privateip" => BackendTarget::PrivateIp(ocid),
+            _ => BackendTarget::Other(ocid),
+        })
+    }
+
+    /// The OCID as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackendTarget::Instance(id) => id.as_str(),
+            BackendTarget::PrivateIp(ocid) | BackendTarget::Other(ocid) => ocid.as_str(),
+        }
+    }
+
+    /// The instance, when the target is one.
+    pub fn instance(&self) -> Option<&InstanceId> {
+        match self {
+            BackendTarget::Instance(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for BackendTarget {
+    type Error = OcidError;
+    fn try_from(text: String) -> Result<Self, OcidError> {
+        Self::parse(&text)
+    }
+}
+
+impl From<BackendTarget> for String {
+    fn from(target: BackendTarget) -> String {
+        target.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for BackendTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for BackendTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendTarget::Instance(id) => write!(f, "BackendTarget::Instance({:?})", id.as_str()),
+            BackendTarget::PrivateIp(o) => write!(f, "BackendTarget::PrivateIp({:?})", o.as_str()),
+            BackendTarget::Other(o) => write!(f, "BackendTarget::Other({:?})", o.as_str()),
+        }
+    }
+}
 
 /// A backend as the NLB returns it (`BackendSummary` / `Backend`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +107,9 @@ pub struct NlbBackend {
     /// The IP address, when created by address.
     #[serde(default)]
     pub ip_address: Option<String>,
-    /// The target (instance OCID), when created by target.
+    /// The target, when created by target instead of by IP address.
     #[serde(default)]
-    pub target_id: Option<String>,
+    pub target_id: Option<BackendTarget>,
     /// The port (0 = any).
     pub port: u32,
     /// The weight.
@@ -182,7 +253,10 @@ impl NetworkLoadBalancer {
     }
 
     fn to_backend(&self, operation: &'static str, b: NlbBackend) -> Result<Backend, LbError> {
-        let address = b.ip_address.as_deref().or(b.target_id.as_deref());
+        let address = b
+            .ip_address
+            .as_deref()
+            .or(b.target_id.as_ref().map(BackendTarget::as_str));
         let name = checked_name(operation, &self.lb, b.name, address, b.port)?;
         let port = checked_port(operation, &self.lb, name.as_str(), b.port)?;
         Ok(Backend {
@@ -262,16 +336,8 @@ async fn snapshot(client: &OciClient, id: &WorkRequestId) -> Result<WorkRequestS
         match list_work_request_errors(client, id).await {
             Ok(errors) => {
                 snap.errors = errors
-                    .into_iter()
-                    .filter_map(|e| {
-                        let message = e.message.filter(|m| !m.is_empty());
-                        match (e.code.filter(|c| !c.is_empty()), message) {
-                            (Some(code), Some(m)) => Some(format!("{code}: {m}")),
-                            (None, Some(m)) => Some(m),
-                            (Some(code), None) => Some(code),
-                            (None, None) => None,
-                        }
-                    })
+                    .iter()
+                    .filter_map(|e| error_line(e.code.as_deref(), e.message.as_deref()))
                     .collect();
             }
             Err(e) => {
@@ -439,6 +505,33 @@ mod tests {
             serde_json::json!({"ipAddress": "10.0.0.3", "port": 8080, "weight": 1,
                 "isBackup": false, "isDrain": false, "isOffline": false})
         );
+    }
+
+    #[test]
+    fn a_backend_target_is_a_typed_ocid() {
+        let b: NlbBackend = serde_json::from_value(serde_json::json!({
+            "targetId": "ocid1.instance.oc1.iad.aaaa",
+            "port": 80
+        }))
+        .unwrap();
+        let target = b.target_id.clone().unwrap();
+        assert_eq!(
+            target.instance().map(InstanceId::as_str),
+            Some("ocid1.instance.oc1.iad.aaaa")
+        );
+        assert_eq!(
+            serde_json::to_value(&b).unwrap()["targetId"],
+            "ocid1.instance.oc1.iad.aaaa"
+        );
+        let ip = BackendTarget::parse("ocid1.privateip.oc1.iad.bbbb").unwrap();
+        assert!(matches!(ip, BackendTarget::PrivateIp(_)));
+        assert_eq!(ip.instance(), None);
+        let err = serde_json::from_value::<NlbBackend>(serde_json::json!({
+            "targetId": "10.0.0.3",
+            "port": 80
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("malformed OCID"), "{err}");
     }
 
     #[test]

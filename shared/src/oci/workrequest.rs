@@ -130,6 +130,20 @@ impl WorkRequestSnapshot {
     }
 }
 
+/// One error of a work request as a line of text: `CODE: message`, or whichever of the two
+/// OCI gave; `None` when both are missing or empty. Classic LB (`errorCode`) and NLB
+/// (`code`) errors both go through this.
+pub(crate) fn error_line(code: Option<&str>, message: Option<&str>) -> Option<String> {
+    let code = code.filter(|c| !c.is_empty());
+    let message = message.filter(|m| !m.is_empty());
+    match (code, message) {
+        (Some(code), Some(m)) => Some(format!("{code}: {m}")),
+        (None, Some(m)) => Some(m.to_string()),
+        (Some(code), None) => Some(code.to_string()),
+        (None, None) => None,
+    }
+}
+
 /// Why waiting ended without a terminal state.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
@@ -227,6 +241,19 @@ mod tests {
         assert_eq!(s.failure_message(), "ignored");
         s.message = Some("  ".into());
         assert_eq!(s.failure_message(), "OCI gave no error details");
+    }
+
+    #[test]
+    fn an_error_line_uses_whatever_oci_gave() {
+        assert_eq!(
+            error_line(Some("BAD_INPUT"), Some("duplicate")).as_deref(),
+            Some("BAD_INPUT: duplicate")
+        );
+        assert_eq!(error_line(None, Some("m")).as_deref(), Some("m"));
+        assert_eq!(error_line(Some(""), Some("m")).as_deref(), Some("m"));
+        assert_eq!(error_line(Some("C"), Some("")).as_deref(), Some("C"));
+        assert_eq!(error_line(Some(""), None), None);
+        assert_eq!(error_line(None, None), None);
     }
 
     #[test]

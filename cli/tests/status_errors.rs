@@ -1,0 +1,60 @@
+//! `fleetctl status` when OCI fails: exit 2 with the failing call named, and the ledger never
+//! written.
+
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
+mod support;
+
+use oci_sim::{Sim, SimConfig};
+
+#[tokio::test]
+async fn status_is_exit_2_naming_the_call_when_oci_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
+        .await
+        .unwrap();
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/faults", sim.base_url()))
+        .json(&serde_json::json!({
+            "operation": "ListInstances",
+            "status": 404,
+            "code": "NotAuthorizedOrNotFound",
+            "message": "Authorization failed or requested resource not found."
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    let state = dir.path().join("state.json");
+    let fleet = sim.fleet_file();
+    let out = support::fleetctl_async()
+        .args(["--config", fleet.to_str().unwrap()])
+        .args(["--state", state.to_str().unwrap(), "status"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ListInstances: OCI answered HTTP 404 NotAuthorizedOrNotFound"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no report on a failure");
+    assert!(!state.exists(), "status never writes the ledger");
+    let answered: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|e| e.operation.as_deref() == Some("ListInstances"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(answered, vec![Some(404)], "one call, not retried");
+}
