@@ -696,10 +696,10 @@ impl InstancePrincipalProvider {
             }
             Err(e) => {
                 state.last_failed = true;
-                // A tenancy change is never tolerated, so it is not put off either.
-                state.retry_at = (!state.token.is_expired(now)
-                    && !matches!(e, AuthError::TenancyChanged { .. }))
-                .then(|| now + REFRESH_RETRY_INTERVAL);
+                // An error the current token may outlive puts the next attempt off; one it may
+                // not (a tenancy change) is met again at the next call.
+                state.retry_at = (tolerable(&e) && !state.token.is_expired(now))
+                    .then(|| now + REFRESH_RETRY_INTERVAL);
                 Err(e)
             }
         }
