@@ -419,7 +419,10 @@ async fn instance_method_off_an_oci_instance_is_exit_2_with_a_hint() {
 }
 
 async fn inject_fault(sim: &SimHandle, rule: serde_json::Value) {
-    let resp = reqwest::Client::new()
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
         .post(format!("{}/_sim/faults", sim.base_url()))
         .json(&rule)
         .send()

@@ -17,6 +17,7 @@ use crate::Error;
 use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig, LoadBalancerType};
 use crate::oci::auth::{self, AuthContext, AuthError, AuthMethod, AuthSettings, PrincipalKind};
 use crate::oci::backends::{LbError, LoadBalancerBackends};
+use crate::oci::client::ProxyConfig;
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
 use crate::oci::lb::ClassicLoadBalancer;
 use crate::oci::nlb::NetworkLoadBalancer;
@@ -69,9 +70,15 @@ pub async fn connect(fleet: &FleetConfig, ctx: AuthContext) -> Result<Cloud, Err
     let endpoints = auth::endpoints_for(&*provider, &settings, &ctx.env)?;
     let region = endpoints.region().clone();
     let principal = provider.principal();
+    // The proxy comes from the injected environment, like everything else the connection reads.
+    let proxy = ProxyConfig::from_env(&ctx.env).map_err(|source| OciError::Proxy {
+        operation: "connect",
+        source,
+    })?;
     let mut builder = OciClient::builder(provider, endpoints)
         .clock(ctx.clock.clone())
-        .sleeper(ctx.sleeper.clone());
+        .sleeper(ctx.sleeper.clone())
+        .proxy(proxy);
     if let Some(http) = ctx.http.clone() {
         builder = builder.http_client(http);
     }
@@ -319,6 +326,11 @@ pub fn hints(err: &Error, fleet: &FleetConfig, endpoints: Option<&Endpoints>) ->
                  group and that a policy grants that group access"
                     .into(),
             ),
+            AuthError::Proxy { .. } => hints.push(
+                "fix or unset the proxy variable named above (HTTPS_PROXY, HTTP_PROXY, \
+                 ALL_PROXY, NO_PROXY)"
+                    .into(),
+            ),
             AuthError::ResourcePrincipalEnvMissing { .. } => hints.push(
                 "resource principals exist only inside OCI Functions (which set \
                  OCI_RESOURCE_PRINCIPAL_*); elsewhere use spec.auth.method: user or instance"
@@ -345,6 +357,22 @@ fn wrong_machine_hint() -> String {
 
 fn call_hints(err: &OciError, fleet: &FleetConfig, endpoints: Option<&Endpoints>) -> Vec<String> {
     match err {
+        OciError::NameResolution {
+            host,
+            unknown_region: Some(region),
+            ..
+        } => vec![format!(
+            "`{region}` is not a region fleetctl knows and `{host}` does not resolve: check the \
+             spelling of spec.auth.region, env OCI_REGION or the profile's region (e.g. \
+             us-ashburn-1 or iad); for a region newer than fleetctl, set OCI_REGION_METADATA"
+        )],
+        OciError::NameResolution { host, .. } => vec![format!(
+            "the host name `{host}` does not resolve: check this machine's DNS (or, if you need \
+             a proxy to reach OCI, set HTTPS_PROXY)"
+        )],
+        OciError::Proxy { .. } => {
+            vec!["fix or unset the proxy variable named above (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY)".into()]
+        }
         OciError::Transport { url, .. } => transport_hints(url, fleet, endpoints),
         _ => match err.kind() {
             ErrorKind::Auth => vec![

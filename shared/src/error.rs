@@ -95,8 +95,11 @@ impl Error {
             Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Store(e) if e.is_internal() => ExitCode::Internal,
             Error::Store(_) => ExitCode::Infrastructure,
-            // Missing config file/profile/key/region: the user fixes configuration. A failed
-            // call, a network error or refused credentials: infrastructure.
+            // A request or session key our own code failed to build: a bug. Missing config
+            // file/profile/key/region: the user fixes configuration. A failed call, a network
+            // error or refused credentials: infrastructure.
+            Error::Auth(e) if e.is_internal() => ExitCode::Internal,
+            Error::Oci(e) if e.is_internal() => ExitCode::Internal,
             Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
             Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,

@@ -26,6 +26,7 @@ use fleetctl_core::oci::retry::{
     delay_with_retry_after, may_retry,
 };
 use fleetctl_core::oci::signer::KeyId;
+use fleetctl_core::oci::wire::RetryToken;
 use fleetctl_core::ocid::{TenancyId, UserId};
 use http::Method;
 use oci_support::*;
@@ -47,8 +48,6 @@ fn retry_decision_table() {
     use Idempotency::*;
     use RetryDecision::*;
     let rows: Vec<(AttemptOutcome<'static>, Idempotency, bool, RetryDecision)> = vec![
-        (resp(200, "", ""), NotIdempotent, false, Success),
-        (resp(204, "", ""), Idempotent, false, Success),
         (
             resp(429, "TooManyRequests", "Too many requests for the user"),
             Idempotent,
@@ -113,6 +112,7 @@ fn retry_decision_table() {
         ),
         (resp(401, "NotAuthenticated", ""), Idempotent, true, GiveUp),
         (AttemptOutcome::NotSent, NotIdempotent, false, Retry),
+        (AttemptOutcome::NameNotResolved, NotIdempotent, false, Retry),
         (AttemptOutcome::TransportFailure, Idempotent, false, Retry),
         (AttemptOutcome::TransportFailure, RetryToken, false, Retry),
         (
@@ -444,12 +444,9 @@ fn idempotency_comes_from_the_method_or_a_retry_token() {
         "/20160918/instances",
     );
     assert_eq!(post.effective_idempotency(), Idempotency::NotIdempotent);
-    let post = post.retry_token("op-1-slot-2").unwrap();
+    let post = post.retry_token(&RetryToken::new("op-1-slot-2").unwrap());
     assert_eq!(post.effective_idempotency(), Idempotency::RetryToken);
-    let err = OciRequest::new("X", Service::Core, Method::POST, "/x")
-        .retry_token(&"a".repeat(65))
-        .unwrap_err();
-    assert!(err.to_string().contains("1 to 64"), "{err}");
+    assert_eq!(post.headers.get("opc-retry-token").unwrap(), "op-1-slot-2");
 }
 
 #[tokio::test]
@@ -659,4 +656,159 @@ fn endpoints_for_a_provider_use_its_region_and_the_override() {
         e.base_url(Service::Core).unwrap().as_str(),
         "http://127.0.0.1:8999/"
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Review fixes
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn the_debug_of_a_request_shows_the_body_length_not_the_body() {
+    let req = OciRequest::new(
+        "LaunchInstance",
+        Service::Core,
+        Method::POST,
+        "/20160918/instances",
+    )
+    .json_body(&serde_json::json!({"metadata": {"user_data": "c2VjcmV0LXBhc3N3b3Jk"}}))
+    .unwrap();
+    let shown = format!("{req:?}");
+    assert!(!shown.contains("c2VjcmV0LXBhc3N3b3Jk"), "{shown}");
+    assert!(shown.contains("LaunchInstance"), "{shown}");
+    assert!(
+        shown.contains(&format!("{} bytes", req.body.len())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_request_our_own_code_cannot_sign_is_an_internal_error() {
+    use fleetctl_core::oci::signer::SignError;
+    use fleetctl_core::{Error, ExitCode};
+    let err = Error::from(OciError::Sign {
+        operation: "GetUser",
+        source: SignError::BadContentType,
+    });
+    assert_eq!(err.exit_code(), ExitCode::Internal);
+}
+
+fn list_client(base: &str) -> OciClient {
+    let clock = ManualClock::new(VECTOR_DATE);
+    let sleeper = RecordingSleeper::new(clock.clone());
+    client(CountingProvider::new(), base, &clock, &sleeper)
+}
+
+#[tokio::test]
+async fn a_list_answer_without_an_items_array_is_an_error_not_an_empty_list() {
+    // For a fleet manager "0 instances" means "launch the whole fleet again": a body that is
+    // not a list must never read as an empty one.
+    for body in [
+        "{}",
+        "null",
+        r#"{"data":[]}"#,
+        r#"{"items":{}}"#,
+        r#""text""#,
+        "7",
+    ] {
+        let server = TinyServer::start(move |_| json_answer(body)).await;
+        let c = list_client(&server.url());
+        let req = OciRequest::new(
+            "ListInstances",
+            Service::Core,
+            Method::GET,
+            "/20160918/instances",
+        );
+        let err = c.list_all::<serde_json::Value>(&req).await.expect_err(body);
+        assert!(matches!(err, OciError::Decode { .. }), "{body}: {err:?}");
+        assert_eq!(err.kind(), ErrorKind::Local);
+    }
+    for body in ["[]", r#"{"items":[]}"#] {
+        let server = TinyServer::start(move |_| json_answer(body)).await;
+        let c = list_client(&server.url());
+        let req = OciRequest::new(
+            "ListInstances",
+            Service::Core,
+            Method::GET,
+            "/20160918/instances",
+        );
+        let items = c.list_all::<serde_json::Value>(&req).await.unwrap();
+        assert!(items.is_empty(), "{body}");
+    }
+}
+
+#[test]
+fn an_unknown_region_is_accepted_with_a_warning_naming_it() {
+    use fleetctl_core::oci::env::Env;
+    let (captured, _guard) = capture_tracing();
+    let r = Region::parse("us-ashburn1", "the `region` setting").unwrap();
+    assert!(!r.is_known());
+    let warnings = captured.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("us-ashburn1")
+            && warnings[0].contains("oc1")
+            && warnings[0].contains("OCI_REGION_METADATA"),
+        "{warnings:?}"
+    );
+    // Known regions, and regions OCI_REGION_METADATA describes, are not warned about.
+    Region::parse("us-ashburn-1", "test").unwrap();
+    let meta = r#"{"realmKey":"oc1","realmDomainComponent":"oraclecloud.com","regionKey":"NEW","regionIdentifier":"xx-new-1"}"#;
+    let r = Region::resolve(
+        "xx-new-1",
+        "test",
+        &Env::from_pairs([("OCI_REGION_METADATA", meta)]),
+    )
+    .unwrap();
+    assert!(r.is_known());
+    assert_eq!(captured.warnings().len(), 1, "{:?}", captured.warnings());
+}
+
+#[test]
+fn failures_of_our_own_key_generation_or_federation_signing_are_internal_errors() {
+    use fleetctl_core::oci::keys::KeyError;
+    use fleetctl_core::oci::signer::SignError;
+    use fleetctl_core::{Error, ExitCode};
+    for auth in [
+        AuthError::SessionKey(KeyError::GenerationFailed),
+        AuthError::FederationSigning(SignError::BadContentType),
+    ] {
+        assert!(
+            auth.is_internal() && !auth.is_configuration_problem(),
+            "{auth:?}"
+        );
+        let wrapped = OciError::Auth {
+            operation: "GetUser",
+            source: auth,
+        };
+        assert!(wrapped.is_internal());
+        assert_eq!(Error::from(wrapped).exit_code(), ExitCode::Internal);
+    }
+    assert_eq!(
+        Error::from(AuthError::SessionKey(KeyError::GenerationFailed)).exit_code(),
+        ExitCode::Internal
+    );
+}
+
+#[test]
+fn a_list_page_is_an_array_or_an_object_with_an_items_array() {
+    use fleetctl_core::oci::client::decode_list_page;
+    let items: Vec<u32> = decode_list_page("ListX", None, b"[1,2]").unwrap();
+    assert_eq!(items, [1, 2]);
+    let items: Vec<u32> = decode_list_page("ListX", None, br#"{"items":[3],"x":1}"#).unwrap();
+    assert_eq!(items, [3]);
+    for (body, says) in [
+        (&b"{}"[..], "without an `items` array"),
+        (b"null", "null"),
+        (br#"{"items":null}"#, "null, not an array"),
+        (br#"{"items":{}}"#, "an object, not an array"),
+        (b"\"x\"", "a string"),
+        (b"not json", ""),
+        (br#"["a"]"#, ""),
+    ] {
+        let err = decode_list_page::<u32>("ListX", Some("req-1"), body).unwrap_err();
+        assert!(matches!(err, OciError::Decode { .. }), "{err:?}");
+        assert_eq!(err.request_id(), Some("req-1"));
+        let chain = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(chain.contains(says) && chain.contains("ListX"), "{chain}");
+    }
 }

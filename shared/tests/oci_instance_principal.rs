@@ -12,13 +12,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fleetctl_core::oci::auth::instance::{
-    FederatedToken, Federation, IMDS_PROBE_RETRY, ImdsDocuments, InstancePrincipalProvider,
-    LeafCertificate, federation_url, imds_status_is_retryable, metadata_base_url, needs_refresh,
-    parse_federation_response, prepare_federation,
+    FederatedToken, Federation, FederationBudget, IMDS_PROBE_RETRY, ImdsDocuments,
+    InstancePrincipalProvider, LeafCertificate, REFRESH_RETRY_INTERVAL, SHORT_REFRESH_TIMEOUT,
+    federation_url, imds_status_is_retryable, metadata_base_url, parse_federation_response,
+    prepare_federation,
 };
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, PrincipalKind,
-    build_provider,
+    build_provider, needs_refresh,
 };
 use fleetctl_core::oci::clock::{Clock, ManualClock, RecordingSleeper};
 use fleetctl_core::oci::env::Env;
@@ -285,6 +286,7 @@ struct FakeFederation {
     calls: AtomicU32,
     fail: AtomicBool,
     session_keys: Mutex<Vec<SigningKey>>,
+    budgets: Mutex<Vec<FederationBudget>>,
 }
 
 impl FakeFederation {
@@ -296,6 +298,7 @@ impl FakeFederation {
             calls: AtomicU32::new(0),
             fail: AtomicBool::new(false),
             session_keys: Mutex::new(Vec::new()),
+            budgets: Mutex::new(Vec::new()),
         })
     }
     fn calls(&self) -> u32 {
@@ -309,8 +312,13 @@ struct Shared(Arc<FakeFederation>);
 
 #[async_trait]
 impl Federation for Shared {
-    async fn federate(&self, expected: Option<&TenancyId>) -> Result<FederatedToken, AuthError> {
+    async fn federate(
+        &self,
+        expected: Option<&TenancyId>,
+        budget: FederationBudget,
+    ) -> Result<FederatedToken, AuthError> {
         let f = &self.0;
+        f.budgets.lock().unwrap().push(budget);
         let n = f.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if f.fail.load(Ordering::SeqCst) {
             return Err(AuthError::Federation {
@@ -474,4 +482,392 @@ async fn a_metadata_service_that_refuses_connections_is_given_up_quickly() {
     let slept = sleeper.slept();
     assert_eq!(slept.len(), 1);
     assert!(slept.iter().sum::<Duration>() <= IMDS_PROBE_RETRY.max_total);
+}
+
+// ------------------------------------------------------------------------------------------
+// Review fixes
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn a_metadata_url_with_user_info_query_or_fragment_is_refused_without_echoing_it() {
+    for (value, what) in [
+        ("http://admin:s3cr3t-pw@127.0.0.1:9001/opc/v2", "user info"),
+        ("http://s3cr3t-pw@127.0.0.1:9001/opc/v2", "user info"),
+        ("http://127.0.0.1:9001/opc/v2?token=s3cr3t-pw", "query"),
+        ("http://127.0.0.1:9001/opc/v2#s3cr3t-pw", "fragment"),
+    ] {
+        let env = Env::from_pairs([("OCI_METADATA_BASE_URL", value)]);
+        let err = metadata_base_url(&AuthSettings::default(), &env).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, AuthError::InvalidMetadataUrl { .. }),
+            "{err:?}"
+        );
+        assert!(msg.contains("OCI_METADATA_BASE_URL"), "{msg}");
+        assert!(msg.contains(what), "{value}: {msg}");
+        assert!(!msg.contains("s3cr3t-pw"), "{msg}");
+        assert!(!format!("{err:?}").contains("s3cr3t-pw"), "{err:?}");
+        assert!(err.is_configuration_problem());
+        let s = AuthSettings {
+            metadata_base_url: Some(url::Url::parse(value).unwrap()),
+            ..AuthSettings::default()
+        };
+        let err = metadata_base_url(&s, &Env::empty()).unwrap_err();
+        assert!(
+            err.to_string().contains("`metadata_base_url` setting"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("s3cr3t-pw"), "{err}");
+        assert!(!format!("{s:?}").contains("s3cr3t-pw"), "{s:?}");
+    }
+}
+
+/// Serves `/opc/v2/instance/region` and `/opc/v2/instance/id` with the given id.
+async fn imds_with_instance_id(id: &'static str) -> TinyServer {
+    TinyServer::start(move |req| {
+        let body = match req.target() {
+            "/opc/v2/instance/region" => "us-ashburn-1",
+            "/opc/v2/instance/id" => id,
+            _ => return (404, Vec::new(), Vec::new()),
+        };
+        (200, Vec::new(), body.as_bytes().to_vec())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_malformed_instance_id_from_the_metadata_service_is_an_infrastructure_error() {
+    let imds = imds_with_instance_id("ocid1.image.oc1.iad.notaninstance").await;
+    let clock = ManualClock::new(VECTOR_DATE);
+    let ctx = AuthContext::new(Env::from_pairs([(
+        "OCI_METADATA_BASE_URL",
+        format!("{}/opc/v2", imds.url()),
+    )]))
+    .with_clock(Arc::new(clock.clone()))
+    .with_sleeper(Arc::new(RecordingSleeper::new(clock)));
+    let settings = AuthSettings {
+        method: Some(AuthMethod::Instance),
+        ..AuthSettings::default()
+    };
+    let err = build_provider(&settings, &ctx).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuthError::ImdsDocument {
+                document: "/instance/id",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        !err.is_configuration_problem(),
+        "not the user's config file"
+    );
+    assert_eq!(
+        fleetctl_core::Error::from(err).exit_code(),
+        fleetctl_core::ExitCode::Infrastructure
+    );
+}
+
+/// A federation that fails slowly while `fail` is set, as when the metadata service answers
+/// 5xx through a whole retry budget: a short attempt costs 3 s, a full one 95 s (on the
+/// controlled clock).
+#[derive(Debug)]
+struct SlowFailing(Arc<FakeFederation>);
+
+#[async_trait]
+impl Federation for SlowFailing {
+    async fn federate(
+        &self,
+        expected: Option<&TenancyId>,
+        budget: FederationBudget,
+    ) -> Result<FederatedToken, AuthError> {
+        let f = &self.0;
+        if f.fail.load(Ordering::SeqCst) {
+            f.calls.fetch_add(1, Ordering::SeqCst);
+            f.budgets.lock().unwrap().push(budget);
+            f.clock.advance(match budget {
+                FederationBudget::Short => Duration::from_secs(3),
+                FederationBudget::Full => Duration::from_secs(95),
+            });
+            return Err(AuthError::Imds {
+                url: "http://127.0.0.1:9001/opc/v2/identity/cert.pem".into(),
+                attempts: 8,
+                status: ": HTTP 503".into(),
+                source: None,
+            });
+        }
+        Shared(f.clone()).federate(expected, budget).await
+    }
+}
+
+async fn provider_over(
+    federation: Box<dyn Federation>,
+    clock: &ManualClock,
+) -> InstancePrincipalProvider {
+    InstancePrincipalProvider::with_federation(
+        federation,
+        Arc::new(clock.clone()),
+        Region::parse("iad", "test").unwrap(),
+        None,
+        "instance metadata at http://127.0.0.1:9001/opc/v2".into(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_failing_renewal_is_tried_briefly_and_at_most_every_interval_while_the_token_works() {
+    let clock = ManualClock::new(VECTOR_DATE);
+    let fake = FakeFederation::new(&clock, Duration::from_secs(20 * 60));
+    let p = provider_over(Box::new(SlowFailing(fake.clone())), &clock).await;
+    let first = p.credentials().await.unwrap();
+    assert_eq!(fake.calls(), 1);
+    assert_eq!(*fake.budgets.lock().unwrap(), [FederationBudget::Full]);
+    fake.fail.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(16 * 60)); // 4 min left: renewal is due
+    for _ in 0..20 {
+        let c = p.credentials().await.unwrap();
+        assert!(Arc::ptr_eq(&first, &c), "the still-valid token is used");
+    }
+    assert_eq!(fake.calls(), 2, "one failed attempt, not one per call");
+    assert_eq!(
+        fake.budgets.lock().unwrap()[1],
+        FederationBudget::Short,
+        "a renewal while the token works gets the short budget"
+    );
+    clock.advance(REFRESH_RETRY_INTERVAL);
+    assert!(Arc::ptr_eq(&first, &p.credentials().await.unwrap()));
+    assert_eq!(fake.calls(), 3, "tried again once the interval has passed");
+
+    // Expired: the full budget, and the failure is the caller's error.
+    clock.advance(Duration::from_secs(4 * 60));
+    let err = p.credentials().await.unwrap_err();
+    assert!(matches!(err, AuthError::Imds { .. }), "{err:?}");
+    assert_eq!(fake.calls(), 4);
+    assert_eq!(
+        fake.budgets.lock().unwrap()[3],
+        FederationBudget::Full,
+        "no usable token: the full budget"
+    );
+    fake.fail.store(false, Ordering::SeqCst);
+    let renewed = p.credentials().await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &renewed), "recovers at the next call");
+}
+
+/// A federation that, while `fail` is set, waits at a gate the test opens, then fails.
+#[derive(Debug)]
+struct Gated {
+    fake: Arc<FakeFederation>,
+    entered: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait]
+impl Federation for Gated {
+    async fn federate(
+        &self,
+        expected: Option<&TenancyId>,
+        budget: FederationBudget,
+    ) -> Result<FederatedToken, AuthError> {
+        if self.fake.fail.load(Ordering::SeqCst) {
+            self.fake.calls.fetch_add(1, Ordering::SeqCst);
+            self.entered.notify_one();
+            self.release.notified().await;
+            return Err(AuthError::Federation {
+                url: "http://127.0.0.1:8999/v1/x509".into(),
+                attempts: 3,
+                status: ": HTTP 503".into(),
+                source: None,
+            });
+        }
+        Shared(self.fake.clone()).federate(expected, budget).await
+    }
+}
+
+async fn gated_provider(
+    ttl: Duration,
+) -> (
+    Arc<InstancePrincipalProvider>,
+    Arc<FakeFederation>,
+    ManualClock,
+    Arc<tokio::sync::Notify>,
+    Arc<tokio::sync::Notify>,
+) {
+    let clock = ManualClock::new(VECTOR_DATE);
+    let fake = FakeFederation::new(&clock, ttl);
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let p = provider_over(
+        Box::new(Gated {
+            fake: fake.clone(),
+            entered: entered.clone(),
+            release: release.clone(),
+        }),
+        &clock,
+    )
+    .await;
+    (Arc::new(p), fake, clock, entered, release)
+}
+
+#[tokio::test]
+async fn while_one_call_renews_a_still_valid_token_the_others_do_not_wait() {
+    let (p, fake, clock, entered, release) = gated_provider(Duration::from_secs(600)).await;
+    let first = p.credentials().await.unwrap();
+    fake.fail.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(6 * 60));
+    let renewing = tokio::spawn({
+        let p = p.clone();
+        async move { p.credentials().await }
+    });
+    entered.notified().await;
+    let other = tokio::time::timeout(Duration::from_secs(5), p.credentials())
+        .await
+        .expect("a second call does not queue behind the renewal")
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &other));
+    release.notify_one();
+    let renewed = renewing.await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &renewed), "the failure is tolerated");
+    assert_eq!(fake.calls(), 2);
+}
+
+#[tokio::test]
+async fn calls_queued_behind_a_failed_renewal_of_an_expired_token_get_its_failure() {
+    let (p, fake, clock, entered, release) = gated_provider(Duration::from_secs(600)).await;
+    fake.fail.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(11 * 60)); // expired
+    let first = tokio::spawn({
+        let p = p.clone();
+        async move { p.credentials().await }
+    });
+    entered.notified().await;
+    let queued: Vec<_> = (0..3)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move { p.credentials().await })
+        })
+        .collect();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    release.notify_one();
+    let err = first.await.unwrap().unwrap_err();
+    assert!(matches!(err, AuthError::Federation { .. }), "{err:?}");
+    for q in queued {
+        let err = q.await.unwrap().unwrap_err();
+        assert!(matches!(err, AuthError::TokenExpired { .. }), "{err:?}");
+        assert!(err.to_string().contains("renewal"), "{err}");
+        assert!(!err.is_configuration_problem());
+    }
+    assert_eq!(fake.calls(), 2, "the queued calls did not federate again");
+}
+
+/// A federation that never answers while `fail` is set.
+#[derive(Debug)]
+struct Hanging(Arc<FakeFederation>);
+
+#[async_trait]
+impl Federation for Hanging {
+    async fn federate(
+        &self,
+        expected: Option<&TenancyId>,
+        budget: FederationBudget,
+    ) -> Result<FederatedToken, AuthError> {
+        if self.0.fail.load(Ordering::SeqCst) {
+            self.0.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Shared(self.0.clone()).federate(expected, budget).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_that_hangs_while_the_token_works_is_cut_short() {
+    let clock = ManualClock::new(VECTOR_DATE);
+    let fake = FakeFederation::new(&clock, Duration::from_secs(600));
+    let p = provider_over(Box::new(Hanging(fake.clone())), &clock).await;
+    let first = p.credentials().await.unwrap();
+    fake.fail.store(true, Ordering::SeqCst);
+    clock.advance(Duration::from_secs(6 * 60));
+    let started = tokio::time::Instant::now();
+    let c = p.credentials().await.unwrap();
+    assert!(Arc::ptr_eq(&first, &c));
+    assert_eq!(started.elapsed(), SHORT_REFRESH_TIMEOUT);
+    assert_eq!(fake.calls(), 2);
+}
+
+#[tokio::test]
+async fn federation_goes_through_the_environments_proxy_and_the_metadata_service_does_not() {
+    let docs = vector_docs();
+    let imds = TinyServer::start(move |req| {
+        let body = match req.target() {
+            "/opc/v2/instance/region" => "us-ashburn-1".to_string(),
+            "/opc/v2/instance/id" => "ocid1.instance.oc1.iad.fleethost".to_string(),
+            "/opc/v2/identity/cert.pem" => docs.leaf_certificate_pem.clone(),
+            "/opc/v2/identity/key.pem" => docs.leaf_private_key_pem.clone(),
+            "/opc/v2/identity/intermediate.pem" => docs.intermediate_certificate_pem.clone(),
+            _ => return (404, Vec::new(), Vec::new()),
+        };
+        (200, Vec::new(), body.into_bytes())
+    })
+    .await;
+    // The proxy refuses every tunnel: nothing goes further than 127.0.0.1.
+    let proxy = TinyServer::start(|_| (403, Vec::new(), Vec::new())).await;
+    let clock = ManualClock::new(VECTOR_DATE);
+    let ctx = AuthContext::new(Env::from_pairs([
+        ("OCI_METADATA_BASE_URL", format!("{}/opc/v2", imds.url())),
+        ("HTTPS_PROXY", proxy.url()),
+        ("HTTP_PROXY", proxy.url()),
+    ]))
+    .with_clock(Arc::new(clock.clone()))
+    .with_sleeper(Arc::new(RecordingSleeper::new(clock)));
+    let settings = AuthSettings {
+        method: Some(AuthMethod::Instance),
+        ..AuthSettings::default()
+    };
+    let err = build_provider(&settings, &ctx).await.unwrap_err();
+    assert!(matches!(err, AuthError::Federation { .. }), "{err:?}");
+    let tunnels: Vec<String> = proxy
+        .received()
+        .iter()
+        .map(|r| r.request_line.clone())
+        .collect();
+    assert!(!tunnels.is_empty());
+    assert!(
+        tunnels
+            .iter()
+            .all(|l| l == "CONNECT auth.us-ashburn-1.oraclecloud.com:443 HTTP/1.1"),
+        "{tunnels:?}"
+    );
+    let fetched: Vec<String> = imds
+        .received()
+        .iter()
+        .map(|r| r.target().to_string())
+        .collect();
+    assert!(
+        fetched.contains(&"/opc/v2/identity/cert.pem".to_string()),
+        "{fetched:?}"
+    );
+}
+
+#[test]
+fn a_certificate_naming_a_malformed_tenancy_is_an_unusable_metadata_document() {
+    let err = LeafCertificate::from_pem(&data("leaf_bad_tenancy_cert.pem")).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AuthError::ImdsDocument {
+                document: "/identity/cert.pem",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("opc-tenant"), "{err}");
+    assert_eq!(
+        fleetctl_core::Error::from(err).exit_code(),
+        fleetctl_core::ExitCode::Infrastructure
+    );
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fleetctl_core::oci::auth::config_file::OciConfigFile;
 use fleetctl_core::oci::auth::instance::{
-    FederatedToken, Federation, ImdsDocuments, InstancePrincipalProvider, prepare_federation,
+    FederatedToken, Federation, FederationBudget, ImdsDocuments, InstancePrincipalProvider,
+    prepare_federation,
 };
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider,
@@ -274,7 +275,11 @@ struct StaticFederation;
 
 #[async_trait]
 impl Federation for StaticFederation {
-    async fn federate(&self, expected: Option<&TenancyId>) -> Result<FederatedToken, AuthError> {
+    async fn federate(
+        &self,
+        expected: Option<&TenancyId>,
+        _budget: FederationBudget,
+    ) -> Result<FederatedToken, AuthError> {
         let v = vector("instance_principal_federation_x509");
         let docs = ImdsDocuments {
             leaf_certificate_pem: v["leaf_certificate_pem"].as_str().unwrap().into(),

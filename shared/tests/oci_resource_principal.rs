@@ -7,10 +7,9 @@ mod oci_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetctl_core::oci::auth::resource::needs_refresh;
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, PrincipalKind,
-    ResourcePrincipalProvider, build_provider,
+    ResourcePrincipalProvider, build_provider, needs_refresh,
 };
 use fleetctl_core::oci::clock::ManualClock;
 use fleetctl_core::oci::env::Env;
@@ -346,4 +345,45 @@ async fn oci_region_wins_over_the_resource_principal_region() {
     assert_eq!(p.region().unwrap().id(), "eu-frankfurt-1");
     clock.advance(Duration::from_secs(60));
     assert!(p.credentials().await.is_ok());
+}
+
+#[tokio::test]
+async fn an_empty_resource_principal_region_counts_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = rpst(datetime!(2025-01-14 09:00:00 UTC), "empty-region");
+    let env = files_env(dir.path(), &token).with("OCI_RESOURCE_PRINCIPAL_REGION", "");
+    let clock = ManualClock::new(VECTOR_DATE);
+    let p = build_provider(&AuthSettings::default(), &ctx(env.clone(), &clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        p.region(),
+        None,
+        "no region rather than an `empty region` error"
+    );
+    let p = build_provider(
+        &AuthSettings::default(),
+        &ctx(env.with("OCI_REGION", "iad"), &clock),
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.region().unwrap().id(), "us-ashburn-1");
+}
+
+#[test]
+fn an_empty_resource_principal_version_does_not_select_the_resource_principal() {
+    use fleetctl_core::oci::auth::detect_method;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "config", "[DEFAULT]\n");
+    let settings = AuthSettings {
+        config_file: Some(config),
+        ..AuthSettings::default()
+    };
+    let env = Env::from_pairs([("OCI_RESOURCE_PRINCIPAL_VERSION", "")]);
+    assert_eq!(detect_method(&settings, &env).unwrap(), AuthMethod::User);
+    let env = Env::from_pairs([("OCI_RESOURCE_PRINCIPAL_VERSION", "2.2")]);
+    assert_eq!(
+        detect_method(&settings, &env).unwrap(),
+        AuthMethod::Resource
+    );
 }

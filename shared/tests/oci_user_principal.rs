@@ -830,3 +830,64 @@ async fn a_malformed_or_mistyped_ocid_in_the_profile_is_a_configuration_error_na
         fleetctl_core::ExitCode::Usage
     );
 }
+
+#[tokio::test]
+async fn empty_oci_region_and_oci_cli_region_count_as_unset() {
+    let home = Home::new(&api_key_config("", ""));
+    for var in ["OCI_REGION", "OCI_CLI_REGION"] {
+        let ctx = AuthContext::new(home.env().with(var, ""));
+        let p = build_provider(&settings(None), &ctx)
+            .await
+            .unwrap_or_else(|e| panic!("{var}=: {e}"));
+        assert_eq!(p.region().unwrap().id(), "us-ashburn-1", "{var}=");
+    }
+}
+
+#[tokio::test]
+async fn a_new_session_key_written_with_the_token_is_used_at_once() {
+    // `oci session authenticate` writes a new key and a new token together: the next request
+    // must be signed with both, not with the new token and the old key (which OCI refuses).
+    let (home, _) = session_home(datetime!(2025-01-14 09:00:00 UTC));
+    let p = build_provider(&session_settings(), &home.ctx())
+        .await
+        .unwrap();
+    assert_eq!(p.credentials().await.unwrap().key, vector_key());
+    let newer = jwt(serde_json::json!({
+        "sub": USER, "tenant": TENANCY, "exp": datetime!(2025-01-14 10:00:00 UTC).unix_timestamp(),
+        "jti": "re-authenticated"
+    }));
+    write(
+        home.path(),
+        ".oci/sessions/SESSION/oci_api_key.pem",
+        &data("second_key_pkcs8.pem"),
+    );
+    write(home.path(), ".oci/sessions/SESSION/token", &newer);
+    let creds = p.credentials().await.unwrap();
+    assert_eq!(creds.key_id.header_value(), format!("ST${newer}"));
+    let second =
+        fleetctl_core::oci::keys::SigningKey::from_pem(&data("second_key_pkcs8.pem"), None)
+            .unwrap();
+    assert_eq!(
+        creds.key, second,
+        "the new session key is read with the token"
+    );
+}
+
+#[tokio::test]
+async fn a_session_key_rewritten_after_the_token_is_picked_up_too() {
+    // The CLI may write the token first and the key a moment later.
+    let (home, _) = session_home(datetime!(2025-01-14 09:00:00 UTC));
+    let p = build_provider(&session_settings(), &home.ctx())
+        .await
+        .unwrap();
+    p.credentials().await.unwrap();
+    write(
+        home.path(),
+        ".oci/sessions/SESSION/oci_api_key.pem",
+        &data("second_key_pkcs8.pem"),
+    );
+    let second =
+        fleetctl_core::oci::keys::SigningKey::from_pem(&data("second_key_pkcs8.pem"), None)
+            .unwrap();
+    assert_eq!(p.credentials().await.unwrap().key, second);
+}

@@ -365,7 +365,7 @@ pub async fn launch_instance(
         core_path("/instances"),
     )
     .json_body(details)?
-    .retry_token(retry_token.as_str())?;
+    .retry_token(retry_token);
     let instance: Instance = client.send_json(&req).await?;
     tracing::info!(
         instance = %instance.id,
@@ -496,7 +496,7 @@ pub async fn instance_action(
         instance_path(id),
     )
     .query("action", action.as_str())
-    .retry_token(retry_token.as_str())?;
+    .retry_token(retry_token);
     let instance: Instance = client.send_json(&req).await?;
     tracing::info!(instance = %id, %action, state = %instance.lifecycle_state, "instance action accepted");
     Ok(instance)

@@ -159,6 +159,40 @@ pub enum OciError {
         #[source]
         source: reqwest::Error,
     },
+    /// A host name did not resolve (DNS): a misspelt region or endpoint, or no working
+    /// resolver. Retried at most [`NAME_RESOLUTION_MAX_ATTEMPTS`] times in all.
+    ///
+    /// [`NAME_RESOLUTION_MAX_ATTEMPTS`]: super::retry::NAME_RESOLUTION_MAX_ATTEMPTS
+    #[error(
+        "{operation}: the host name `{host}` does not resolve (DNS), so {url} could not be \
+         reached after {attempts} attempt(s){}",
+        unknown_region_note(unknown_region.as_deref())
+    )]
+    NameResolution {
+        /// The operation.
+        operation: &'static str,
+        /// The URL of the request.
+        url: String,
+        /// The host that did not resolve (the request's, or a proxy's).
+        host: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The region the host was formed from, when fleetctl does not know that region (it
+        /// assumed realm oc1); `None` for known regions, an endpoint override or a proxy host.
+        unknown_region: Option<String>,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The proxy settings of the environment are unusable.
+    #[error("{operation}: unusable proxy settings")]
+    Proxy {
+        /// The operation.
+        operation: &'static str,
+        /// What is wrong.
+        #[source]
+        source: super::client::ProxyError,
+    },
     /// Credentials could not be obtained or refreshed.
     #[error("{operation}: no usable OCI credentials")]
     Auth {
@@ -210,14 +244,26 @@ pub enum OciError {
     },
 }
 
+fn unknown_region_note(region: Option<&str>) -> String {
+    region
+        .map(|r| {
+            format!(
+                "; `{r}` is not a region fleetctl knows (it assumed realm oc1), so the region \
+                 may be misspelt"
+            )
+        })
+        .unwrap_or_default()
+}
+
 impl OciError {
     /// The classification operations branch on.
     pub fn kind(&self) -> ErrorKind {
         match self {
             OciError::Service(e) => e.kind(),
-            OciError::Transport { .. } => ErrorKind::Transport,
+            OciError::Transport { .. } | OciError::NameResolution { .. } => ErrorKind::Transport,
             OciError::Auth { .. } => ErrorKind::Auth,
             OciError::Sign { .. }
+            | OciError::Proxy { .. }
             | OciError::Endpoint { .. }
             | OciError::InvalidRequest { .. }
             | OciError::Decode { .. } => ErrorKind::Local,
@@ -289,14 +335,45 @@ impl OciError {
         self.kind() == ErrorKind::PreconditionFailed
     }
 
-    /// True when the error is a configuration problem the user fixes (exit code 1): only
-    /// credentials that could not be loaded for configuration reasons. Everything else is an
-    /// infrastructure failure (exit code 2).
+    /// True when the error is a configuration problem the user fixes (exit code 1):
+    /// credentials that could not be loaded for configuration reasons, an unusable endpoint
+    /// override or proxy setting, and a host that does not resolve because it was formed from a
+    /// region fleetctl does not know (most likely a misspelt region). Everything else is an
+    /// infrastructure failure (exit code 2) or, see [`OciError::is_internal`], a bug (3).
     pub fn is_configuration_problem(&self) -> bool {
         match self {
             OciError::Auth { source, .. } => source.is_configuration_problem(),
-            OciError::Endpoint { .. } => true,
+            OciError::Endpoint { .. } | OciError::Proxy { .. } => true,
+            OciError::NameResolution { unknown_region, .. } => unknown_region.is_some(),
             _ => false,
+        }
+    }
+
+    /// True when the error is a bug in fleetctl (exit code 3): a request our own code built
+    /// that cannot be signed, or credentials that failed for an internal reason (see
+    /// [`AuthError::is_internal`]).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            OciError::Sign { .. } => true,
+            OciError::Auth { source, .. } => source.is_internal(),
+            _ => false,
+        }
+    }
+
+    /// The host name that did not resolve, when that is why the call failed.
+    pub fn unresolved_host(&self) -> Option<&str> {
+        match self {
+            OciError::NameResolution { host, .. } => Some(host),
+            _ => None,
+        }
+    }
+
+    /// The region the failing host was formed from, when fleetctl does not know it (see
+    /// [`OciError::NameResolution`]).
+    pub fn unknown_region(&self) -> Option<&str> {
+        match self {
+            OciError::NameResolution { unknown_region, .. } => unknown_region.as_deref(),
+            _ => None,
         }
     }
 }

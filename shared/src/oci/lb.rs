@@ -303,7 +303,7 @@ impl LoadBalancerBackends for ClassicLoadBalancer {
             drain: backend.drain,
             offline: backend.offline,
         })?
-        .retry_token(retry_token.as_str())?;
+        .retry_token(retry_token);
         let _turn = self.locks.lock(&self.lb).await;
         self.mutate(req).await
     }
@@ -332,7 +332,7 @@ impl LoadBalancerBackends for ClassicLoadBalancer {
             offline: next.offline,
             max_connections,
         })?
-        .retry_token(retry_token.as_str())?;
+        .retry_token(retry_token);
         self.mutate(req).await
     }
 

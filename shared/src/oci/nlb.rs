@@ -409,7 +409,7 @@ impl LoadBalancerBackends for NetworkLoadBalancer {
             is_drain: backend.drain,
             is_offline: backend.offline,
         })?
-        .retry_token(retry_token.as_str())?;
+        .retry_token(retry_token);
         let _turn = self.locks.lock(&self.lb).await;
         self.mutate(req).await
     }
@@ -435,7 +435,7 @@ impl LoadBalancerBackends for NetworkLoadBalancer {
             is_drain: next.drain,
             is_offline: next.offline,
         })?
-        .retry_token(retry_token.as_str())?;
+        .retry_token(retry_token);
         self.mutate(req).await
     }
 

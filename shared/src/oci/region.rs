@@ -6,6 +6,10 @@
 //! when that names the region, else from `OCI_DEFAULT_REALM` (taken as the second-level
 //! domain), else `oraclecloud.com`. A region containing a `.` is taken as a full domain
 //! (`https://<service>.<region>`), as the SDKs do.
+//!
+//! A region that is neither in the table nor described by `OCI_REGION_METADATA` is most
+//! likely misspelt: resolving it logs a warning naming it and the realm assumed, and
+//! [`Region::is_known`] is false, so a failure to reach its hosts can say so.
 
 use std::fmt;
 
@@ -252,17 +256,21 @@ enum Domain {
 pub struct Region {
     id: String,
     domain: Domain,
+    /// False when the realm was guessed (`OCI_DEFAULT_REALM` or oc1) for a region id that is
+    /// neither in the table nor in `OCI_REGION_METADATA`.
+    known: bool,
 }
 
 impl Region {
     /// Resolves a region id or short code with only the built-in tables (unknown regions go
-    /// to realm oc1). `origin` names where the value came from, for errors.
+    /// to realm oc1, with a warning). `origin` names where the value came from, for errors.
     pub fn parse(value: &str, origin: &str) -> Result<Self, RegionError> {
         Self::resolve(value, origin, &Env::empty())
     }
 
     /// Resolves a region id or short code; unknown regions take their realm from
-    /// `OCI_REGION_METADATA`, then `OCI_DEFAULT_REALM`, then oc1 (see the module docs).
+    /// `OCI_REGION_METADATA`, then `OCI_DEFAULT_REALM`, then oc1, and the last two log a
+    /// warning (see the module docs).
     pub fn resolve(value: &str, origin: &str, env: &Env) -> Result<Self, RegionError> {
         let v = value.trim().to_ascii_lowercase();
         if v.is_empty() {
@@ -285,6 +293,7 @@ impl Region {
             return Ok(Self {
                 id: v,
                 domain: Domain::Full,
+                known: true,
             });
         }
         let id = region_for_short_code(&v).map_or(v, str::to_string);
@@ -296,9 +305,27 @@ impl Region {
                     realm: Some((*realm).to_string()),
                     second_level_domain: sld.to_string(),
                 },
+                known: true,
             });
         }
-        Ok(Self::unknown_region(id, env))
+        let region = Self::unknown_region(id, env);
+        if !region.known {
+            let assumed = match region.realm() {
+                Some(realm) => format!("realm {realm}"),
+                None => format!(
+                    "domain `{}` from OCI_DEFAULT_REALM",
+                    region.second_level_domain().unwrap_or_default()
+                ),
+            };
+            tracing::warn!(
+                region = %region.id,
+                origin,
+                "unknown region `{}` (from {origin}), assuming {assumed}; check the spelling \
+                 (e.g. us-ashburn-1 or iad), or set OCI_REGION_METADATA for new regions",
+                region.id
+            );
+        }
+        Ok(region)
     }
 
     fn unknown_region(id: String, env: &Env) -> Self {
@@ -320,6 +347,7 @@ impl Region {
                         realm,
                         second_level_domain: sld.trim().to_string(),
                     },
+                    known: true,
                 };
             }
         }
@@ -330,6 +358,7 @@ impl Region {
                     realm: None,
                     second_level_domain: sld.to_string(),
                 },
+                known: false,
             };
         }
         Self {
@@ -338,6 +367,7 @@ impl Region {
                 realm: Some("oc1".into()),
                 second_level_domain: DEFAULT_SECOND_LEVEL_DOMAIN.into(),
             },
+            known: false,
         }
     }
 
@@ -365,9 +395,11 @@ impl Region {
         }
     }
 
-    /// True when the region is in the built-in table.
+    /// True when the region's realm is known rather than guessed: the region is in the
+    /// built-in table, described by `OCI_REGION_METADATA`, or given as a full domain. False
+    /// for a region fleetctl had to assume a realm for (most likely a misspelt region).
     pub fn is_known(&self) -> bool {
-        REGION_REALMS.iter().any(|(r, _)| *r == self.id)
+        self.known
     }
 
     /// The host of `service` in this region: `<service>.<region>.<sld>` (legacy style) or

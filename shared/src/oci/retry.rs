@@ -11,6 +11,9 @@
 //! - 401: the caller refreshes the credentials once (re-read files or re-federate) and retries
 //!   once, whatever the method (an unauthenticated request did nothing).
 //! - Not retried: every other 4xx (400, 404, 412, …).
+//! - A host name that does not resolve (DNS) gets at most [`NAME_RESOLUTION_MAX_ATTEMPTS`]
+//!   attempts: a DNS failure for an OCI host (a misspelt region, a resolver that is down) does
+//!   not heal in seconds, and the full budget would only delay the error by minutes.
 //! - Backoff: exponential with jitter, `min(base · 2^(n-1) + uniform(0, base), max_delay)`,
 //!   at most `max_attempts` attempts and never past `max_total` since the first attempt. A
 //!   `Retry-After` header is honoured up to `max_delay`.
@@ -32,8 +35,15 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 8 attempts, 1 s base, 30 s cap (the OCI SDKs' defaults) and a 180 s total budget, which
-    /// keeps a whole call inside an OCI Function's 300 s limit.
+    /// 8 attempts, 1 s base, 30 s cap (the OCI SDKs' defaults) and a 180 s total budget.
+    ///
+    /// The budget bounds when the *last retry starts*, not how long a call lasts: that attempt
+    /// still has its own request timeout (60 s with the default HTTP client) and first gets
+    /// credentials. Credentials are usually at hand; an instance principal whose token is due
+    /// for renewal spends at most `SHORT_REFRESH_TIMEOUT` (10 s) trying while the token still
+    /// works, but the full metadata/federation retry budget (minutes) once it has expired. So a
+    /// call with healthy credentials ends within about 250 s, inside an OCI Function's 300 s
+    /// limit; one whose credentials are failing can take longer.
     fn default() -> Self {
         Self {
             max_attempts: 8,
@@ -84,17 +94,17 @@ pub enum AttemptOutcome<'a> {
         /// OCI error `message`, if the body had one.
         message: Option<&'a str>,
     },
-    /// The request never left this machine (connect refused, DNS, TLS handshake).
+    /// The request never left this machine (connect refused, TLS handshake).
     NotSent,
+    /// The host name did not resolve (DNS); the request never left this machine.
+    NameNotResolved,
     /// The request may have been sent: timeout, reset, broken body.
     TransportFailure,
 }
 
-/// What to do after an attempt.
+/// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryDecision {
-    /// The response is a success (or a redirect): return it.
-    Success,
     /// Wait, sign again and retry.
     Retry,
     /// Refresh the credentials (`refresh_after_unauthorized`) and retry once.
@@ -109,22 +119,22 @@ pub fn is_out_of_host_capacity(status: u16, message: Option<&str>) -> bool {
         && message.is_some_and(|m| m.to_ascii_lowercase().contains("out of host capacity"))
 }
 
-/// The decision table (see the module docs). `refreshed` is true when this request already
-/// used its one credential refresh.
+/// The decision table (see the module docs) for a *failed* attempt: callers return 2xx/3xx
+/// responses before asking (a status below 400 given here is not retried). `refreshed` is
+/// true when this request already used its one credential refresh.
 pub fn decide(
     outcome: AttemptOutcome<'_>,
     idempotency: Idempotency,
     refreshed: bool,
 ) -> RetryDecision {
     let transient = match outcome {
-        AttemptOutcome::NotSent => return RetryDecision::Retry,
+        AttemptOutcome::NotSent | AttemptOutcome::NameNotResolved => return RetryDecision::Retry,
         AttemptOutcome::TransportFailure => true,
         AttemptOutcome::Response {
             status,
             code,
             message,
         } => match status {
-            s if s < 400 => return RetryDecision::Success,
             401 => {
                 return if refreshed {
                     RetryDecision::GiveUp
@@ -170,6 +180,19 @@ pub fn delay_with_retry_after(
         None => computed,
     }
 }
+
+/// Attempts in total (the first included) for a call whose last attempt ended with
+/// `outcome`: a host name that does not resolve gets at most
+/// [`NAME_RESOLUTION_MAX_ATTEMPTS`], anything else the policy's `max_attempts`.
+pub fn attempt_limit(policy: &RetryPolicy, outcome: AttemptOutcome<'_>) -> u32 {
+    match outcome {
+        AttemptOutcome::NameNotResolved => policy.max_attempts.min(NAME_RESOLUTION_MAX_ATTEMPTS),
+        _ => policy.max_attempts,
+    }
+}
+
+/// Attempts in total for a call whose host name does not resolve (see the module docs).
+pub const NAME_RESOLUTION_MAX_ATTEMPTS: u32 = 2;
 
 /// True when another attempt may start: attempts left, and `elapsed + delay` within the total
 /// budget.

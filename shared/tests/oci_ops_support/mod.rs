@@ -65,7 +65,7 @@ impl OpsSim {
         Self {
             sim,
             client,
-            admin: reqwest::Client::new(),
+            admin: reqwest::Client::builder().no_proxy().build().unwrap(),
             _dir: dir,
         }
     }

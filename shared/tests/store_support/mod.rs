@@ -133,7 +133,10 @@ impl Moto {
 
     /// Creates `bucket` with a plain PUT.
     pub async fn create_bucket(&self, bucket: &str) {
-        let resp = reqwest::Client::new()
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
             .put(format!("{}/{bucket}", self.url))
             .send()
             .await
@@ -208,7 +211,10 @@ impl SimEnv {
 
     /// Changes simulator settings (`PUT /_sim/settings`), e.g. `{"maxPageSize": 2}`.
     pub async fn settings(&self, patch: serde_json::Value) {
-        let resp = reqwest::Client::new()
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
             .put(format!("{}/_sim/settings", self.sim.base_url()))
             .json(&patch)
             .send()
@@ -223,7 +229,10 @@ impl SimEnv {
 
     /// Adds a fault rule (`POST /_sim/faults`).
     pub async fn fault(&self, rule: serde_json::Value) {
-        let resp = reqwest::Client::new()
+        let resp = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
             .post(format!("{}/_sim/faults", self.sim.base_url()))
             .json(&rule)
             .send()

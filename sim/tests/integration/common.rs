@@ -30,6 +30,8 @@ impl TestSim {
         edit(&mut config);
         let sim = Sim::start(config).await.unwrap();
         let client = reqwest::Client::builder()
+            // The simulator is on loopback: never through a proxy the environment names.
+            .no_proxy()
             // One connection per request: a dropped connection must not poison the next test.
             .pool_max_idle_per_host(0)
             .build()

@@ -18,8 +18,21 @@
 //!    signed. Retried (3 attempts) on 5xx and connection errors; a 4xx fails at once.
 //! 5. The reply `{"token": "<JWT>"}`; requests are then signed with `ST$<token>` and the session
 //!    key, until `exp - now < 5 min` (then steps 1–5 again) or a 401 (refresh once).
+//!
+//! # Renewal while the token still works
+//! A renewal that starts while the token is still valid is an opportunity, not a necessity:
+//! it gets a short budget ([`FederationBudget::Short`]: [`IMDS_PROBE_RETRY`],
+//! [`FEDERATION_PROBE_RETRY`], at most [`SHORT_REFRESH_TIMEOUT`] in all), only one caller runs
+//! it while the others go on with the current token, and after a failure the next attempt
+//! waits [`REFRESH_RETRY_INTERVAL`]. Only once the token has expired does a renewal get the
+//! full budget ([`FederationBudget::Full`]); callers that queued behind a renewal that failed
+//! get its failure instead of starting another.
+//!
+//! # HTTP
+//! The metadata service is link-local and always reached directly; the federation call goes
+//! to the auth service like any OCI call, through the environment's proxy (see
+//! [`ProxyConfig`]).
 
-use crate::oci::auth::parse_ocid;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +48,12 @@ use x509_cert::der::{Tag, Tagged as _};
 
 use super::{
     AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal,
-    PrincipalKind, TOKEN_REFRESH_WINDOW,
+    PrincipalKind, lock, needs_refresh,
 };
+use crate::oci::client::{ProxyConfig, http_client, redact_url};
 use crate::oci::clock::{Clock, Sleeper};
 use crate::oci::endpoints::{Endpoints, Service};
+use crate::oci::error::parse_error_body;
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};
 use crate::oci::region::Region;
 use crate::oci::retry::{RetryPolicy, backoff_delay, may_retry};
@@ -80,6 +95,52 @@ pub const FEDERATION_RETRY: RetryPolicy = RetryPolicy {
     max_delay: Duration::from_secs(4),
     max_total: Duration::from_secs(100),
 };
+
+/// Federation retry limits while the current token still works ([`FederationBudget::Short`]).
+pub const FEDERATION_PROBE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 2,
+    base_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(1),
+    max_total: Duration::from_secs(5),
+};
+
+/// The most a renewal may take while the current token still works; callers wait at most this
+/// long for credentials then (one caller; the others use the current token at once).
+pub const SHORT_REFRESH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After a renewal failed while the token still works, the next attempt waits this long.
+pub const REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The request timeout of metadata-service and federation requests.
+const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How hard a federation tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FederationBudget {
+    /// The current token still works: [`IMDS_PROBE_RETRY`] for every metadata request and
+    /// [`FEDERATION_PROBE_RETRY`] for the federation call, so a failing metadata service or
+    /// auth service costs seconds, not minutes.
+    Short,
+    /// There is no usable token (startup, expiry, a 401): [`IMDS_RETRY`] and
+    /// [`FEDERATION_RETRY`].
+    Full,
+}
+
+impl FederationBudget {
+    fn imds(self) -> &'static RetryPolicy {
+        match self {
+            FederationBudget::Short => &IMDS_PROBE_RETRY,
+            FederationBudget::Full => &IMDS_RETRY,
+        }
+    }
+
+    fn federation(self) -> &'static RetryPolicy {
+        match self {
+            FederationBudget::Short => &FEDERATION_PROBE_RETRY,
+            FederationBudget::Full => &FEDERATION_RETRY,
+        }
+    }
+}
 
 /// The identity documents fetched from IMDS for one federation.
 #[derive(Clone)]
@@ -129,8 +190,11 @@ impl LeafCertificate {
                 "the certificate subject has no `OU=opc-tenant:<tenancy OCID>`",
             )
         })?;
-        let tenancy = parse_ocid(&tenancy, || {
-            "the tenancy in the instance certificate (OU=opc-tenant)".to_string()
+        let tenancy = tenancy.trim().parse::<TenancyId>().map_err(|e| {
+            doc_error(
+                "/identity/cert.pem",
+                format!("the tenancy in the certificate subject (OU=opc-tenant) is unusable: {e}"),
+            )
         })?;
         Ok(Self { der, tenancy })
     }
@@ -322,17 +386,16 @@ pub fn parse_federation_response(body: &[u8]) -> Result<SecurityToken, String> {
     SecurityToken::parse(token).map_err(|e| format!("the reply's token is unusable: {e}"))
 }
 
-/// True when an instance-principal token should be renewed now (`exp - now < 5 min`).
-pub fn needs_refresh(token: &SecurityToken, now: time::OffsetDateTime) -> bool {
-    token.expires_within(now, TOKEN_REFRESH_WINDOW)
-}
-
 /// True for IMDS statuses worth retrying: 404, 429 and 5xx.
 pub fn imds_status_is_retryable(status: u16) -> bool {
     status == 404 || status == 429 || status >= 500
 }
 
 /// The IMDS base URL: the setting, else env `OCI_METADATA_BASE_URL`, else the default.
+///
+/// It must be an `http://` or `https://` URL with a host and without user info, query or
+/// fragment (it appears in messages, so it must not carry credentials); errors show the value
+/// with those parts redacted.
 pub fn metadata_base_url(
     settings: &AuthSettings,
     env: &crate::oci::env::Env,
@@ -348,12 +411,26 @@ pub fn metadata_base_url(
             "the default".to_string(),
         ),
     };
-    let url = Url::parse(&value).map_err(|_| AuthError::InvalidMetadataUrl {
-        value: value.clone(),
+    let invalid = |reason| AuthError::InvalidMetadataUrl {
+        value: redact_url(&value),
         origin: origin.clone(),
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(AuthError::InvalidMetadataUrl { value, origin });
+        reason,
+    };
+    let url = Url::parse(&value).map_err(|_| invalid("is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("must be an http:// or https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "must not contain user info (a user name or password): the metadata service needs \
+             none, and the URL appears in messages",
+        ));
+    }
+    if url.query().is_some() {
+        return Err(invalid("must not have a query (`?…`)"));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("must not have a fragment (`#…`)"));
     }
     Ok(url)
 }
@@ -375,14 +452,11 @@ fn join(base: &Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))
 }
 
-/// Builds the HTTP client used for IMDS and federation: HTTP/1.1, rustls, no proxy, timeouts.
-pub(crate) fn default_http_client(purpose: &'static str) -> Result<reqwest::Client, AuthError> {
-    reqwest::Client::builder()
-        .http1_only()
-        .no_proxy()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
+fn auth_http_client(
+    purpose: &'static str,
+    proxy: &ProxyConfig,
+) -> Result<reqwest::Client, AuthError> {
+    http_client(AUTH_REQUEST_TIMEOUT, proxy)
         .map_err(|source| AuthError::HttpClient { purpose, source })
 }
 
@@ -411,18 +485,22 @@ impl fmt::Debug for FederatedToken {
 /// with [`prepare_federation`], so the caching logic is tested without a server.
 #[async_trait]
 pub trait Federation: Send + Sync + fmt::Debug {
-    /// Fetches fresh documents, generates a new session key and exchanges them for a token.
-    /// Must fail with [`AuthError::TenancyChanged`] when `expected_tenancy` is given and the
-    /// certificate names another tenancy.
+    /// Fetches fresh documents, generates a new session key and exchanges them for a token,
+    /// retrying as much as `budget` allows. Must fail with [`AuthError::TenancyChanged`] when
+    /// `expected_tenancy` is given and the certificate names another tenancy.
     async fn federate(
         &self,
         expected_tenancy: Option<&TenancyId>,
+        budget: FederationBudget,
     ) -> Result<FederatedToken, AuthError>;
 }
 
 /// The real federation: IMDS over HTTP and `POST /v1/x509`.
 pub struct HttpFederation {
-    http: reqwest::Client,
+    /// The metadata service (direct).
+    imds_http: reqwest::Client,
+    /// The auth service (through the environment's proxy).
+    federation_http: reqwest::Client,
     metadata_base: Url,
     federation_url: Url,
     clock: Arc<dyn Clock>,
@@ -441,7 +519,7 @@ impl fmt::Debug for HttpFederation {
 impl HttpFederation {
     fn fetcher(&self) -> Fetcher<'_> {
         Fetcher {
-            http: &self.http,
+            http: &self.imds_http,
             base: &self.metadata_base,
             clock: self.clock.as_ref(),
             sleeper: self.sleeper.as_ref(),
@@ -454,19 +532,21 @@ impl Federation for HttpFederation {
     async fn federate(
         &self,
         expected_tenancy: Option<&TenancyId>,
+        budget: FederationBudget,
     ) -> Result<FederatedToken, AuthError> {
         federate_http(
             &self.fetcher(),
-            &self.http,
+            &self.federation_http,
             &self.federation_url,
             expected_tenancy,
+            budget,
         )
         .await
     }
 }
 
 /// The instance-principal provider: caches the token and session key, renews them when
-/// `exp - now < 5 min` and after a 401.
+/// `exp - now < 5 min` and after a 401 (see the module docs for renewals that fail).
 #[derive(Debug)]
 pub struct InstancePrincipalProvider {
     federation: Box<dyn Federation>,
@@ -475,13 +555,23 @@ pub struct InstancePrincipalProvider {
     instance: Option<InstanceId>,
     tenancy: TenancyId,
     source: String,
-    state: tokio::sync::Mutex<InstanceState>,
+    /// The current token and how the last renewal went; locked briefly, never across I/O.
+    state: std::sync::Mutex<InstanceState>,
+    /// Held while a renewal runs: one at a time.
+    renewal: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug)]
 struct InstanceState {
     token: SecurityToken,
     creds: Arc<Credentials>,
+    /// Renewals finished so far, successful or not: a caller that waited for a renewal sees
+    /// from it that one finished meanwhile.
+    renewals: u64,
+    /// The last renewal failed.
+    last_failed: bool,
+    /// After a renewal failed while the token still worked: no new attempt before this.
+    retry_at: Option<time::OffsetDateTime>,
 }
 
 impl InstanceState {
@@ -492,6 +582,9 @@ impl InstanceState {
                 key: f.session_key,
             }),
             token: f.token,
+            renewals: 0,
+            last_failed: false,
+            retry_at: None,
         }
     }
 }
@@ -507,30 +600,38 @@ impl InstancePrincipalProvider {
         region_override: Option<Region>,
     ) -> Result<Self, AuthError> {
         let metadata_base = metadata_base_url(settings, &ctx.env)?;
-        let http = match &ctx.http {
-            Some(c) => c.clone(),
-            None => default_http_client("instance metadata and federation")?,
+        let (imds_http, federation_http) = match &ctx.http {
+            Some(c) => (c.clone(), c.clone()),
+            None => (
+                auth_http_client("the instance metadata service", &ProxyConfig::direct())?,
+                auth_http_client(
+                    "instance principal federation",
+                    &ProxyConfig::from_env(&ctx.env).map_err(AuthError::Proxy)?,
+                )?,
+            ),
         };
         let fetcher = Fetcher {
-            http: &http,
+            http: &imds_http,
             base: &metadata_base,
             clock: ctx.clock.as_ref(),
             sleeper: ctx.sleeper.as_ref(),
         };
-        let region_text = fetcher.get_probe("/instance/region").await?;
+        let region_text = fetcher.get("/instance/region", &IMDS_RETRY, true).await?;
         let imds_region = Region::resolve(&region_text, "IMDS /instance/region", &ctx.env)
             .map_err(|e| doc_error("/instance/region", e.to_string()))?;
-        let instance_text = fetcher.get("/instance/id").await?;
+        let instance_text = fetcher.get("/instance/id", &IMDS_RETRY, false).await?;
         let instance = match instance_text.trim() {
             "" => None,
-            id => Some(parse_ocid::<InstanceId>(id, || {
-                format!("instance id from {metadata_base}/instance/id")
-            })?),
+            id => Some(
+                id.parse::<InstanceId>()
+                    .map_err(|e| doc_error("/instance/id", format!("not an instance OCID: {e}")))?,
+            ),
         };
         let federation_url = federation_url(settings, &ctx.env, &imds_region)?;
         let source = format!("instance metadata at {metadata_base}");
         let federation = HttpFederation {
-            http,
+            imds_http,
+            federation_http,
             metadata_base,
             federation_url,
             clock: ctx.clock.clone(),
@@ -546,7 +647,7 @@ impl InstancePrincipalProvider {
         .await
     }
 
-    /// A provider over any [`Federation`]; federates once now.
+    /// A provider over any [`Federation`]; federates once now (full budget).
     pub async fn with_federation(
         federation: Box<dyn Federation>,
         clock: Arc<dyn Clock>,
@@ -554,7 +655,7 @@ impl InstancePrincipalProvider {
         instance: Option<InstanceId>,
         source: String,
     ) -> Result<Self, AuthError> {
-        let first = federation.federate(None).await?;
+        let first = federation.federate(None, FederationBudget::Full).await?;
         let tenancy = first.tenancy.clone();
         let state = InstanceState::from_federated(first);
         tracing::info!(tenancy = %tenancy, region = %region, token = %state.token, "instance principal ready");
@@ -565,17 +666,55 @@ impl InstancePrincipalProvider {
             instance,
             tenancy,
             source,
-            state: tokio::sync::Mutex::new(state),
+            state: std::sync::Mutex::new(state),
+            renewal: tokio::sync::Mutex::new(()),
         })
     }
 
-    async fn refresh(&self) -> Result<InstanceState, AuthError> {
-        let f = self.federation.federate(Some(&self.tenancy)).await?;
-        Ok(InstanceState::from_federated(f))
+    /// Federates with `budget` (bounded by [`SHORT_REFRESH_TIMEOUT`] when short) and records
+    /// the outcome. The caller holds the renewal lock.
+    async fn renew(&self, budget: FederationBudget) -> Result<Arc<Credentials>, AuthError> {
+        let attempt = self.federation.federate(Some(&self.tenancy), budget);
+        let result = match budget {
+            FederationBudget::Full => attempt.await,
+            FederationBudget::Short => tokio::time::timeout(SHORT_REFRESH_TIMEOUT, attempt)
+                .await
+                .unwrap_or(Err(AuthError::RenewalTimedOut {
+                    seconds: SHORT_REFRESH_TIMEOUT.as_secs(),
+                })),
+        };
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        state.renewals += 1;
+        match result {
+            Ok(federated) => {
+                let renewals = state.renewals;
+                *state = InstanceState::from_federated(federated);
+                state.renewals = renewals;
+                tracing::debug!(token = %state.token, "instance principal token renewed");
+                Ok(state.creds.clone())
+            }
+            Err(e) => {
+                state.last_failed = true;
+                // An error the current token may outlive puts the next attempt off; one it may
+                // not (a tenancy change) is met again at the next call.
+                state.retry_at = (tolerable(&e) && !state.token.is_expired(now))
+                    .then(|| now + REFRESH_RETRY_INTERVAL);
+                Err(e)
+            }
+        }
+    }
+
+    fn renewal_failed_error(&self, token: &SecurityToken) -> AuthError {
+        AuthError::TokenExpired {
+            origin: self.source.clone(),
+            expired_at: token.expires_at().map(format_time).unwrap_or_default(),
+            hint: " (the renewal this call waited for failed; its error is logged)",
+        }
     }
 }
 
-/// Fetches IMDS documents with the v2 header and the IMDS retry policy.
+/// Fetches IMDS documents with the v2 header and an IMDS retry policy.
 struct Fetcher<'a> {
     http: &'a reqwest::Client,
     base: &'a Url,
@@ -584,16 +723,14 @@ struct Fetcher<'a> {
 }
 
 impl Fetcher<'_> {
-    async fn get(&self, path: &'static str) -> Result<String, AuthError> {
-        self.get_with(path, false).await
-    }
-
-    /// The first request of a provider: connection failures get [`IMDS_PROBE_RETRY`].
-    async fn get_probe(&self, path: &'static str) -> Result<String, AuthError> {
-        self.get_with(path, true).await
-    }
-
-    async fn get_with(&self, path: &'static str, probe: bool) -> Result<String, AuthError> {
+    /// GETs `path`, retrying within `policy`. With `probe` (the first request of a provider),
+    /// a failure to connect gets only [`IMDS_PROBE_RETRY`].
+    async fn get(
+        &self,
+        path: &'static str,
+        policy: &RetryPolicy,
+        probe: bool,
+    ) -> Result<String, AuthError> {
         let url = join(self.base, path);
         let start = self.clock.now();
         let mut attempts = 0u32;
@@ -617,7 +754,7 @@ impl Fetcher<'_> {
             let policy = if probe && status.is_none() {
                 &IMDS_PROBE_RETRY
             } else {
-                &IMDS_RETRY
+                policy
             };
             let delay = backoff_delay(policy, attempts, fastrand::f64());
             let elapsed = elapsed_since(self.clock, start);
@@ -634,11 +771,13 @@ impl Fetcher<'_> {
         }
     }
 
-    async fn documents(&self) -> Result<ImdsDocuments, AuthError> {
+    async fn documents(&self, policy: &RetryPolicy) -> Result<ImdsDocuments, AuthError> {
         Ok(ImdsDocuments {
-            leaf_certificate_pem: self.get("/identity/cert.pem").await?,
-            leaf_private_key_pem: self.get("/identity/key.pem").await?,
-            intermediate_certificate_pem: self.get("/identity/intermediate.pem").await?,
+            leaf_certificate_pem: self.get("/identity/cert.pem", policy, false).await?,
+            leaf_private_key_pem: self.get("/identity/key.pem", policy, false).await?,
+            intermediate_certificate_pem: self
+                .get("/identity/intermediate.pem", policy, false)
+                .await?,
         })
     }
 }
@@ -654,19 +793,18 @@ async fn federate_http(
     http: &reqwest::Client,
     url: &Url,
     expected_tenancy: Option<&TenancyId>,
+    budget: FederationBudget,
 ) -> Result<FederatedToken, AuthError> {
-    let docs = fetcher.documents().await?;
+    let docs = fetcher.documents(budget.imds()).await?;
     let session_key = tokio::task::spawn_blocking(SigningKey::generate_rsa_2048)
         .await
-        .map_err(|_| AuthError::Key {
-            origin: "a new session key".into(),
-            source: crate::oci::keys::KeyError::GenerationFailed,
+        .map_err(|e| {
+            tracing::error!(error = %e, "the session key generation task failed");
+            AuthError::SessionKey(crate::oci::keys::KeyError::GenerationFailed)
         })?
-        .map_err(|source| AuthError::Key {
-            origin: "a new session key".into(),
-            source,
-        })?;
+        .map_err(AuthError::SessionKey)?;
     let request = prepare_federation(&docs, &session_key, expected_tenancy)?;
+    let policy = budget.federation();
     let start = fetcher.clock.now();
     let mut attempts = 0u32;
     let token = loop {
@@ -713,15 +851,15 @@ async fn federate_http(
                         }
                     }
                 }
-                (Some(status.as_u16()), error_summary(&body), None)
+                (Some(status.as_u16()), error_detail(&body), None)
             }
             Err(e) => (None, String::new(), Some(e)),
         };
         // Go's rule: a 4xx (429 included) fails at once; 5xx and transport errors are retried.
         let retryable = status.is_none_or(|s| s >= 500);
-        let delay = backoff_delay(&FEDERATION_RETRY, attempts, fastrand::f64());
+        let delay = backoff_delay(policy, attempts, fastrand::f64());
         let elapsed = elapsed_since(fetcher.clock, start);
-        if !retryable || !may_retry(&FEDERATION_RETRY, attempts, elapsed, delay) {
+        if !retryable || !may_retry(policy, attempts, elapsed, delay) {
             return Err(AuthError::Federation {
                 url: url.to_string(),
                 attempts,
@@ -741,53 +879,90 @@ async fn federate_http(
     })
 }
 
-/// ` <code>: <message>` from an OCI error body, or the first 200 characters of the text.
-fn error_summary(body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
-        let message = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
-        if !code.is_empty() || !message.is_empty() {
-            return format!(" {code}: {message}");
-        }
+/// ` <code>: <message>` of an OCI error body (or its text), for the federation error.
+fn error_detail(body: &[u8]) -> String {
+    match parse_error_body(body) {
+        (code, message) if code.is_empty() && message.is_empty() => String::new(),
+        (code, message) if code.is_empty() => format!(" {message}"),
+        (code, message) => format!(" {code}: {message}"),
     }
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.chars().take(200).collect();
-    if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!(" {}", text.trim())
-    }
+}
+
+/// True for errors a still-valid token may outlive (see the module docs).
+fn tolerable(e: &AuthError) -> bool {
+    !matches!(e, AuthError::TenancyChanged { .. })
 }
 
 #[async_trait]
 impl CredentialProvider for InstancePrincipalProvider {
     async fn credentials(&self) -> Result<Arc<Credentials>, AuthError> {
-        let mut state = self.state.lock().await;
-        let now = self.clock.now();
-        if needs_refresh(&state.token, now) {
-            match self.refresh().await {
-                Ok(new_state) => *state = new_state,
-                // A transient failure while the token still works: keep using it. A tenancy
-                // change is never tolerated.
-                Err(e)
-                    if !state.token.is_expired(now)
-                        && !matches!(e, AuthError::TenancyChanged { .. }) =>
-                {
-                    tracing::warn!(error = %e, token = %state.token, "instance principal refresh failed; using the current token until it expires");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, expired_at = %state.token.expires_at().map(format_time).unwrap_or_default(), "instance principal token expired and refresh failed");
-                    return Err(e);
+        let (seen, valid) = {
+            let state = lock(&self.state);
+            let now = self.clock.now();
+            if !needs_refresh(&state.token, now) {
+                return Ok(state.creds.clone());
+            }
+            let valid = !state.token.is_expired(now);
+            if valid && state.retry_at.is_some_and(|at| now < at) {
+                return Ok(state.creds.clone());
+            }
+            (state.renewals, valid)
+        };
+        let _turn = if valid {
+            match self.renewal.try_lock() {
+                Ok(turn) => turn,
+                // Another caller is renewing; the current token still works meanwhile.
+                Err(_) => return Ok(lock(&self.state).creds.clone()),
+            }
+        } else {
+            self.renewal.lock().await
+        };
+        let valid = {
+            let state = lock(&self.state);
+            let now = self.clock.now();
+            let expired = state.token.is_expired(now);
+            if state.renewals != seen {
+                // A renewal finished while this call waited: use its token, or its failure.
+                return if state.last_failed && expired {
+                    Err(self.renewal_failed_error(&state.token))
+                } else {
+                    Ok(state.creds.clone())
+                };
+            }
+            !expired
+        };
+        let budget = if valid {
+            FederationBudget::Short
+        } else {
+            FederationBudget::Full
+        };
+        match self.renew(budget).await {
+            Ok(creds) => Ok(creds),
+            Err(e) => {
+                let state = lock(&self.state);
+                if tolerable(&e) && !state.token.is_expired(self.clock.now()) {
+                    tracing::warn!(error = %e, token = %state.token, retry_in = ?REFRESH_RETRY_INTERVAL, "instance principal renewal failed; using the current token until it expires");
+                    Ok(state.creds.clone())
+                } else {
+                    tracing::error!(error = %e, expired_at = %state.token.expires_at().map(format_time).unwrap_or_default(), "instance principal token expired and renewal failed");
+                    Err(e)
                 }
             }
         }
-        Ok(state.creds.clone())
     }
 
+    /// Re-federates with the full budget: the service refused the current token. When a
+    /// renewal finished while this call waited for its turn, its outcome is the answer.
     async fn refresh_after_unauthorized(&self) -> Result<bool, AuthError> {
-        let mut state = self.state.lock().await;
-        *state = self.refresh().await?;
-        Ok(true)
+        let seen = lock(&self.state).renewals;
+        let _turn = self.renewal.lock().await;
+        {
+            let state = lock(&self.state);
+            if state.renewals != seen {
+                return Ok(!state.last_failed);
+            }
+        }
+        self.renew(FederationBudget::Full).await.map(|_| true)
     }
 
     fn region(&self) -> Option<Region> {

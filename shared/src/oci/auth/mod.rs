@@ -19,13 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
+use super::client::{ProxyError, redact_url};
 use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use super::endpoints::{EndpointError, Endpoints};
 use super::env::Env;
 use super::keys::{KeyError, SigningKey};
 use super::region::{Region, RegionError};
 use super::signer::KeyId;
-use super::token::TokenError;
+use super::token::{SecurityToken, TokenError};
 use crate::ocid::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 
 pub use config_file::{
@@ -146,7 +147,9 @@ impl fmt::Display for AuthMethod {
 }
 
 /// Plain auth settings; the integrator fills them from the fleet file and CLI flags.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// `Debug` hides user info, query and fragment of the URLs (they may carry credentials).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct AuthSettings {
     /// The method; `None` detects it (see [`build_provider`]).
     pub method: Option<AuthMethod>,
@@ -162,6 +165,32 @@ pub struct AuthSettings {
     /// IMDS base URL (instance principal). Else env `OCI_METADATA_BASE_URL`, else
     /// `http://169.254.169.254/opc/v2`.
     pub metadata_base_url: Option<Url>,
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = |u: &Option<Url>| u.as_ref().map(|u| redact_url(u.as_str()));
+        f.debug_struct("AuthSettings")
+            .field("method", &self.method)
+            .field("config_file", &self.config_file)
+            .field("profile", &self.profile)
+            .field("region", &self.region)
+            .field("endpoint", &url(&self.endpoint))
+            .field("metadata_base_url", &url(&self.metadata_base_url))
+            .finish()
+    }
+}
+
+/// True when a token (instance or resource principal) should be renewed now:
+/// `exp - now <` [`TOKEN_REFRESH_WINDOW`].
+pub fn needs_refresh(token: &SecurityToken, now: time::OffsetDateTime) -> bool {
+    token.expires_within(now, TOKEN_REFRESH_WINDOW)
+}
+
+/// Locks a provider's state. A poisoned lock only means another thread panicked while
+/// holding plain data, which stays usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The injected world a provider runs in: environment snapshot, clock, sleeper and (optional)
@@ -251,7 +280,7 @@ pub async fn build_provider(
 
 /// The method `build_provider` picks when none is configured (see its docs).
 pub fn detect_method(settings: &AuthSettings, env: &Env) -> Result<AuthMethod, AuthError> {
-    if env.get("OCI_RESOURCE_PRINCIPAL_VERSION").is_some() {
+    if env.get_non_empty(resource::VERSION_VAR).is_some() {
         return Ok(AuthMethod::Resource);
     }
     match locate_config_file(settings.config_file.as_deref(), env)? {
@@ -267,7 +296,7 @@ pub fn region_override(settings: &AuthSettings, env: &Env) -> Result<Option<Regi
             .map(Some)
             .map_err(AuthError::Region);
     }
-    if let Some(r) = env.get("OCI_REGION") {
+    if let Some(r) = env.get_non_empty("OCI_REGION") {
         return Region::resolve(r, "env OCI_REGION", env)
             .map(Some)
             .map_err(AuthError::Region);
@@ -531,13 +560,18 @@ pub enum AuthError {
     #[error(transparent)]
     Endpoint(EndpointError),
     /// The IMDS base URL is unusable.
-    #[error("the instance metadata URL `{value}` (from {origin}) is not an http:// URL")]
+    #[error("the instance metadata URL `{value}` (from {origin}) {reason}")]
     InvalidMetadataUrl {
-        /// The value.
+        /// The value, with any user info, query and fragment replaced by `<redacted>`.
         value: String,
         /// Where it came from.
         origin: String,
+        /// What is wrong.
+        reason: &'static str,
     },
+    /// The proxy settings of the environment are unusable (federation goes through them).
+    #[error(transparent)]
+    Proxy(ProxyError),
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client for {purpose}")]
     HttpClient {
@@ -592,9 +626,20 @@ pub enum AuthError {
         #[source]
         source: Option<reqwest::Error>,
     },
-    /// Signing the federation request failed.
+    /// Signing the federation request failed (a bug: fleetctl builds that request itself).
     #[error("cannot sign the federation request")]
     FederationSigning(#[source] super::signer::SignError),
+    /// The session key for a federation could not be generated (a bug or a broken crypto
+    /// library, not a configuration problem).
+    #[error("cannot generate the session key for instance principal federation")]
+    SessionKey(#[source] KeyError),
+    /// Renewing a still-valid instance principal token took longer than allowed; the
+    /// current token is kept and renewal is tried again later.
+    #[error("renewing the instance principal token took longer than {seconds} s; gave up for now")]
+    RenewalTimedOut {
+        /// The time allowed.
+        seconds: u64,
+    },
 }
 
 impl AuthError {
@@ -602,15 +647,26 @@ impl AuthError {
     /// settings): exit code 1. False for failed calls, network errors and credentials the
     /// service refused: exit code 2.
     pub fn is_configuration_problem(&self) -> bool {
-        !matches!(
+        !self.is_internal()
+            && !matches!(
+                self,
+                AuthError::Imds { .. }
+                    | AuthError::ImdsDocument { .. }
+                    | AuthError::TenancyChanged { .. }
+                    | AuthError::Federation { .. }
+                    | AuthError::HttpClient { .. }
+                    | AuthError::TokenExpired { .. }
+                    | AuthError::RenewalTimedOut { .. }
+            )
+    }
+
+    /// True for failures that are bugs in fleetctl rather than the user's configuration or
+    /// the infrastructure (exit code 3): a session key that cannot be generated, a federation
+    /// request that cannot be signed.
+    pub fn is_internal(&self) -> bool {
+        matches!(
             self,
-            AuthError::Imds { .. }
-                | AuthError::ImdsDocument { .. }
-                | AuthError::TenancyChanged { .. }
-                | AuthError::Federation { .. }
-                | AuthError::FederationSigning(_)
-                | AuthError::HttpClient { .. }
-                | AuthError::TokenExpired { .. }
+            AuthError::SessionKey(_) | AuthError::FederationSigning(_)
         )
     }
 }

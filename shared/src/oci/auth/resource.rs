@@ -16,13 +16,13 @@
 use crate::oci::auth::parse_ocid;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::{
-    AuthContext, AuthError, CredentialProvider, Credentials, Principal, PrincipalKind,
-    TOKEN_REFRESH_WINDOW,
+    AuthContext, AuthError, CredentialProvider, Credentials, Principal, PrincipalKind, lock,
+    needs_refresh,
 };
 use crate::oci::clock::Clock;
 use crate::oci::keys::{Passphrase, SigningKey};
@@ -108,10 +108,6 @@ struct RpState {
     principal: Principal,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl ResourcePrincipalProvider {
     /// Reads the `OCI_RESOURCE_PRINCIPAL_*` variables of `ctx.env` and loads token and key.
     /// `region_override` (explicit setting or `OCI_REGION`) wins over
@@ -160,7 +156,7 @@ impl ResourcePrincipalProvider {
         };
         let region = match region_override {
             Some(r) => Some(r),
-            None => match env.get(REGION_VAR) {
+            None => match env.get_non_empty(REGION_VAR) {
                 Some(v) => Some(
                     Region::resolve(v, &format!("env {REGION_VAR}"), env)
                         .map_err(AuthError::Region)?,
@@ -270,11 +266,6 @@ fn load_state(
         token,
         principal,
     })
-}
-
-/// True when a resource-principal token should be re-read now (`exp - now < 5 min`).
-pub fn needs_refresh(token: &SecurityToken, now: time::OffsetDateTime) -> bool {
-    token.expires_within(now, TOKEN_REFRESH_WINDOW)
 }
 
 #[async_trait]

@@ -8,17 +8,17 @@
 
 use crate::oci::auth::parse_ocid;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use super::config_file::{
-    ConfigFileLocation, DEFAULT_PROFILE, OciConfigFile, Profile, describe_candidates, expand_path,
-    locate_config_file,
+    DEFAULT_PROFILE, OciConfigFile, Profile, describe_candidates, expand_path, locate_config_file,
 };
 use super::{
-    AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal, PrincipalKind,
+    AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal,
+    PrincipalKind, lock,
 };
 use crate::oci::clock::Clock;
 use crate::oci::env::Env;
@@ -151,7 +151,7 @@ fn profile_region(
     if region_override.is_some() {
         return Ok(region_override);
     }
-    if let Some(v) = env.get("OCI_CLI_REGION") {
+    if let Some(v) = env.get_non_empty("OCI_CLI_REGION") {
         return Region::resolve(v, "env OCI_CLI_REGION", env)
             .map(Some)
             .map_err(AuthError::Region);
@@ -203,10 +203,6 @@ pub fn fingerprints_match(configured: &str, actual: &str) -> bool {
     configured.trim().eq_ignore_ascii_case(actual.trim())
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 // ---------------------------------------------------------------------------------------------
 // API key
 // ---------------------------------------------------------------------------------------------
@@ -241,17 +237,6 @@ impl ApiKeyProvider {
             region_override,
             state: Mutex::new(loaded),
         })
-    }
-
-    /// Loads profile `profile_name` of the config file at `location`.
-    pub fn from_config_file(
-        location: &ConfigFileLocation,
-        profile_name: &str,
-        env: &Env,
-        region_override: Option<Region>,
-    ) -> Result<Self, AuthError> {
-        let file = OciConfigFile::load(&location.path)?;
-        Self::from_profile(&file.profile(profile_name)?, env, region_override)
     }
 }
 
@@ -330,8 +315,9 @@ impl CredentialProvider for ApiKeyProvider {
 // ---------------------------------------------------------------------------------------------
 
 /// The user principal with a session token (`ST$<token>` + the profile's key), as written by
-/// `oci session authenticate`. The token file is re-read whenever it changes on disk and after
-/// a 401; an expired token is an error that says to run `oci session refresh`.
+/// `oci session authenticate`. Token and key file are re-read whenever either changes on disk
+/// (`oci session authenticate` writes a new key with the new token) and after a 401; an
+/// expired token is an error that says to run `oci session refresh`.
 #[derive(Debug)]
 pub struct SessionTokenProvider {
     profile_name: String,
@@ -349,7 +335,8 @@ pub struct SessionTokenProvider {
 
 #[derive(Debug)]
 struct SessionState {
-    stamp: Option<FileStamp>,
+    /// The token file and the key file as last read.
+    stamps: (Option<FileStamp>, Option<FileStamp>),
     token: SecurityToken,
     creds: Arc<Credentials>,
 }
@@ -388,6 +375,7 @@ impl SessionTokenProvider {
         let token_path = expand_path(&token_file, env);
         let key_path = expand_path(&key_file, env);
         let passphrase = passphrase(profile, env);
+        let key_stamp = stamp(&key_path);
         let key = load_key_file(&key_path, &key_origin, passphrase.as_ref())?;
         if let Some((fp, _)) = value(profile, env, "fingerprint") {
             check_fingerprint(&fp, &key, &profile.describe());
@@ -436,7 +424,7 @@ impl SessionTokenProvider {
             },
             region,
             state: Mutex::new(SessionState {
-                stamp: file_stamp,
+                stamps: (file_stamp, key_stamp),
                 creds: Arc::new(Credentials {
                     key_id: KeyId::SecurityToken(token.clone()),
                     key,
@@ -464,18 +452,18 @@ impl SessionTokenProvider {
         Ok(())
     }
 
-    /// Re-reads the token (and, when `with_key`, the key) into `state`; true when the
-    /// credentials changed.
-    fn reload(&self, state: &mut SessionState, with_key: bool) -> Result<bool, AuthError> {
-        let new_stamp = stamp(&self.token_path);
+    /// The stamps of the token file and the key file now.
+    fn stamps(&self) -> (Option<FileStamp>, Option<FileStamp>) {
+        (stamp(&self.token_path), stamp(&self.key_path))
+    }
+
+    /// Re-reads the token and the key into `state`; true when the credentials changed.
+    fn reload(&self, state: &mut SessionState) -> Result<bool, AuthError> {
+        let new_stamps = self.stamps();
         let token = read_token(&self.token_path, &self.token_origin)?;
-        let key = if with_key {
-            load_key_file(&self.key_path, &self.key_origin, self.passphrase.as_ref())?
-        } else {
-            state.creds.key.clone()
-        };
+        let key = load_key_file(&self.key_path, &self.key_origin, self.passphrase.as_ref())?;
         let changed = token != state.token || key != state.creds.key;
-        state.stamp = new_stamp;
+        state.stamps = new_stamps;
         if changed {
             tracing::debug!(profile = %self.profile_desc, token = %token, "session token re-read");
             state.creds = Arc::new(Credentials {
@@ -505,8 +493,8 @@ fn read_token(path: &Path, origin: &str) -> Result<SecurityToken, AuthError> {
 impl CredentialProvider for SessionTokenProvider {
     async fn credentials(&self) -> Result<Arc<Credentials>, AuthError> {
         let mut state = lock(&self.state);
-        if stamp(&self.token_path) != state.stamp {
-            self.reload(&mut state, false)?;
+        if self.stamps() != state.stamps {
+            self.reload(&mut state)?;
         }
         self.check_expiry(&state.token)?;
         Ok(state.creds.clone())
@@ -514,7 +502,7 @@ impl CredentialProvider for SessionTokenProvider {
 
     async fn refresh_after_unauthorized(&self) -> Result<bool, AuthError> {
         let mut state = lock(&self.state);
-        let changed = self.reload(&mut state, true)?;
+        let changed = self.reload(&mut state)?;
         self.check_expiry(&state.token)?;
         Ok(changed)
     }

@@ -35,3 +35,7 @@ open("leaf_identity_prefix_cert.pem", "wb").write(cert("test-identity-instance",
     "opc-identity:ocid1.tenancy.oc1..aaaaaaaaidentityprefixtenancyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 ], 4098))
 open("leaf_without_tenant_cert.pem", "wb").write(cert("test-no-tenant", ["opc-certtype:instance"], 4099))
+open("leaf_bad_tenancy_cert.pem", "wb").write(cert("test-bad-tenancy", [
+    "opc-certtype:instance",
+    "opc-tenant:ocid1.compartment.oc1..aaaaaaaanotatenancyxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+], 4100))
