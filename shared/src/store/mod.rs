@@ -34,6 +34,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
+
+use crate::oci::client::{OCI_REQUEST_TIMEOUT, ProxyConfig, http_client};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -408,9 +410,16 @@ impl StateStore {
                         builder = builder.with_config(config, value);
                     }
                 }
+                let proxy =
+                    ProxyConfig::from_env(&options.env).map_err(|e| StoreError::Unusable {
+                        url: display.clone(),
+                        reason: format!("the proxy settings are not usable: {e}"),
+                        source: None,
+                    })?;
                 let store = builder
                     .with_bucket_name(bucket)
                     .with_conditional_put(S3ConditionalPut::ETagMatch)
+                    .with_http_connector(S3Connector { proxy })
                     .build()
                     .map_err(|e| StoreError::Unusable {
                         url: display.clone(),
@@ -582,5 +591,28 @@ impl StateStore {
             DecodeError::Newer { found } => StoreError::NewerVersion { url, found },
             DecodeError::Unsupported { found } => StoreError::UnsupportedVersion { url, found },
         }
+    }
+}
+
+/// Builds the `s3://` store's HTTP client the way fleetctl builds every HTTP client
+/// ([`http_client`]): proxies from the injected environment, loopback always direct, so a
+/// local S3-compatible server works wherever `HTTPS_PROXY` is set (object_store's own client
+/// would read the process environment and send loopback through the proxy).
+#[derive(Debug)]
+struct S3Connector {
+    proxy: ProxyConfig,
+}
+
+impl object_store::client::HttpConnector for S3Connector {
+    fn connect(
+        &self,
+        _options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        http_client(OCI_REQUEST_TIMEOUT, &self.proxy)
+            .map(object_store::client::HttpClient::new)
+            .map_err(|e| object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(e),
+            })
     }
 }

@@ -118,7 +118,14 @@ impl Moto {
                     break;
                 }
                 if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && reqwest::get(format!("{}/", moto.url)).await.is_ok()
+                    && reqwest::Client::builder()
+                        .no_proxy()
+                        .build()
+                        .unwrap()
+                        .get(format!("{}/", moto.url))
+                        .send()
+                        .await
+                        .is_ok()
                 {
                     return moto;
                 }

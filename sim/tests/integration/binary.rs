@@ -29,7 +29,12 @@ async fn binary_announces_its_port_serves_and_stops_on_sigterm() {
     let port: u16 = url.trim_end().parse().unwrap();
     assert_ne!(port, 0);
     let base = format!("http://127.0.0.1:{port}");
-    let scale = reqwest::get(format!("{base}/_sim/time-scale"))
+    let scale = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{base}/_sim/time-scale"))
+        .send()
         .await
         .unwrap()
         .json::<serde_json::Value>()
@@ -54,7 +59,12 @@ async fn binary_announces_its_port_serves_and_stops_on_sigterm() {
     };
     assert!(exit.success(), "exit status {exit}");
     assert!(
-        reqwest::get(format!("{base}/_sim/time-scale"))
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("{base}/_sim/time-scale"))
+            .send()
             .await
             .is_err()
     );
