@@ -209,6 +209,7 @@ fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
             "  fleetctl --config {} auth validate",
             fleet_file.display()
         );
+        say!(out, "  fleetctl --config {} status", fleet_file.display());
         say!(out);
         say!(
             out,

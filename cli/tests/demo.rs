@@ -113,6 +113,23 @@ fn demo_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sigterm() {
         "{}",
         String::from_utf8_lossy(&other.stderr)
     );
+    let status = support::fleetctl()
+        .args(["--config", fleet.to_str().unwrap(), "status", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        status.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["fleet"], "demo");
+    assert_eq!(report["desired"], 3);
+    assert_eq!(
+        report["inSync"], true,
+        "a fresh demo has no drift: {report}"
+    );
 
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
