@@ -13,6 +13,8 @@ pub mod config;
 pub mod error;
 pub mod oci;
 pub mod ocid;
+pub mod ops;
+pub mod plan;
 pub mod status;
 pub mod store;
 

@@ -434,6 +434,11 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
         finished: None,
         steps: vec![],
         error: None,
+        pause_reason: None,
+        start_total: 0,
+        target_total: 0,
+        limits: None,
+        abort_requested: false,
     });
     let status = build(
         &fleet(false),
