@@ -38,7 +38,7 @@ use time::OffsetDateTime;
 use crate::config::{FleetConfig, GroupName, RebootAction, RolloutStrategy};
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
-use crate::ocid::InstanceId;
+use crate::ids::InstanceId;
 use crate::status::Observation;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,

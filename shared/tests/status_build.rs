@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use fleetctl_api::status::DriftKind;
 use fleetctl_core::config::{FleetConfig, load_str};
+use fleetctl_core::ids::InstanceId;
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::Instance;
-use fleetctl_core::ocid::InstanceId;
 use fleetctl_core::status::{LoadBalancerObservation, Observation, build, private_ips};
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, Operation, OperationId, OperationKind, OperationStatus, RecordState,

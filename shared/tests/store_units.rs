@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fleetctl_core::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
+use fleetctl_core::env::Env;
 use fleetctl_core::error::{Error, ExitCode};
-use fleetctl_core::oci::env::Env;
-use fleetctl_core::ocid::InstanceId;
+use fleetctl_core::ids::InstanceId;
 use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
 use fleetctl_core::store::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseBusy,

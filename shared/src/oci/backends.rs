@@ -33,7 +33,7 @@ use super::workrequest::{
     wait_until_terminal,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::{LoadBalancerId, SubnetId};
+use crate::ids::{LoadBalancerId, SubnetId};
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
 /// (`10.0.0.3%3A8080`).

@@ -24,7 +24,7 @@ use super::workrequest::{
     MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::LoadBalancerId;
+use crate::ids::LoadBalancerId;
 
 /// A backend as the classic LB returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ use super::workrequest::{
     MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::{InstanceId, LoadBalancerId, Ocid, OcidError};
+use crate::ids::{InstanceId, LoadBalancerId, Ocid, OcidError};
 
 /// What an NLB backend created by target (`targetId`) points at: an instance, or a private
 /// IP, which OCI names by its OCID (`ocid1.privateip.…`). Any other resource type is kept as

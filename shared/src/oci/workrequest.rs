@@ -18,7 +18,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::client::OciClient;
 use super::error::OciError;
 use super::wire::open_enum;
-use crate::ocid::LoadBalancerId;
+use crate::ids::LoadBalancerId;
 
 /// How to wait for a work request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

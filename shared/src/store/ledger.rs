@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
-use crate::ocid::InstanceId;
+use crate::ids::InstanceId;
 
 /// The document version this build reads and writes.
 pub const LEDGER_VERSION: u64 = 1;
