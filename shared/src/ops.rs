@@ -460,7 +460,13 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
             )
             .await
             {
-                Ok(_) => (format!("{action} {instance}"), None),
+                Ok(_) => (
+                    format!("{action} {instance}"),
+                    Some(Outcome::RebootAccepted {
+                        operation: operation.clone(),
+                        slot: *slot,
+                    }),
+                ),
                 Err(e) => {
                     let line = format!("{action} {instance} failed: {}", chain(&e));
                     (line.clone(), Some(Outcome::Transient { reason: line }))

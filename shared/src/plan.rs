@@ -36,9 +36,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::config::{FleetConfig, GroupName, RebootAction, RolloutStrategy};
+use crate::ids::InstanceId;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
-use crate::ids::InstanceId;
 use crate::status::Observation;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
@@ -143,6 +143,9 @@ pub enum Outcome {
         slot: u32,
         reason: String,
     },
+    /// OCI accepted the reboot of `operation`'s `slot`: the instance is on its way down, so
+    /// RUNNING and healthy again mean it came back.
+    RebootAccepted { operation: OperationId, slot: u32 },
     /// A call failed in a way the next step retries (throttling, a network error).
     Transient { reason: String },
 }
@@ -1578,9 +1581,6 @@ impl<'a> Planner<'a> {
                     true
                 };
                 let running = state == Some(InstanceLifecycleState::Running);
-                if !running || !healthy {
-                    step.seen_down = true;
-                }
                 match state {
                     None => {
                         self.fail(step, format!("{name}: gone while rebooting"));
@@ -1597,31 +1597,37 @@ impl<'a> Planner<'a> {
                     return;
                 }
                 let waited = self.elapsed(step.since);
-                let first_visit = step.detail.is_none();
-                if first_visit || (waited > REBOOT_TIMEOUT && !step.escalated) {
-                    let action = if first_visit {
+                if waited > REBOOT_TIMEOUT && step.escalated {
+                    self.fail(
+                        step,
+                        format!("{name}: not back {} s after RESET", waited.as_secs()),
+                    );
+                    return;
+                }
+                if waited > REBOOT_TIMEOUT {
+                    // The soft reset did not bring it back: a hard reset, once.
+                    step.escalated = true;
+                    step.seen_down = false;
+                    step.since = Some(self.ts());
+                }
+                if !step.seen_down {
+                    // Sent until OCI accepts it (the answer marks the step, see `apply`):
+                    // the retry token makes a repeat the same request, never a second reboot.
+                    let action = if step.escalated {
+                        InstanceAction::Reset
+                    } else {
                         match rollout.reboot_action {
                             RebootAction::SoftReset => InstanceAction::SoftReset,
                             RebootAction::Reset => InstanceAction::Reset,
                         }
-                    } else {
-                        step.escalated = true;
-                        step.since = Some(self.ts());
-                        InstanceAction::Reset
                     };
-                    step.detail = Some(format!("{action} sent"));
+                    step.detail = Some(format!("{action} requested"));
                     self.actions.push(Action::Reboot {
                         operation: op.id.clone(),
                         slot: step.slot,
                         instance: old.clone(),
                         action,
                     });
-                } else if waited > REBOOT_TIMEOUT {
-                    self.fail(
-                        step,
-                        format!("{name}: not back {} s after RESET", waited.as_secs()),
-                    );
-                    return;
                 }
                 self.waiting_on
                     .push(format!("{name}: rebooting, {} s so far", waited.as_secs()));
@@ -1761,6 +1767,21 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                         Some(operation),
                         None,
                     );
+                }
+            }
+            Outcome::RebootAccepted { operation, slot } => {
+                if let Some(op) = ledger.operation.as_mut()
+                    && &op.id == operation
+                    && let Some(s) = op
+                        .steps
+                        .iter_mut()
+                        .find(|s| s.slot == *slot && s.status == StepStatus::InProgress)
+                {
+                    s.seen_down = true;
+                    s.detail = s
+                        .detail
+                        .as_ref()
+                        .map(|d| d.replace("requested", "accepted"));
                 }
             }
             Outcome::Transient { reason } => {

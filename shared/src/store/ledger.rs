@@ -721,8 +721,8 @@ pub struct Step {
     /// (no surge left, `maxUnavailable` allows it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drain_first: bool,
-    /// A reboot: the instance was seen down (not RUNNING, or its backend not OK) after the
-    /// reboot was sent, so RUNNING and OK again mean it came back.
+    /// A reboot: OCI accepted the reboot (or the instance was seen down since), so RUNNING
+    /// and OK again mean it came back.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub seen_down: bool,
     /// A reboot: the soft reboot did not bring the instance back in time and a hard RESET
