@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 
 use super::backends::{
     Backend, BackendHealth, BackendName, BackendSetHealth, BackendTarget, BackendUpdate,
-    DeleteStarted, LbError, LoadBalancerBackends, MutationDone, MutationStarted, NewBackend,
-    UPDATE_ATTEMPTS, confirm_absent,
+    DeleteStarted, LbError, LoadBalancerBackends, Mutation, MutationDone, MutationStarted,
+    NewBackend, UPDATE_ATTEMPTS, confirm_absent,
 };
 use super::client::{OciClient, OciRequest, OciResponse, encode_path_segment};
 use super::endpoints::Service;
@@ -380,7 +380,7 @@ impl BackendSetClient {
         source: Option<OciError>,
     ) -> LbError {
         LbError::Busy {
-            mutation: Box::new(super::backends::Mutation {
+            mutation: Box::new(Mutation {
                 operation,
                 load_balancer: self.lb.clone(),
                 request_id: None,
@@ -486,7 +486,7 @@ impl BackendSetClient {
             .and_then(WorkRequestId::new)
         else {
             return Err(LbError::NoWorkRequest {
-                mutation: Box::new(super::backends::Mutation {
+                mutation: Box::new(Mutation {
                     operation,
                     load_balancer: self.lb.clone(),
                     request_id,
@@ -616,7 +616,7 @@ impl LoadBalancerBackends for BackendSetClient {
                 Err(LbError::Oci(e)) if e.is_precondition_failed() => {
                     if attempts >= UPDATE_ATTEMPTS {
                         return Err(LbError::KeptChanging {
-                            mutation: Box::new(super::backends::Mutation {
+                            mutation: Box::new(Mutation {
                                 operation: OPERATION,
                                 load_balancer: self.lb.clone(),
                                 request_id: e.request_id().map(str::to_string),

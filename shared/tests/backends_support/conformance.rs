@@ -37,6 +37,27 @@ async fn settled(b: &dyn LoadBalancerBackends, id: &WorkRequestId) -> WorkReques
     .await
 }
 
+/// Adds one backend through each client, all at once (10.0.0.`first`, `first + 1`, …); every
+/// add must succeed.
+async fn add_at_once(clients: Vec<Arc<BackendSetClient>>, first: u8) {
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .zip(first..)
+        .map(|(b, n)| {
+            tokio::spawn(async move {
+                b.create_backend(
+                    &NewBackend::serving(ip(n), 8080, 1),
+                    &token(&format!("add-{n}")),
+                )
+                .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+}
+
 pub async fn a_created_backend_is_live_when_the_call_returns(t: Target) {
     let b = t.backends();
     let done = b
@@ -156,20 +177,7 @@ pub async fn concurrent_mutations_of_one_load_balancer_never_overlap(t: Target) 
         .with_locks(MutationLocks::global())
     };
     let (a, b) = (Arc::new(client(&t)), Arc::new(client(&t)));
-    let mut tasks = Vec::new();
-    for n in 0..4u8 {
-        let lb = if n % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move {
-            lb.create_backend(
-                &NewBackend::serving(ip(30 + n), 8080, 1),
-                &token(&format!("add-{n}")),
-            )
-            .await
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
+    add_at_once(vec![a.clone(), b.clone(), a.clone(), b], 30).await;
     assert_eq!(
         statuses(&t.s.calls("CreateBackend")),
         vec![t.accepted(); 4],
@@ -188,20 +196,10 @@ pub async fn without_shared_turns_racing_mutations_meet_409_and_are_sent_again(t
     // Conflict, and each client waits and sends again until it passes.
     t.work_requests_take(200.0).await;
     t.refuse_concurrent_mutations().await;
-    let mut tasks = Vec::new();
-    for n in 0..3u8 {
-        let b = t.backends().with_locks(MutationLocks::default());
-        tasks.push(tokio::spawn(async move {
-            b.create_backend(
-                &NewBackend::serving(ip(40 + n), 8080, 1),
-                &token(&format!("race-{n}")),
-            )
-            .await
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap().unwrap();
-    }
+    let racers = (0..3)
+        .map(|_| Arc::new(t.backends().with_locks(MutationLocks::default())))
+        .collect();
+    add_at_once(racers, 40).await;
     let conflicts =
         t.s.calls("CreateBackend")
             .iter()
