@@ -4,8 +4,8 @@ use std::io::Write;
 
 use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::oci::{AuthContext, Env};
-use fleetctl_core::store::url::StoreUrl;
 use fleetctl_core::store::{OpenOptions, StateStore};
+use fleetctl_core::urls::state::StoreUrl;
 use fleetctl_core::{Error, cloud};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};

@@ -211,7 +211,7 @@ pub async fn validate_auth(fleet: &FleetConfig, ctx: AuthContext) -> Result<Auth
                 ("GetUser", u.name)
             }
             None => {
-                let compartment = crate::ocid::CompartmentId::from(&p.tenancy);
+                let compartment = crate::ids::CompartmentId::from(&p.tenancy);
                 identity::list_availability_domains(&cloud.client, &compartment).await?;
                 ("ListAvailabilityDomains", None)
             }

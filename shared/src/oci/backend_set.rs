@@ -31,7 +31,7 @@ use super::workrequest::{
     WorkRequestState, WorkRequestStatus, error_line, wait_until_terminal,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::LoadBalancerId;
+use crate::ids::LoadBalancerId;
 
 /// Everything that differs between the classic and the network load balancer's backend API.
 #[derive(Debug)]

@@ -47,7 +47,7 @@ use super::workrequest::{
     Deadline, WaitPolicy, WorkRequestCheck, WorkRequestId, WorkRequestState, WorkRequestStatus,
 };
 use crate::config::LoadBalancerType;
-use crate::ocid::{InstanceId, LoadBalancerId, Ocid, OcidError, SubnetId};
+use crate::ids::{InstanceId, LoadBalancerId, Ocid, OcidError, SubnetId};
 
 /// How many times an update reads the backend and writes it back with `if-match` before it
 /// gives up on a backend that keeps changing ([`LbError::KeptChanging`]).

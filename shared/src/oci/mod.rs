@@ -17,7 +17,7 @@
 //!   [`backend_set`]; work requests and per-LB turns in [`workrequest`].
 //! - [`wire`]: open enums and `opc-retry-token`s shared by the service modules.
 //! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
-//!   [`crate::ocid`]).
+//!   [`crate::ids`]).
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
 //! log line or an error message of this module.
@@ -26,10 +26,8 @@ pub mod auth;
 pub mod backend_set;
 pub mod backends;
 pub mod client;
-pub mod clock;
 pub mod compute;
 pub mod endpoints;
-pub mod env;
 pub mod error;
 pub mod identity;
 pub mod keys;
@@ -43,6 +41,7 @@ pub mod token;
 pub mod wire;
 pub mod workrequest;
 
+pub use crate::env::Env;
 pub use auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, build_provider,
@@ -54,7 +53,6 @@ pub use backends::{
 };
 pub use client::{OciClient, OciRequest, OciResponse};
 pub use endpoints::{Endpoints, Service};
-pub use env::Env;
 pub use error::{ErrorKind, OciError, ServiceError};
 pub use region::Region;
 pub use tags::FleetTags;

@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 use tokio::sync::OwnedMutexGuard;
 
 use super::client::OciClient;
-use super::clock::Clock;
 use super::wire::open_enum;
-use crate::ocid::LoadBalancerId;
+use crate::clock::Clock;
+use crate::ids::LoadBalancerId;
 
 /// How to wait for a work request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn a_deadline_counts_down_on_the_given_clock() {
-        let clock = crate::oci::clock::ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+        let clock = crate::clock::ManualClock::new(OffsetDateTime::UNIX_EPOCH);
         let deadline = Deadline::after(&clock, Duration::from_secs(10));
         assert_eq!(deadline.remaining(&clock), Duration::from_secs(10));
         clock.advance(Duration::from_secs(4));

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fleetctl_core::clock::Sleeper;
 use fleetctl_core::config::LoadBalancerType;
+use fleetctl_core::ids::LoadBalancerId;
 use fleetctl_core::oci::backend_set::BackendSetClient;
 use fleetctl_core::oci::client::OciClient;
-use fleetctl_core::oci::clock::Sleeper;
 use fleetctl_core::oci::wire::RetryToken;
 use fleetctl_core::oci::workrequest::{MutationLocks, WaitPolicy};
-use fleetctl_core::ocid::LoadBalancerId;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
