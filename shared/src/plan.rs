@@ -703,6 +703,7 @@ pub fn plan(
     p.reconcile_records();
     p.start_next(mode);
     p.advance();
+    p.retry_lost_terminations();
     p.into_plan()
 }
 
@@ -1684,6 +1685,45 @@ impl<'a> Planner<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Records fleetctl is terminating whose instance OCI still shows live, and which no
+    /// step in flight works on: the termination was lost (a failed call, a crash between
+    /// the record and the call). A failed step's cleanup ([`Self::cleanup_new`]) has no
+    /// step left to send it again, so it is sent again here, with the backend removal,
+    /// until OCI shows the instance going; otherwise the instance would run on as an
+    /// orphan that the ledger calls terminating.
+    fn retry_lost_terminations(&mut self) {
+        let in_flight: BTreeSet<InstanceId> = self
+            .ledger
+            .operation
+            .iter()
+            .flat_map(|op| op.steps.iter())
+            .filter(|s| s.status == StepStatus::InProgress)
+            .flat_map(|s| Self::old_instance(s).into_iter().chain(s.instance.as_ref()))
+            .cloned()
+            .collect();
+        let lost: Vec<(InstanceId, String)> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| r.state == RecordState::Terminating && !in_flight.contains(&r.instance_id))
+            .filter(|r| {
+                self.instance(&r.instance_id)
+                    .is_some_and(|i| !i.lifecycle_state.is_going_away())
+            })
+            .map(|r| (r.instance_id.clone(), r.name.clone()))
+            .collect();
+        for (id, name) in lost {
+            if let Some(b) = self.backend_of(&id) {
+                self.actions.push(Action::DeleteBackend {
+                    backend: b.backend.name.clone(),
+                });
+            }
+            self.actions.push(Action::Terminate { instance: id });
+            self.waiting_on.push(format!("{name}: terminating"));
+            self.wake_within(Duration::from_secs(2));
         }
     }
 

@@ -142,6 +142,8 @@ struct World {
     new_are_sick: bool,
     /// Launches are refused with this reason (no capacity).
     refuse_launches: Option<String>,
+    /// Terminations are lost (the call failed; `ops` records it as transient).
+    lose_terminations: bool,
     next_n: u32,
     /// Every call, with when it was made.
     log: Vec<(OffsetDateTime, Action)>,
@@ -160,6 +162,7 @@ impl World {
             sick: BTreeSet::new(),
             new_are_sick: false,
             refuse_launches: None,
+            lose_terminations: false,
             next_n: 1,
             log: Vec::new(),
             launched: Vec::new(),
@@ -379,6 +382,9 @@ impl World {
                 self.backends.retain(|b| &b.name != backend);
                 None
             }
+            Action::Terminate { .. } if self.lose_terminations => Some(Outcome::Transient {
+                reason: "terminate failed: 503".to_string(),
+            }),
             Action::Terminate { instance } => {
                 for i in self.instances.iter_mut().filter(|i| &i.id == instance) {
                     if !i.lifecycle_state.is_going_away() {
@@ -1074,6 +1080,40 @@ fn a_replacement_that_never_gets_healthy_pauses_the_rollout_and_keeps_the_old_in
     w.tick(TICK);
     let plan = w.step(Mode::Operation);
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_failed_replacement_whose_termination_was_lost_is_terminated_by_a_later_step() {
+    let mut w = World::new(fleet(&[("web", 3)], true, "minReadySeconds: 0"));
+    w.seed("web", 3);
+    w.new_are_sick = true;
+    w.lose_terminations = true;
+    w.request(rolling(RolloutStrategy::Replace)).unwrap();
+    assert_eq!(
+        w.run(Mode::Operation, Duration::from_secs(20), |_| {}),
+        OperationStatus::Paused
+    );
+    let new = w.launched[0].clone();
+    assert!(w.live_ids().contains(&new), "the termination was lost");
+    // OCI answers again; the operation stays paused.
+    w.lose_terminations = false;
+    for _ in 0..3 {
+        w.tick(TICK);
+        w.step(Mode::Operation);
+    }
+    assert!(
+        !w.live_ids().contains(&new),
+        "the failed replacement is not left running (an orphan the ledger calls terminating)"
+    );
+    assert_eq!(
+        w.ledger.record(&new).unwrap().state,
+        RecordState::Terminated
+    );
+    assert_eq!(
+        w.ledger.operation.as_ref().unwrap().status,
+        OperationStatus::Paused
+    );
+    assert_eq!(w.serving(), 3);
 }
 
 #[test]
