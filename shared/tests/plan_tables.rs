@@ -242,7 +242,9 @@ fn scale_queue_is_fifo_and_its_head_is_popped_only_when_its_scale_starts() {
 #[test]
 fn distribute_spreads_a_total_in_proportion_by_largest_remainder() {
     // (groups, total, expected per group in file order)
-    let table: &[(&[(&str, u32)], u32, &[u32])] = &[
+    /// Groups (name, count), a total, and the shares expected in file order.
+    type Row = (&'static [(&'static str, u32)], u32, &'static [u32]);
+    let table: &[Row] = &[
         // Exactly proportional.
         (&[("web", 2), ("api", 1)], 6, &[4, 2]),
         // 5 * 2/3 = 3.33, 5 * 1/3 = 1.67: the larger remainder gets the extra one.
