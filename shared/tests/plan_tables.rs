@@ -1124,3 +1124,38 @@ fn sync_adopts_and_finishes_in_one_step() {
             .all(|r| r.state == RecordState::Running)
     );
 }
+
+#[test]
+fn rolling_restarts_without_a_load_balancer_keep_running_instances_at_the_floor() {
+    for (strategy, rollout) in [
+        (RolloutStrategy::Replace, "maxSurge: 2, maxUnavailable: 0"),
+        (RolloutStrategy::Replace, "maxSurge: 0, maxUnavailable: 1"),
+        (RolloutStrategy::Reboot, "maxUnavailable: 2"),
+    ] {
+        let mut w = World::new(fleet(
+            &[("web", 5)],
+            false,
+            &format!("minReadySeconds: 0, {rollout}"),
+        ));
+        w.seed("web", 5);
+        w.request(rolling(strategy)).unwrap();
+        let l = w.ledger.operation.as_ref().unwrap().limits.unwrap();
+        let floor = l.desired - l.max_unavailable;
+        let status = w.run(Mode::Operation, TICK, |w| {
+            assert!(
+                w.serving() >= floor,
+                "{rollout}: {} RUNNING, below {floor}",
+                w.serving()
+            );
+        });
+        assert_eq!(status, OperationStatus::Succeeded, "{strategy:?} {rollout}");
+        assert_eq!(w.serving(), 5, "{rollout}");
+        assert_eq!(w.active().len(), 5, "{rollout}");
+        let expect_launches = if strategy == RolloutStrategy::Replace {
+            5
+        } else {
+            0
+        };
+        assert_eq!(w.launched.len(), expect_launches, "{rollout}");
+    }
+}
