@@ -8,6 +8,8 @@
 //! - [`clock`], [`env`](mod@env): injected time and environment.
 //! - [`urls`]: the pure parsers of state URLs.
 //! - [`plan`]: the pure planner; [`ops`]: the reconcile step every front door calls.
+//! - [`metrics`]: the metrics snapshot, control status and event history built (purely) from
+//!   the ledger, as `fleetctl-api` types.
 //! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and the documented exit codes.
 
@@ -17,6 +19,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod oci;
 pub mod ops;
 pub mod plan;

@@ -26,6 +26,9 @@
 //!   `desired - maxUnavailable` because of fleetctl: a step takes an instance out of service
 //!   only when enough others are healthy.
 //! - An instance is drained and removed from the load balancer before it is terminated.
+//! - The control loop ([`Mode::Control`]) only launches: its repair fills the groups below
+//!   their share of `target = max(desired, active)` and never drains or terminates an
+//!   instance, even one in a group above its share.
 //! - A failing replacement (launch refused, never healthy) pauses the operation instead of
 //!   touching more instances; the old instance keeps serving.
 
@@ -331,7 +334,7 @@ pub fn request(
     if let OperationKind::RollingRestart { strategy, .. } = &kind {
         check_rolling_restart(active_count(ledger), *strategy).map_err(RequestError::Refused)?;
     }
-    start(ledger, config, id.clone(), kind, now);
+    start(ledger, config, id.clone(), kind, now, Start::Requested);
     Ok(id)
 }
 
@@ -469,6 +472,17 @@ fn finish(ledger: &mut Ledger, status: OperationStatus, now: OffsetDateTime, err
     }
 }
 
+/// Who starts an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A user's request (a scale from the queue, a rolling restart, a sync).
+    Requested,
+    /// The control loop's repair: a scale that only launches. A group above its share
+    /// keeps its instances (the control loop never takes one away), so the total may end
+    /// above the target.
+    Repair,
+}
+
 /// Starts `kind` as the active operation, with its steps.
 fn start(
     ledger: &mut Ledger,
@@ -476,6 +490,7 @@ fn start(
     id: OperationId,
     kind: OperationKind,
     now: OffsetDateTime,
+    by: Start,
 ) {
     let start_total = active_count(ledger);
     let mut steps = Vec::new();
@@ -487,12 +502,17 @@ fn start(
             target_total = *desired;
             let targets = distribute(config, *desired);
             steps = scale_steps(config, ledger, &targets);
+            if by == Start::Repair {
+                steps.retain(|s| matches!(s.action, StepAction::Launch { .. }));
+                target_total =
+                    start_total.saturating_add(u32::try_from(steps.len()).unwrap_or(u32::MAX));
+            }
             let floor = u32::try_from(config.total_instances()).unwrap_or(u32::MAX);
-            if *desired < floor {
+            if target_total < floor {
                 notes.push(format!(
-                    "scaling to {desired}, below the fleet file's {floor}: the control loop \
-                     (serve, reconcile) brings the fleet back to {floor}; lower the counts in \
-                     the fleet file to keep {desired}"
+                    "scaling to {target_total}, below the fleet file's {floor}: the control \
+                     loop (serve, reconcile) brings the fleet back to {floor}; lower the counts \
+                     in the fleet file to keep {target_total}"
                 ));
             }
         }
@@ -539,6 +559,12 @@ fn start(
         }
         OperationKind::SyncState => {}
     }
+    let kind = match kind {
+        OperationKind::Scale { .. } => OperationKind::Scale {
+            desired: target_total,
+        },
+        other => other,
+    };
     // Terminations and reboots are numbered by their place in the operation, so that no two
     // steps of one operation share a retry token (slot numbers repeat across groups).
     for (i, s) in steps.iter_mut().enumerate() {
@@ -680,6 +706,7 @@ pub fn plan(
     p.reconcile_records();
     p.start_next(mode);
     p.advance();
+    p.retry_lost_terminations();
     p.into_plan()
 }
 
@@ -770,13 +797,15 @@ impl<'a> Planner<'a> {
     }
 
     /// Healthy, in-service (not drained, not offline) backends of the fleet's active
-    /// instances; without a load balancer, RUNNING active instances.
-    fn serving_count(&self) -> u32 {
+    /// instances; without a load balancer, RUNNING active instances. Instances in
+    /// `taken_out` do not count: steps in flight are taking them out of service, which the
+    /// observation may not show yet (a drain sent in this very step).
+    fn serving_count(&self, taken_out: &BTreeSet<&InstanceId>) -> u32 {
         let n = self
             .ledger
             .records
             .iter()
-            .filter(|r| is_active(r))
+            .filter(|r| is_active(r) && !taken_out.contains(&r.instance_id))
             .filter(|r| {
                 if self.lb_enabled() {
                     self.backend_of(&r.instance_id)
@@ -941,6 +970,7 @@ impl<'a> Planner<'a> {
                         desired: head.desired,
                     },
                     now,
+                    Start::Requested,
                 );
             }
             return;
@@ -976,6 +1006,7 @@ impl<'a> Planner<'a> {
                     id,
                     OperationKind::Scale { desired: target },
                     now,
+                    Start::Repair,
                 );
             }
         }
@@ -1115,17 +1146,21 @@ impl<'a> Planner<'a> {
                 if matches!(steps[i].action, StepAction::Replace { .. }) && surging < l.max_surge {
                     return self.launches < MAX_LAUNCHES_PER_STEP;
                 }
-                // Taking one out of service: only with enough others healthy.
-                let out = u32::try_from(
-                    steps
-                        .iter()
-                        .filter(|s| s.status == StepStatus::InProgress)
-                        .filter(|s| s.drain_first || matches!(s.action, StepAction::Reboot { .. }))
-                        .count(),
-                )
-                .unwrap_or(u32::MAX);
+                // Taking one out of service: only with enough others healthy, not counting
+                // those the steps in flight take out (with one backend already unhealthy,
+                // counting them would let two go when only one may).
+                let out_steps: Vec<&Step> = steps
+                    .iter()
+                    .filter(|s| s.status == StepStatus::InProgress)
+                    .filter(|s| s.drain_first || matches!(s.action, StepAction::Reboot { .. }))
+                    .collect();
+                let taken_out: BTreeSet<&InstanceId> = out_steps
+                    .iter()
+                    .filter_map(|s| Self::old_instance(s))
+                    .collect();
+                let out = u32::try_from(out_steps.len()).unwrap_or(u32::MAX);
                 out < l.max_unavailable
-                    && self.serving_count().saturating_sub(1)
+                    && self.serving_count(&taken_out).saturating_sub(1)
                         >= l.desired.saturating_sub(l.max_unavailable)
             }
         }
@@ -1656,6 +1691,45 @@ impl<'a> Planner<'a> {
                     }
                 }
             }
+        }
+    }
+
+    /// Records fleetctl is terminating whose instance OCI still shows live, and which no
+    /// step in flight works on: the termination was lost (a failed call, a crash between
+    /// the record and the call). A failed step's cleanup ([`Self::cleanup_new`]) has no
+    /// step left to send it again, so it is sent again here, with the backend removal,
+    /// until OCI shows the instance going; otherwise the instance would run on as an
+    /// orphan that the ledger calls terminating.
+    fn retry_lost_terminations(&mut self) {
+        let in_flight: BTreeSet<InstanceId> = self
+            .ledger
+            .operation
+            .iter()
+            .flat_map(|op| op.steps.iter())
+            .filter(|s| s.status == StepStatus::InProgress)
+            .flat_map(|s| Self::old_instance(s).into_iter().chain(s.instance.as_ref()))
+            .cloned()
+            .collect();
+        let lost: Vec<(InstanceId, String)> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| r.state == RecordState::Terminating && !in_flight.contains(&r.instance_id))
+            .filter(|r| {
+                self.instance(&r.instance_id)
+                    .is_some_and(|i| !i.lifecycle_state.is_going_away())
+            })
+            .map(|r| (r.instance_id.clone(), r.name.clone()))
+            .collect();
+        for (id, name) in lost {
+            if let Some(b) = self.backend_of(&id) {
+                self.actions.push(Action::DeleteBackend {
+                    backend: b.backend.name.clone(),
+                });
+            }
+            self.actions.push(Action::Terminate { instance: id });
+            self.waiting_on.push(format!("{name}: terminating"));
+            self.wake_within(Duration::from_secs(2));
         }
     }
 

@@ -516,6 +516,20 @@ impl RecordState {
     pub fn is_gone(self) -> bool {
         matches!(self, RecordState::Terminated | RecordState::Missing)
     }
+
+    /// The state as the document writes it: `launching`, `running`, `draining`,
+    /// `rebooting`, `terminating`, `terminated` or `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Launching => "launching",
+            RecordState::Running => "running",
+            RecordState::Draining => "draining",
+            RecordState::Rebooting => "rebooting",
+            RecordState::Terminating => "terminating",
+            RecordState::Terminated => "terminated",
+            RecordState::Missing => "missing",
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
