@@ -22,6 +22,7 @@
 //! # Caveats
 //! - Load balancer mutations wait for their work request inside the step.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
+use crate::ids::InstanceId;
 use crate::oci::backends::{LoadBalancerBackends, NewBackend};
 use crate::oci::compute::{self, InstanceAction, InstanceLifecycleState};
 use crate::oci::wire::RetryToken;
@@ -44,6 +46,12 @@ use crate::store::{StateStore, StoreError, Version};
 /// bounded by the client's retry deadline), short enough that a crashed holder blocks
 /// others for at most this long.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// The longest a caller that runs steps in a loop (the CLI) waits between two steps: a step
+/// says when the next one is useful sooner ([`StepReport::requeue_after`]).
+pub const MAX_POLL: Duration = Duration::from_secs(5);
+/// The shortest wait between two steps, so a step with nothing to wait for does not spin.
+pub const MIN_POLL: Duration = Duration::from_millis(200);
 
 /// How often a step reads again after a conflicting write before giving up.
 const MAX_CONFLICT_RETRIES: usize = 5;
@@ -127,6 +135,15 @@ impl StepReport {
     /// The operation after the step.
     pub fn operation(&self) -> Option<&Operation> {
         self.ledger.operation.as_ref()
+    }
+
+    /// How long a caller running steps in a loop waits before the next one: the step's
+    /// [`StepReport::requeue_after`] within [`MIN_POLL`]..=[`MAX_POLL`] ([`MAX_POLL`] when it
+    /// has nothing in progress).
+    pub fn poll_after(&self) -> Duration {
+        self.requeue_after
+            .unwrap_or(MAX_POLL)
+            .clamp(MIN_POLL, MAX_POLL)
     }
 }
 
@@ -217,9 +234,10 @@ pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, 
 /// judged on a partial view).
 pub async fn observe(ctx: &Context, ledger: &Ledger) -> Result<Observation, Error> {
     let mut obs = status::observe(&ctx.config, &ctx.cloud, Some(ledger)).await?;
-    let unlisted: Vec<_> = ledger
+    let listed: HashSet<&InstanceId> = obs.instances.iter().map(|i| &i.id).collect();
+    let unlisted: Vec<InstanceId> = ledger
         .live_records()
-        .filter(|r| !obs.instances.iter().any(|i| i.id == r.instance_id))
+        .filter(|r| !listed.contains(&r.instance_id))
         .map(|r| r.instance_id.clone())
         .collect();
     for id in unlisted {
