@@ -41,6 +41,7 @@ pub async fn converged(fleet: u32, scale: f64) -> Result<(World, Figures)> {
         rollout: "minReadySeconds: 0".into(),
         drain: Duration::from_secs(1),
         large_subnet: true,
+        instant_lb: false,
     })
     .await?;
     let up = w

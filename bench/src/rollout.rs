@@ -37,13 +37,14 @@ impl Figures {
     }
 }
 
-pub async fn run(scale: f64, surge: u32, drain: Duration) -> Result<Figures> {
+pub async fn run(scale: f64, surge: u32, drain: Duration, instant_lb: bool) -> Result<Figures> {
     let w = world::start(&Setup {
         scale,
         count: FLEET,
         rollout: format!("maxSurge: {surge}, maxUnavailable: 0, minReadySeconds: 0"),
         drain,
         large_subnet: false,
+        instant_lb,
     })
     .await?;
     // Launch-to-healthy, measured in this run: a scale from 0 to 1.
