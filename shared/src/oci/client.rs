@@ -247,6 +247,59 @@ impl OciResponse {
 /// The request timeout of OCI calls (the default HTTP client).
 pub const OCI_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most bytes fleetctl reads of one OCI API answer: 16 MiB. A list page of 1000 instances
+/// is a few MiB; a larger answer is refused ([`OciError::ResponseTooLarge`]) rather than held
+/// in memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// `16 MiB`, `64 KiB`, or `1000 bytes`: a byte limit as messages show it.
+pub fn format_byte_limit(limit: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match limit {
+        0 => "0 bytes".to_string(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the limit: its `content-length` says so, or reading found out.
+    #[error("the answer is larger than {}", format_byte_limit(*limit))]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while the body was read.
+    #[error("reading the answer failed")]
+    Read(#[source] reqwest::Error),
+}
+
+/// Reads the body of `resp`, at most `limit` bytes: a `content-length` above the limit is
+/// refused before anything is read, and a body without one is refused as soon as it passes
+/// the limit (the rest is never read).
+pub async fn read_body_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut body = bytes::BytesMut::with_capacity(capacity);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > limit - body.len() {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Builds an HTTP client: HTTP/1.1 only (OCI's signed `host` is an HTTP/1.1 header), rustls,
 /// a 10 s connect timeout, `timeout` per request, the system resolver with failures marked as
 /// [`NameResolutionError`], and `proxy` (use [`ProxyConfig::direct`] for none).
@@ -880,7 +933,7 @@ impl OciClient {
                         .get(OPC_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    match resp.bytes().await {
+                    match read_body_limited(resp, MAX_RESPONSE_BYTES).await {
                         Ok(body) if status.as_u16() < 400 => {
                             return Ok(OciResponse {
                                 status,
@@ -905,7 +958,18 @@ impl OciClient {
                                 .map(Duration::from_secs);
                             (OciError::Service(Box::new(err)), retry_after)
                         }
-                        Err(source) => (
+                        Err(BodyError::TooLarge { limit }) => {
+                            let err = OciError::ResponseTooLarge {
+                                operation: req.operation,
+                                url: url.to_string(),
+                                status: status.as_u16(),
+                                limit,
+                                request_id,
+                            };
+                            log_failure(req, &err, attempts, "giving up");
+                            return Err(err);
+                        }
+                        Err(BodyError::Read(source)) => (
                             OciError::Transport {
                                 operation: req.operation,
                                 url: url.to_string(),

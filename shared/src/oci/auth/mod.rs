@@ -594,6 +594,20 @@ pub enum AuthError {
         #[source]
         source: Option<reqwest::Error>,
     },
+    /// The metadata service or the auth service answered more than fleetctl reads
+    /// ([`MAX_IMDS_RESPONSE_BYTES`](instance::MAX_IMDS_RESPONSE_BYTES),
+    /// [`MAX_FEDERATION_RESPONSE_BYTES`](instance::MAX_FEDERATION_RESPONSE_BYTES)); not
+    /// retried.
+    #[error(
+        "{request}: the answer is larger than {}, the most fleetctl reads of it; it was not read",
+        crate::oci::client::format_byte_limit(*limit)
+    )]
+    ResponseTooLarge {
+        /// The request (`instance metadata request GET <url>`).
+        request: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// An IMDS document is unusable.
     #[error("the instance metadata document {document} is unusable: {reason}")]
     ImdsDocument {
@@ -651,6 +665,7 @@ impl AuthError {
             && !matches!(
                 self,
                 AuthError::Imds { .. }
+                    | AuthError::ResponseTooLarge { .. }
                     | AuthError::ImdsDocument { .. }
                     | AuthError::TenancyChanged { .. }
                     | AuthError::Federation { .. }
