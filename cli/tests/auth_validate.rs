@@ -477,3 +477,61 @@ async fn instance_principal_rides_out_metadata_and_federation_errors() {
         vec![Some(500), Some(200)]
     );
 }
+
+#[tokio::test]
+async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_allowed() {
+    let f = Fixture::start().await;
+    let port = f.sim.local_addr().port();
+    let text_of = std::fs::read_to_string(f.sim.fleet_file()).unwrap();
+    let base = f.sim.base_url().trim_end_matches('/');
+    assert!(text_of.contains(base), "{text_of}");
+    let fleet = f.dir().join("insecure.yaml");
+    let remote = format!("http://oci.fleet.test:{port}");
+    std::fs::write(&fleet, text_of.replace(base, &remote)).unwrap();
+
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &no_env(),
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "`{remote}` (from the `endpoint` setting) is plain http:// to a host that is not \
+             loopback"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use https://"), "{stderr}");
+    assert!(
+        stderr.contains("set FLEETCTL_ALLOW_INSECURE_ENDPOINT=1"),
+        "{stderr}"
+    );
+    assert!(f.sim.requests().is_empty(), "nothing was sent");
+
+    // Opted in, the request goes out. The simulator doubles as the HTTP proxy, so the name
+    // need not resolve and nothing leaves loopback.
+    let env = BTreeMap::from([
+        (
+            "FLEETCTL_ALLOW_INSECURE_ENDPOINT".to_string(),
+            "1".to_string(),
+        ),
+        ("HTTP_PROXY".to_string(), f.sim.base_url().to_string()),
+    ]);
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &env,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("endpoint:  {remote}/")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        f.ok_calls(),
+        vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
+    );
+}

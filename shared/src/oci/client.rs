@@ -28,7 +28,7 @@ use url::Url;
 
 use super::auth::CredentialProvider;
 use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
-use super::endpoints::{Endpoints, Service};
+use super::endpoints::{Endpoints, Service, is_loopback_host};
 use super::env::Env;
 use super::error::{OciError, ServiceError};
 use super::retry::{
@@ -531,17 +531,6 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     }
 }
 
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-    }
-}
-
 /// Where OCI calls go through a proxy, read from the environment as the OCI CLI and the Go
 /// SDK read it:
 ///
@@ -613,7 +602,7 @@ impl ProxyConfig {
             _ => None,
         }?;
         let host = url.host()?;
-        if is_loopback(&host) {
+        if is_loopback_host(&host) {
             return None;
         }
         let port = url.port_or_known_default();
