@@ -535,3 +535,46 @@ async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_
         vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
     );
 }
+
+#[tokio::test]
+async fn an_upper_case_fingerprint_in_the_profile_signs_with_the_fingerprint_oci_computes() {
+    let f = Fixture::start().await;
+    let original = std::fs::read_to_string(f.sim.config_file()).unwrap();
+    let upper: String = original
+        .lines()
+        .map(|l| match l.strip_prefix("fingerprint") {
+            Some(rest) => format!("fingerprint{}", rest.to_ascii_uppercase()),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(
+        upper.trim(),
+        original.trim(),
+        "the profile has a lower-case fingerprint"
+    );
+    let config = f.dir().join("config-upper");
+    std::fs::write(&config, upper + "\n").unwrap();
+    let fleet = f.fleet_with_auth(
+        "upper.yaml",
+        &format!(
+            "{{method: user, configFile: {}, profile: DEFAULT, region: us-ashburn-1}}",
+            config.display()
+        ),
+    );
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &no_env(),
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("does not match"),
+        "no mismatch warning: {stderr}"
+    );
+    assert_eq!(
+        f.ok_calls(),
+        vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
+    );
+}
