@@ -313,7 +313,9 @@ pub fn http_client(
     http_client_with_resolver(timeout, proxy, Arc::new(SystemResolver))
 }
 
-fn http_client_with_resolver(
+/// [`http_client`] with `resolver` instead of the system resolver (its failures are still
+/// marked as [`NameResolutionError`]).
+pub fn http_client_with_resolver(
     timeout: Duration,
     proxy: &ProxyConfig,
     resolver: Arc<dyn reqwest::dns::Resolve>,

@@ -52,7 +52,10 @@ use super::{
     AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, lock, needs_refresh,
 };
-use crate::oci::client::{BodyError, ProxyConfig, http_client, read_body_limited, redact_url};
+use crate::oci::client::{
+    BodyError, ProxyConfig, SystemResolver, http_client_with_resolver, read_body_limited,
+    redact_url,
+};
 use crate::oci::clock::{Clock, Sleeper};
 use crate::oci::endpoints::{Endpoints, Service};
 use crate::oci::error::parse_error_body;
@@ -465,8 +468,9 @@ fn join(base: &Url, path: &str) -> String {
 fn auth_http_client(
     purpose: &'static str,
     proxy: &ProxyConfig,
+    resolver: Arc<dyn reqwest::dns::Resolve>,
 ) -> Result<reqwest::Client, AuthError> {
-    http_client(AUTH_REQUEST_TIMEOUT, proxy)
+    http_client_with_resolver(AUTH_REQUEST_TIMEOUT, proxy, resolver)
         .map_err(|source| AuthError::HttpClient { purpose, source })
 }
 
@@ -612,13 +616,25 @@ impl InstancePrincipalProvider {
         let metadata_base = metadata_base_url(settings, &ctx.env)?;
         let (imds_http, federation_http) = match &ctx.http {
             Some(c) => (c.clone(), c.clone()),
-            None => (
-                auth_http_client("the instance metadata service", &ProxyConfig::direct())?,
-                auth_http_client(
-                    "instance principal federation",
-                    &ProxyConfig::from_env(&ctx.env).map_err(AuthError::Proxy)?,
-                )?,
-            ),
+            None => {
+                let resolver = ctx
+                    .resolver
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(SystemResolver));
+                (
+                    // The metadata service is always direct, whatever its URL and the proxies.
+                    auth_http_client(
+                        "the instance metadata service",
+                        &ProxyConfig::direct(),
+                        resolver.clone(),
+                    )?,
+                    auth_http_client(
+                        "instance principal federation",
+                        &ProxyConfig::from_env(&ctx.env).map_err(AuthError::Proxy)?,
+                        resolver,
+                    )?,
+                )
+            }
         };
         let fetcher = Fetcher {
             http: &imds_http,
