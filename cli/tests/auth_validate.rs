@@ -54,6 +54,17 @@ impl Fixture {
         path
     }
 
+    /// A fleet file using the API key of `config`'s DEFAULT profile.
+    fn fleet_with_config_file(&self, name: &str, config: &Path) -> PathBuf {
+        self.fleet_with_auth(
+            name,
+            &format!(
+                "{{method: user, configFile: {}, region: us-ashburn-1}}",
+                config.display()
+            ),
+        )
+    }
+
     fn user_auth(&self, profile: &str) -> String {
         format!(
             "{{method: user, configFile: {}, profile: {profile}, region: us-ashburn-1}}",
@@ -332,13 +343,7 @@ async fn a_wrong_key_is_refused_by_oci_exit_2_with_signature_hints() {
         .join("\n");
     let wrong = f.dir().join("wrong-key-config");
     std::fs::write(&wrong, default_section + "\n").unwrap();
-    let fleet = f.fleet_with_auth(
-        "wrongkey.yaml",
-        &format!(
-            "{{method: user, configFile: {}, region: us-ashburn-1}}",
-            wrong.display()
-        ),
-    );
+    let fleet = f.fleet_with_config_file("wrongkey.yaml", &wrong);
     let out = fleetctl(
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
@@ -555,13 +560,7 @@ async fn an_upper_case_fingerprint_in_the_profile_signs_with_the_fingerprint_oci
     );
     let config = f.dir().join("config-upper");
     std::fs::write(&config, upper + "\n").unwrap();
-    let fleet = f.fleet_with_auth(
-        "upper.yaml",
-        &format!(
-            "{{method: user, configFile: {}, profile: DEFAULT, region: us-ashburn-1}}",
-            config.display()
-        ),
-    );
+    let fleet = f.fleet_with_config_file("upper.yaml", &config);
     let out = fleetctl(
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
