@@ -31,10 +31,10 @@ use time::format_description::well_known::Rfc3339;
 use crate::Error;
 use crate::cloud::Cloud;
 use crate::config::{FleetConfig, LoadBalancerType};
+use crate::ids::InstanceId;
 use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
-use crate::ocid::InstanceId;
 use crate::store::StateStore;
 use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
 

@@ -7,6 +7,7 @@ mod oci_ops_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use fleetctl_core::ids::InstanceId;
 use fleetctl_core::oci::client::OciRequest;
 use fleetctl_core::oci::compute::{
     self, InstanceAction, InstanceLifecycleState, ListInstancesFilter,
@@ -15,7 +16,6 @@ use fleetctl_core::oci::endpoints::Service;
 use fleetctl_core::oci::error::ErrorKind;
 use fleetctl_core::oci::tags::FleetTags;
 use fleetctl_core::oci::wire::RetryToken;
-use fleetctl_core::ocid::InstanceId;
 use http::Method;
 use oci_ops_support::*;
 use serde_json::json;

@@ -9,11 +9,11 @@ mod oci_ops_support;
 
 use std::sync::Arc;
 
+use fleetctl_core::clock::{ManualClock, RecordingSleeper};
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::auth::{AuthContext, AuthError, AuthMethod, AuthSettings};
 use fleetctl_core::oci::build_provider;
-use fleetctl_core::oci::clock::{ManualClock, RecordingSleeper};
 use fleetctl_core::oci::compute::{self, ListInstancesFilter};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::{ErrorKind, OciError};
 use oci_ops_support::*;
 use serde_json::json;

@@ -7,9 +7,9 @@ use std::net::IpAddr;
 
 use fleetctl_api::status::DriftKind;
 use fleetctl_core::config::{FleetConfig, load_str};
+use fleetctl_core::ids::InstanceId;
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::Instance;
-use fleetctl_core::ocid::InstanceId;
 use fleetctl_core::status::{LoadBalancerObservation, Observation, build, private_ips};
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, Operation, OperationId, OperationKind, OperationStatus, RecordState,
@@ -434,6 +434,11 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
         finished: None,
         steps: vec![],
         error: None,
+        pause_reason: None,
+        start_total: 0,
+        target_total: 0,
+        limits: None,
+        abort_requested: false,
     });
     let status = build(
         &fleet(false),
