@@ -585,6 +585,7 @@ fn start(
         steps,
         error: None,
         pause_reason: None,
+        waiting_on: Vec::new(),
         start_total,
         target_total,
         limits,
@@ -707,7 +708,26 @@ pub fn plan(
     p.start_next(mode);
     p.advance();
     p.retry_lost_terminations();
+    p.reconcile_backends();
+    p.record_waiting();
     p.into_plan()
+}
+
+/// The operation id of backend changes the steady state makes (not part of an operation);
+/// their retry tokens take the instance's address as the slot.
+fn lb_sync_operation() -> Option<OperationId> {
+    OperationId::parse("lb-sync").ok()
+}
+
+/// A slot number for an address: the IPv4 address itself, or 32 bits of an IPv6 one.
+fn address_slot(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            u32::from_be_bytes([o[12], o[13], o[14], o[15]])
+        }
+    }
 }
 
 struct Planner<'a> {
@@ -1730,6 +1750,115 @@ impl<'a> Planner<'a> {
             self.actions.push(Action::Terminate { instance: id });
             self.waiting_on.push(format!("{name}: terminating"));
             self.wake_within(Duration::from_secs(2));
+        }
+    }
+
+    /// The backend set follows the active set on every step: a running instance no step is
+    /// working on gets its backend back when it has none; a backend left at the address of
+    /// an instance the ledger knows is gone (terminated or missing), with no live instance of
+    /// the fleet at that address, is removed (traffic to it fails). Backends of addresses the
+    /// fleet never had are left alone (they show as drift in `status`).
+    fn reconcile_backends(&mut self) {
+        let Some(lb) = self.config.spec.load_balancer.clone() else {
+            return;
+        };
+        let Some(seen) = self.obs.load_balancer.as_ref() else {
+            return;
+        };
+        let Some(op_id) = lb_sync_operation() else {
+            return;
+        };
+        let busy: BTreeSet<InstanceId> = self
+            .ledger
+            .operation
+            .iter()
+            .flat_map(|op| op.steps.iter())
+            .filter(|s| s.status == StepStatus::InProgress)
+            .flat_map(|s| Self::old_instance(s).into_iter().chain(s.instance.as_ref()))
+            .cloned()
+            .collect();
+        let mut adds = Vec::new();
+        for r in &self.ledger.records {
+            if r.state != RecordState::Running || busy.contains(&r.instance_id) {
+                continue;
+            }
+            let running = self
+                .instance(&r.instance_id)
+                .is_some_and(|i| i.lifecycle_state == InstanceLifecycleState::Running);
+            if !running || self.backend_of(&r.instance_id).is_some() {
+                continue;
+            }
+            if let Some(ip) = self.ip_of(&r.instance_id) {
+                adds.push((r.instance_id.clone(), r.name.clone(), ip));
+            }
+        }
+        for (id, name, ip) in adds {
+            self.actions.push(Action::AddBackend {
+                operation: op_id.clone(),
+                slot: address_slot(ip),
+                instance: id,
+                ip,
+                port: lb.port,
+                weight: u32::from(lb.weight),
+            });
+            self.waiting_on
+                .push(format!("{name}: running without its backend; adding it"));
+            self.wake_within(Duration::from_secs(2));
+        }
+        // Addresses the fleet holds now: active records and live instances.
+        let live: BTreeSet<String> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| !r.state.is_gone())
+            .filter_map(|r| self.ip_of(&r.instance_id))
+            .chain(
+                self.obs
+                    .instances
+                    .iter()
+                    .filter(|i| !i.lifecycle_state.is_going_away())
+                    .filter_map(|i| self.obs.private_ips.get(&i.id).copied()),
+            )
+            .map(|ip| ip.to_string())
+            .collect();
+        let gone: BTreeSet<String> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| r.state.is_gone())
+            .filter_map(|r| r.private_ip.map(|ip| ip.to_string()))
+            .collect();
+        let stale: Vec<BackendName> = seen
+            .backends
+            .iter()
+            .filter(|b| b.port == lb.port)
+            .filter(|b| {
+                b.ip_address
+                    .as_ref()
+                    .is_some_and(|ip| gone.contains(ip) && !live.contains(ip))
+            })
+            .map(|b| b.name.clone())
+            .collect();
+        for backend in stale {
+            self.waiting_on.push(format!(
+                "backend {} points at an instance that is gone; removing it",
+                backend.as_str()
+            ));
+            self.actions.push(Action::DeleteBackend { backend });
+            self.wake_within(Duration::from_secs(2));
+        }
+    }
+
+    /// What the step waits on is kept with the operation, so a front door that did not run
+    /// the step (a function answering `/metrics`) can show it.
+    fn record_waiting(&mut self) {
+        let waiting = self.waiting_on.clone();
+        if let Some(op) = self.ledger.operation.as_mut() {
+            op.waiting_on = if op.status.is_finished() {
+                Vec::new()
+            } else {
+                waiting
+            };
         }
     }
 

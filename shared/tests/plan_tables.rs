@@ -1159,3 +1159,60 @@ fn rolling_restarts_without_a_load_balancer_keep_running_instances_at_the_floor(
         assert_eq!(w.launched.len(), expect_launches, "{rollout}");
     }
 }
+
+#[test]
+fn a_running_instance_without_its_backend_gets_it_back_on_the_next_step() {
+    let mut w = World::new(fleet(&[("web", 3)], true, ""));
+    w.seed("web", 3);
+    // Someone removed the second instance's backend (the console, a script).
+    w.backends
+        .retain(|b| b.ip_address != Some(ip(2).to_string()));
+    let plan = w.step(Mode::Operation);
+    let adds: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AddBackend {
+                ip: addr, instance, ..
+            } => Some((instance.clone(), *addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        adds,
+        vec![(id(2), ip(2))],
+        "exactly the missing backend is added"
+    );
+    assert_eq!(w.backends.len(), 3);
+    // Steady again: nothing more to do.
+    let plan = w.step(Mode::Operation);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_backend_left_at_a_gone_instances_address_is_removed_and_unknown_ones_are_left() {
+    let mut w = World::new(fleet(&[("web", 2)], true, ""));
+    w.seed("web", 2);
+    // The second instance vanished without fleetctl; its backend stayed.
+    w.instances.retain(|i| i.id != id(2));
+    // A backend the fleet never had (someone else's server in the set).
+    w.backends.push(backend(77));
+    let plan = w.step(Mode::Operation);
+    let deletes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteBackend { backend } => Some(backend.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deletes, vec![backend(2).name.as_str().to_string()]);
+    assert!(
+        w.backends.iter().any(|b| b.name == backend(77).name),
+        "a backend the fleet never had is not touched"
+    );
+    assert_eq!(
+        w.ledger.record(&id(2)).map(|r| r.state),
+        Some(RecordState::Missing)
+    );
+}

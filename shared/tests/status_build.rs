@@ -435,6 +435,7 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
         steps: vec![],
         error: None,
         pause_reason: None,
+        waiting_on: Vec::new(),
         start_total: 0,
         target_total: 0,
         limits: None,

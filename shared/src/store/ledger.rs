@@ -575,6 +575,10 @@ pub struct Operation {
     /// Why it is paused (status `paused`): a failure budget spent, or a user's `pause`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_reason: Option<String>,
+    /// What its last step waited on, one line each ("web-3: waiting for backend health OK,
+    /// 40 s so far").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_on: Vec<String>,
     /// The active instance count when it started.
     #[serde(default)]
     pub start_total: u32,

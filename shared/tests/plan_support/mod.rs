@@ -389,13 +389,22 @@ impl World {
                 }
                 None
             }
-            Action::Reboot { instance, .. } => {
+            Action::Reboot {
+                operation,
+                slot,
+                instance,
+                ..
+            } => {
                 for i in self.instances.iter_mut().filter(|i| &i.id == instance) {
                     if i.lifecycle_state == InstanceLifecycleState::Running {
                         i.lifecycle_state = InstanceLifecycleState::Stopping;
                     }
                 }
-                None
+                // OCI answers the instance action: the reconcile step reports it accepted.
+                Some(Outcome::RebootAccepted {
+                    operation: operation.clone(),
+                    slot: *slot,
+                })
             }
         }
     }
