@@ -68,6 +68,35 @@ async fn an_oci_answer_just_under_16_mib_is_read() {
     assert_eq!(instances.len(), 1, "the seeded host instance");
 }
 
+#[tokio::test]
+async fn a_head_of_an_object_over_16_mib_is_answered_and_its_get_refused() {
+    use fleetctl_core::oci::objectstorage::{
+        self, Bucket, GetObjectOptions, HeadObjectOptions, PutObjectOptions,
+    };
+    let s = OpsSim::start().await;
+    let bucket = Bucket::new(s.sim.namespace(), s.sim.bucket());
+    let size = 16 * MIB + 1;
+    objectstorage::put_object(
+        &s.client,
+        &bucket,
+        "big",
+        bytes::Bytes::from(vec![b'x'; usize::try_from(size).unwrap()]),
+        &PutObjectOptions::default(),
+    )
+    .await
+    .unwrap();
+    // HEAD's content-length describes the object, not a body: nothing to refuse.
+    let head = objectstorage::head_object(&s.client, &bucket, "big", &HeadObjectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(head.content_length, size);
+    let err = objectstorage::get_object(&s.client, &bucket, "big", &GetObjectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+    assert_eq!(s.calls("GetObject").len(), 1, "not retried");
+}
+
 /// An instance principal against the simulator's metadata and auth services.
 async fn instance_principal(
     s: &OpsSim,
