@@ -30,12 +30,12 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
+use crate::observe::Observation;
 use crate::oci::backends::{LoadBalancerBackends, NewBackend};
-use crate::oci::compute::{self, InstanceAction, InstanceLifecycleState};
+use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
-use crate::status::{self, Observation};
 use crate::store::lease::LeaseBusy;
 use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
 use crate::store::{StateStore, StoreError, Version};
@@ -209,30 +209,9 @@ pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, 
     Ok(id)
 }
 
-/// Observes the cloud for `ledger`.
-///
-/// OCI's lists are eventually consistent: an instance launched a moment ago may not be listed
-/// yet. A live record whose instance the list lacks is read with GetInstance before anything
-/// concludes it is gone (404 means gone; any other error ends the step, so nothing is ever
-/// judged on a partial view).
+/// Observes the cloud for `ledger` (see [`crate::observe::observe`]).
 pub async fn observe(ctx: &Context, ledger: &Ledger) -> Result<Observation, Error> {
-    let mut obs = status::observe(&ctx.config, &ctx.cloud, Some(ledger)).await?;
-    let unlisted: Vec<_> = ledger
-        .live_records()
-        .filter(|r| !obs.instances.iter().any(|i| i.id == r.instance_id))
-        .map(|r| r.instance_id.clone())
-        .collect();
-    for id in unlisted {
-        match compute::get_instance(&ctx.cloud.client, &id).await {
-            Ok(inst) if inst.lifecycle_state != InstanceLifecycleState::Terminated => {
-                obs.instances.push(inst);
-            }
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(obs)
+    crate::observe::observe(&ctx.config, &ctx.cloud, Some(ledger)).await
 }
 
 /// Plans one step without acting or recording (`--dry-run`, `fleetctl plan`).

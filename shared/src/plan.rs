@@ -40,9 +40,9 @@ use time::OffsetDateTime;
 
 use crate::config::{FleetConfig, GroupName, RebootAction, RolloutStrategy};
 use crate::ids::InstanceId;
+use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
-use crate::status::Observation;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
     OperationStatus, RecordState, RolloutLimits, ScaleRequest, Step, StepAction, StepPhase,
