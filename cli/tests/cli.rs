@@ -446,3 +446,57 @@ fn fleetctl_state_names_the_ledger_and_state_overrides_it() {
     assert!(err.contains("gopher://from-flag/x"), "{err}");
     assert!(!err.contains("from-env"), "--state wins: {err}");
 }
+
+/// Issue 7, item 1: a ~200 KB fleet file of 250 nested anchored flow lists around one long
+/// list took 12 s and gigabytes of memory (every anchor deep-copied its list). It is refused
+/// at once, at the list that nests too deep.
+#[test]
+fn an_anchor_bomb_is_refused_quickly_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.yaml");
+    let mut text = String::from("kind: FleetConfig\nmetadata:\n  name: bomb\nspec:\n  metadata: ");
+    for i in 0..250 {
+        text.push_str(&format!("&a{i} ["));
+    }
+    text.push_str(&vec!["x"; 65_000].join(", "));
+    text.push_str(&"]".repeat(250));
+    text.push('\n');
+    assert!(
+        (190_000..=210_000).contains(&text.len()),
+        "{} bytes",
+        text.len()
+    );
+    std::fs::write(&path, &text).unwrap();
+
+    let mut child = support::ChildGuard::spawn(
+        support::fleetctl()
+            .args(["--config", path.to_str().unwrap(), "validate"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fleetctl validate still runs after 10 s on a 200 KB file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    // Levels: the root mapping, `spec`, then the lists; the 31st list is level 33. Its `[`
+    // follows `  metadata: ` and 30 times `&aN [` (10 with one digit, 20 with two), `&a30 `.
+    let column = "  metadata: ".len() + 1 + 10 * 5 + 20 * 6 + 5;
+    assert_eq!(
+        err,
+        format!(
+            "{}:5:{column}: lists and mappings are nested more than 32 levels deep here; a \
+             fleet file needs far fewer\nfleetctl: the fleet file is invalid (1 problem)\n",
+            path.display()
+        )
+    );
+}
