@@ -4,7 +4,8 @@
 //! - [`lease`]: the lease rules, as pure functions.
 //! - [`url`]: state URLs (path, `file://`, `memory://`, `s3://`, `oci://`).
 //! - [`file`], [`oci`]: the file and OCI Object Storage backends; memory and S3 are
-//!   object_store's `InMemory` and `AmazonS3`.
+//!   object_store's `InMemory` and `AmazonS3` (configured and given fleetctl's HTTP client
+//!   rules by `s3`).
 //! - [`StateStore`]: one type over any backend, chosen by URL.
 //!
 //! # Guarantees
@@ -26,6 +27,7 @@ pub mod file;
 pub mod lease;
 pub mod ledger;
 pub mod oci;
+mod s3;
 pub mod url;
 
 use std::collections::HashMap;
@@ -33,9 +35,6 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
-
-use crate::oci::client::{OCI_REQUEST_TIMEOUT, ProxyConfig, http_client};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -266,31 +265,6 @@ impl OpenOptions {
     }
 }
 
-/// The environment variables an `s3://` store passes to object_store (besides the region),
-/// each under its lower-case name.
-const S3_ENV: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ALLOW_HTTP",
-    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
-    "AWS_UNSIGNED_PAYLOAD",
-    "AWS_SKIP_SIGNATURE",
-    "AWS_CHECKSUM_ALGORITHM",
-    "AWS_IMDSV1_FALLBACK",
-    "AWS_METADATA_ENDPOINT",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_ENDPOINT_URL_STS",
-];
-
 /// The in-process stores of `memory://NAME`, shared by name.
 static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -347,7 +321,8 @@ impl StateStore {
     /// - `s3://BUCKET/KEY`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
     ///   `AWS_REGION`/`AWS_DEFAULT_REGION` (default `us-east-1`), `AWS_ENDPOINT_URL` (any
     ///   S3-compatible server, path-style requests) and `AWS_ALLOW_HTTP=true` (plain http,
-    ///   for test servers) from [`OpenOptions::env`]. Conditional writes use `If-Match` /
+    ///   for test servers; without it an `http://` endpoint is [`StoreError::Unusable`]) from
+    ///   [`OpenOptions::env`]. Conditional writes use `If-Match` /
     ///   `If-None-Match: *` (object_store's `ETagMatch`), whatever the environment says.
     /// - `oci://BUCKET@NAMESPACE/NAME`: the OCI client of [`OpenOptions::oci_client`].
     pub fn open(url: &str, options: &OpenOptions) -> Result<StateStore, StoreError> {
@@ -397,36 +372,7 @@ impl StateStore {
                 ref key,
             } => {
                 let display = parsed.to_string();
-                let region = options
-                    .env
-                    .get_non_empty("AWS_REGION")
-                    .or_else(|| options.env.get_non_empty("AWS_DEFAULT_REGION"))
-                    .unwrap_or("us-east-1");
-                let mut builder = AmazonS3Builder::new().with_region(region);
-                for name in S3_ENV {
-                    if let Some(value) = options.env.get_non_empty(name)
-                        && let Ok(config) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
-                    {
-                        builder = builder.with_config(config, value);
-                    }
-                }
-                let proxy =
-                    ProxyConfig::from_env(&options.env).map_err(|e| StoreError::Unusable {
-                        url: display.clone(),
-                        reason: format!("the proxy settings are not usable: {e}"),
-                        source: None,
-                    })?;
-                let store = builder
-                    .with_bucket_name(bucket)
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .with_http_connector(S3Connector { proxy })
-                    .build()
-                    .map_err(|e| StoreError::Unusable {
-                        url: display.clone(),
-                        reason: "the S3 settings (AWS_* environment variables) are not usable"
-                            .into(),
-                        source: Some(e),
-                    })?;
+                let store = s3::open(bucket, &options.env, &display)?;
                 Ok(StateStore {
                     url: display,
                     store: Arc::new(store),
@@ -591,28 +537,5 @@ impl StateStore {
             DecodeError::Newer { found } => StoreError::NewerVersion { url, found },
             DecodeError::Unsupported { found } => StoreError::UnsupportedVersion { url, found },
         }
-    }
-}
-
-/// Builds the `s3://` store's HTTP client the way fleetctl builds every HTTP client
-/// ([`http_client`]): proxies from the injected environment, loopback always direct, so a
-/// local S3-compatible server works wherever `HTTPS_PROXY` is set (object_store's own client
-/// would read the process environment and send loopback through the proxy).
-#[derive(Debug)]
-struct S3Connector {
-    proxy: ProxyConfig,
-}
-
-impl object_store::client::HttpConnector for S3Connector {
-    fn connect(
-        &self,
-        _options: &object_store::ClientOptions,
-    ) -> object_store::Result<object_store::client::HttpClient> {
-        http_client(OCI_REQUEST_TIMEOUT, &self.proxy)
-            .map(object_store::client::HttpClient::new)
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })
     }
 }

@@ -1,0 +1,107 @@
+//! The `s3://` store against scripted S3 and STS endpoints on 127.0.0.1: what it refuses to
+//! send in cleartext, how much it reads, and what of a server's error body it repeats.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
+
+mod store_support;
+
+use fleetctl_core::oci::env::Env;
+use fleetctl_core::store::{OpenOptions, StateStore, StoreError};
+use fleetctl_core::{Error, ExitCode};
+use store_support::{FakeHttp, Reply, response};
+
+/// Every message of `err`'s chain, one per line, as the CLI prints them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        out.push('\n');
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// An endpoint that must never be contacted: it answers 500 and counts connections.
+async fn trap() -> FakeHttp {
+    FakeHttp::start(|_| Reply::Send(response("500 Internal Server Error", &[], ""))).await
+}
+
+/// Issue 7, item 2: an `http://` endpoint was accepted without `AWS_ALLOW_HTTP`, sending the
+/// request signature, any session token and the ledger in cleartext.
+#[tokio::test]
+async fn an_http_endpoint_without_aws_allow_http_is_refused_before_any_request() {
+    let server = trap().await;
+    let env = Env::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "t0p-s3cret"),
+        ("AWS_SESSION_TOKEN", "session-t0ken"),
+        ("AWS_ENDPOINT_URL", server.url.as_str()),
+    ]);
+    let err = StateStore::open("s3://fleet/state.json", &OpenOptions::new().env(env))
+        .map(|store| store.url().to_string())
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unusable { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "cannot open the state store s3://fleet/state.json: env AWS_ENDPOINT_URL is a plain \
+         http:// endpoint, which would send the credentials and the ledger in cleartext; use \
+         https://, or set AWS_ALLOW_HTTP=true for a local test server"
+    );
+    assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
+    assert_eq!(server.connections(), 0);
+
+    // `AWS_ALLOW_HTTP=false` is the same as unset; a value that is no boolean is refused.
+    for (value, expected) in [
+        (
+            "false",
+            "env AWS_ENDPOINT_URL_S3 is a plain http:// endpoint",
+        ),
+        ("maybe", "env AWS_ALLOW_HTTP = `maybe` is not true or false"),
+    ] {
+        let env = Env::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "t0p-s3cret"),
+            ("AWS_ENDPOINT_URL_S3", server.url.as_str()),
+            ("AWS_ALLOW_HTTP", value),
+        ]);
+        let err = StateStore::open("s3://fleet/state.json", &OpenOptions::new().env(env))
+            .map(|store| store.url().to_string())
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{value}: {err}");
+    }
+}
+
+/// Issue 7, item 2: the S3 client dropped object_store's client options, so the web-identity
+/// token went to an `http://` STS endpoint although object_store asks for https there.
+#[tokio::test]
+async fn the_web_identity_token_is_never_sent_over_plain_http() {
+    let s3 = trap().await;
+    let sts = trap().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "web-identity-s3cret").unwrap();
+    let env = Env::from_pairs([
+        ("AWS_ENDPOINT_URL", s3.url.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/fleet"),
+        ("AWS_ENDPOINT_URL_STS", sts.url.as_str()),
+    ]);
+    let store = StateStore::open("s3://fleet/state.json", &OpenOptions::new().env(env)).unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(60), store.load())
+        .await
+        .expect("the load ends")
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert_eq!(
+        sts.connections(),
+        0,
+        "the STS endpoint was contacted over http"
+    );
+    assert_eq!(s3.connections(), 0, "S3 was called without credentials");
+    assert!(
+        !chain(&err).contains("web-identity-s3cret"),
+        "{}",
+        chain(&err)
+    );
+}
