@@ -346,3 +346,53 @@ async fn the_file_store_answers_the_rest_of_the_object_store_api() {
     let err = store.put_multipart(&a).await.unwrap_err();
     assert!(err.to_string().contains("multipart"), "{err}");
 }
+
+/// Issue 7, item 3: the ledger file was read whole whatever its size. One over the documented
+/// 64 MiB is refused on its size, before it is read (the file here is sparse: no disk used).
+#[tokio::test]
+async fn a_file_over_64_mib_is_refused_on_its_size_without_being_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let size = 64 * 1024 * 1024 + 1;
+    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+    let store = StateStore::open(path.to_str().unwrap(), &OpenOptions::new()).unwrap();
+    let err = store.load().await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooLarge { size: Some(s), limit, .. }
+            if s == size && limit == 64 * 1024 * 1024),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the state document at {} was not read: 67108865 bytes is more than the limit of \
+             64 MiB; a fleetctl ledger is far smaller, so check the URL or move the object away",
+            path.display()
+        )
+    );
+    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    // A conditional write is refused the same way, and the file is left as it was.
+    let err = store
+        .object_store()
+        .put_opts(
+            store.location(),
+            PutPayload::from_static(b"{}"),
+            PutOptions::from(PutMode::Update(UpdateVersion {
+                e_tag: Some(content_etag(b"")),
+                version: None,
+            })),
+        )
+        .await
+        .unwrap_err();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!(" | {c}"));
+        cause = c.source();
+    }
+    assert!(
+        chain.contains("67108865 bytes is more than the limit of 64 MiB"),
+        "{chain}"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+}

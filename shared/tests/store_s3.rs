@@ -105,3 +105,48 @@ async fn the_web_identity_token_is_never_sent_over_plain_http() {
         chain(&err)
     );
 }
+
+/// The environment of a store whose S3 endpoint is `server` (plain http allowed: a test
+/// server on loopback).
+fn env_for(server: &FakeHttp) -> Env {
+    Env::from_pairs([
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "t0p-s3cret"),
+        ("AWS_SESSION_TOKEN", "FQoGZXIvYXdzEXAMPLEsessiontoken"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", server.url.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+    ])
+}
+
+/// Issue 7, item 3: the ledger was read whole, whatever its size. An object announced larger
+/// than 64 MiB is refused on its `Content-Length`, without waiting for its content (this
+/// server sends the head of a 1 GiB answer and then nothing).
+#[tokio::test]
+async fn an_object_over_64_mib_is_refused_on_its_content_length() {
+    let server = FakeHttp::start(|_| {
+        Reply::Stall(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\netag: \"abc\"\r\n\
+              last-modified: Tue, 14 Jan 2025 08:00:00 GMT\r\n\r\n{\"version\": 1"
+                .to_vec(),
+        )
+    })
+    .await;
+    let store = StateStore::open(
+        "s3://fleet/state.json",
+        &OpenOptions::new().env(env_for(&server)),
+    )
+    .unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(20), store.load())
+        .await
+        .expect("refused without reading the content")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the state document at s3://fleet/state.json was not read: 1073741824 bytes is more \
+         than the limit of 64 MiB; a fleetctl ledger is far smaller, so check the URL or move \
+         the object away"
+    );
+    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    assert_eq!(server.requests().len(), 1);
+}

@@ -19,13 +19,16 @@
 //! does not depend on timestamp granularity. Two writes of byte-identical content share an
 //! ETag, which is harmless for a document store: the content is what the condition protects.
 //!
+//! Objects larger than [`super::MAX_DOCUMENT_BYTES`] are refused before they are read (their
+//! ETag would need the whole content), with an [`ObjectTooLarge`] in the error's chain.
+//!
 //! Locks are advisory and work between processes on one machine (and threads of one
 //! process); a network file system may not honour them, so use `s3://` or `oci://` to share
 //! a ledger between machines.
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::time::SystemTime;
 
@@ -41,6 +44,8 @@ use object_store::{
     PutResult,
 };
 
+use super::{MAX_DOCUMENT_BYTES, ObjectTooLarge};
+
 const STORE: &str = "file";
 
 /// A file-system failure, with the action and the path.
@@ -54,6 +59,17 @@ pub struct FileError {
     /// The OS error.
     #[source]
     pub source: io::Error,
+}
+
+/// A file larger than the store reads.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}", path.display())]
+pub struct FileTooLarge {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size and the limit.
+    #[source]
+    pub source: ObjectTooLarge,
 }
 
 /// A directory of objects with atomic, conditional writes (see the module docs).
@@ -174,12 +190,40 @@ fn with_lock<T>(
     result
 }
 
+/// Reads `target` whole, refusing a file over [`MAX_DOCUMENT_BYTES`] before reading it (and
+/// one that grows past it while being read). `Ok(None)` when it does not exist.
 fn read_optional(target: &FsPath) -> object_store::Result<Option<Vec<u8>>> {
-    match fs::read(target) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("read", target, e)),
+    let too_large = |size| object_store::Error::Generic {
+        store: STORE,
+        source: Box::new(FileTooLarge {
+            path: target.to_path_buf(),
+            source: ObjectTooLarge {
+                size,
+                limit: MAX_DOCUMENT_BYTES,
+            },
+        }),
+    };
+    let mut file = match fs::File::open(target) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", target, e)),
+    };
+    let size = file
+        .metadata()
+        .map_err(|e| io_err("read the metadata of", target, e))?
+        .len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(too_large(Some(size)));
     }
+    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    (&mut file)
+        .take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| io_err("read", target, e))?;
+    if content.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(too_large(None));
+    }
+    Ok(Some(content))
 }
 
 /// Writes `content` to `target` through a synced temporary file and a rename.
@@ -374,12 +418,12 @@ impl ObjectStore for FileStore {
         let target = self.object_file(location)?;
         let loc = location.clone();
         let (content, modified) = blocking(move || {
-            let content = match fs::read(&target) {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(not_found(&loc, &target, e));
-                }
-                Err(e) => return Err(io_err("read", &target, e)),
+            let Some(content) = read_optional(&target)? else {
+                return Err(not_found(
+                    &loc,
+                    &target,
+                    io::Error::from(io::ErrorKind::NotFound),
+                ));
             };
             Ok((content, modified_of(&target)?))
         })

@@ -35,6 +35,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
+use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -52,6 +53,36 @@ pub use ledger::{
 };
 pub use oci::OciObjectStore;
 pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, StoreUrl};
+
+/// The largest state document fleetctl reads: 64 MiB. A ledger of 10,000 records and the
+/// latest events is a few MiB, so anything larger is not a ledger (or is damaged), and
+/// reading it whole could exhaust memory. The size is checked before the content is read
+/// (the object's size, an HTTP `Content-Length`), and the read stops at the limit.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An object larger than a reader accepts; it sits in the source chain of the backend's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} more than the limit of {}",
+    size.map_or_else(|| "it is".to_string(), |n| format!("{n} bytes is")),
+    describe_limit(*limit)
+)]
+pub struct ObjectTooLarge {
+    /// The object's size, when known before reading.
+    pub size: Option<u64>,
+    /// The limit, in bytes.
+    pub limit: u64,
+}
+
+/// `64 MiB`, or `1000 bytes` when not a whole number of MiB.
+fn describe_limit(limit: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if limit.is_multiple_of(MIB) {
+        format!("{} MiB", limit / MIB)
+    } else {
+        format!("{limit} bytes")
+    }
+}
 
 /// Why a store operation failed. Every message names the store's URL.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +176,20 @@ pub enum StoreError {
         url: String,
         /// What was being done.
         action: &'static str,
+    },
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`]; it was not read (exit code 2).
+    #[error(
+        "the state document at {url} was not read: {}; a fleetctl ledger is far smaller, so \
+         check the URL or move the object away",
+        ObjectTooLarge { size: *size, limit: *limit }
+    )]
+    TooLarge {
+        /// The store.
+        url: String,
+        /// The object's size, when it was known before reading.
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The ledger could not be serialised (a bug; exit code 3).
     #[error("cannot serialise the ledger for {url}")]
@@ -440,7 +485,9 @@ impl StateStore {
         &self.location
     }
 
-    /// Reads the ledger and its version; `None` when there is no document yet.
+    /// Reads the ledger and its version; `None` when there is no document yet. A document
+    /// larger than [`MAX_DOCUMENT_BYTES`] is [`StoreError::TooLarge`], refused on its
+    /// announced size before the content is read.
     pub async fn load(&self) -> Result<Option<(Ledger, Version)>, StoreError> {
         let result = match self.store.get(&self.location).await {
             Ok(r) => r,
@@ -449,16 +496,49 @@ impl StateStore {
                 return Err(self.backend("read", e));
             }
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => return Err(self.backend("read", source)),
+            Err(source) => return Err(self.read_error(source)),
         };
         let meta = result.meta.clone();
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(|source| self.backend("read", source))?;
+        if meta.size > MAX_DOCUMENT_BYTES {
+            return Err(self.too_large(Some(meta.size)));
+        }
+        let mut stream = result.into_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| self.read_error(source))?;
+            if (bytes.len() + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
+                return Err(self.too_large(None));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let ledger = Ledger::from_json(&bytes).map_err(|e| self.decode_error(e))?;
         let version = Version::from_parts(&self.url, "reading", meta.e_tag, meta.version)?;
         Ok(Some((ledger, version)))
+    }
+
+    fn too_large(&self, size: Option<u64>) -> StoreError {
+        StoreError::TooLarge {
+            url: self.url.clone(),
+            size,
+            limit: MAX_DOCUMENT_BYTES,
+        }
+    }
+
+    /// A failed read: [`StoreError::TooLarge`] when the backend refused the object for its
+    /// size (the file store checks it before reading), else [`StoreError::Backend`].
+    fn read_error(&self, source: object_store::Error) -> StoreError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        while let Some(e) = cause {
+            if let Some(t) = e.downcast_ref::<ObjectTooLarge>() {
+                return StoreError::TooLarge {
+                    url: self.url.clone(),
+                    size: t.size,
+                    limit: t.limit,
+                };
+            }
+            cause = e.source();
+        }
+        self.backend("read", source)
     }
 
     /// Writes the first document; [`StoreError::Conflict`] if one exists.
