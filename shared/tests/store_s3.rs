@@ -150,3 +150,108 @@ async fn an_object_over_64_mib_is_refused_on_its_content_length() {
     assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
     assert_eq!(server.requests().len(), 1);
 }
+
+/// The answer S3 gives a request whose signature it cannot verify: the canonical request it
+/// expected, `x-amz-security-token` included, as text and as hex bytes.
+fn signature_does_not_match(request: &store_support::Recorded) -> String {
+    let token = request.header("x-amz-security-token").unwrap_or_default();
+    let signature = request
+        .header("authorization")
+        .and_then(|a| a.split("Signature=").nth(1))
+        .unwrap_or_default();
+    let canonical = format!(
+        "GET\n{}\n\nhost:{}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\nx-amz-date:{}\n\
+         x-amz-security-token:{token}\n\nhost;x-amz-content-sha256;x-amz-date;\
+         x-amz-security-token\nUNSIGNED-PAYLOAD",
+        request.target,
+        request.header("host").unwrap_or_default(),
+        request.header("x-amz-date").unwrap_or_default(),
+    );
+    let hex: Vec<String> = canonical.bytes().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code>\
+         <Message>The request signature we calculated does not match the signature you \
+         provided. Check your key and signing method.</Message>\
+         <AWSAccessKeyId>AKIDEXAMPLE</AWSAccessKeyId><StringToSign>AWS4-HMAC-SHA256\n\
+         20250114T080000Z\n20250114/us-east-1/s3/aws4_request\n{}</StringToSign>\
+         <SignatureProvided>{signature}</SignatureProvided>\
+         <CanonicalRequest>{canonical}</CanonicalRequest>\
+         <CanonicalRequestBytes>{}</CanonicalRequestBytes>\
+         <RequestId>4442587FB7D0A2F9</RequestId><HostId>{}</HostId></Error>",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        hex.join(" "),
+        "h".repeat(76),
+    )
+}
+
+/// Issue 7, item 7: the CLI prints the whole cause chain, and object_store's errors carry
+/// S3's answer whole; a `SignatureDoesNotMatch` answer echoes the session token. The store's
+/// errors keep the code and message, never the token, signature or long bodies.
+#[tokio::test]
+async fn s3_error_bodies_are_cut_and_their_credentials_redacted() {
+    let server = FakeHttp::start(|request| {
+        let body = signature_does_not_match(request);
+        Reply::Send(response(
+            "403 Forbidden",
+            &[("content-type", "application/xml")],
+            &body,
+        ))
+    })
+    .await;
+    let env = env_for(&server);
+    let token = "FQoGZXIvYXdzEXAMPLEsessiontoken";
+    let store = StateStore::open("s3://fleet/state.json", &OpenOptions::new().env(env)).unwrap();
+    let err = store.load().await.unwrap_err();
+    let printed = chain(&err);
+    let request = server.requests().pop().unwrap();
+    assert_eq!(request.header("x-amz-security-token"), Some(token));
+    let signature = request
+        .header("authorization")
+        .and_then(|a| a.split("Signature=").nth(1))
+        .unwrap()
+        .to_string();
+    let token_hex: String = token.bytes().take(8).map(|b| format!("{b:02x} ")).collect();
+    for secret in [token, signature.as_str(), token_hex.trim_end()] {
+        assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
+    }
+    assert!(
+        printed.contains(
+            "SignatureDoesNotMatch: The request signature we calculated does not \
+                          match the signature you provided."
+        ),
+        "{printed}"
+    );
+    assert_eq!(
+        printed.matches("SignatureDoesNotMatch").count(),
+        1,
+        "the answer is printed once:\n{printed}"
+    );
+    for line in printed.lines() {
+        assert!(line.chars().count() <= 400, "a long line: {line}");
+    }
+
+    // Any other body is cut, and what looks like a credential in it is redacted.
+    let server = FakeHttp::start(|_| {
+        let body = format!(
+            "proxy refused the request (Authorization: AWS4-HMAC-SHA256 \
+             Credential=AKIDEXAMPLE/20250114/us-east-1/s3/aws4_request, SignedHeaders=host, \
+             Signature=0123456789abcdef) {}",
+            "<p>filler</p>".repeat(2000)
+        );
+        Reply::Send(response("400 Bad Request", &[], &body))
+    })
+    .await;
+    let store = StateStore::open(
+        "s3://fleet/state.json",
+        &OpenOptions::new().env(env_for(&server)),
+    )
+    .unwrap();
+    let printed = chain(&store.load().await.unwrap_err());
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    assert!(!printed.contains("AKIDEXAMPLE/2025"), "{printed}");
+    assert!(printed.contains("proxy refused the request"), "{printed}");
+    assert!(printed.contains("more characters)"), "{printed}");
+    for line in printed.lines() {
+        assert!(line.chars().count() <= 400, "a long line: {line}");
+    }
+}

@@ -6,6 +6,7 @@
 //! - [`file`], [`oci`]: the file and OCI Object Storage backends; memory and S3 are
 //!   object_store's `InMemory` and `AmazonS3` (configured and given fleetctl's HTTP client
 //!   rules by `s3`).
+//! - [`foreign`]: backend errors made fit to print (no credentials, no whole bodies).
 //! - [`StateStore`]: one type over any backend, chosen by URL.
 //!
 //! # Guarantees
@@ -24,6 +25,7 @@
 //! re-read that follows shows the write.
 
 pub mod file;
+pub mod foreign;
 pub mod lease;
 pub mod ledger;
 pub mod oci;
@@ -45,6 +47,7 @@ use crate::oci::env::Env;
 use crate::oci::objectstorage::Bucket;
 
 pub use file::FileStore;
+pub use foreign::BackendError;
 pub use lease::LeaseBusy;
 pub use ledger::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseHold,
@@ -102,9 +105,9 @@ pub enum StoreError {
         url: String,
         /// What is missing or wrong.
         reason: String,
-        /// The backend's error, if any.
+        /// The backend's error, if any (sanitized: [`foreign`]).
         #[source]
-        source: Option<object_store::Error>,
+        source: Option<BackendError>,
     },
     /// Another writer got there first; nothing was written (exit code 2).
     #[error("{}", conflict_message(url, *reason))]
@@ -113,9 +116,9 @@ pub enum StoreError {
         url: String,
         /// What the other writer did.
         reason: ConflictReason,
-        /// The backend's answer.
+        /// The backend's answer (sanitized: [`foreign`]).
         #[source]
-        source: object_store::Error,
+        source: BackendError,
     },
     /// The document is not valid JSON or not the ledger's shape (exit code 2).
     #[error(
@@ -162,9 +165,9 @@ pub enum StoreError {
         url: String,
         /// What was being done (`read`, `create`, `update`).
         action: &'static str,
-        /// The backend's error.
+        /// The backend's error (sanitized: [`foreign`]).
         #[source]
-        source: object_store::Error,
+        source: BackendError,
     },
     /// The backend answered without an ETag, so writes could not be conditional (exit code 2).
     #[error(
@@ -579,7 +582,7 @@ impl StateStore {
             Err(source @ object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 url: self.url.clone(),
                 reason: ConflictReason::AlreadyExists,
-                source,
+                source: foreign::sanitize(&source),
             }),
             Err(
                 source @ (object_store::Error::Precondition { .. }
@@ -587,7 +590,7 @@ impl StateStore {
             ) if action == "update" => Err(StoreError::Conflict {
                 url: self.url.clone(),
                 reason: ConflictReason::Changed,
-                source,
+                source: foreign::sanitize(&source),
             }),
             Err(source) => Err(self.backend(action, source)),
         }
@@ -597,7 +600,7 @@ impl StateStore {
         StoreError::Backend {
             url: self.url.clone(),
             action,
-            source,
+            source: foreign::sanitize(&source),
         }
     }
 

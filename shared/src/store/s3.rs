@@ -19,7 +19,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, S3Conditio
 use object_store::client::{HttpClient, HttpConnector};
 use object_store::{ClientConfigKey, ClientOptions};
 
-use super::StoreError;
+use super::{StoreError, foreign};
 use crate::oci::client::ProxyConfig;
 use crate::oci::env::Env;
 
@@ -57,7 +57,7 @@ pub(super) fn open(bucket: &str, env: &Env, display: &str) -> Result<AmazonS3, S
     let unusable = |reason: String, source: Option<object_store::Error>| StoreError::Unusable {
         url: display.to_string(),
         reason,
-        source,
+        source: source.as_ref().map(|e| foreign::sanitize(e)),
     };
     let region = env
         .get_non_empty("AWS_REGION")
