@@ -58,3 +58,49 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         .collect();
     assert_eq!(answered, vec![Some(404)], "one call, not retried");
 }
+
+/// Issue 7, item 8: an error message from OCI reached the terminal as it was; control
+/// characters in it are escaped, and each cause stays on one line.
+#[tokio::test]
+async fn control_characters_in_an_oci_error_message_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
+        .await
+        .unwrap();
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/faults", sim.base_url()))
+        .json(&serde_json::json!({
+            "operation": "ListInstances",
+            "status": 400,
+            "code": "InvalidParameter",
+            "message": "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let fleet = sim.fleet_file();
+    let out = support::fleetctl_async()
+        .args(["--config", fleet.to_str().unwrap()])
+        .args(["--state", "memory://x", "status"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("bad\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\nfleetctl: all good"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("fleetctl: all good")),
+        "a message forged a line: {stderr}"
+    );
+}
