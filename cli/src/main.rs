@@ -16,6 +16,11 @@ use crate::render::terminal_safe;
 
 fn main() -> ProcessExitCode {
     install_panic_hook();
+    // The documented test-only trigger of exit 3 (docs/fleetctl-spec.md, section 1): no input
+    // reaches a bug on purpose, so tests of the one-line report need a way to fail as one.
+    if std::env::var_os("FLEETCTL_TEST_PANIC").is_some_and(|v| v == "1") {
+        panic!("FLEETCTL_TEST_PANIC is set: failing as a bug would");
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),

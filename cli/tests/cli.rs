@@ -235,14 +235,74 @@ fn usage_errors_exit_1_not_2() {
         &["--scale", "x"][..],
         &["--scale", "-1"][..],
         &["no-such-command"][..],
-        &["--scale", "3", "--status"][..],
-        &["--status", "validate"][..],
-        &["--reconcile-every", "soon"][..],
         &["auth"][..],
     ] {
         let out = fleetctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Conflicting long-standing flags and a bad duration: exit 1, and the first line says what
+/// is wrong (before anything is loaded or contacted).
+#[test]
+fn conflicting_flags_and_bad_durations_say_what_is_wrong() {
+    for (args, first_line) in [
+        (
+            &["--scale", "3", "--status"][..],
+            "fleetctl: error: choose one action: --scale, --status cannot be used together",
+        ),
+        (
+            &["--status", "validate"][..],
+            "fleetctl: error: --status cannot be combined with a subcommand",
+        ),
+        (
+            &["--reconcile-every", "soon"][..],
+            "error: invalid value 'soon' for '--reconcile-every <DURATION>': must be a duration \
+             such as \"90s\", \"5m\" or \"1m30s\" (a whole number followed by ms, s, m, h or d), \
+             got \"soon\"",
+        ),
+    ] {
+        let out = fleetctl(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().next(), Some(first_line), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+/// Exit 3 end to end: a bug (here the documented test-only trigger `FLEETCTL_TEST_PANIC=1`,
+/// spec section 1, because no input reaches a bug on purpose) is one line on stderr, even
+/// with `RUST_BACKTRACE` set, and exit 3.
+#[test]
+fn an_internal_error_is_one_line_and_exit_3() {
+    let out = support::fleetctl()
+        .args(["--config", "config/fleet.local.yaml.tmpl", "validate"])
+        .current_dir(repo())
+        .env("FLEETCTL_TEST_PANIC", "1")
+        .env("RUST_BACKTRACE", "full")
+        .output()
+        .expect("fleetctl runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("fleetctl: internal error (a bug, please report it) at cli/src/main.rs:"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(": FLEETCTL_TEST_PANIC is set: failing as a bug would\n"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+
+    // Any other value is not the trigger.
+    let out = support::fleetctl()
+        .args(["--config", "config/fleet.local.yaml.tmpl", "validate"])
+        .current_dir(repo())
+        .env("FLEETCTL_TEST_PANIC", "0")
+        .output()
+        .expect("fleetctl runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
