@@ -5,11 +5,15 @@
 
 mod support;
 
-use oci_sim::{Sim, SimConfig};
+use oci_sim::{Sim, SimConfig, SimHandle};
 
-#[tokio::test]
-async fn status_is_exit_2_naming_the_call_when_oci_fails() {
-    let dir = tempfile::tempdir().unwrap();
+/// A simulator (in `dir`) whose ListInstances answers `status`, `code` and `message`.
+async fn sim_failing_list_instances(
+    dir: &tempfile::TempDir,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> SimHandle {
     let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
         .await
         .unwrap();
@@ -20,9 +24,9 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         .post(format!("{}/_sim/faults", sim.base_url()))
         .json(&serde_json::json!({
             "operation": "ListInstances",
-            "status": 404,
-            "code": "NotAuthorizedOrNotFound",
-            "message": "Authorization failed or requested resource not found."
+            "status": status,
+            "code": code,
+            "message": message,
         }))
         .send()
         .await
@@ -33,6 +37,19 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         "{}",
         resp.text().await.unwrap()
     );
+    sim
+}
+
+#[tokio::test]
+async fn status_is_exit_2_naming_the_call_when_oci_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_failing_list_instances(
+        &dir,
+        404,
+        "NotAuthorizedOrNotFound",
+        "Authorization failed or requested resource not found.",
+    )
+    .await;
 
     let state = dir.path().join("state.json");
     let fleet = sim.fleet_file();
@@ -64,24 +81,13 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
 #[tokio::test]
 async fn control_characters_in_an_oci_error_message_are_escaped() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
-        .await
-        .unwrap();
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        .json(&serde_json::json!({
-            "operation": "ListInstances",
-            "status": 400,
-            "code": "InvalidParameter",
-            "message": "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good"
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
+    let sim = sim_failing_list_instances(
+        &dir,
+        400,
+        "InvalidParameter",
+        "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good",
+    )
+    .await;
     let fleet = sim.fleet_file();
     let out = support::fleetctl_async()
         .args(["--config", fleet.to_str().unwrap()])

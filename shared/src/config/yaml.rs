@@ -122,6 +122,20 @@ struct Node {
     empty: bool,
 }
 
+impl Node {
+    /// A list or mapping written at `pos`.
+    fn collection(pos: Pos, kind: Kind, size: usize, bytes: usize) -> Self {
+        Node {
+            pos,
+            kind,
+            size,
+            bytes,
+            text_column: None,
+            empty: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Kind {
     Scalar(Value),
@@ -391,21 +405,8 @@ impl<'a> Builder<'a> {
                     items.push(item);
                 }
                 self.depth -= 1;
-                let kind = match collection_tag_problem(tag.as_deref(), "seq") {
-                    Some(message) => Kind::Bad(message),
-                    None => Kind::Seq(items),
-                };
-                Ok(self.remember(
-                    anchor,
-                    Node {
-                        pos,
-                        kind,
-                        size,
-                        bytes,
-                        text_column: None,
-                        empty: false,
-                    },
-                ))
+                let kind = tagged(tag.as_deref(), "seq", Kind::Seq(items));
+                Ok(self.remember(anchor, Node::collection(pos, kind, size, bytes)))
             }
             Event::MappingStart(_, anchor, tag) => {
                 self.count(1, 0, pos)?;
@@ -428,21 +429,8 @@ impl<'a> Builder<'a> {
                     entries.push((key, value));
                 }
                 self.depth -= 1;
-                let kind = match collection_tag_problem(tag.as_deref(), "map") {
-                    Some(message) => Kind::Bad(message),
-                    None => Kind::Map(entries),
-                };
-                Ok(self.remember(
-                    anchor,
-                    Node {
-                        pos,
-                        kind,
-                        size,
-                        bytes,
-                        text_column: None,
-                        empty: false,
-                    },
-                ))
+                let kind = tagged(tag.as_deref(), "map", Kind::Map(entries));
+                Ok(self.remember(anchor, Node::collection(pos, kind, size, bytes)))
             }
             Event::Alias(id) => match self.anchors.get(&id).map(Rc::clone) {
                 Some(target) => {
@@ -548,6 +536,11 @@ impl<'a> Builder<'a> {
         let offset = usize::from(style != ScalarStyle::Plain);
         (inner == value).then_some(span.start.col() + 1 + offset)
     }
+}
+
+/// `kind`, or what is wrong with the tag of a list (`expected` `seq`) or mapping (`map`).
+fn tagged(tag: Option<&Tag>, expected: &str, kind: Kind) -> Kind {
+    collection_tag_problem(tag, expected).map_or(kind, Kind::Bad)
 }
 
 fn collection_tag_problem(tag: Option<&Tag>, expected: &str) -> Option<String> {
