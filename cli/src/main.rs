@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod operate;
 mod render;
 
 use std::io::{IsTerminal, Write};

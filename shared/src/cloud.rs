@@ -14,13 +14,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::Error;
-use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig, LoadBalancerType};
+use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig};
 use crate::oci::auth::{self, AuthContext, AuthError, AuthMethod, AuthSettings, PrincipalKind};
+use crate::oci::backend_set::BackendSetClient;
 use crate::oci::backends::{LbError, LoadBalancerBackends};
 use crate::oci::client::ProxyConfig;
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
-use crate::oci::lb::ClassicLoadBalancer;
-use crate::oci::nlb::NetworkLoadBalancer;
 use crate::oci::{
     Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region, identity,
 };
@@ -151,18 +150,12 @@ pub fn load_balancer_backends(
     client: &OciClient,
     lb: &LoadBalancerConfig,
 ) -> Result<Arc<dyn LoadBalancerBackends>, LbError> {
-    Ok(match lb.lb_type {
-        LoadBalancerType::Classic => Arc::new(ClassicLoadBalancer::new(
-            client.clone(),
-            lb.load_balancer_id.clone(),
-            lb.backend_set_name.clone(),
-        )?),
-        LoadBalancerType::Network => Arc::new(NetworkLoadBalancer::new(
-            client.clone(),
-            lb.load_balancer_id.clone(),
-            lb.backend_set_name.clone(),
-        )?),
-    })
+    Ok(Arc::new(BackendSetClient::new(
+        client.clone(),
+        lb.lb_type,
+        lb.load_balancer_id.clone(),
+        lb.backend_set_name.clone(),
+    )?))
 }
 
 /// What `fleetctl auth validate` reports when OCI accepted the credentials.
@@ -218,7 +211,7 @@ pub async fn validate_auth(fleet: &FleetConfig, ctx: AuthContext) -> Result<Auth
                 ("GetUser", u.name)
             }
             None => {
-                let compartment = crate::ocid::CompartmentId::from(&p.tenancy);
+                let compartment = crate::ids::CompartmentId::from(&p.tenancy);
                 identity::list_availability_domains(&cloud.client, &compartment).await?;
                 ("ListAvailabilityDomains", None)
             }

@@ -72,6 +72,24 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another writer or lease holder is in the way (a lease held too long, a ledger that
+    /// kept changing).
+    #[error("{0}")]
+    Conflict(String),
+    /// An operation ended paused, failed or cancelled: the command did not get what it asked
+    /// for.
+    #[error("operation {operation} is {status}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    OperationNotDone {
+        /// The operation.
+        operation: String,
+        /// `paused`, `failed` or `cancelled`.
+        status: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Ctrl-C: the operation stays recorded for the next step.
+    #[error("{0}")]
+    Interrupted(String),
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,6 +125,9 @@ impl Error {
             // The reader went away (`| head`): the user has what they wanted.
             Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
             Error::Output(_) | Error::Local { .. } => ExitCode::Infrastructure,
+            Error::Conflict(_) | Error::OperationNotDone { .. } | Error::Interrupted(_) => {
+                ExitCode::Infrastructure
+            }
             Error::WithHints { error, .. } => error.exit_code(),
             Error::Internal(_) => ExitCode::Internal,
         }

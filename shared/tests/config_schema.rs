@@ -8,7 +8,7 @@ use fleetctl_core::config::{
     CountOrPercent, EndpointUrl, EnvVarName, FleetName, GroupName, HumanDuration, ListenAddr,
     Region, SshPublicKey, StateUrl, json_schema, json_schema_pretty,
 };
-use fleetctl_core::ocid::{CompartmentId, ImageId, InstanceId, LoadBalancerId, Ocid, SubnetId};
+use fleetctl_core::ids::{CompartmentId, ImageId, InstanceId, LoadBalancerId, Ocid, SubnetId};
 use schemars::JsonSchema;
 use serde_json::{Value, json};
 

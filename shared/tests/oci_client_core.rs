@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fleetctl_core::clock::{ManualClock, RecordingSleeper};
+use fleetctl_core::ids::{TenancyId, UserId};
 use fleetctl_core::oci::auth::{
     AuthError, CredentialProvider, Credentials, Principal, PrincipalKind,
 };
 use fleetctl_core::oci::client::{OciClient, OciRequest, encode_path_segment};
-use fleetctl_core::oci::clock::{ManualClock, RecordingSleeper};
 use fleetctl_core::oci::endpoints::{Endpoints, Service};
 use fleetctl_core::oci::error::{ErrorKind, OciError, ServiceError, parse_error_body};
 use fleetctl_core::oci::identity::{
@@ -27,7 +28,6 @@ use fleetctl_core::oci::retry::{
 };
 use fleetctl_core::oci::signer::KeyId;
 use fleetctl_core::oci::wire::RetryToken;
-use fleetctl_core::ocid::{TenancyId, UserId};
 use http::Method;
 use oci_support::*;
 
@@ -641,8 +641,8 @@ fn auth_methods_parse_from_fleet_file_words() {
 
 #[test]
 fn endpoints_for_a_provider_use_its_region_and_the_override() {
+    use fleetctl_core::env::Env;
     use fleetctl_core::oci::auth::{AuthSettings, endpoints_for};
-    use fleetctl_core::oci::env::Env;
     let provider = CountingProvider::new();
     let settings = AuthSettings::default();
     let e = endpoints_for(provider.as_ref(), &settings, &Env::empty()).unwrap();
@@ -738,7 +738,7 @@ async fn a_list_answer_without_an_items_array_is_an_error_not_an_empty_list() {
 
 #[test]
 fn an_unknown_region_is_accepted_with_a_warning_naming_it() {
-    use fleetctl_core::oci::env::Env;
+    use fleetctl_core::env::Env;
     let (captured, _guard) = capture_tracing();
     let r = Region::parse("us-ashburn1", "the `region` setting").unwrap();
     assert!(!r.is_known());

@@ -9,18 +9,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
+use fleetctl_core::clock::{ManualClock, RecordingSleeper};
+use fleetctl_core::env::Env;
+use fleetctl_core::ids::{TenancyId, UserId};
 use fleetctl_core::oci::auth::{
     AuthError, CredentialProvider, Credentials, Principal, PrincipalKind,
 };
 use fleetctl_core::oci::client::{OciClient, OciRequest, ProxyConfig, ProxyError};
-use fleetctl_core::oci::clock::{ManualClock, RecordingSleeper};
 use fleetctl_core::oci::endpoints::{Endpoints, Service};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::{ErrorKind, OciError};
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::retry::{NAME_RESOLUTION_MAX_ATTEMPTS, RetryPolicy};
 use fleetctl_core::oci::signer::KeyId;
-use fleetctl_core::ocid::{TenancyId, UserId};
 use fleetctl_core::{Error, ExitCode};
 use http::Method;
 use oci_support::*;

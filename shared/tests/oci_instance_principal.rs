@@ -11,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fleetctl_core::clock::{Clock, ManualClock, RecordingSleeper};
+use fleetctl_core::env::Env;
+use fleetctl_core::ids::{InstanceId, TenancyId};
 use fleetctl_core::oci::auth::instance::{
     FederatedToken, Federation, FederationBudget, IMDS_PROBE_RETRY, ImdsDocuments,
     InstancePrincipalProvider, LeafCertificate, REFRESH_RETRY_INTERVAL, SHORT_REFRESH_TIMEOUT,
@@ -21,13 +24,10 @@ use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, PrincipalKind,
     build_provider, needs_refresh,
 };
-use fleetctl_core::oci::clock::{Clock, ManualClock, RecordingSleeper};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::keys::SigningKey;
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::signer::{BodyMode, KeyId, SignRequest, sign, signing_string};
 use fleetctl_core::oci::token::SecurityToken;
-use fleetctl_core::ocid::{InstanceId, TenancyId};
 use http::{HeaderMap, HeaderValue, Method};
 use oci_support::*;
 use time::macros::datetime;

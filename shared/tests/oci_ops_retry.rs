@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fleetctl_core::clock::{Clock as _, ManualClock, RecordingSleeper};
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, Credentials, Principal,
     endpoints_for,
 };
 use fleetctl_core::oci::build_provider;
 use fleetctl_core::oci::client::OciClient;
-use fleetctl_core::oci::clock::{Clock as _, ManualClock, RecordingSleeper};
 use fleetctl_core::oci::compute::{self, ListInstancesFilter};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::ErrorKind;
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::retry::RetryPolicy;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fleetctl_core::clock::ManualClock;
+use fleetctl_core::env::Env;
+use fleetctl_core::ids::{InstanceId, TenancyId};
 use fleetctl_core::oci::auth::config_file::OciConfigFile;
 use fleetctl_core::oci::auth::instance::{
     FederatedToken, Federation, FederationBudget, ImdsDocuments, InstancePrincipalProvider,
@@ -17,15 +20,12 @@ use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider,
     ResourcePrincipalProvider, build_provider,
 };
-use fleetctl_core::oci::clock::ManualClock;
 use fleetctl_core::oci::endpoints::Endpoints;
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::error::OciError;
 use fleetctl_core::oci::keys::{Passphrase, SigningKey};
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::signer::{BodyMode, SignRequest, sign};
 use fleetctl_core::oci::token::SecurityToken;
-use fleetctl_core::ocid::{InstanceId, TenancyId};
 use oci_support::*;
 use time::macros::datetime;
 

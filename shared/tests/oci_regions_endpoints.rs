@@ -1,8 +1,8 @@
 //! Regions, realms and service endpoints, including the one override URL.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::endpoints::{Endpoints, Service};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::region::{Region, RegionError, realm_domain, region_for_short_code};
 use url::Url;
 

@@ -7,12 +7,12 @@ mod oci_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fleetctl_core::clock::ManualClock;
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, PrincipalKind,
     ResourcePrincipalProvider, build_provider, needs_refresh,
 };
-use fleetctl_core::oci::clock::ManualClock;
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::token::SecurityToken;
 use oci_support::*;
 use time::macros::datetime;

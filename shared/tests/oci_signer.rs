@@ -4,12 +4,12 @@
 
 mod oci_support;
 
+use fleetctl_core::ids::{ResourceId, TenancyId, UserId};
 use fleetctl_core::oci::auth::instance::LeafCertificate;
 use fleetctl_core::oci::signer::{
     BodyMode, KeyId, SignRequest, http_date, request_target, sign, signing_string,
 };
 use fleetctl_core::oci::token::SecurityToken;
-use fleetctl_core::ocid::{ResourceId, TenancyId, UserId};
 use http::{HeaderMap, HeaderValue, Method};
 use oci_support::*;
 use serde_json::Value;

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fleetctl_core::clock::ManualClock;
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::auth::config_file::{OciConfigFile, expand_path, locate_config_file};
 use fleetctl_core::oci::auth::user::{fingerprints_match, is_session_profile, select_profile};
 use fleetctl_core::oci::auth::{
     ApiKeyProvider, AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider,
     PrincipalKind, build_provider, detect_method,
 };
-use fleetctl_core::oci::clock::ManualClock;
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::keys::KeyError;
 use fleetctl_core::oci::signer::KeyId;
 use oci_support::*;

@@ -4,7 +4,7 @@
 
 mod store_support;
 
-use fleetctl_core::oci::env::Env;
+use fleetctl_core::env::Env;
 use fleetctl_core::store::{OpenOptions, StateStore, StoreError};
 use fleetctl_core::{Error, ExitCode};
 use store_support::{FakeHttp, Reply, response};

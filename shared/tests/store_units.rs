@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fleetctl_core::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
+use fleetctl_core::env::Env;
 use fleetctl_core::error::{Error, ExitCode};
-use fleetctl_core::oci::env::Env;
-use fleetctl_core::ocid::InstanceId;
+use fleetctl_core::ids::InstanceId;
 use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
 use fleetctl_core::store::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseBusy,
@@ -111,6 +111,11 @@ fn full_ledger() -> Ledger {
                 started: Some(ts(T0)),
                 finished: Some(ts(T0 + Duration::from_secs(20))),
                 detail: None,
+                phase: None,
+                since: None,
+                drain_first: false,
+                seen_down: false,
+                escalated: false,
             },
             Step {
                 slot: 1,
@@ -122,6 +127,11 @@ fn full_ledger() -> Ledger {
                 started: Some(ts(T0 + Duration::from_secs(21))),
                 finished: None,
                 detail: Some("waiting on instance 3 healthy".into()),
+                phase: None,
+                since: None,
+                drain_first: false,
+                seen_down: false,
+                escalated: false,
             },
             Step {
                 slot: 2,
@@ -133,6 +143,11 @@ fn full_ledger() -> Ledger {
                 started: None,
                 finished: None,
                 detail: None,
+                phase: None,
+                since: None,
+                drain_first: false,
+                seen_down: false,
+                escalated: false,
             },
             Step {
                 slot: 3,
@@ -144,9 +159,20 @@ fn full_ledger() -> Ledger {
                 started: None,
                 finished: None,
                 detail: None,
+                phase: None,
+                since: None,
+                drain_first: false,
+                seen_down: false,
+                escalated: false,
             },
         ],
         error: Some("one failure".into()),
+        pause_reason: None,
+        waiting_on: Vec::new(),
+        start_total: 0,
+        target_total: 0,
+        limits: None,
+        abort_requested: false,
     });
     l.push_event(Event {
         at: ts(T0),

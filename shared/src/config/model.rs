@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ocid::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
+use crate::ids::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
 
 pub use super::raw::{AuthMethod, LoadBalancerType, RebootAction, RolloutStrategy};
 use super::types::{

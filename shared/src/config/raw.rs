@@ -15,7 +15,7 @@ use super::types::{
     CountOrPercent, EndpointUrl, EnvVarName, FleetName, GroupName, HumanDuration, ListenAddr,
     Region, SshPublicKey, StateUrl, TagValue,
 };
-use crate::ocid::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
+use crate::ids::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
 
 /// A fleet of OCI compute instances managed by fleetctl: what to launch, where, how many, and
 /// how to roll changes out.

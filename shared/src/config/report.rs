@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::ocid::quoted;
+use crate::ids::quoted;
 
 /// One problem in a fleet file: where it is and what is wrong.
 ///

@@ -14,7 +14,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::ocid::quoted;
+use crate::ids::quoted;
 
 /// A value that does not have the form its field requires. The message is complete and
 /// user-facing ("must be … , got …"); it never contains the value of a field that might hold a
@@ -766,7 +766,7 @@ macro_rules! checked {
 }
 
 pub(crate) const CHECKED: &[Checked] = {
-    use crate::ocid::{CompartmentId, ImageId, InstanceId, LoadBalancerId, SubnetId};
+    use crate::ids::{CompartmentId, ImageId, InstanceId, LoadBalancerId, SubnetId};
     const STRINGS: &[Checked] = checked! {
         "CompartmentId" => CompartmentId,
         "ImageId" => ImageId,

@@ -19,7 +19,7 @@ use super::raw::{RawFleetFile, default_max_surge, default_max_unavailable};
 use super::report::{Collector, Pos, Seg, Slot};
 use super::types::CountOrPercent;
 use super::yaml::Parsed;
-use crate::ocid::LoadBalancerId;
+use crate::ids::LoadBalancerId;
 
 /// The metadata key `spec.sshAuthorizedKeys` become (newline-joined).
 const SSH_KEYS_METADATA: &str = "ssh_authorized_keys";

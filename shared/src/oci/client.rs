@@ -27,9 +27,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::CredentialProvider;
-use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use super::endpoints::{Endpoints, Service};
-use super::env::Env;
 use super::error::{OciError, ServiceError};
 use super::retry::{
     AttemptOutcome, Idempotency, RetryDecision, RetryPolicy, attempt_limit, decide,
@@ -37,6 +35,8 @@ use super::retry::{
 };
 use super::signer::{self, BodyMode, SignRequest};
 use super::wire::RetryToken;
+use crate::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
+use crate::env::Env;
 
 /// `opc-request-id`.
 pub const OPC_REQUEST_ID: HeaderName = HeaderName::from_static("opc-request-id");

@@ -34,7 +34,7 @@ use super::tags::{FleetTags, ObservedFleetTags};
 use super::wire::{RetryToken, open_enum};
 use crate::config::FleetName;
 pub use crate::config::InstanceMetadata;
-use crate::ocid::{CompartmentId, ImageId, InstanceId, SubnetId};
+use crate::ids::{CompartmentId, ImageId, InstanceId, SubnetId};
 
 /// The most bytes `metadata` may hold (keys and values; OCI counts `extendedMetadata` too).
 pub const MAX_METADATA_BYTES: usize = InstanceMetadata::MAX_BYTES;

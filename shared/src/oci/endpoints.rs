@@ -21,8 +21,8 @@
 
 use url::Url;
 
-use super::env::Env;
 use super::region::Region;
+use crate::env::Env;
 
 /// The environment variable holding the endpoint override.
 pub const ENDPOINT_ENV: &str = "FLEETCTL_OCI_ENDPOINT";

@@ -11,7 +11,7 @@ use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
 use super::wire::open_enum;
-use crate::ocid::{CompartmentId, TenancyId, UserId};
+use crate::ids::{CompartmentId, TenancyId, UserId};
 
 open_enum!(
     /// `User.lifecycleState`.

@@ -15,7 +15,7 @@ use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
 use super::wire::open_enum;
-use crate::ocid::{CompartmentId, InstanceId, SubnetId, VnicAttachmentId, VnicId};
+use crate::ids::{CompartmentId, InstanceId, SubnetId, VnicAttachmentId, VnicId};
 
 open_enum!(
     /// `VnicAttachment.lifecycleState`.

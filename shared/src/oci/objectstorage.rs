@@ -42,7 +42,7 @@ use super::client::{OciClient, OciRequest, OciResponse, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
 use super::signer::BodyMode;
-use crate::ocid::CompartmentId;
+use crate::ids::CompartmentId;
 
 /// `content-md5`.
 const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");

@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use super::env::Env;
+use crate::env::Env;
 
 /// Short code → region id (`iad` → `us-ashburn-1`).
 const SHORT_CODES: &[(&str, &str)] = &[

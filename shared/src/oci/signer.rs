@@ -29,7 +29,7 @@ use url::Url;
 
 use super::keys::{KeyError, SigningKey};
 use super::token::SecurityToken;
-use crate::ocid::{ResourceId, TenancyId, UserId};
+use crate::ids::{ResourceId, TenancyId, UserId};
 
 /// The `x-content-sha256` header name.
 pub const X_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-content-sha256");

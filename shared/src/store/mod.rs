@@ -30,7 +30,7 @@ pub mod lease;
 pub mod ledger;
 pub mod oci;
 mod s3;
-pub mod url;
+pub use crate::urls::state as url;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,8 +42,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
+use crate::env::Env;
 use crate::oci::OciClient;
-use crate::oci::env::Env;
 use crate::oci::objectstorage::Bucket;
 
 pub use file::FileStore;

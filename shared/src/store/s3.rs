@@ -20,8 +20,8 @@ use object_store::client::{HttpClient, HttpConnector};
 use object_store::{ClientConfigKey, ClientOptions};
 
 use super::{StoreError, foreign};
+use crate::env::Env;
 use crate::oci::client::ProxyConfig;
-use crate::oci::env::Env;
 
 /// The environment variables an `s3://` store passes to object_store (besides the region),
 /// each under its lower-case name.

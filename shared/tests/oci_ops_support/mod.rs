@@ -7,16 +7,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fleetctl_core::env::Env;
+use fleetctl_core::ids::{CompartmentId, ImageId, InstanceId, LoadBalancerId, SubnetId};
 use fleetctl_core::oci::auth::endpoints_for;
 use fleetctl_core::oci::auth::{AuthContext, AuthMethod, AuthSettings, CredentialProvider};
 use fleetctl_core::oci::build_provider;
 use fleetctl_core::oci::client::OciClient;
 use fleetctl_core::oci::compute::{self, Instance, InstanceLifecycleState, LaunchInstanceDetails};
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::retry::RetryPolicy;
 use fleetctl_core::oci::wire::RetryToken;
 use fleetctl_core::oci::workrequest::WaitPolicy;
-use fleetctl_core::ocid::{CompartmentId, ImageId, InstanceId, LoadBalancerId, SubnetId};
 use oci_sim::{LogEntry, Sim, SimConfig, SimHandle};
 use serde_json::{Value, json};
 

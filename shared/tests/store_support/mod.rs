@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleetctl_core::config::FleetName;
+use fleetctl_core::env::Env;
 use fleetctl_core::oci::OciClient;
 use fleetctl_core::oci::auth::{
     AuthContext, AuthMethod, AuthSettings, build_provider, endpoints_for,
 };
-use fleetctl_core::oci::env::Env;
 use fleetctl_core::oci::retry::RetryPolicy;
 use fleetctl_core::store::{Ledger, OpenOptions, StateStore};
 use time::macros::datetime;

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use ini::{Ini, ParseOption};
 
 use super::AuthError;
-use crate::oci::env::Env;
+use crate::env::Env;
 
 /// Keys whose values are secrets: never printed.
 const SECRET_KEYS: &[&str] = &["pass_phrase", "passphrase", "key_content"];

@@ -50,8 +50,9 @@ use super::{
     AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, lock, needs_refresh,
 };
+use crate::clock::{Clock, Sleeper};
+use crate::ids::{InstanceId, TenancyId};
 use crate::oci::client::{ProxyConfig, http_client, redact_url};
-use crate::oci::clock::{Clock, Sleeper};
 use crate::oci::endpoints::{Endpoints, Service};
 use crate::oci::error::parse_error_body;
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};
@@ -59,7 +60,6 @@ use crate::oci::region::Region;
 use crate::oci::retry::{RetryPolicy, backoff_delay, may_retry};
 use crate::oci::signer::{self, BodyMode, KeyId, SignRequest};
 use crate::oci::token::{SecurityToken, format_time};
-use crate::ocid::{InstanceId, TenancyId};
 
 /// The default IMDS v2 base URL.
 pub const DEFAULT_METADATA_BASE_URL: &str = "http://169.254.169.254/opc/v2";
@@ -396,10 +396,7 @@ pub fn imds_status_is_retryable(status: u16) -> bool {
 /// It must be an `http://` or `https://` URL with a host and without user info, query or
 /// fragment (it appears in messages, so it must not carry credentials); errors show the value
 /// with those parts redacted.
-pub fn metadata_base_url(
-    settings: &AuthSettings,
-    env: &crate::oci::env::Env,
-) -> Result<Url, AuthError> {
+pub fn metadata_base_url(settings: &AuthSettings, env: &crate::env::Env) -> Result<Url, AuthError> {
     let (value, origin) = match (
         &settings.metadata_base_url,
         env.get_non_empty(METADATA_BASE_URL_ENV),
@@ -438,7 +435,7 @@ pub fn metadata_base_url(
 /// The federation URL: `<endpoint override>/v1/x509`, else `https://auth.<region>.<sld>/v1/x509`.
 pub fn federation_url(
     settings: &AuthSettings,
-    env: &crate::oci::env::Env,
+    env: &crate::env::Env,
     imds_region: &Region,
 ) -> Result<Url, AuthError> {
     let endpoints = Endpoints::from_settings(imds_region.clone(), settings.endpoint.as_ref(), env)

@@ -20,14 +20,14 @@ use async_trait::async_trait;
 use url::Url;
 
 use super::client::{ProxyError, redact_url};
-use super::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use super::endpoints::{EndpointError, Endpoints};
-use super::env::Env;
 use super::keys::{KeyError, SigningKey};
 use super::region::{Region, RegionError};
 use super::signer::KeyId;
 use super::token::{SecurityToken, TokenError};
-use crate::ocid::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
+use crate::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
+use crate::env::Env;
+use crate::ids::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 
 pub use config_file::{
     ConfigFileLocation, OciConfigFile, Profile, expand_path, locate_config_file,
@@ -542,7 +542,7 @@ pub enum AuthError {
         origin: String,
         /// What is wrong with it.
         #[source]
-        source: crate::ocid::OcidError,
+        source: crate::ids::OcidError,
     },
     /// A region value is unusable.
     #[error(transparent)]
@@ -675,7 +675,7 @@ impl AuthError {
 /// naming where it came from when it is unusable.
 pub(crate) fn parse_ocid<T>(text: &str, origin: impl FnOnce() -> String) -> Result<T, AuthError>
 where
-    T: std::str::FromStr<Err = crate::ocid::OcidError>,
+    T: std::str::FromStr<Err = crate::ids::OcidError>,
 {
     text.trim()
         .parse()

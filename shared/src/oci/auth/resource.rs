@@ -24,12 +24,12 @@ use super::{
     AuthContext, AuthError, CredentialProvider, Credentials, Principal, PrincipalKind, lock,
     needs_refresh,
 };
-use crate::oci::clock::Clock;
+use crate::clock::Clock;
+use crate::ids::{CompartmentId, ResourceId, TenancyId};
 use crate::oci::keys::{Passphrase, SigningKey};
 use crate::oci::region::Region;
 use crate::oci::signer::KeyId;
 use crate::oci::token::{SecurityToken, format_time};
-use crate::ocid::{CompartmentId, ResourceId, TenancyId};
 
 /// `OCI_RESOURCE_PRINCIPAL_VERSION`.
 pub const VERSION_VAR: &str = "OCI_RESOURCE_PRINCIPAL_VERSION";

@@ -20,13 +20,13 @@ use super::{
     AuthContext, AuthError, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, lock,
 };
-use crate::oci::clock::Clock;
-use crate::oci::env::Env;
+use crate::clock::Clock;
+use crate::env::Env;
+use crate::ids::{TenancyId, UserId};
 use crate::oci::keys::{Passphrase, SigningKey};
 use crate::oci::region::Region;
 use crate::oci::signer::KeyId;
 use crate::oci::token::{SecurityToken, format_time};
-use crate::ocid::{TenancyId, UserId};
 
 /// Builds the user-principal provider `settings` point at: a session-token provider when the
 /// profile has `security_token_file` and no `user`, else an API-key provider.

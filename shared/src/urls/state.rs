@@ -23,7 +23,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// The default state location: `.fleetctl/state.json` under the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".fleetctl/state.json";
