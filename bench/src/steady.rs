@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use fleetctl_core::config::FleetConfig;
+use fleetctl_core::observe::{self, LoadBalancerObservation, Observation};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::Instance;
 use fleetctl_core::ops;
 use fleetctl_core::plan::{self, Mode};
-use fleetctl_core::status::{self, LoadBalancerObservation, Observation};
 use fleetctl_core::store::ledger::Ledger;
 use fleetctl_core::store::{OpenOptions, StateStore};
 use serde_json::{Value, json};
@@ -205,7 +205,7 @@ pub fn observation_for(
             });
         }
     }
-    let private_ips = status::private_ips(Some(ledger), &instances, &BTreeMap::new());
+    let private_ips = observe::private_ips(Some(ledger), &instances, &BTreeMap::new());
     let total = u32::try_from(backends.len()).unwrap_or(u32::MAX);
     Ok(Observation {
         observed_at: now,
@@ -220,6 +220,7 @@ pub fn observation_for(
                 unknown_state_backend_names: Vec::new(),
                 total_backend_count: total,
             },
+            work_requests: BTreeMap::new(),
         }),
     })
 }
