@@ -15,9 +15,9 @@ use serde_json::Value;
 
 use crate::Error;
 use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig, LoadBalancerType};
+use crate::http::ProxyConfig;
 use crate::oci::auth::{self, AuthContext, AuthError, AuthMethod, AuthSettings, PrincipalKind};
 use crate::oci::backends::{LbError, LoadBalancerBackends};
-use crate::oci::client::ProxyConfig;
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
 use crate::oci::lb::ClassicLoadBalancer;
 use crate::oci::nlb::NetworkLoadBalancer;

@@ -6,6 +6,7 @@
 //! - [`oci`]: credential providers, the request signer and the OCI REST client.
 //! - [`ids`]: Oracle Cloud IDs, checked by form and resource type (`ImageId`, `SubnetId`, …).
 //! - [`clock`], [`env`](mod@env): injected time and environment.
+//! - [`http`]: the HTTP client builder, proxy rules, DNS failures and URL redaction.
 //! - [`urls`]: the pure parsers of state URLs.
 //! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and the documented exit codes.
@@ -15,6 +16,7 @@ pub mod cloud;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod oci;
 pub mod status;

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use async_trait::async_trait;
 use fleetctl_core::clock::{ManualClock, RecordingSleeper};
 use fleetctl_core::env::Env;
+use fleetctl_core::http::{ProxyConfig, ProxyError};
 use fleetctl_core::ids::{TenancyId, UserId};
 use fleetctl_core::oci::auth::{
     AuthError, CredentialProvider, Credentials, Principal, PrincipalKind,
 };
-use fleetctl_core::oci::client::{OciClient, OciRequest, ProxyConfig, ProxyError};
+use fleetctl_core::oci::client::{OciClient, OciRequest};
 use fleetctl_core::oci::endpoints::{Endpoints, Service};
 use fleetctl_core::oci::error::{ErrorKind, OciError};
 use fleetctl_core::oci::region::Region;

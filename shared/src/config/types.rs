@@ -287,7 +287,7 @@ checked_string!(
 
 /// Where the state document lives: a path, or a URL with scheme `file://`, `memory://`,
 /// `s3://` or `oci://`. Checked by the state store's own parser
-/// ([`crate::store::StoreUrl::parse`]), so `validate` accepts exactly what a run can open.
+/// ([`crate::urls::state::StoreUrl::parse`]), so `validate` accepts exactly what a run can open.
 /// Messages never show user info (`user:secret@`): such a URL is shown as `scheme://***`.
 ///
 /// The schema pattern checks the scheme (in any case), that `file://`, `memory://` and `s3://`
@@ -305,7 +305,7 @@ impl StateUrl {
         "a path or a URL starting with file://, memory://, s3:// or oci://";
 
     fn check(s: &str) -> Result<(), InvalidValue> {
-        match crate::store::StoreUrl::parse(s) {
+        match crate::urls::state::StoreUrl::parse(s) {
             Ok(_) => Ok(()),
             Err(crate::store::StoreError::InvalidUrl { url, reason }) => Err(InvalidValue::new(
                 format!("must be {}, got {} ({reason})", Self::EXPECTED, got(&url)),
@@ -396,7 +396,7 @@ checked_string!(
 
 /// The one base URL used for every OCI service (the simulator): `http://` or `https://`, a
 /// host, an optional port and path; no user info, query or fragment. Checked by the same rules
-/// as the client applies at connect time ([`crate::oci::endpoints::parse_base_url`]).
+/// as the client applies at connect time ([`crate::urls::endpoint::parse_base_url`]).
 /// Messages show at most `scheme://host:port` of a refused value.
 ///
 /// The schema pattern accepts exactly what those rules accept, except that the URL parser
@@ -413,7 +413,7 @@ impl EndpointUrl {
     }
 
     fn parse_url(s: &str) -> Result<url::Url, InvalidValue> {
-        use crate::oci::endpoints::{parse_base_url, shown_base_url};
+        use crate::urls::endpoint::{parse_base_url, shown_base_url};
         parse_base_url(s).map_err(|problem| {
             let subject = match shown_base_url(s) {
                 Some(shown) => format!("`{shown}`"),

@@ -191,7 +191,7 @@ pub enum OciError {
         operation: &'static str,
         /// What is wrong.
         #[source]
-        source: super::client::ProxyError,
+        source: crate::http::ProxyError,
     },
     /// Credentials could not be obtained or refreshed.
     #[error("{operation}: no usable OCI credentials")]

@@ -35,7 +35,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 
-use crate::oci::client::{OCI_REQUEST_TIMEOUT, ProxyConfig, http_client};
+use crate::http::{ProxyConfig, REQUEST_TIMEOUT, http_client};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -608,7 +608,7 @@ impl object_store::client::HttpConnector for S3Connector {
         &self,
         _options: &object_store::ClientOptions,
     ) -> object_store::Result<object_store::client::HttpClient> {
-        http_client(OCI_REQUEST_TIMEOUT, &self.proxy)
+        http_client(REQUEST_TIMEOUT, &self.proxy)
             .map(object_store::client::HttpClient::new)
             .map_err(|e| object_store::Error::Generic {
                 store: "S3",

@@ -51,8 +51,8 @@ use super::{
     PrincipalKind, lock, needs_refresh,
 };
 use crate::clock::{Clock, Sleeper};
+use crate::http::{ProxyConfig, http_client, redact_url};
 use crate::ids::{InstanceId, TenancyId};
-use crate::oci::client::{ProxyConfig, http_client, redact_url};
 use crate::oci::endpoints::{Endpoints, Service};
 use crate::oci::error::parse_error_body;
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};

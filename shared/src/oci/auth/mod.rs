@@ -19,7 +19,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use super::client::{ProxyError, redact_url};
 use super::endpoints::{EndpointError, Endpoints};
 use super::keys::{KeyError, SigningKey};
 use super::region::{Region, RegionError};
@@ -27,6 +26,7 @@ use super::signer::KeyId;
 use super::token::{SecurityToken, TokenError};
 use crate::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use crate::env::Env;
+use crate::http::{ProxyError, redact_url};
 use crate::ids::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 
 pub use config_file::{
