@@ -7,7 +7,8 @@
 //! - [`ids`]: Oracle Cloud IDs, checked by form and resource type (`ImageId`, `SubnetId`, …).
 //! - [`clock`], [`env`](mod@env): injected time and environment.
 //! - [`http`]: the HTTP client builder, proxy rules, DNS failures and URL redaction.
-//! - [`urls`]: the pure parsers of state URLs.
+//! - [`urls`]: the pure parsers of state URLs and of the OCI endpoint override.
+//! - [`values`]: small value types the fleet file shares with the OCI client and the ledger.
 //! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and the documented exit codes.
 
@@ -22,5 +23,6 @@ pub mod oci;
 pub mod status;
 pub mod store;
 pub mod urls;
+pub mod values;
 
 pub use error::{Error, ExitCode};

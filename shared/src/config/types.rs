@@ -14,7 +14,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::ids::quoted;
+use crate::ids::{FleetName, GroupName, quoted, string_schema};
 
 /// A value that does not have the form its field requires. The message is complete and
 /// user-facing ("must be … , got …"); it never contains the value of a field that might hold a
@@ -31,18 +31,6 @@ impl InvalidValue {
             message: message.into(),
         }
     }
-}
-
-/// A string schema with a description and a pattern.
-pub(crate) fn string_schema(description: &str, pattern: &str, max_length: Option<usize>) -> Schema {
-    let mut map = serde_json::Map::new();
-    map.insert("description".into(), description.into());
-    map.insert("type".into(), "string".into());
-    if let Some(max) = max_length {
-        map.insert("maxLength".into(), max.into());
-    }
-    map.insert("pattern".into(), pattern.into());
-    Schema::from(map)
 }
 
 /// Implements `FromStr`, `TryFrom<String>`, `Display`, `as_str`, serde (as a string) and
@@ -120,71 +108,6 @@ fn got(s: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/// A fleet name (`metadata.name`) or display-name prefix: 1-63 characters of `[A-Za-z0-9._-]`,
-/// starting with a letter or digit. It ends up in tags and instance display names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FleetName(String);
-
-impl FleetName {
-    pub(crate) const EXPECTED: &'static str =
-        "1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
-
-    fn check(s: &str) -> Result<(), InvalidValue> {
-        let ok = (1..=63).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(())
-        } else {
-            Err(InvalidValue::new(format!(
-                "must be {}, got {}",
-                Self::EXPECTED,
-                got(s)
-            )))
-        }
-    }
-}
-
-checked_string!(
-    FleetName,
-    "1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit.",
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
-    None
-);
-
-/// An instance group name: 1-32 characters of `[a-z0-9-]`, starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupName(String);
-
-impl GroupName {
-    pub(crate) const EXPECTED: &'static str =
-        "1-32 characters of lower-case letters, digits and '-', starting with a letter";
-
-    fn check(s: &str) -> Result<(), InvalidValue> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(())
-        } else {
-            Err(InvalidValue::new(format!(
-                "must be {}, got {}",
-                Self::EXPECTED,
-                got(s)
-            )))
-        }
-    }
-}
-
-checked_string!(
-    GroupName,
-    "1-32 characters of lower-case letters, digits and '-', starting with a letter.",
-    "^[a-z][a-z0-9-]{0,31}$",
-    None
-);
 
 /// An OCI region identifier (`us-ashburn-1`) or short code (`iad`): `[a-z0-9-]+`. Mapping a
 /// short code to its identifier is the auth module's job.

@@ -32,8 +32,8 @@ use super::workrequest::{
     WaitError, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
     wait_until_terminal,
 };
-use crate::config::LoadBalancerType;
 use crate::ids::{LoadBalancerId, SubnetId};
+use crate::values::LoadBalancerType;
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
 /// (`10.0.0.3%3A8080`).

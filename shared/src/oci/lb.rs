@@ -23,8 +23,8 @@ use super::wire::RetryToken;
 use super::workrequest::{
     MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
-use crate::config::LoadBalancerType;
 use crate::ids::LoadBalancerId;
+use crate::values::LoadBalancerType;
 
 /// A backend as the classic LB returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,8 +23,8 @@ use super::wire::RetryToken;
 use super::workrequest::{
     MutationLocks, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus, error_line,
 };
-use crate::config::LoadBalancerType;
-use crate::ids::{InstanceId, LoadBalancerId, Ocid, OcidError};
+use crate::ids::{InstanceId, InvalidId, LoadBalancerId, Ocid};
+use crate::values::LoadBalancerType;
 
 /// What an NLB backend created by target (`targetId`) points at: an instance, or a private
 /// IP, which OCI names by its OCID (`ocid1.privateip.…`). Any other resource type is kept as
@@ -42,7 +42,7 @@ pub enum BackendTarget {
 
 impl BackendTarget {
     /// Checks the form of `text` (any resource type) and sorts it by type.
-    pub fn parse(text: &str) -> Result<Self, OcidError> {
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
         let ocid = Ocid::parse(text)?;
         Ok(match ocid.resource_type() {
             "instance" => BackendTarget::Instance(InstanceId::from_ocid(ocid)?),
@@ -69,8 +69,8 @@ impl BackendTarget {
 }
 
 impl TryFrom<String> for BackendTarget {
-    type Error = OcidError;
-    fn try_from(text: String) -> Result<Self, OcidError> {
+    type Error = InvalidId;
+    fn try_from(text: String) -> Result<Self, InvalidId> {
         Self::parse(&text)
     }
 }

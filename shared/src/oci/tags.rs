@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{FleetName, GroupName};
+use crate::ids::{FleetName, GroupName};
 
 /// The fleet tag key.
 pub const TAG_FLEET: &str = "fleetctl-fleet";

@@ -542,7 +542,7 @@ pub enum AuthError {
         origin: String,
         /// What is wrong with it.
         #[source]
-        source: crate::ids::OcidError,
+        source: crate::ids::InvalidId,
     },
     /// A region value is unusable.
     #[error(transparent)]
@@ -675,7 +675,7 @@ impl AuthError {
 /// naming where it came from when it is unusable.
 pub(crate) fn parse_ocid<T>(text: &str, origin: impl FnOnce() -> String) -> Result<T, AuthError>
 where
-    T: std::str::FromStr<Err = crate::ids::OcidError>,
+    T: std::str::FromStr<Err = crate::ids::InvalidId>,
 {
     text.trim()
         .parse()
