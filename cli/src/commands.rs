@@ -104,7 +104,7 @@ fn status(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
         .state
         .clone()
         .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
-    let parsed = StoreUrl::parse(&url)?;
+    let parsed = StoreUrl::parse(&url).map_err(fleetctl_core::store::StoreError::from)?;
     let options = OpenOptions::new().env(Env::from_process());
     let local_store = match parsed {
         StoreUrl::Oci { .. } => None,

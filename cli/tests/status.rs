@@ -57,12 +57,12 @@ async fn launch(w: &World, n: u32) -> Vec<(InstanceId, String, IpAddr)> {
         let tags = FleetTags::new(
             w.fleet.metadata.name.clone(),
             group.name.clone(),
-            "status-test",
+            "status-test".parse().unwrap(),
             slot,
-        )
-        .unwrap();
+        );
         let details = cloud::launch_details(&w.fleet, group, &tags);
-        let token = RetryToken::derive("launch", "status-test", &slot.to_string());
+        let token =
+            RetryToken::derive("launch", &"status-test".parse().unwrap(), &slot.to_string());
         let instance = compute::launch_instance(&w.cloud.client, &details, &token)
             .await
             .unwrap();
@@ -123,7 +123,7 @@ async fn add_backend(w: &World, ip: IpAddr) {
     backends
         .create_backend(
             &NewBackend::serving(ip, lb.port, 1),
-            &RetryToken::derive("backend", "status-test", &ip.to_string()),
+            &RetryToken::derive("backend", &"status-test".parse().unwrap(), &ip.to_string()),
         )
         .await
         .unwrap();

@@ -17,7 +17,7 @@ use fleetctl_core::oci::auth::{
 };
 use fleetctl_core::oci::client::{OciClient, OciRequest, encode_path_segment};
 use fleetctl_core::oci::endpoints::{Endpoints, Service};
-use fleetctl_core::oci::error::{ErrorKind, OciError, ServiceError, parse_error_body};
+use fleetctl_core::oci::error::{ErrorKind, OciError, ServiceError};
 use fleetctl_core::oci::identity::{
     AvailabilityDomain, RegionSubscription, RegionSubscriptionStatus, User, UserLifecycleState,
 };
@@ -28,6 +28,7 @@ use fleetctl_core::oci::retry::{
 };
 use fleetctl_core::oci::signer::KeyId;
 use fleetctl_core::oci::wire::RetryToken;
+use fleetctl_core::oci::wire::parse_error_body;
 use http::Method;
 use oci_support::*;
 

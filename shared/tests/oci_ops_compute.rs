@@ -17,7 +17,12 @@ use oci_ops_support::*;
 use serde_json::json;
 
 fn tags(fleet: &str, slot: u32) -> FleetTags {
-    FleetTags::new(fleet.parse().unwrap(), "api".parse().unwrap(), "op-1", slot).unwrap()
+    FleetTags::new(
+        fleet.parse().unwrap(),
+        "api".parse().unwrap(),
+        "op-1".parse().unwrap(),
+        slot,
+    )
 }
 
 #[tokio::test]
@@ -31,7 +36,7 @@ async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
         let i = compute::launch_instance(
             &s.client,
             &d,
-            &RetryToken::derive("launch", "op-1", &slot.to_string()),
+            &RetryToken::derive("launch", &"op-1".parse().unwrap(), &slot.to_string()),
         )
         .await
         .unwrap();
@@ -42,7 +47,7 @@ async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
     let other = compute::launch_instance(
         &s.client,
         &other,
-        &RetryToken::derive("launch", "op-2", "0"),
+        &RetryToken::derive("launch", &"op-2".parse().unwrap(), "0"),
     )
     .await
     .unwrap();
@@ -75,7 +80,7 @@ async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
     for i in &fleet {
         let t = i.fleet_tags();
         assert_eq!(t.group.as_ref().map(|g| g.as_str()), Some("api"));
-        assert_eq!(t.operation.as_deref(), Some("op-1"));
+        assert_eq!(t.operation.as_ref().map(|o| o.as_str()), Some("op-1"));
         assert!(t.slot.is_some_and(|s| s < 5));
     }
 }
@@ -93,7 +98,7 @@ async fn terminated_instances_leave_fleet_discovery_and_terminating_ones_stay() 
         let i = compute::launch_instance(
             &s.client,
             &d,
-            &RetryToken::derive("launch", "op-t", &slot.to_string()),
+            &RetryToken::derive("launch", &"op-t".parse().unwrap(), &slot.to_string()),
         )
         .await
         .unwrap();
@@ -152,10 +157,13 @@ async fn a_launch_carries_merged_tags_and_reaches_running() {
         ("fleetctl-fleet".to_string(), "spoofed".to_string()),
     ]);
     d.tag_for_fleet(&tags("web", 4));
-    let launched =
-        compute::launch_instance(&s.client, &d, &RetryToken::derive("launch", "op-1", "4"))
-            .await
-            .unwrap();
+    let launched = compute::launch_instance(
+        &s.client,
+        &d,
+        &RetryToken::derive("launch", &"op-1".parse().unwrap(), "4"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         launched.lifecycle_state,
         InstanceLifecycleState::Provisioning
@@ -235,7 +243,7 @@ async fn out_of_host_capacity_is_its_own_error_and_creates_nothing() {
     let err = compute::launch_instance(
         &s.client,
         &s.launch_details("no-room"),
-        &RetryToken::derive("launch", "op-1", "0"),
+        &RetryToken::derive("launch", &"op-1".parse().unwrap(), "0"),
     )
     .await
     .unwrap_err();
@@ -264,7 +272,7 @@ async fn a_service_limit_is_its_own_error_and_creates_nothing() {
     let err = compute::launch_instance(
         &s.client,
         &s.launch_details("over-limit"),
-        &RetryToken::derive("launch", "op-1", "over"),
+        &RetryToken::derive("launch", &"op-1".parse().unwrap(), "over"),
     )
     .await
     .unwrap_err();
@@ -292,7 +300,7 @@ async fn power_actions_move_the_instance_and_survive_a_lost_response() {
         &s.client,
         &i.id,
         InstanceAction::Stop,
-        &RetryToken::derive("stop", "op-1", "0"),
+        &RetryToken::derive("stop", &"op-1".parse().unwrap(), "0"),
     )
     .await
     .unwrap();
@@ -313,7 +321,7 @@ async fn power_actions_move_the_instance_and_survive_a_lost_response() {
         &s.client,
         &i.id,
         InstanceAction::Start,
-        &RetryToken::derive("start", "op-1", "0"),
+        &RetryToken::derive("start", &"op-1".parse().unwrap(), "0"),
     )
     .await
     .unwrap();
@@ -324,7 +332,7 @@ async fn power_actions_move_the_instance_and_survive_a_lost_response() {
         &s.client,
         &i.id,
         InstanceAction::SoftReset,
-        &RetryToken::derive("softreset", "op-1", "0"),
+        &RetryToken::derive("softreset", &"op-1".parse().unwrap(), "0"),
     )
     .await
     .unwrap();
@@ -400,7 +408,12 @@ spec:
     );
     let config = fleetctl_core::config::load_str("fleet.yaml", &yaml).unwrap();
     let edge = config.group("edge").unwrap();
-    let tags = FleetTags::new(config.metadata.name.clone(), edge.name.clone(), "op-9", 0).unwrap();
+    let tags = FleetTags::new(
+        config.metadata.name.clone(),
+        edge.name.clone(),
+        "op-9".parse().unwrap(),
+        0,
+    );
     let details = fleetctl_core::cloud::launch_details(&config, edge, &tags);
     assert_eq!(details.create_vnic_details.subnet_id, s.public_subnet());
     assert_eq!(details.display_name.as_deref(), Some("shop-prod-edge-0"));
@@ -412,7 +425,7 @@ spec:
     let launched = compute::launch_instance(
         &s.client,
         &details,
-        &RetryToken::derive("launch", "op-9", "edge-0"),
+        &RetryToken::derive("launch", &"op-9".parse().unwrap(), "edge-0"),
     )
     .await
     .unwrap();

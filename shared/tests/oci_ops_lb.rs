@@ -35,7 +35,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 fn token(what: &str) -> RetryToken {
-    RetryToken::derive("lb", "op-1", what)
+    RetryToken::derive("lb", &"op-1".parse().unwrap(), what)
 }
 
 /// The classic LB work requests of the world, as (accepted, finished) times.

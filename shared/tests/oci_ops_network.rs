@@ -65,9 +65,13 @@ async fn a_public_subnet_gives_a_public_ip_too() {
     let mut d = s.launch_details("public-0");
     d.create_vnic_details.subnet_id = s.public_subnet();
     d.create_vnic_details.assign_public_ip = Some(true);
-    let i = compute::launch_instance(&s.client, &d, &RetryToken::derive("launch", "op", "p0"))
-        .await
-        .unwrap();
+    let i = compute::launch_instance(
+        &s.client,
+        &d,
+        &RetryToken::derive("launch", &"op".parse().unwrap(), "p0"),
+    )
+    .await
+    .unwrap();
     s.wait_for_state(&i.id, InstanceLifecycleState::Running)
         .await;
     let ips = eventually("the primary VNIC attached", || async {

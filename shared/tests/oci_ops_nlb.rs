@@ -38,7 +38,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 fn token(what: &str) -> RetryToken {
-    RetryToken::derive("nlb", "op-1", what)
+    RetryToken::derive("nlb", &"op-1".parse().unwrap(), what)
 }
 
 #[tokio::test]

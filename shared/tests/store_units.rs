@@ -648,7 +648,7 @@ fn state_urls_parse_to_their_backend_and_object() {
 }
 
 fn url_error(text: &str) -> String {
-    let err = StoreUrl::parse(text).unwrap_err();
+    let err = StoreError::from(StoreUrl::parse(text).unwrap_err());
     assert!(
         matches!(err, StoreError::InvalidUrl { .. }),
         "{text}: expected InvalidUrl, got {err:?}"

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::ids::{FleetName, GroupName, quoted, string_schema};
+use crate::urls::state::{InvalidStateUrl, StoreUrl};
 
 /// A value that does not have the form its field requires. The message is complete and
 /// user-facing ("must be … , got …"); it never contains the value of a field that might hold a
@@ -228,16 +229,12 @@ impl StateUrl {
         "a path or a URL starting with file://, memory://, s3:// or oci://";
 
     fn check(s: &str) -> Result<(), InvalidValue> {
-        match crate::urls::state::StoreUrl::parse(s) {
+        match StoreUrl::parse(s) {
             Ok(_) => Ok(()),
-            Err(crate::store::StoreError::InvalidUrl { url, reason }) => Err(InvalidValue::new(
-                format!("must be {}, got {} ({reason})", Self::EXPECTED, got(&url)),
-            )),
-            // `parse` only returns `InvalidUrl`; anything else is described without the value.
-            Err(other) => Err(InvalidValue::new(format!(
-                "must be {}: {}",
+            Err(InvalidStateUrl { url, reason }) => Err(InvalidValue::new(format!(
+                "must be {}, got {} ({reason})",
                 Self::EXPECTED,
-                other
+                got(&url)
             ))),
         }
     }

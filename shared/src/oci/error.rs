@@ -9,6 +9,7 @@ use super::auth::AuthError;
 use super::endpoints::EndpointError;
 use super::retry::is_out_of_host_capacity;
 use super::signer::SignError;
+use super::wire::parse_error_body;
 
 /// What kind of failure an [`OciError`] is, for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -117,22 +118,6 @@ impl ServiceError {
             _ => ErrorKind::Local,
         }
     }
-}
-
-/// `(code, message)` of an OCI error body; the trimmed text (at most 1000 characters) as
-/// message when the body is not OCI JSON.
-pub fn parse_error_body(body: &[u8]) -> (String, String) {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
-        && v.is_object()
-    {
-        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
-        let message = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
-        if !code.is_empty() || !message.is_empty() {
-            return (code.to_string(), message.to_string());
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    (String::new(), text.trim().chars().take(1000).collect())
 }
 
 /// Why an OCI call failed.

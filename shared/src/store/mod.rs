@@ -52,7 +52,7 @@ pub use ledger::{
     ScaleRequest, Step, StepAction, StepStatus, Timestamp, TimestampError,
 };
 pub use oci::OciObjectStore;
-pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, StoreUrl};
+pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, InvalidStateUrl, StoreUrl};
 
 /// Why a store operation failed. Every message names the store's URL.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +176,15 @@ fn conflict_message(url: &str, reason: ConflictReason) -> String {
             "the state at {url} was changed by another writer since it was read, so nothing was \
              written; re-read it and try again"
         ),
+    }
+}
+
+impl From<InvalidStateUrl> for StoreError {
+    fn from(e: InvalidStateUrl) -> Self {
+        StoreError::InvalidUrl {
+            url: e.url,
+            reason: e.reason,
+        }
     }
 }
 

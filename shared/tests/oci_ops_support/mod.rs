@@ -134,7 +134,7 @@ impl OpsSim {
         compute::launch_instance(
             &self.client,
             &self.launch_details(name),
-            &RetryToken::derive("launch", "test", name),
+            &RetryToken::derive("launch", &"test".parse().unwrap(), name),
         )
         .await
         .unwrap()
