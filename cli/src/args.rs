@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fleetctl_core::Error;
 use fleetctl_core::config::HumanDuration;
+
+use crate::error::CliError as Error;
 
 /// Manage a fleet of OCI compute instances described in one YAML file.
 ///

@@ -3,15 +3,17 @@
 
 mod args;
 mod commands;
+mod error;
 mod render;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExitCode;
 
 use clap::Parser;
-use fleetctl_core::{Error, ExitCode};
+use fleetctl_core::Error;
 
 use crate::args::Cli;
+use crate::error::{CliError, ExitCode};
 
 fn main() -> ProcessExitCode {
     install_panic_hook();
@@ -35,14 +37,18 @@ fn main() -> ProcessExitCode {
 /// Prints an error the way users read it and returns its documented exit code. An error whose
 /// exit code is success (the reader of stdout went away) is not printed: the run just stops,
 /// as `rg … | head` does.
-fn report(err: &Error) -> ProcessExitCode {
+fn report(err: &CliError) -> ProcessExitCode {
     let code = err.exit_code();
     if code != ExitCode::Success {
-        print_error(err);
+        match err {
+            CliError::Core(core) => print_error(core),
+            other => print_chain(other),
+        }
     }
     ProcessExitCode::from(code.code())
 }
 
+/// A core error: its hints as `hint:` lines, a fleet file's problems one per line.
 fn print_error(err: &Error) {
     let mut stderr = std::io::stderr().lock();
     match err {
@@ -65,13 +71,20 @@ fn print_error(err: &Error) {
             );
         }
         other => {
-            let _ = writeln!(stderr, "fleetctl: error: {other}");
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                let _ = writeln!(stderr, "  caused by: {cause}");
-                source = cause.source();
-            }
+            drop(stderr);
+            print_chain(other);
         }
+    }
+}
+
+/// `fleetctl: error: …` and one `caused by:` line per underlying cause.
+fn print_chain(err: &dyn std::error::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "fleetctl: error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+        source = cause.source();
     }
 }
 

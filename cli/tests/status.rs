@@ -9,15 +9,16 @@ use std::process::Output;
 use std::time::Duration;
 
 use fleetctl_api::status::{DriftKind, FleetStatus};
-use fleetctl_core::cloud::{self, Cloud};
+use fleetctl_core::cloud;
 use fleetctl_core::config::{self, FleetConfig};
+use fleetctl_core::fleet::{self, Cloud, Overrides};
 use fleetctl_core::ids::InstanceId;
+use fleetctl_core::oci::Env;
 use fleetctl_core::oci::backends::NewBackend;
 use fleetctl_core::oci::compute::{self, InstanceLifecycleState};
 use fleetctl_core::oci::network;
 use fleetctl_core::oci::tags::FleetTags;
 use fleetctl_core::oci::wire::RetryToken;
-use fleetctl_core::oci::{AuthContext, Env};
 use fleetctl_core::store::ledger::{InstanceRecord, Ledger, RecordState, Timestamp};
 use fleetctl_core::store::{OpenOptions, StateStore};
 use oci_sim::{Sim, SimConfig, SimHandle};
@@ -37,7 +38,7 @@ async fn world() -> World {
     let sim = Sim::start(config).await.unwrap();
     let fleet_file = sim.fleet_file();
     let fleet = config::load_file(&fleet_file).unwrap();
-    let cloud = cloud::connect(&fleet, AuthContext::new(Env::empty()))
+    let cloud = fleet::connect(&fleet, &Overrides::new(Env::empty()))
         .await
         .unwrap();
     World {

@@ -29,13 +29,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Error;
-use crate::cloud::Cloud;
 use crate::config::{FleetConfig, LoadBalancerType};
 use crate::ids::InstanceId;
-use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus};
+use crate::oci::OciClient;
+use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus, LoadBalancerBackends};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
-use crate::store::StateStore;
 use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
 
 /// What [`observe`] read from the cloud.
@@ -61,43 +60,22 @@ pub struct LoadBalancerObservation {
     pub health: BackendSetHealth,
 }
 
-/// Loads the ledger, observes the cloud and builds the status.
-pub async fn fleet_status(
-    fleet: &FleetConfig,
-    cloud: &Cloud,
-    store: &StateStore,
-) -> Result<FleetStatus, Error> {
-    let ledger = store.load().await?.map(|(ledger, _)| ledger);
-    if let Some(l) = &ledger
-        && l.fleet.as_str() != fleet.metadata.name.as_str()
-    {
-        return Err(Error::Usage(format!(
-            "the state at {} belongs to fleet {:?}, not {:?}: point --state or spec.state.url \
-             at this fleet's ledger",
-            store.url(),
-            l.fleet.as_str(),
-            fleet.metadata.name.as_str()
-        )));
-    }
-    let observation = observe(fleet, cloud, ledger.as_ref()).await?;
-    Ok(build(fleet, store.url(), ledger.as_ref(), &observation))
-}
-
 /// Reads what OCI reports about the fleet: its instances (every page), the primary private IP
 /// of each live instance no live ledger record has an IP for ([`ips_to_look_up`]), and the
 /// backend set with its health. The IP map is [`private_ips`].
 pub async fn observe(
     fleet: &FleetConfig,
-    cloud: &Cloud,
+    client: &OciClient,
+    load_balancer: Option<&dyn LoadBalancerBackends>,
     ledger: Option<&Ledger>,
 ) -> Result<Observation, Error> {
-    let observed_at = cloud.client.clock().now();
+    let observed_at = client.clock().now();
     let compartment = &fleet.spec.compartment_id;
     let instances =
-        compute::list_fleet_instances(&cloud.client, compartment, &fleet.metadata.name).await?;
+        compute::list_fleet_instances(client, compartment, &fleet.metadata.name).await?;
     let mut looked_up = BTreeMap::new();
     for id in ips_to_look_up(ledger, &instances) {
-        match network::primary_private_ip(&cloud.client, compartment, id).await {
+        match network::primary_private_ip(client, compartment, id).await {
             Ok(Some(ips)) => {
                 looked_up.insert(id.clone(), ips.private_ip);
             }
@@ -107,14 +85,11 @@ pub async fn observe(
         }
     }
     let private_ips = private_ips(ledger, &instances, &looked_up);
-    let load_balancer = match &fleet.spec.load_balancer {
-        Some(lb) => {
-            let backends = crate::cloud::load_balancer_backends(&cloud.client, lb)?;
-            Some(LoadBalancerObservation {
-                backends: backends.list_backends().await?,
-                health: backends.backend_set_health().await?,
-            })
-        }
+    let load_balancer = match load_balancer {
+        Some(backends) => Some(LoadBalancerObservation {
+            backends: backends.list_backends().await?,
+            health: backends.backend_set_health().await?,
+        }),
         None => None,
     };
     Ok(Observation {

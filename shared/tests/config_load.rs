@@ -8,7 +8,7 @@ use fleetctl_core::config::{
     AuthMethod, CountOrPercent, FixedEnvironment, FleetConfig, LoadBalancerType, RebootAction,
     RolloutStrategy, load_file, load_file_with_env, load_str, load_str_with_env,
 };
-use fleetctl_core::{Error, ExitCode};
+use fleetctl_core::{Error, ErrorClass};
 
 const MINIMAL: &str = include_str!("data/config/minimal.yaml");
 
@@ -339,12 +339,11 @@ fn an_oversized_file_is_refused_before_parsing() {
 }
 
 #[test]
-fn config_errors_map_to_exit_code_1() {
+fn config_errors_are_configuration_problems() {
     let err: Error = load_str("fleet.yaml", "kind: FleetConfig\n")
         .unwrap_err()
         .into();
-    assert_eq!(err.exit_code(), ExitCode::Usage);
-    assert_eq!(err.exit_code().code(), 1);
+    assert_eq!(err.class(), ErrorClass::Configuration);
     assert_eq!(
         err.to_string(),
         "fleet.yaml:1:1: missing required field \"metadata\"\nfleet.yaml:1:1: missing required field \"spec\""

@@ -595,32 +595,32 @@ fn identity_types_ignore_unknown_fields_and_keep_unknown_enum_values() {
 
 #[test]
 fn failed_calls_exit_with_2_and_configuration_problems_with_1() {
-    use fleetctl_core::{Error, ExitCode};
+    use fleetctl_core::{Error, ErrorClass};
     let failed_call = Error::from(service(
         503,
         r#"{"code":"ServiceUnavailable","message":"x"}"#,
     ));
-    assert_eq!(failed_call.exit_code(), ExitCode::Infrastructure);
+    assert_eq!(failed_call.class(), ErrorClass::Infrastructure);
     let refused = Error::from(service(401, r#"{"code":"NotAuthenticated","message":"x"}"#));
-    assert_eq!(refused.exit_code(), ExitCode::Infrastructure);
+    assert_eq!(refused.class(), ErrorClass::Infrastructure);
     let imds = Error::from(AuthError::Imds {
         url: "http://169.254.169.254/opc/v2/instance/region".into(),
         attempts: 8,
         status: String::new(),
         source: None,
     });
-    assert_eq!(imds.exit_code(), ExitCode::Infrastructure);
+    assert_eq!(imds.class(), ErrorClass::Infrastructure);
     let no_region = Error::from(AuthError::NoRegion {
         principal: "p".into(),
     });
-    assert_eq!(no_region.exit_code(), ExitCode::Usage);
+    assert_eq!(no_region.class(), ErrorClass::Configuration);
     let wrapped = Error::from(OciError::Auth {
         operation: "GetUser",
         source: AuthError::NoRegion {
             principal: "p".into(),
         },
     });
-    assert_eq!(wrapped.exit_code(), ExitCode::Usage);
+    assert_eq!(wrapped.class(), ErrorClass::Configuration);
 }
 
 #[test]
@@ -685,12 +685,12 @@ fn the_debug_of_a_request_shows_the_body_length_not_the_body() {
 #[test]
 fn a_request_our_own_code_cannot_sign_is_an_internal_error() {
     use fleetctl_core::oci::signer::SignError;
-    use fleetctl_core::{Error, ExitCode};
+    use fleetctl_core::{Error, ErrorClass};
     let err = Error::from(OciError::Sign {
         operation: "GetUser",
         source: SignError::BadContentType,
     });
-    assert_eq!(err.exit_code(), ExitCode::Internal);
+    assert_eq!(err.class(), ErrorClass::Internal);
 }
 
 fn list_client(base: &str) -> OciClient {
@@ -768,7 +768,7 @@ fn an_unknown_region_is_accepted_with_a_warning_naming_it() {
 fn failures_of_our_own_key_generation_or_federation_signing_are_internal_errors() {
     use fleetctl_core::oci::keys::KeyError;
     use fleetctl_core::oci::signer::SignError;
-    use fleetctl_core::{Error, ExitCode};
+    use fleetctl_core::{Error, ErrorClass};
     for auth in [
         AuthError::SessionKey(KeyError::GenerationFailed),
         AuthError::FederationSigning(SignError::BadContentType),
@@ -782,11 +782,11 @@ fn failures_of_our_own_key_generation_or_federation_signing_are_internal_errors(
             source: auth,
         };
         assert!(wrapped.is_internal());
-        assert_eq!(Error::from(wrapped).exit_code(), ExitCode::Internal);
+        assert_eq!(Error::from(wrapped).class(), ErrorClass::Internal);
     }
     assert_eq!(
-        Error::from(AuthError::SessionKey(KeyError::GenerationFailed)).exit_code(),
-        ExitCode::Internal
+        Error::from(AuthError::SessionKey(KeyError::GenerationFailed)).class(),
+        ErrorClass::Internal
     );
 }
 

@@ -22,7 +22,7 @@ use fleetctl_core::oci::error::{ErrorKind, OciError};
 use fleetctl_core::oci::region::Region;
 use fleetctl_core::oci::retry::{NAME_RESOLUTION_MAX_ATTEMPTS, RetryPolicy};
 use fleetctl_core::oci::signer::KeyId;
-use fleetctl_core::{Error, ExitCode};
+use fleetctl_core::{Error, ErrorClass};
 use http::Method;
 use oci_support::*;
 use url::Url;
@@ -360,7 +360,7 @@ async fn a_host_of_a_misspelt_region_that_does_not_resolve_is_tried_twice_and_na
     );
     assert_eq!(err.kind(), ErrorKind::Transport);
     assert!(err.is_configuration_problem(), "a misspelt region: exit 1");
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
+    assert_eq!(Error::from(err).class(), ErrorClass::Configuration);
 }
 
 #[tokio::test]
@@ -379,5 +379,5 @@ async fn a_host_of_a_known_region_that_does_not_resolve_is_an_infrastructure_err
     );
     assert_eq!(resolver.0.load(Ordering::SeqCst), 2);
     assert!(!err.to_string().contains("not a region"), "{err}");
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    assert_eq!(Error::from(err).class(), ErrorClass::Infrastructure);
 }

@@ -565,8 +565,8 @@ async fn a_malformed_instance_id_from_the_metadata_service_is_an_infrastructure_
         "not the user's config file"
     );
     assert_eq!(
-        fleetctl_core::Error::from(err).exit_code(),
-        fleetctl_core::ExitCode::Infrastructure
+        fleetctl_core::Error::from(err).class(),
+        fleetctl_core::ErrorClass::Infrastructure
     );
 }
 
@@ -867,7 +867,7 @@ fn a_certificate_naming_a_malformed_tenancy_is_an_unusable_metadata_document() {
     );
     assert!(err.to_string().contains("opc-tenant"), "{err}");
     assert_eq!(
-        fleetctl_core::Error::from(err).exit_code(),
-        fleetctl_core::ExitCode::Infrastructure
+        fleetctl_core::Error::from(err).class(),
+        fleetctl_core::ErrorClass::Infrastructure
     );
 }

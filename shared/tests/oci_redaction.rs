@@ -205,7 +205,7 @@ async fn key_and_token_errors_print_no_secret() {
     assert_clean("SessionTokenExpired", &chain(&err), &s2);
     // Wrapped in the crate error and in an OCI error.
     let wrapped = fleetctl_core::Error::from(err);
-    assert_eq!(wrapped.exit_code(), fleetctl_core::ExitCode::Usage);
+    assert_eq!(wrapped.class(), fleetctl_core::ErrorClass::Configuration);
     assert_clean("crate Error", &chain(&wrapped), &s2);
 }
 

@@ -826,8 +826,8 @@ async fn a_malformed_or_mistyped_ocid_in_the_profile_is_a_configuration_error_na
     );
     assert!(err.is_configuration_problem());
     assert_eq!(
-        fleetctl_core::Error::from(err).exit_code(),
-        fleetctl_core::ExitCode::Usage
+        fleetctl_core::Error::from(err).class(),
+        fleetctl_core::ErrorClass::Configuration
     );
 }
 

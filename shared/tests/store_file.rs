@@ -8,7 +8,7 @@ mod store_support;
 use std::sync::{Arc, Barrier};
 
 use bytes::Bytes;
-use fleetctl_core::error::{Error, ExitCode};
+use fleetctl_core::error::{Error, ErrorClass};
 use fleetctl_core::store::file::content_etag;
 use fleetctl_core::store::{FileStore, OpenOptions, StateStore, StoreError};
 use futures::TryStreamExt;
@@ -108,7 +108,7 @@ async fn a_directory_where_the_document_should_be_is_a_clear_error() {
         cause = c.source();
     }
     assert!(chain.contains("Is a directory"), "{chain}");
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    assert_eq!(Error::from(err).class(), ErrorClass::Infrastructure);
 }
 
 /// Many threads update from one ETag at the same instant, round after round: the lock and the

@@ -6,7 +6,7 @@
 mod store_support;
 
 use bytes::Bytes;
-use fleetctl_core::error::{Error, ExitCode};
+use fleetctl_core::error::{Error, ErrorClass};
 use fleetctl_core::oci::objectstorage::{
     self, Bucket, ByteRange, ContentRange, GetObjectOptions, HeadObjectOptions, ListObjectsOptions,
     ObjectStorageError, PutCondition, PutObjectOptions, content_md5,
@@ -523,7 +523,7 @@ async fn a_state_store_in_a_missing_bucket_fails_instead_of_looking_empty() {
             .contains("cannot read the state at oci://no-such-bucket@simnamespace/state.json"),
         "{err}"
     );
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    assert_eq!(Error::from(err).class(), ErrorClass::Infrastructure);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fleetctl_core::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
 use fleetctl_core::env::Env;
-use fleetctl_core::error::{Error, ExitCode};
+use fleetctl_core::error::{Error, ErrorClass};
 use fleetctl_core::ids::InstanceId;
 use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
 use fleetctl_core::store::{
@@ -655,8 +655,8 @@ fn url_error(text: &str) -> String {
     );
     let message = err.to_string();
     assert_eq!(
-        Error::from(err).exit_code(),
-        ExitCode::Usage,
+        Error::from(err).class(),
+        ErrorClass::Configuration,
         "{text}: a bad URL is the user's to fix"
     );
     message
@@ -803,7 +803,7 @@ fn opening_oci_without_credentials_is_a_configuration_error() {
             .contains("oci://b@ns/x: oci:// stores need OCI credentials"),
         "{err}"
     );
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
+    assert_eq!(Error::from(err).class(), ErrorClass::Configuration);
 
     let env = Env::from_pairs([
         ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
@@ -866,5 +866,5 @@ fn s3_settings_that_cannot_work_are_a_configuration_error_without_the_secret() {
         !format!("{err:?}").contains("t0p-s3cret"),
         "secret leaked in Debug"
     );
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Usage);
+    assert_eq!(Error::from(err).class(), ErrorClass::Configuration);
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use fleetctl_core::error::{Error, ExitCode};
+use fleetctl_core::error::{Error, ErrorClass};
 use fleetctl_core::store::{
     ConflictReason, Event, EventLevel, Ledger, StateStore, StoreError, Timestamp, Version,
 };
@@ -137,8 +137,8 @@ fn assert_conflict(err: StoreError, store: &StateStore, reason: ConflictReason) 
         message.contains(store.url()),
         "the message names the store: {message}"
     );
-    // A conflict is an infrastructure failure for the CLI (exit code 2).
-    assert_eq!(Error::from(err).exit_code(), ExitCode::Infrastructure);
+    // A conflict is its own class (the CLI exits 2 for it).
+    assert_eq!(Error::from(err).class(), ErrorClass::Conflict);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -327,8 +327,8 @@ async fn a_document_that_is_not_json_is_refused_and_left_untouched(open: Open) {
         "serde's problem: {cause}"
     );
     assert_eq!(
-        Error::from(err).exit_code(),
-        ExitCode::Infrastructure,
+        Error::from(err).class(),
+        ErrorClass::Infrastructure,
         "a damaged store is an infrastructure failure"
     );
 
