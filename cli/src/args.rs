@@ -106,9 +106,17 @@ pub enum Command {
     /// Replace or reboot every instance, a batch at a time, while the load balancer serves.
     RollingRestart(RollingRestartArgs),
     /// Rebuild the ledger from what OCI reports (adopt tagged instances, mark vanished ones).
-    Sync(DryRunArgs),
+    Sync(SyncArgs),
     /// Run reconcile steps until the fleet matches the file (or forever with --every).
     Reconcile(ReconcileArgs),
+    /// Show what the next reconcile step would do (changes nothing).
+    Plan,
+    /// Pause the running operation: no step starts; those in flight finish.
+    Pause(PauseArgs),
+    /// Resume a paused operation (failed steps are tried again) and follow it.
+    Resume(WaitArgs),
+    /// Abort the operation: no step starts; those in flight finish; then it is cancelled.
+    Abort(WaitArgs),
     /// Credential checks.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -131,6 +139,30 @@ pub struct ScaleArgs {
     pub desired: u64,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct WaitArgs {
+    /// Record the request and return at once instead of following the operation.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PauseArgs {
+    /// Why (shown in status and on the dashboard).
+    #[arg(long, default_value = "paused by the operator")]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +172,8 @@ pub struct RollingRestartArgs {
     pub strategy: Option<Strategy>,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -213,6 +247,7 @@ impl Cli {
                 Command::Scale(ScaleArgs {
                     desired,
                     dry_run: DryRunArgs { dry_run: false },
+                    wait: WaitArgs::default(),
                 }),
             ));
         }
@@ -222,6 +257,7 @@ impl Cli {
                 Command::RollingRestart(RollingRestartArgs {
                     strategy: None,
                     dry_run: DryRunArgs { dry_run: false },
+                    wait: WaitArgs::default(),
                 }),
             ));
         }

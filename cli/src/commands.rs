@@ -8,6 +8,7 @@ use fleetctl_core::fleet::{self, Fleet, Overrides};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
 use crate::error::CliError as Error;
+use crate::operate::{Ask, RunOptions};
 
 /// `writeln!` to the command's output; a failed write is [`Error::Output`] (a closed pipe ends
 /// the run quietly with success, see `CliError::exit_code`).
@@ -21,7 +22,7 @@ macro_rules! say {
 }
 
 /// What the command line adds to the fleet file, in the process environment.
-fn overrides(global: &GlobalArgs) -> Overrides {
+pub fn overrides(global: &GlobalArgs) -> Overrides {
     Overrides::new(Env::from_process()).state_url(global.state.clone())
 }
 
@@ -50,16 +51,55 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
             write_all(out, &script)
         }
         Command::Status => status(global, out),
-        Command::Scale(_) => not_available("scale", "the reconcile step (scale operations)"),
-        Command::RollingRestart(_) => {
-            not_available("rolling-restart", "the reconcile step (rolling restarts)")
+        Command::Scale(a) => {
+            let desired = u32::try_from(a.desired).map_err(|_| {
+                Error::Usage(format!(
+                    "scale: {} is more instances than fleetctl manages (at most {})",
+                    a.desired,
+                    u32::MAX
+                ))
+            })?;
+            operation(
+                Ask::Scale(desired),
+                a.dry_run.dry_run,
+                a.wait.no_wait,
+                global,
+                out,
+            )
         }
-        Command::Sync(_) => not_available("sync", "the reconcile step (sync-state)"),
-        Command::Reconcile(_) => not_available("reconcile", "the reconcile step"),
+        Command::RollingRestart(a) => operation(
+            Ask::RollingRestart(a.strategy),
+            a.dry_run.dry_run,
+            a.wait.no_wait,
+            global,
+            out,
+        ),
+        Command::Sync(a) => operation(Ask::Sync, a.dry_run.dry_run, a.wait.no_wait, global, out),
+        Command::Resume(a) => operation(Ask::Resume, false, a.no_wait, global, out),
+        Command::Abort(a) => operation(Ask::Abort, false, a.no_wait, global, out),
+        Command::Reconcile(a) => runtime()?.block_on(crate::operate::reconcile(
+            a.every,
+            a.dry_run.dry_run,
+            global,
+            out,
+        )),
+        Command::Plan => runtime()?.block_on(crate::operate::show_plan(global, out)),
+        Command::Pause(a) => runtime()?.block_on(crate::operate::pause(&a.reason, global, out)),
         Command::Auth(AuthCommand::Validate) => auth_validate(global, out),
         Command::Serve(_) => not_available("serve", "the HTTP API and the control loop"),
         Command::Demo(args) => demo(&args, out),
     }
+}
+
+fn operation(
+    ask: Ask,
+    dry_run: bool,
+    no_wait: bool,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
+    let opts = RunOptions { dry_run, no_wait };
+    runtime()?.block_on(crate::operate::run(ask, opts, global, out))
 }
 
 fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<(), Error> {

@@ -55,6 +55,24 @@ pub enum CliError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Another writer or lease holder is in the way (a lease held too long, an operation
+    /// replaced while it was followed).
+    #[error("{0}")]
+    Conflict(String),
+    /// An operation ended paused, failed or cancelled: the command did not get what it asked
+    /// for.
+    #[error("operation {operation} is {status}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    OperationNotDone {
+        /// The operation.
+        operation: String,
+        /// `paused`, `failed` or `cancelled`.
+        status: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Ctrl-C: the operation stays recorded for the next step.
+    #[error("{0}")]
+    Interrupted(String),
     /// A bug in the CLI itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,6 +97,9 @@ impl CliError {
             // The reader went away (`| head`): the user has what they wanted.
             CliError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
             CliError::Output(_) | CliError::Local { .. } => ExitCode::Infrastructure,
+            CliError::Conflict(_)
+            | CliError::OperationNotDone { .. }
+            | CliError::Interrupted(_) => ExitCode::Infrastructure,
             CliError::Internal(_) => ExitCode::Internal,
         }
     }

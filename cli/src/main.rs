@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod error;
+mod operate;
 mod render;
 
 use std::io::{IsTerminal, Write};

@@ -12,13 +12,24 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::Error;
-use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig, LoadBalancerType};
+use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig};
 use crate::oci::auth::{AuthError, AuthMethod, AuthSettings};
+use crate::oci::backend_set::BackendSetClient;
 use crate::oci::backends::{LbError, LoadBalancerBackends};
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
-use crate::oci::lb::ClassicLoadBalancer;
-use crate::oci::nlb::NetworkLoadBalancer;
-use crate::oci::{Endpoints, ErrorKind, FleetTags, OciClient, OciError};
+use crate::oci::{Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region};
+
+/// A ready connection: the client (which owns the provider and the endpoints) and who it signs
+/// as. [`crate::fleet::connect`] makes one.
+#[derive(Debug)]
+pub struct Cloud {
+    /// The client every OCI operation goes through.
+    pub client: OciClient,
+    /// The region requests go to.
+    pub region: Region,
+    /// Who the requests are signed as.
+    pub principal: Principal,
+}
 
 /// The plain auth settings the fleet file asks for.
 ///
@@ -101,18 +112,12 @@ pub fn load_balancer_backends(
     client: &OciClient,
     lb: &LoadBalancerConfig,
 ) -> Result<Arc<dyn LoadBalancerBackends>, LbError> {
-    Ok(match lb.lb_type {
-        LoadBalancerType::Classic => Arc::new(ClassicLoadBalancer::new(
-            client.clone(),
-            lb.load_balancer_id.clone(),
-            lb.backend_set_name.clone(),
-        )?),
-        LoadBalancerType::Network => Arc::new(NetworkLoadBalancer::new(
-            client.clone(),
-            lb.load_balancer_id.clone(),
-            lb.backend_set_name.clone(),
-        )?),
-    })
+    Ok(Arc::new(BackendSetClient::new(
+        client.clone(),
+        lb.lb_type,
+        lb.load_balancer_id.clone(),
+        lb.backend_set_name.clone(),
+    )?))
 }
 
 /// `err` with [`hints`] attached as [`Error::WithHints`]; `err` unchanged when there are none.
@@ -309,7 +314,6 @@ fn transport_hints(url: &str, fleet: &FleetConfig, endpoints: Option<&Endpoints>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::Region;
 
     fn fleet(auth: &str) -> FleetConfig {
         let text = format!(

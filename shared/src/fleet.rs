@@ -18,16 +18,16 @@ use serde::Serialize;
 use url::Url;
 
 use crate::Error;
-use crate::cloud::{auth_settings, load_balancer_backends, with_hints};
+use crate::cloud::{Cloud, auth_settings, load_balancer_backends, with_hints};
 use crate::config::{self, FleetConfig};
 use crate::env::Env;
 use crate::http::ProxyConfig;
 use crate::oci::auth::{self, AuthContext, PrincipalKind};
 use crate::oci::backends::LoadBalancerBackends;
-use crate::oci::{OciClient, OciError, Principal, Region, identity};
-use crate::status;
+use crate::oci::{OciClient, OciError, identity};
 use crate::store::ledger::Ledger;
 use crate::store::{OpenOptions, StateStore, StoreError, StoreUrl, Version};
+use crate::{observe, ops, status};
 
 /// What a front door adds to the fleet file: the command line's flags, a request's
 /// parameters, the environment the process runs in.
@@ -71,18 +71,6 @@ impl Overrides {
         self.auth = auth;
         self
     }
-}
-
-/// A ready connection: the client (which owns the provider and the endpoints) and who it signs
-/// as.
-#[derive(Debug)]
-pub struct Cloud {
-    /// The client every OCI operation goes through.
-    pub client: OciClient,
-    /// The region requests go to.
-    pub region: Region,
-    /// Who the requests are signed as.
-    pub principal: Principal,
 }
 
 /// Builds the provider the fleet file selects and a client over it: the fleet file's
@@ -132,13 +120,11 @@ async fn connect_plain(fleet: &FleetConfig, overrides: &Overrides) -> Result<Clo
 }
 
 /// One fleet, ready to work on: the fleet file, the OCI connection, the state store and the
-/// load balancer's backend set.
-#[derive(Debug)]
+/// load balancer's backend set, shared (cheap to clone) as the reconcile step's
+/// [`ops::Context`].
+#[derive(Debug, Clone)]
 pub struct Fleet {
-    config: FleetConfig,
-    cloud: Cloud,
-    store: StateStore,
-    load_balancer: Option<Arc<dyn LoadBalancerBackends>>,
+    ctx: ops::Context,
 }
 
 impl Fleet {
@@ -159,7 +145,8 @@ impl Fleet {
     ///    URL is a configuration error on any machine;
     /// 2. [`connect`];
     /// 3. an `oci://` store is opened with the connection's client;
-    /// 4. the load balancer's backend set, when the fleet file has one.
+    /// 4. the load balancer's backend set, when the fleet file has one;
+    /// 5. the lease holder id of this process ([`ops::holder_id`]).
     ///
     /// Nothing is read or written yet.
     ///
@@ -186,36 +173,44 @@ impl Fleet {
             None => None,
         };
         Ok(Fleet {
-            config,
-            cloud,
-            store,
-            load_balancer,
+            ctx: ops::Context {
+                config: Arc::new(config),
+                cloud: Arc::new(cloud),
+                store: Arc::new(store),
+                lb: load_balancer,
+                holder: ops::holder_id(),
+            },
         })
     }
 
     /// The fleet file.
     pub fn config(&self) -> &FleetConfig {
-        &self.config
+        &self.ctx.config
     }
 
     /// The client every OCI operation goes through.
     pub fn client(&self) -> &OciClient {
-        &self.cloud.client
+        &self.ctx.cloud.client
     }
 
     /// The connection: the client, its region and who it signs as.
     pub fn cloud(&self) -> &Cloud {
-        &self.cloud
+        &self.ctx.cloud
     }
 
     /// The store that keeps the fleet's ledger.
     pub fn store(&self) -> &StateStore {
-        &self.store
+        &self.ctx.store
     }
 
     /// The load balancer's backend set, when the fleet file has a load balancer.
     pub fn load_balancer(&self) -> Option<&dyn LoadBalancerBackends> {
-        self.load_balancer.as_deref()
+        self.ctx.lb.as_deref()
+    }
+
+    /// What the reconcile step and the requests of [`ops`] work with.
+    pub fn context(&self) -> &ops::Context {
+        &self.ctx
     }
 
     /// Loads the ledger and its version (for a conditional save), or `None` when the store
@@ -225,21 +220,11 @@ impl Fleet {
     /// [`Error::ForeignLedger`] when the ledger belongs to another fleet (two fleets must never
     /// share one), and [`Error::Store`] when it cannot be read.
     pub async fn ledger(&self) -> Result<Option<(Ledger, Version)>, Error> {
-        let loaded = self.store.load().await?;
-        if let Some((ledger, _)) = &loaded
-            && ledger.fleet != self.config.metadata.name
-        {
-            return Err(Error::ForeignLedger {
-                url: self.store.url().to_string(),
-                found: ledger.fleet.clone(),
-                expected: self.config.metadata.name.clone(),
-            });
-        }
-        Ok(loaded)
+        ops::read(&self.ctx).await
     }
 
     /// `fleetctl status`: loads the ledger, observes the cloud and builds the status
-    /// ([`status::observe`], [`status::build`]).
+    /// ([`crate::observe::observe`], [`status::build`]).
     ///
     /// # Errors
     /// As [`Fleet::ledger`], or a failed OCI call; with [`crate::cloud::hints`] attached when
@@ -247,22 +232,22 @@ impl Fleet {
     pub async fn status(&self) -> Result<FleetStatus, Error> {
         let run = async {
             let ledger = self.ledger().await?.map(|(ledger, _)| ledger);
-            let observation = status::observe(
-                &self.config,
+            let observation = observe::observe(
+                self.config(),
                 self.client(),
                 self.load_balancer(),
                 ledger.as_ref(),
             )
             .await?;
             Ok(status::build(
-                &self.config,
-                self.store.url(),
+                self.config(),
+                self.store().url(),
                 ledger.as_ref(),
                 &observation,
             ))
         };
         run.await
-            .map_err(|e| with_hints(e, &self.config, Some(self.client().endpoints())))
+            .map_err(|e| with_hints(e, self.config(), Some(self.client().endpoints())))
     }
 }
 

@@ -21,8 +21,13 @@ const LADDER: &[&[&str]] = &[
     &["error"],
     // The fleet file turned into OCI values; hints.
     &["cloud"],
-    // Observation and the status view.
-    &["status"],
+    // What the cloud shows, read once per step.
+    &["observe"],
+    // Drift findings and the planner: pure.
+    &["drift"],
+    &["plan"],
+    // The status view, the metrics snapshot and the reconcile step.
+    &["status", "metrics", "ops"],
     // The composition root.
     &["fleet"],
 ];
@@ -46,13 +51,13 @@ const OCI_LADDER: &[&[&str]] = &[
         "tags",
     ],
     &["compute"],
-    // One rung while `lb` and `nlb` are being merged into one backend-set client: the only
-    // modules allowed to use each other.
-    &["backends+lb+nlb"],
+    // The backend-set view (trait and types), then its one client for both kinds.
+    &["backends"],
+    &["backend_set"],
 ];
 
-/// The rung of `module` on `ladder`, and the unit it belongs to (`backends+lb+nlb` for each
-/// of its three modules).
+/// The rung of `module` on `ladder`, and the unit it belongs to (a unit `a+b` would let `a`
+/// and `b` use each other; the ladder has none today).
 fn rung(ladder: &[&[&'static str]], module: &str) -> Option<(usize, &'static str)> {
     ladder.iter().enumerate().find_map(|(i, rung)| {
         rung.iter()

@@ -11,6 +11,9 @@
 //! - [`http`]: the HTTP client builder, proxy rules, DNS failures and URL redaction.
 //! - [`urls`]: the pure parsers of state URLs and of the OCI endpoint override.
 //! - [`values`]: small value types the fleet file shares with the OCI client and the ledger.
+//! - [`plan`]: the pure planner; [`ops`]: the reconcile step every front door calls.
+//! - [`metrics`]: the metrics snapshot, control status and event history built (purely) from
+//!   the ledger, as `fleetctl-api` types.
 //! - [`store`]: the ledger and the state stores (file, memory, s3, oci) that keep it.
 //! - [`error`]: the crate's error type and its classes (front doors map them to exit codes
 //!   and HTTP statuses).
@@ -18,6 +21,7 @@
 pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod drift;
 pub mod env;
 pub mod error;
 pub mod fleet;
@@ -25,7 +29,11 @@ pub mod http;
 pub mod ids;
 #[cfg(test)]
 mod layering;
+pub mod metrics;
+pub mod observe;
 pub mod oci;
+pub mod ops;
+pub mod plan;
 pub mod status;
 pub mod store;
 pub mod urls;

@@ -1,39 +1,57 @@
 //! One view of a load balancer's backend set, whichever kind drives it.
 //!
-//! [`LoadBalancerBackends`] is what rolling restarts and LB sync call: list, add, drain,
-//! update, remove backends and read their health. It is implemented by the classic
-//! ([`super::lb::ClassicLoadBalancer`]) and the network ([`super::nlb::NetworkLoadBalancer`])
-//! load balancer; `cloud::load_balancer_backends` picks one from the fleet file's
-//! `loadBalancer.type`.
+//! [`LoadBalancerBackends`] is what rolling restarts, LB sync and the reconcile step call:
+//! list and read backends and their health, and change them. One client implements it for
+//! both kinds ([`super::backend_set::BackendSetClient`], which keeps the classic/network
+//! differences in one table); `cloud::load_balancer_backends` opens it from the fleet file's
+//! `loadBalancer`.
+//!
+//! # Two forms of every mutation
+//! - **Start** (`start_create_backend`, `start_update_backend`, `start_delete_backend`):
+//!   sends the change and returns its work request id as soon as OCI accepted it, within the
+//!   caller's [`Deadline`]; [`LoadBalancerBackends::check_work_request`] later says where it
+//!   is ([`WorkRequestState`]). A reconcile step records the id and checks it in a later step,
+//!   so no call outlives an OCI Function's 300 s.
+//! - **Waiting** (`create_backend`, `update_backend`, `delete_backend`, `set_drain`): start,
+//!   then poll the work request until it is terminal, within [`WaitPolicy::timeout`] each
+//!   (the CLI's form). `Ok` means SUCCEEDED (the change is live);
+//!   [`LbError::WorkRequestFailed`] carries OCI's error details.
 //!
 //! # Guarantees
-//! - Every mutation returns only after its work request is terminal: `Ok` means SUCCEEDED
-//!   (the change is live), [`LbError::WorkRequestFailed`] carries OCI's error details.
-//! - Mutations of one load balancer are serialised in this process (see
-//!   [`super::workrequest::MutationLocks`]); the read-modify-write of an update happens
-//!   under the same lock.
-//! - Creates and updates carry an `opc-retry-token`, so a retried or resumed call does not
-//!   queue the change twice.
-//! - A 409 `Conflict` answer (the load balancer is busy with a mutation from elsewhere) is
-//!   retried with backoff until the wait timeout; other 409s (a duplicate backend) are not.
+//! - Mutations of one load balancer take turns in this process
+//!   ([`super::workrequest::MutationLocks`]): a start first waits, within its deadline, for
+//!   the work request of this process's previous mutation of that load balancer (recorded by
+//!   its start), so two work requests from one process never overlap, in either form.
+//! - A 409 `Conflict` answer (the load balancer is busy with a change from elsewhere; the NLB
+//!   always answers so while a work request runs) is sent again with a doubling wait until the
+//!   deadline, then reported as [`LbError::Busy`]; other 409s (a duplicate backend) are not.
+//! - Creates and updates carry the caller's `opc-retry-token`, so a retried or resumed call
+//!   does not queue the change twice.
+//! - An update reads the backend and writes it back with `if-match` set to the ETag of that
+//!   read, so a change made meanwhile by another process or the console is not overwritten:
+//!   on 412 the backend is read again and the update (which names only the fields it
+//!   changes) applied to the fresh copy, at most [`UPDATE_ATTEMPTS`] times
+//!   ([`LbError::KeptChanging`] after that).
 
 use std::fmt;
-use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::client::{OciClient, OciRequest, encode_path_segment};
+use super::client::encode_path_segment;
 use super::error::OciError;
 use super::wire::{RetryToken, open_enum};
 use super::workrequest::{
-    WaitError, WaitPolicy, WorkRequestId, WorkRequestSnapshot, WorkRequestStatus,
-    wait_until_terminal,
+    Deadline, WaitPolicy, WorkRequestCheck, WorkRequestId, WorkRequestState, WorkRequestStatus,
 };
-use crate::ids::{LoadBalancerId, SubnetId};
+use crate::ids::{InstanceId, InvalidId, LoadBalancerId, Ocid, SubnetId};
 use crate::values::LoadBalancerType;
+
+/// How many times an update reads the backend and writes it back with `if-match` before it
+/// gives up on a backend that keeps changing ([`LbError::KeptChanging`]).
+pub const UPDATE_ATTEMPTS: u32 = 5;
 
 /// A backend name: `<ip>:<port>` for backends fleetctl creates. Sent percent-encoded in paths
 /// (`10.0.0.3%3A8080`).
@@ -73,6 +91,78 @@ impl fmt::Display for BackendName {
 impl fmt::Debug for BackendName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "BackendName({:?})", self.0)
+    }
+}
+
+/// What an NLB backend created by target (`targetId`) points at: an instance, or a private
+/// IP, which OCI names by its OCID (`ocid1.privateip.…`). Any other resource type is kept as
+/// [`BackendTarget::Other`] rather than refused, as OCI may add target kinds. Classic LB
+/// backends have no target.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum BackendTarget {
+    /// `ocid1.instance.…`.
+    Instance(InstanceId),
+    /// `ocid1.privateip.…`.
+    PrivateIp(Ocid),
+    /// Another resource type.
+    Other(Ocid),
+}
+
+impl BackendTarget {
+    /// Checks the form of `text` (any resource type) and sorts it by type.
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
+        let ocid = Ocid::parse(text)?;
+        Ok(match ocid.resource_type() {
+            "instance" => BackendTarget::Instance(InstanceId::from_ocid(ocid)?),
+            "privateip" => BackendTarget::PrivateIp(ocid),
+            _ => BackendTarget::Other(ocid),
+        })
+    }
+
+    /// The OCID as written.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackendTarget::Instance(id) => id.as_str(),
+            BackendTarget::PrivateIp(ocid) | BackendTarget::Other(ocid) => ocid.as_str(),
+        }
+    }
+
+    /// The instance, when the target is one.
+    pub fn instance(&self) -> Option<&InstanceId> {
+        match self {
+            BackendTarget::Instance(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<String> for BackendTarget {
+    type Error = InvalidId;
+    fn try_from(text: String) -> Result<Self, InvalidId> {
+        Self::parse(&text)
+    }
+}
+
+impl From<BackendTarget> for String {
+    fn from(target: BackendTarget) -> String {
+        target.as_str().to_string()
+    }
+}
+
+impl fmt::Display for BackendTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for BackendTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendTarget::Instance(id) => write!(f, "BackendTarget::Instance({:?})", id.as_str()),
+            BackendTarget::PrivateIp(o) => write!(f, "BackendTarget::PrivateIp({:?})", o.as_str()),
+            BackendTarget::Other(o) => write!(f, "BackendTarget::Other({:?})", o.as_str()),
+        }
     }
 }
 
@@ -235,6 +325,58 @@ pub struct BackendSetHealth {
     pub total_backend_count: u32,
 }
 
+/// A mutation OCI accepted: its work request is running (or queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MutationStarted {
+    /// `CreateBackend`, `UpdateBackend` or `DeleteBackend`.
+    pub operation: &'static str,
+    /// The load balancer.
+    pub load_balancer: LoadBalancerId,
+    /// The work request to check ([`LoadBalancerBackends::check_work_request`]).
+    pub work_request: WorkRequestId,
+    /// The `opc-request-id` of the mutation call.
+    pub request_id: Option<String>,
+}
+
+impl MutationStarted {
+    fn mutation(&self) -> Box<Mutation> {
+        Box::new(Mutation {
+            operation: self.operation,
+            load_balancer: self.load_balancer.clone(),
+            request_id: self.request_id.clone(),
+        })
+    }
+
+    /// What a terminal check of its work request means for the mutation: `Ok` when it
+    /// SUCCEEDED, [`LbError::WorkRequestFailed`] with OCI's message when it FAILED or was
+    /// CANCELED; `None` while it runs.
+    pub fn outcome(&self, check: &WorkRequestCheck) -> Option<Result<MutationDone, LbError>> {
+        match &check.state {
+            WorkRequestState::InProgress(_) => None,
+            WorkRequestState::Succeeded => Some(Ok(MutationDone {
+                work_request: self.work_request.clone(),
+                request_id: self.request_id.clone(),
+            })),
+            WorkRequestState::Failed { status, message } => Some(Err(LbError::WorkRequestFailed {
+                mutation: self.mutation(),
+                work_request: self.work_request.clone(),
+                status: status.clone(),
+                message: message.clone(),
+            })),
+        }
+    }
+
+    /// The error of a wait that ended before the work request did.
+    pub fn timed_out(&self, last: &WorkRequestCheck, waited: Duration) -> LbError {
+        LbError::WorkRequestTimedOut {
+            mutation: self.mutation(),
+            work_request: self.work_request.clone(),
+            status: last.state.status(),
+            waited,
+        }
+    }
+}
+
 /// A mutation whose work request SUCCEEDED.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MutationDone {
@@ -261,7 +403,7 @@ impl Mutation {
     }
 }
 
-/// The outcome of a delete.
+/// The outcome of a waited-for delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deleted {
     /// The delete's work request SUCCEEDED.
@@ -275,21 +417,32 @@ pub enum Deleted {
     },
 }
 
-/// Turns the result of a delete into [`Deleted`]: a 404 or a failed work request is a success
-/// when the backend set still exists and no longer lists the backend (a DELETE is not
-/// deduplicated by a retry token, so a retry after a lost response meets the first attempt's
-/// effect). Anything else, including a 404 for the whole backend set or load balancer, stays
-/// an error.
-pub(crate) async fn settle_delete<B: LoadBalancerBackends + ?Sized>(
+/// The outcome of a started delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteStarted {
+    /// OCI accepted the delete; check its work request.
+    Started(MutationStarted),
+    /// OCI answered 404 and a fresh ListBackends does not show the backend (see
+    /// [`Deleted::AlreadyAbsent`]); there is no work request to check.
+    AlreadyAbsent {
+        /// The `opc-request-id` of the 404.
+        request_id: Option<String>,
+    },
+}
+
+/// Whether `err`, met deleting `name`, means the backend is already gone: it is a 404 or a
+/// failed work request, the backend set still exists and no longer lists the backend (a
+/// DELETE is not deduplicated by a retry token, so a retry after a lost response meets the
+/// first attempt's effect). Returns `err` otherwise, including for a 404 of the whole backend
+/// set or load balancer.
+pub async fn confirm_absent<B: LoadBalancerBackends + ?Sized>(
     backends: &B,
     name: &BackendName,
-    result: Result<MutationDone, LbError>,
-) -> Result<Deleted, LbError> {
-    let err = match result {
-        Ok(done) => return Ok(Deleted::Done(done)),
-        Err(e) if e.is_not_found() || e.is_work_request_failed() => e,
-        Err(e) => return Err(e),
-    };
+    err: LbError,
+) -> Result<Option<String>, LbError> {
+    if !err.is_not_found() && !err.is_work_request_failed() {
+        return Err(err);
+    }
     match backends.list_backends().await {
         Ok(list) if !list.iter().any(|b| &b.name == name) => {
             tracing::info!(
@@ -298,18 +451,23 @@ pub(crate) async fn settle_delete<B: LoadBalancerBackends + ?Sized>(
                 error = %err,
                 "backend already absent; the delete is done"
             );
-            Ok(Deleted::AlreadyAbsent {
-                request_id: err.request_id().map(str::to_string),
-            })
+            Ok(err.request_id().map(str::to_string))
         }
         _ => Err(err),
+    }
+}
+
+fn in_flight_text(in_flight: &Option<WorkRequestId>) -> String {
+    match in_flight {
+        Some(w) => format!(" (this process's work request {w} was still running)"),
+        None => String::new(),
     }
 }
 
 /// Why a load balancer operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LbError {
-    /// An OCI call failed (send, or polling the work request).
+    /// An OCI call failed (send, or checking the work request).
     #[error(transparent)]
     Oci(#[from] OciError),
     /// The work request ended FAILED or CANCELED.
@@ -342,17 +500,39 @@ pub enum LbError {
         /// How long it was waited for.
         waited: Duration,
     },
-    /// The load balancer stayed busy (409 `Conflict`) for the whole wait timeout.
+    /// The load balancer was still busy when the deadline came: OCI kept answering 409
+    /// `Conflict`, or this process's previous mutation of it was still running. Nothing was
+    /// changed; try again later.
     #[error(
-        "{} on {}: the load balancer stayed busy with another change for {waited:?}",
-        mutation.operation, mutation.load_balancer
+        "{} on {}: the load balancer was still busy with another change after {waited:?}{}",
+        mutation.operation, mutation.load_balancer, in_flight_text(in_flight)
     )]
     Busy {
         /// The mutation.
         mutation: Box<Mutation>,
-        /// How long it was retried.
+        /// How long it waited.
         waited: Duration,
-        /// The last 409.
+        /// This process's previous mutation, when that is what it waited for.
+        in_flight: Option<WorkRequestId>,
+        /// The last 409, when OCI said so.
+        #[source]
+        source: Option<Box<OciError>>,
+    },
+    /// Every conditional write of an update met 412: the backend (or, where OCI's ETag covers
+    /// the whole load balancer, the load balancer) changed between each read and write.
+    /// Nothing was overwritten.
+    #[error(
+        "{} on {}: backend {backend} changed between each read and write ({attempts} attempts); fleetctl did not overwrite the change made elsewhere (opc-request-id: {})",
+        mutation.operation, mutation.load_balancer, mutation.request_id_text()
+    )]
+    KeptChanging {
+        /// The mutation.
+        mutation: Box<Mutation>,
+        /// The backend.
+        backend: BackendName,
+        /// How many read-and-write rounds were made.
+        attempts: u32,
+        /// The last 412.
         #[source]
         source: Box<OciError>,
     },
@@ -391,7 +571,8 @@ impl LbError {
     pub fn oci(&self) -> Option<&OciError> {
         match self {
             LbError::Oci(e) => Some(e),
-            LbError::Busy { source, .. } => Some(source),
+            LbError::Busy { source, .. } => source.as_deref(),
+            LbError::KeptChanging { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -400,7 +581,8 @@ impl LbError {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             LbError::Oci(e) => e.request_id(),
-            LbError::Busy { source, .. } => source.request_id(),
+            LbError::Busy { source, .. } => source.as_deref().and_then(OciError::request_id),
+            LbError::KeptChanging { source, .. } => source.request_id(),
             LbError::WorkRequestFailed { mutation, .. }
             | LbError::WorkRequestTimedOut { mutation, .. }
             | LbError::NoWorkRequest { mutation } => mutation.request_id.as_deref(),
@@ -410,7 +592,7 @@ impl LbError {
 
     /// True for a 404 (backend, backend set or load balancer missing, or not authorised).
     pub fn is_not_found(&self) -> bool {
-        self.oci().is_some_and(OciError::is_not_found)
+        matches!(self, LbError::Oci(e) if e.is_not_found())
     }
 
     /// True when the work request ended FAILED or CANCELED.
@@ -431,37 +613,112 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
     /// The backend set.
     fn backend_set(&self) -> &str;
 
+    /// How the waiting forms wait.
+    fn wait_policy(&self) -> &WaitPolicy;
+
+    /// The deadline `within` from now, on the clock the client's waits use.
+    fn deadline_after(&self, within: Duration) -> Deadline;
+
     /// Every backend of the set (every page).
     async fn list_backends(&self) -> Result<Vec<Backend>, LbError>;
 
     /// One backend.
     async fn get_backend(&self, name: &BackendName) -> Result<Backend, LbError>;
 
-    /// Adds a backend; returns when its work request SUCCEEDED.
-    async fn create_backend(
-        &self,
-        backend: &NewBackend,
-        retry_token: &RetryToken,
-    ) -> Result<MutationDone, LbError>;
-
-    /// Changes a backend (reads it first, under the mutation lock, and sends every field);
-    /// returns when its work request SUCCEEDED.
-    async fn update_backend(
-        &self,
-        name: &BackendName,
-        update: &BackendUpdate,
-        retry_token: &RetryToken,
-    ) -> Result<MutationDone, LbError>;
-
-    /// Removes a backend; returns when its work request SUCCEEDED, or when the backend turns
-    /// out to be gone already (see [`Deleted::AlreadyAbsent`]).
-    async fn delete_backend(&self, name: &BackendName) -> Result<Deleted, LbError>;
-
     /// One backend's health.
     async fn backend_health(&self, name: &BackendName) -> Result<BackendHealth, LbError>;
 
     /// The backend set's health.
     async fn backend_set_health(&self) -> Result<BackendSetHealth, LbError>;
+
+    /// Starts adding a backend: returns once OCI accepted it, with its work request.
+    async fn start_create_backend(
+        &self,
+        backend: &NewBackend,
+        retry_token: &RetryToken,
+        deadline: Deadline,
+    ) -> Result<MutationStarted, LbError>;
+
+    /// Starts changing a backend: reads it and writes `update` applied to it back, with
+    /// `if-match` (see the module's guarantees); returns once OCI accepted it.
+    async fn start_update_backend(
+        &self,
+        name: &BackendName,
+        update: &BackendUpdate,
+        retry_token: &RetryToken,
+        deadline: Deadline,
+    ) -> Result<MutationStarted, LbError>;
+
+    /// Starts removing a backend; returns once OCI accepted it, or when the backend turns out
+    /// to be gone already.
+    async fn start_delete_backend(
+        &self,
+        name: &BackendName,
+        deadline: Deadline,
+    ) -> Result<DeleteStarted, LbError>;
+
+    /// One look at a work request of this load balancer (a started mutation's).
+    async fn check_work_request(&self, id: &WorkRequestId) -> Result<WorkRequestCheck, LbError>;
+
+    /// Polls a started mutation's work request until it is terminal (see
+    /// [`MutationStarted::outcome`]) or `deadline` passes
+    /// ([`LbError::WorkRequestTimedOut`]).
+    async fn wait_for(
+        &self,
+        started: &MutationStarted,
+        deadline: Deadline,
+    ) -> Result<MutationDone, LbError>;
+
+    /// Adds a backend; returns when its work request SUCCEEDED.
+    async fn create_backend(
+        &self,
+        backend: &NewBackend,
+        retry_token: &RetryToken,
+    ) -> Result<MutationDone, LbError> {
+        let timeout = self.wait_policy().timeout;
+        let started = self
+            .start_create_backend(backend, retry_token, self.deadline_after(timeout))
+            .await?;
+        self.wait_for(&started, self.deadline_after(timeout)).await
+    }
+
+    /// Changes a backend (see [`LoadBalancerBackends::start_update_backend`]); returns when
+    /// its work request SUCCEEDED.
+    async fn update_backend(
+        &self,
+        name: &BackendName,
+        update: &BackendUpdate,
+        retry_token: &RetryToken,
+    ) -> Result<MutationDone, LbError> {
+        let timeout = self.wait_policy().timeout;
+        let started = self
+            .start_update_backend(name, update, retry_token, self.deadline_after(timeout))
+            .await?;
+        self.wait_for(&started, self.deadline_after(timeout)).await
+    }
+
+    /// Removes a backend; returns when its work request SUCCEEDED, or when the backend turns
+    /// out to be gone already (see [`Deleted::AlreadyAbsent`]).
+    async fn delete_backend(&self, name: &BackendName) -> Result<Deleted, LbError> {
+        let timeout = self.wait_policy().timeout;
+        let result = match self
+            .start_delete_backend(name, self.deadline_after(timeout))
+            .await?
+        {
+            DeleteStarted::AlreadyAbsent { request_id } => {
+                return Ok(Deleted::AlreadyAbsent { request_id });
+            }
+            DeleteStarted::Started(started) => {
+                self.wait_for(&started, self.deadline_after(timeout)).await
+            }
+        };
+        match result {
+            Ok(done) => Ok(Deleted::Done(done)),
+            Err(e) => Ok(Deleted::AlreadyAbsent {
+                request_id: confirm_absent(self, name, e).await?,
+            }),
+        }
+    }
 
     /// Drains (or undrains) a backend: [`LoadBalancerBackends::update_backend`] with only
     /// `drain` changed.
@@ -473,163 +730,6 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
     ) -> Result<MutationDone, LbError> {
         self.update_backend(name, &BackendUpdate::drain(drain), retry_token)
             .await
-    }
-}
-
-/// The header naming a mutation's work request.
-const OPC_WORK_REQUEST_ID: &str = "opc-work-request-id";
-
-/// Sends a mutation of `lb` and waits for its work request (the caller holds the mutation
-/// lock). A 409 `Conflict` (the load balancer is busy with a change from elsewhere) is sent
-/// again after a doubling wait until `policy.timeout`; the retry token, if any, stays the same.
-pub(crate) async fn send_and_await<P, Fut>(
-    client: &OciClient,
-    lb: &LoadBalancerId,
-    policy: &WaitPolicy,
-    req: &OciRequest,
-    poll: P,
-) -> Result<MutationDone, LbError>
-where
-    P: Fn(WorkRequestId) -> Fut,
-    Fut: Future<Output = Result<WorkRequestSnapshot, OciError>>,
-{
-    let operation = req.operation;
-    let clock = client.clock().clone();
-    let start = clock.now();
-    let mut delay = policy.first_poll;
-    let response = loop {
-        match client.send(req).await {
-            Ok(r) => break r,
-            Err(e) if e.status() == Some(409) && e.code() == Some("Conflict") => {
-                let waited = Duration::try_from(clock.now() - start).unwrap_or(Duration::ZERO);
-                if waited >= policy.timeout {
-                    return Err(LbError::Busy {
-                        mutation: Box::new(Mutation {
-                            operation,
-                            load_balancer: lb.clone(),
-                            request_id: None,
-                        }),
-                        waited,
-                        source: Box::new(e),
-                    });
-                }
-                tracing::warn!(
-                    operation,
-                    load_balancer = %lb,
-                    opc_request_id = e.request_id().unwrap_or("none"),
-                    "load balancer busy with another change (409 Conflict); waiting to send again"
-                );
-                client
-                    .sleeper()
-                    .sleep(delay.min(policy.timeout - waited))
-                    .await;
-                delay = delay
-                    .saturating_mul(2)
-                    .min(policy.max_poll.max(policy.first_poll));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
-    let request_id = response.request_id.clone();
-    let Some(work_request) = response
-        .header(OPC_WORK_REQUEST_ID)
-        .and_then(WorkRequestId::new)
-    else {
-        return Err(LbError::NoWorkRequest {
-            mutation: Box::new(Mutation {
-                operation,
-                load_balancer: lb.clone(),
-                request_id,
-            }),
-        });
-    };
-    tracing::debug!(operation, load_balancer = %lb, %work_request, "waiting for work request");
-    match wait_until_terminal(client, policy, || poll(work_request.clone())).await {
-        Ok(done) if done.status == WorkRequestStatus::Succeeded => {
-            tracing::info!(operation, load_balancer = %lb, %work_request, "work request succeeded");
-            Ok(MutationDone {
-                work_request,
-                request_id,
-            })
-        }
-        Ok(done) => {
-            let message = done.failure_message();
-            tracing::warn!(
-                operation,
-                load_balancer = %lb,
-                %work_request,
-                status = %done.status,
-                %message,
-                opc_request_id = request_id.as_deref().unwrap_or("none"),
-                "work request did not succeed"
-            );
-            Err(LbError::WorkRequestFailed {
-                mutation: Box::new(Mutation {
-                    operation,
-                    load_balancer: lb.clone(),
-                    request_id,
-                }),
-                work_request,
-                status: done.status,
-                message,
-            })
-        }
-        Err(WaitError::TimedOut { last, waited }) => {
-            tracing::warn!(
-                operation,
-                load_balancer = %lb,
-                %work_request,
-                status = %last.status,
-                opc_request_id = request_id.as_deref().unwrap_or("none"),
-                "gave up waiting for work request"
-            );
-            Err(LbError::WorkRequestTimedOut {
-                mutation: Box::new(Mutation {
-                    operation,
-                    load_balancer: lb.clone(),
-                    request_id,
-                }),
-                work_request,
-                status: last.status,
-                waited,
-            })
-        }
-        Err(WaitError::Oci(e)) => Err(e.into()),
-    }
-}
-
-/// A port OCI returned, checked to fit a TCP port.
-pub(crate) fn checked_port(
-    operation: &'static str,
-    lb: &LoadBalancerId,
-    name: &str,
-    port: u32,
-) -> Result<u16, LbError> {
-    u16::try_from(port).map_err(|_| LbError::BadBackend {
-        operation,
-        load_balancer: lb.clone(),
-        reason: format!("backend {name:?} has port {port}, outside 0-65535"),
-    })
-}
-
-/// A backend name OCI returned, or derived from its address when missing.
-pub(crate) fn checked_name(
-    operation: &'static str,
-    lb: &LoadBalancerId,
-    name: Option<String>,
-    ip: Option<&str>,
-    port: u32,
-) -> Result<BackendName, LbError> {
-    match name.filter(|n| !n.is_empty()) {
-        Some(n) => Ok(BackendName(n)),
-        None => match ip {
-            Some(ip) if !ip.is_empty() => Ok(BackendName(format!("{ip}:{port}"))),
-            _ => Err(LbError::BadBackend {
-                operation,
-                load_balancer: lb.clone(),
-                reason: "a backend has neither a name nor an IP address".into(),
-            }),
-        },
     }
 }
 
@@ -695,6 +795,26 @@ mod tests {
             }))
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_backend_target_is_a_typed_ocid() {
+        let target: BackendTarget =
+            serde_json::from_value(serde_json::json!("ocid1.instance.oc1.iad.aaaa")).unwrap();
+        assert_eq!(
+            target.instance().map(InstanceId::as_str),
+            Some("ocid1.instance.oc1.iad.aaaa")
+        );
+        assert_eq!(
+            serde_json::to_value(&target).unwrap(),
+            "ocid1.instance.oc1.iad.aaaa"
+        );
+        let ip = BackendTarget::parse("ocid1.privateip.oc1.iad.bbbb").unwrap();
+        assert!(matches!(ip, BackendTarget::PrivateIp(_)));
+        assert_eq!(ip.instance(), None);
+        let err =
+            serde_json::from_value::<BackendTarget>(serde_json::json!("10.0.0.3")).unwrap_err();
+        assert!(err.to_string().contains("malformed OCID"), "{err}");
     }
 
     #[test]

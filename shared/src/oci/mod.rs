@@ -12,8 +12,9 @@
 //! - [`compute`]: instances (launch, get, list, terminate, power actions) and fleet discovery;
 //!   [`tags`]: the tagging scheme that marks fleetctl's instances.
 //! - [`network`]: VNIC attachments, VNICs and an instance's primary private IP.
-//! - [`backends`]: one view of a load balancer's backend set over [`lb`] (classic) and
-//!   [`nlb`] (network), with mutations awaited through [`workrequest`].
+//! - [`backends`]: one view of a load balancer's backend set (reads, and mutations in a start
+//!   form and a waiting form), implemented for classic and network load balancers alike by
+//!   [`backend_set`]; work requests and per-LB turns in [`workrequest`].
 //! - [`wire`]: open enums, `opc-retry-token`s and OCI's error body, shared by the service
 //!   modules.
 //!
@@ -24,6 +25,7 @@
 //! log line or an error message of this module.
 
 pub mod auth;
+pub mod backend_set;
 pub mod backends;
 pub mod client;
 pub mod compute;
@@ -31,9 +33,7 @@ pub mod endpoints;
 pub mod error;
 pub mod identity;
 pub mod keys;
-pub mod lb;
 pub mod network;
-pub mod nlb;
 pub mod objectstorage;
 pub mod region;
 pub mod retry;
@@ -48,8 +48,10 @@ pub use auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, Credentials, Principal,
     PrincipalKind, build_provider,
 };
+pub use backend_set::BackendSetClient;
 pub use backends::{
-    Backend, BackendName, BackendUpdate, Deleted, LbError, LoadBalancerBackends, NewBackend,
+    Backend, BackendName, BackendUpdate, DeleteStarted, Deleted, LbError, LoadBalancerBackends,
+    MutationStarted, NewBackend,
 };
 pub use client::{OciClient, OciRequest, OciResponse};
 pub use endpoints::{Endpoints, Service};
@@ -57,4 +59,4 @@ pub use error::{ErrorKind, OciError, ServiceError};
 pub use region::Region;
 pub use tags::FleetTags;
 pub use wire::RetryToken;
-pub use workrequest::WaitPolicy;
+pub use workrequest::{Deadline, WaitPolicy, WorkRequestCheck, WorkRequestState};

@@ -1,10 +1,13 @@
-//! Waiting for load balancer work requests, and serialising mutations per load balancer.
+//! Load balancer work requests: their typed state, waiting for them, and taking turns per
+//! load balancer.
 //!
 //! Classic LB and NLB mutations answer at once (204/202) with an `opc-work-request-id`; the
-//! change happens later, and may FAIL after the HTTP call succeeded. [`wait_until_terminal`]
-//! polls the work request with a doubling interval until it is SUCCEEDED, FAILED or CANCELED,
-//! bounded by a timeout. [`MutationLocks`] keeps one mutation in flight per load balancer
-//! (send + wait), with later callers queued in arrival order (tokio's mutex is fair).
+//! change happens later, and may FAIL after the HTTP call succeeded. A check of the work
+//! request gives a [`WorkRequestState`]; [`wait_until_terminal`] polls with a doubling interval
+//! until it is SUCCEEDED, FAILED or CANCELED, bounded by a [`Deadline`]. [`MutationLocks`]
+//! keeps one mutation in flight per load balancer from this process (a started mutation's work
+//! request is recorded, and the next mutation waits for it), with callers taking turns in
+//! arrival order (tokio's mutex is fair).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,11 +16,12 @@ use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use tokio::sync::OwnedMutexGuard;
 
 use super::client::OciClient;
-use super::error::OciError;
 use super::wire::open_enum;
+use crate::clock::Clock;
 use crate::ids::LoadBalancerId;
 
 /// How to wait for a work request.
@@ -27,7 +31,9 @@ pub struct WaitPolicy {
     pub first_poll: Duration,
     /// The longest wait between polls (the interval doubles up to this).
     pub max_poll: Duration,
-    /// Give up after this long (the work request may still finish later).
+    /// The waiting form of a mutation gives up after this long, both on a busy load balancer
+    /// and on its work request (which may still finish later). The start form takes a
+    /// [`Deadline`] instead.
     pub timeout: Duration,
 }
 
@@ -104,29 +110,74 @@ impl WorkRequestStatus {
     }
 }
 
-/// A work request as far as waiting cares: the same for classic LB and NLB.
+/// Where a work request is, as `check_work_request` reports it: the same for classic LB and
+/// NLB.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkRequestSnapshot {
-    /// The id.
-    pub id: WorkRequestId,
-    /// The state.
-    pub status: WorkRequestStatus,
-    /// Error messages (classic `errorDetails[].message`, NLB work request errors), in order.
-    pub errors: Vec<String>,
-    /// The service's free-text message, if any.
-    pub message: Option<String>,
+pub enum WorkRequestState {
+    /// Not finished: ACCEPTED, IN_PROGRESS, CANCELING, or a state this client does not know
+    /// (treated as running; only SUCCEEDED, FAILED and CANCELED end a work request).
+    InProgress(WorkRequestStatus),
+    /// SUCCEEDED: the change is live.
+    Succeeded,
+    /// FAILED or CANCELED: the change was not made.
+    Failed {
+        /// FAILED or CANCELED.
+        status: WorkRequestStatus,
+        /// OCI's error details in one line (see [`failure_message`]).
+        message: String,
+    },
 }
 
-impl WorkRequestSnapshot {
-    /// What went wrong, in one line: the error messages, else the message, else a placeholder.
-    pub fn failure_message(&self) -> String {
-        if !self.errors.is_empty() {
-            return self.errors.join("; ");
+impl WorkRequestState {
+    /// The state of a work request in `status`, with OCI's error messages (classic
+    /// `errorDetails[]`, NLB work request errors) and free-text message.
+    pub fn new(status: WorkRequestStatus, errors: &[String], message: Option<&str>) -> Self {
+        match status {
+            WorkRequestStatus::Succeeded => WorkRequestState::Succeeded,
+            WorkRequestStatus::Failed | WorkRequestStatus::Canceled => WorkRequestState::Failed {
+                status,
+                message: failure_message(errors, message),
+            },
+            other => WorkRequestState::InProgress(other),
         }
-        match self.message.as_deref().filter(|m| !m.trim().is_empty()) {
-            Some(m) => m.to_string(),
-            None => "OCI gave no error details".to_string(),
+    }
+
+    /// SUCCEEDED, FAILED or CANCELED: it will not change any more.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(self, WorkRequestState::InProgress(_))
+    }
+
+    /// The wire status (`IN_PROGRESS`, `SUCCEEDED`, `FAILED`, …).
+    pub fn status(&self) -> WorkRequestStatus {
+        match self {
+            WorkRequestState::InProgress(s) | WorkRequestState::Failed { status: s, .. } => {
+                s.clone()
+            }
+            WorkRequestState::Succeeded => WorkRequestStatus::Succeeded,
         }
+    }
+}
+
+/// One look at a work request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkRequestCheck {
+    /// The id.
+    pub id: WorkRequestId,
+    /// The kind of change as OCI names it (classic `type`: `CreateBackend`; NLB
+    /// `operationType`: `CREATE_BACKEND`), when given.
+    pub operation: Option<String>,
+    /// Where it is.
+    pub state: WorkRequestState,
+}
+
+/// What went wrong, in one line: the error messages, else the message, else a placeholder.
+pub fn failure_message(errors: &[String], message: Option<&str>) -> String {
+    if !errors.is_empty() {
+        return errors.join("; ");
+    }
+    match message.filter(|m| !m.trim().is_empty()) {
+        Some(m) => m.to_string(),
+        None => "OCI gave no error details".to_string(),
     }
 }
 
@@ -144,52 +195,84 @@ pub(crate) fn error_line(code: Option<&str>, message: Option<&str>) -> Option<St
     }
 }
 
+/// The instant by which a call must return, on the client's clock ([`OciClient::clock`]).
+///
+/// A reconcile step has one deadline (an OCI Function lives at most 300 s) and passes it to
+/// every call it makes; a call that would have to wait past it (a busy load balancer, a
+/// previous mutation still running) returns an error saying so instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline(OffsetDateTime);
+
+impl Deadline {
+    /// The deadline `at`.
+    pub fn at(at: OffsetDateTime) -> Self {
+        Self(at)
+    }
+
+    /// `within` from now on `clock`.
+    pub fn after(clock: &dyn Clock, within: Duration) -> Self {
+        Self(clock.now() + within)
+    }
+
+    /// The instant.
+    pub fn instant(&self) -> OffsetDateTime {
+        self.0
+    }
+
+    /// How long until the deadline on `clock` (zero once it passed).
+    pub fn remaining(&self, clock: &dyn Clock) -> Duration {
+        Duration::try_from(self.0 - clock.now()).unwrap_or(Duration::ZERO)
+    }
+}
+
 /// Why waiting ended without a terminal state.
 #[derive(Debug, thiserror::Error)]
-pub enum WaitError {
+pub enum WaitError<E: std::error::Error + 'static> {
     /// Polling failed (after the client's own retries).
     #[error(transparent)]
-    Oci(#[from] OciError),
-    /// Still not terminal when the timeout passed.
-    #[error("work request {} still {} after {waited:?}", last.id, last.status)]
+    Poll(E),
+    /// Still not terminal when the deadline passed.
+    #[error("work request {} still {} after {waited:?}", last.id, last.state.status())]
     TimedOut {
-        /// The last state seen.
-        last: WorkRequestSnapshot,
+        /// The last look.
+        last: WorkRequestCheck,
         /// How long it was waited for.
         waited: Duration,
     },
 }
 
-/// Polls `poll` until the work request is terminal (returned, whatever the outcome) or the
-/// policy's timeout passes. The first poll is immediate; then the interval doubles from
-/// `first_poll` to `max_poll`. Time is read from, and waits go through, `client`'s clock and
-/// sleeper.
-pub async fn wait_until_terminal<F, Fut>(
+/// Polls `poll` until the work request is terminal (returned, whatever the outcome) or
+/// `deadline` passes. The first poll is immediate; then the interval doubles from
+/// `policy.first_poll` to `policy.max_poll` (`policy.timeout` is not used: the deadline
+/// bounds the wait). Time is read from, and waits go through, `client`'s clock and sleeper.
+pub async fn wait_until_terminal<F, Fut, E>(
     client: &OciClient,
     policy: &WaitPolicy,
+    deadline: Deadline,
     mut poll: F,
-) -> Result<WorkRequestSnapshot, WaitError>
+) -> Result<WorkRequestCheck, WaitError<E>>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<WorkRequestSnapshot, OciError>>,
+    Fut: Future<Output = Result<WorkRequestCheck, E>>,
+    E: std::error::Error + 'static,
 {
     let clock = client.clock().clone();
     let sleeper = client.sleeper().clone();
     let start = clock.now();
     let mut delay = policy.first_poll;
     loop {
-        let snapshot = poll().await?;
-        if snapshot.status.is_terminal() {
-            return Ok(snapshot);
+        let check = poll().await.map_err(WaitError::Poll)?;
+        if check.state.is_terminal() {
+            return Ok(check);
         }
-        let waited = Duration::try_from(clock.now() - start).unwrap_or(Duration::ZERO);
-        if waited >= policy.timeout {
+        let remaining = deadline.remaining(clock.as_ref());
+        if remaining.is_zero() {
+            let waited = Duration::try_from(clock.now() - start).unwrap_or(Duration::ZERO);
             return Err(WaitError::TimedOut {
-                last: snapshot,
+                last: check,
                 waited,
             });
         }
-        let remaining = policy.timeout - waited;
         sleeper.sleep(delay.min(remaining)).await;
         delay = delay
             .saturating_mul(2)
@@ -197,12 +280,28 @@ where
     }
 }
 
-/// One async lock per load balancer id: a mutation (send + wait for its work request) holds
-/// it, so at most one is in flight per load balancer from this process; other callers wait in
-/// arrival order. Cheap to clone (shared).
+/// The turn of one load balancer: while held, no other mutation of it starts in this process.
+/// It records the work request of the last mutation started ([`MutationTurn::in_flight`]), so
+/// the next one first waits for that to finish: a mutation started and not waited for (the
+/// start form) still keeps its successor from overlapping it.
+pub type MutationTurn = OwnedMutexGuard<InFlight>;
+
+/// The work request a load balancer's last started mutation is running as, until seen
+/// terminal.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// The work request, or `None` when none is known to be running.
+    pub work_request: Option<WorkRequestId>,
+}
+
+/// One async lock per load balancer id, holding its [`InFlight`] record: a mutation holds the
+/// lock while it waits for the previous mutation's work request, reads what it needs and
+/// sends; it records its own work request before letting go. So at most one mutation of a
+/// load balancer is in flight from this process, and callers take turns in arrival order
+/// (tokio's mutex is fair). Cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct MutationLocks {
-    locks: Arc<Mutex<HashMap<LoadBalancerId, Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<Mutex<HashMap<LoadBalancerId, Arc<tokio::sync::Mutex<InFlight>>>>>,
 }
 
 static GLOBAL_LOCKS: LazyLock<MutationLocks> = LazyLock::new(MutationLocks::default);
@@ -214,13 +313,29 @@ impl MutationLocks {
         GLOBAL_LOCKS.clone()
     }
 
-    /// Waits for the lock of `lb`.
-    pub async fn lock(&self, lb: &LoadBalancerId) -> OwnedMutexGuard<()> {
-        let lock = {
-            let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(lb.clone()).or_default().clone()
-        };
-        lock.lock_owned().await
+    fn slot(&self, lb: &LoadBalancerId) -> Arc<tokio::sync::Mutex<InFlight>> {
+        let mut map = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(lb.clone()).or_default().clone()
+    }
+
+    /// Waits for the turn of `lb`.
+    pub async fn lock(&self, lb: &LoadBalancerId) -> MutationTurn {
+        self.slot(lb).lock_owned().await
+    }
+
+    /// The turn of `lb` if nobody holds it.
+    pub fn try_lock(&self, lb: &LoadBalancerId) -> Option<MutationTurn> {
+        self.slot(lb).try_lock_owned().ok()
+    }
+
+    /// Forgets `work_request` as `lb`'s in-flight mutation (it was seen terminal). When the
+    /// turn is held by someone else, nothing is done: the holder checks it itself.
+    pub fn finished(&self, lb: &LoadBalancerId, work_request: &WorkRequestId) {
+        if let Some(mut turn) = self.try_lock(lb)
+            && turn.work_request.as_ref() == Some(work_request)
+        {
+            turn.work_request = None;
+        }
     }
 }
 
@@ -230,17 +345,74 @@ mod tests {
 
     #[test]
     fn failure_message_prefers_error_details() {
-        let mut s = WorkRequestSnapshot {
-            id: WorkRequestId::new("wr-1").unwrap(),
-            status: WorkRequestStatus::Failed,
-            errors: vec!["duplicate backend".into(), "second".into()],
-            message: Some("ignored".into()),
-        };
-        assert_eq!(s.failure_message(), "duplicate backend; second");
-        s.errors.clear();
-        assert_eq!(s.failure_message(), "ignored");
-        s.message = Some("  ".into());
-        assert_eq!(s.failure_message(), "OCI gave no error details");
+        let errors = vec!["duplicate backend".to_string(), "second".to_string()];
+        assert_eq!(
+            failure_message(&errors, Some("ignored")),
+            "duplicate backend; second"
+        );
+        assert_eq!(failure_message(&[], Some("ignored")), "ignored");
+        assert_eq!(
+            failure_message(&[], Some("  ")),
+            "OCI gave no error details"
+        );
+    }
+
+    #[test]
+    fn the_state_is_typed_by_status_and_carries_the_message_of_a_failure() {
+        let errors = vec!["BAD_INPUT: duplicate".to_string()];
+        for (status, state) in [
+            (
+                "ACCEPTED",
+                WorkRequestState::InProgress(WorkRequestStatus::Accepted),
+            ),
+            (
+                "PAUSED",
+                WorkRequestState::InProgress(WorkRequestStatus::Unknown("PAUSED".into())),
+            ),
+            ("SUCCEEDED", WorkRequestState::Succeeded),
+            (
+                "CANCELED",
+                WorkRequestState::Failed {
+                    status: WorkRequestStatus::Canceled,
+                    message: "BAD_INPUT: duplicate".into(),
+                },
+            ),
+        ] {
+            let got = WorkRequestState::new(status.to_string().into(), &errors, None);
+            assert_eq!(got, state, "{status}");
+            assert_eq!(got.status().as_str(), status);
+        }
+    }
+
+    #[test]
+    fn a_deadline_counts_down_on_the_given_clock() {
+        let clock = crate::clock::ManualClock::new(OffsetDateTime::UNIX_EPOCH);
+        let deadline = Deadline::after(&clock, Duration::from_secs(10));
+        assert_eq!(deadline.remaining(&clock), Duration::from_secs(10));
+        clock.advance(Duration::from_secs(4));
+        assert_eq!(deadline.remaining(&clock), Duration::from_secs(6));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(deadline.remaining(&clock), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn finishing_forgets_only_the_recorded_work_request_and_never_waits() {
+        let locks = MutationLocks::default();
+        let lb: LoadBalancerId = "ocid1.loadbalancer.oc1.iad.aaaa".parse().unwrap();
+        let (a, b) = (
+            WorkRequestId::new("wr-a").unwrap(),
+            WorkRequestId::new("wr-b").unwrap(),
+        );
+        locks.lock(&lb).await.work_request = Some(a.clone());
+        locks.finished(&lb, &b);
+        assert_eq!(locks.lock(&lb).await.work_request.as_ref(), Some(&a));
+        let held = locks.lock(&lb).await;
+        locks.finished(&lb, &a); // the turn is held: left to the holder
+        assert!(locks.try_lock(&lb).is_none());
+        drop(held);
+        assert_eq!(locks.lock(&lb).await.work_request.as_ref(), Some(&a));
+        locks.finished(&lb, &a);
+        assert_eq!(locks.lock(&lb).await.work_request, None);
     }
 
     #[test]

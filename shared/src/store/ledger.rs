@@ -396,6 +396,20 @@ impl RecordState {
     pub fn is_gone(self) -> bool {
         matches!(self, RecordState::Terminated | RecordState::Missing)
     }
+
+    /// The state as the document writes it: `launching`, `running`, `draining`,
+    /// `rebooting`, `terminating`, `terminated` or `missing`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Launching => "launching",
+            RecordState::Running => "running",
+            RecordState::Draining => "draining",
+            RecordState::Rebooting => "rebooting",
+            RecordState::Terminating => "terminating",
+            RecordState::Terminated => "terminated",
+            RecordState::Missing => "missing",
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -438,6 +452,39 @@ pub struct Operation {
     /// The last error, in the user's words, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why it is paused (status `paused`): a failure budget spent, or a user's `pause`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_reason: Option<String>,
+    /// What its last step waited on, one line each ("web-3: waiting for backend health OK,
+    /// 40 s so far").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_on: Vec<String>,
+    /// The active instance count when it started.
+    #[serde(default)]
+    pub start_total: u32,
+    /// The active instance count it aims at (a scale's desired total; a rolling restart's
+    /// desired count).
+    #[serde(default)]
+    pub target_total: u32,
+    /// A rolling restart's resolved limits, fixed when it starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<RolloutLimits>,
+    /// Set by `abort`: no step starts any more; the steps in flight finish, then the operation
+    /// ends as `cancelled`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub abort_requested: bool,
+}
+
+/// A rolling restart's limits as resolved for its fleet size (see `plan::resolve_limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutLimits {
+    /// The instance count the limits were resolved against.
+    pub desired: u32,
+    /// Extra instances that may run at once.
+    pub max_surge: u32,
+    /// Instances that may be out of service at once.
+    pub max_unavailable: u32,
 }
 
 impl Operation {
@@ -510,14 +557,25 @@ pub enum OperationStatus {
     Failed,
     /// Stopped on request.
     Cancelled,
+    /// Waiting for `resume` (or to be superseded): no step starts; `pauseReason` says why.
+    Paused,
 }
 
 impl OperationStatus {
-    /// The status as the document writes it: `running`, `succeeded`, `failed` or
+    /// Whether the operation is over (succeeded, failed or cancelled).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            OperationStatus::Succeeded | OperationStatus::Failed | OperationStatus::Cancelled
+        )
+    }
+
+    /// The status as the document writes it: `running`, `paused`, `succeeded`, `failed` or
     /// `cancelled`.
     pub fn as_str(self) -> &'static str {
         match self {
             OperationStatus::Running => "running",
+            OperationStatus::Paused => "paused",
             OperationStatus::Succeeded => "succeeded",
             OperationStatus::Failed => "failed",
             OperationStatus::Cancelled => "cancelled",
@@ -551,6 +609,65 @@ pub struct Step {
     /// What the step is waiting on or why it failed, in the user's words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Where an in-progress step is (see [`StepPhase`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<StepPhase>,
+    /// When the current phase began: its timeouts and waits count from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// A replacement that takes the old instance out of service before launching the new one
+    /// (no surge left, `maxUnavailable` allows it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drain_first: bool,
+    /// A reboot: OCI accepted the reboot (or the instance was seen down since), so RUNNING
+    /// and OK again mean it came back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub seen_down: bool,
+    /// A reboot: the soft reboot did not bring the instance back in time and a hard RESET
+    /// was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
+}
+
+/// The phase of an in-progress step. Each phase makes sure one thing is true in OCI (an
+/// idempotent call when it is not) and waits for what follows from it; the planner moves a
+/// step to the next phase only on what it observes.
+///
+/// - launch: `launching` (the instance exists and is RUNNING) → `registering` (its backend
+///   exists and is OK) → `warming` (OK for `minReadySeconds`);
+/// - terminate: `draining` (the backend drains for `drainTimeout`) → `deregistering` (the
+///   backend is gone) → `terminating` (the instance is terminating);
+/// - replace: the launch phases for the new instance, then the terminate phases for the old
+///   one (or the other way round with `drainFirst`);
+/// - reboot: `draining` → `rebooting` (down, then RUNNING and OK again) → `warming` →
+///   `undraining`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    Launching,
+    Registering,
+    Warming,
+    Draining,
+    Deregistering,
+    Terminating,
+    Rebooting,
+    Undraining,
+}
+
+impl StepPhase {
+    /// The phase as written in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepPhase::Launching => "launching",
+            StepPhase::Registering => "registering",
+            StepPhase::Warming => "warming",
+            StepPhase::Draining => "draining",
+            StepPhase::Deregistering => "deregistering",
+            StepPhase::Terminating => "terminating",
+            StepPhase::Rebooting => "rebooting",
+            StepPhase::Undraining => "undraining",
+        }
+    }
 }
 
 /// What a step does.

@@ -446,3 +446,66 @@ async fn backend_health_follows_the_instance_behind_it() {
     t.advance(5.0).await;
     assert_eq!(health(&t, &name).await["status"], "CRITICAL");
 }
+
+/// A backend answers with its load balancer's etag (the whole load balancer's: what OCI's
+/// `if-match` on backend mutations compares with), a mutation with a stale `if-match` is
+/// refused with 412 and queues nothing, and once a change applied, the etag read before it is
+/// stale. Shared by the classic LB and the NLB tests.
+pub(super) async fn backends_carry_the_load_balancer_etag(
+    t: &TestSim,
+    lb_path: &str,
+    backend_path: &str,
+    update: Value,
+    accepted: u16,
+) {
+    let etag = |resp: &reqwest::Response| resp.headers()["etag"].to_str().unwrap().to_string();
+    let read = etag(&t.oci("GET", backend_path, None).await);
+    assert_eq!(read, etag(&t.oci("GET", lb_path, None).await));
+    let work_requests = || t.sim.world_json()["workRequests"].as_array().unwrap().len();
+    let queued = work_requests();
+    for (method, body) in [("PUT", Some(update.clone())), ("DELETE", None)] {
+        let resp = t
+            .oci_with(method, backend_path, body, &[("if-match", "\"stale\"")])
+            .await
+            .unwrap();
+        assert_oci_error(resp, 412, "NoEtagMatch").await;
+    }
+    assert_eq!(work_requests(), queued, "a refused mutation queues nothing");
+
+    let resp = t
+        .oci_with(
+            "PUT",
+            backend_path,
+            Some(update.clone()),
+            &[("if-match", &read)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), accepted);
+    t.advance(5.0).await;
+    assert_ne!(
+        etag(&t.oci("GET", backend_path, None).await),
+        read,
+        "the applied change gave the load balancer a new etag"
+    );
+    let resp = t
+        .oci_with("PUT", backend_path, Some(update), &[("if-match", &read)])
+        .await
+        .unwrap();
+    assert_oci_error(resp, 412, "NoEtagMatch").await;
+}
+
+#[tokio::test]
+async fn a_backend_update_with_a_stale_etag_is_refused() {
+    let t = TestSim::start().await;
+    create(&t, "10.0.0.32", 8080).await;
+    t.advance(5.0).await;
+    backends_carry_the_load_balancer_etag(
+        &t,
+        &lb(&t),
+        &format!("{}/10.0.0.32%3A8080", backends(&t)),
+        json!({"weight": 2, "backup": false, "drain": true, "offline": false}),
+        204,
+    )
+    .await;
+}

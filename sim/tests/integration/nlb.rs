@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::common::{TestSim, assert_oci_error, json};
 use super::compute::running_instance;
+use super::load_balancer::backends_carry_the_load_balancer_etag;
 
 fn nlb(t: &TestSim) -> String {
     format!(
@@ -281,4 +282,19 @@ async fn get_network_load_balancer_with_the_current_etag_is_not_modified() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_ne!(resp.headers()["etag"], etag.as_str());
+}
+
+#[tokio::test]
+async fn a_backend_update_with_a_stale_etag_is_refused() {
+    let t = TestSim::start().await;
+    create(&t, json!({"ipAddress": "10.0.0.74", "port": 80})).await;
+    t.advance(5.0).await;
+    backends_carry_the_load_balancer_etag(
+        &t,
+        &nlb(&t),
+        &format!("{}/10.0.0.74%3A80", backends(&t)),
+        json!({"isDrain": true}),
+        202,
+    )
+    .await;
 }

@@ -1,0 +1,342 @@
+//! What an operation is doing, for the dashboard and the CLI: the metrics snapshot
+//! (`GET /metrics`), the control status (`GET /control`) and the event history (`GET /events`).
+//!
+//! Built by `fleetctl_core::metrics` from the ledger alone (no call to OCI), so serving them
+//! is cheap and a function instance that just woke up shows the same as the server that ran
+//! the step. Field names are camelCase, enum values snake_case, times RFC 3339 strings in UTC,
+//! OCIDs and IPs strings. Every badge of the dashboard is a function of a [`MetricsSnapshot`]
+//! (see [`crate::badges`]).
+
+use serde::{Deserialize, Serialize};
+
+/// The metrics snapshot: the fleet, the active (or last) operation and its progress, the load
+/// balancer, the scale queue and one row per instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSnapshot {
+    /// `metadata.name`.
+    pub fleet: String,
+    /// When the snapshot was built.
+    pub at: String,
+    /// The active or last operation's kind; `None` before the first one.
+    pub operation: Option<OperationKind>,
+    /// Its id.
+    pub operation_id: Option<String>,
+    /// Where it is.
+    pub operation_status: Option<OperationStatus>,
+    /// When it started.
+    pub operation_started: Option<String>,
+    /// What its steps are doing (see [`Phase`]).
+    pub phase: Phase,
+    /// Active instances when the operation started (active now when there is none).
+    pub start_total: u32,
+    /// Active instances it aims at (a scale's desired total; a rolling restart keeps the
+    /// count).
+    pub target_total: u32,
+    /// Instances it launches (launches and replacements).
+    pub launch_total: u32,
+    /// Of those, launched and in service (RUNNING, and a healthy backend with a load
+    /// balancer).
+    pub launch_succeeded: u32,
+    /// Instances it removes (terminations and replaced instances).
+    pub terminate_total: u32,
+    /// Of those, terminated.
+    pub terminate_succeeded: u32,
+    /// A rolling restart's steps started so far (1-based position of the latest); 0 for
+    /// other operations.
+    pub rolling_restart_index: u32,
+    /// A rolling restart's steps (one per instance); 0 for other operations.
+    pub rolling_restart_total: u32,
+    /// A rolling restart's strategy.
+    pub strategy: Option<Strategy>,
+    /// A rolling restart's limits, resolved for its fleet size.
+    pub limits: Option<Limits>,
+    /// Why the operation is paused (status `paused`).
+    pub paused_reason: Option<String>,
+    /// The operation's last error.
+    pub error: Option<String>,
+    /// What the last step waits on, one line each ("demo-web-3: waiting for backend health
+    /// OK, 40 s so far").
+    pub waiting_on: Vec<String>,
+    /// Whether the fleet uses a load balancer.
+    pub lb_enabled: bool,
+    /// Backends fleetctl keeps in service: instances the ledger has as running. An instance
+    /// leaves this count as soon as its drain starts (before OCI removes the backend). 0
+    /// without a load balancer.
+    pub lb_backends: u32,
+    /// The desired totals of queued scale requests, oldest first (FIFO).
+    pub scale_queue: Vec<u32>,
+    /// The sum of `spec.instances[].count`.
+    pub desired: u32,
+    /// Active instances in the ledger (launching, running, draining, rebooting).
+    pub actual: u32,
+    /// Each group's `count` in the fleet file, in file order.
+    pub minimums: Vec<GroupMinimum>,
+    /// One row per instance the ledger does not have as gone, by group (file order), then
+    /// creation.
+    pub instances: Vec<InstanceRow>,
+}
+
+impl MetricsSnapshot {
+    /// A shortfall or surplus of active instances against the fleet file, if any.
+    pub fn size_drift(&self) -> Option<SizeDrift> {
+        SizeDrift::of(self.desired, self.actual)
+    }
+
+    /// True while the operation has work left (running or paused).
+    pub fn operation_active(&self) -> bool {
+        matches!(
+            self.operation_status,
+            Some(OperationStatus::Running | OperationStatus::Paused)
+        )
+    }
+}
+
+/// What an operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// Bring the fleet to a desired total.
+    Scale,
+    /// Replace or reboot every instance while the load balancer serves.
+    RollingRestart,
+    /// Rebuild the ledger from what OCI reports.
+    SyncState,
+}
+
+/// Where an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationStatus {
+    /// Steps remain.
+    Running,
+    /// Waiting for `resume` (or to be superseded); `pausedReason` says why.
+    Paused,
+    /// Every step finished.
+    Succeeded,
+    /// Stopped by an error.
+    Failed,
+    /// Aborted or superseded.
+    Cancelled,
+}
+
+/// What an operation's steps are doing.
+///
+/// The phase of the in-progress step that started first: `launch` (a new instance is
+/// coming up or getting its backend; a reboot is under way), `verify` (healthy, waiting
+/// `minReadySeconds`, or back in service), `terminate` (draining, removing the backend,
+/// terminating). `planning` while no step is in progress (none started yet, or the
+/// operation is paused); `done` when there is no operation or it is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No step in progress yet.
+    Planning,
+    /// Bringing instances up.
+    Launch,
+    /// Taking instances out.
+    Terminate,
+    /// Waiting for health.
+    Verify,
+    /// Nothing to do.
+    Done,
+}
+
+impl Phase {
+    /// The phase as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Planning => "planning",
+            Phase::Launch => "launch",
+            Phase::Terminate => "terminate",
+            Phase::Verify => "verify",
+            Phase::Done => "done",
+        }
+    }
+}
+
+/// A rolling restart's strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// A new instance first, then the old one goes.
+    Replace,
+    /// In place: drain, reboot, undrain.
+    Reboot,
+}
+
+/// A rolling restart's resolved limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// The fleet size they were resolved for.
+    pub desired: u32,
+    /// Extra instances at once.
+    pub max_surge: u32,
+    /// Instances out of service at once.
+    pub max_unavailable: u32,
+}
+
+/// A group's count in the fleet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMinimum {
+    /// The group.
+    pub group: String,
+    /// Its `count`.
+    pub count: u32,
+}
+
+/// One instance of the status grid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRow {
+    /// The instance OCID.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// Its group.
+    pub group: String,
+    /// The ledger's state: `launching`, `running`, `draining`, `rebooting` or
+    /// `terminating`.
+    pub state: String,
+    /// Its primary private IP, once known.
+    pub private_ip: Option<String>,
+    /// When it was created.
+    pub created: String,
+    /// What the active operation is doing to it, if anything.
+    pub activity: Option<Activity>,
+}
+
+/// What an operation's step is doing to an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    /// The step's action.
+    pub action: StepAction,
+    /// For a replacement: whether this is the old or the new instance.
+    pub role: Option<Role>,
+    /// The step's phase as the ledger writes it: `launching`, `registering`, `warming`,
+    /// `draining`, `deregistering`, `terminating`, `rebooting` or `undraining`.
+    pub phase: String,
+    /// When that phase began.
+    pub since: Option<String>,
+    /// One line for people ("replacing demo-web-1: waiting for backend health").
+    pub text: String,
+}
+
+/// A step's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    /// A new instance.
+    Launch,
+    /// Drain, remove the backend, terminate.
+    Terminate,
+    /// A new instance, then the old one goes.
+    Replace,
+    /// Drain, reboot, undrain.
+    Reboot,
+}
+
+/// Which side of a replacement an instance is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The instance being replaced.
+    Old,
+    /// Its replacement.
+    New,
+}
+
+/// Active instances against the fleet file's total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SizeDrift {
+    /// Fewer active than desired.
+    Shortfall {
+        /// How many fewer.
+        missing: u32,
+    },
+    /// More active than desired (an explicit scale-up, or adopted instances).
+    Surplus {
+        /// How many more.
+        extra: u32,
+    },
+}
+
+impl SizeDrift {
+    /// The drift of `actual` active instances against `desired`; `None` when equal.
+    pub fn of(desired: u32, actual: u32) -> Option<SizeDrift> {
+        match actual.cmp(&desired) {
+            std::cmp::Ordering::Less => Some(SizeDrift::Shortfall {
+                missing: desired - actual,
+            }),
+            std::cmp::Ordering::Greater => Some(SizeDrift::Surplus {
+                extra: actual - desired,
+            }),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+}
+
+/// The control loop's view: desired against actual, and how its last runs went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlStatus {
+    /// `metadata.name`.
+    pub fleet: String,
+    /// The sum of `spec.instances[].count`.
+    pub desired: u32,
+    /// Active instances in the ledger.
+    pub actual: u32,
+    /// What the control loop brings the fleet to: `max(desired, actual)` (it never scales
+    /// down on its own).
+    pub target: u32,
+    /// `desired` against `actual`, when they differ.
+    pub drift: Option<SizeDrift>,
+    /// The last reconcile step's error, when it failed.
+    pub last_error: Option<String>,
+    /// When the fleet file was last (re)loaded.
+    pub last_config_reload: Option<String>,
+}
+
+/// The recent events, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventHistory {
+    /// The events, oldest first.
+    pub events: Vec<EventEntry>,
+    /// The most the ledger keeps; older ones are dropped.
+    pub capacity: u32,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEntry {
+    /// When.
+    pub at: String,
+    /// How much it matters.
+    pub level: EventLevel,
+    /// What happened.
+    pub message: String,
+    /// The instance concerned (OCID).
+    pub instance: Option<String>,
+    /// Its name, when the ledger knows it.
+    pub instance_name: Option<String>,
+    /// The operation it belongs to.
+    pub operation: Option<String>,
+}
+
+/// How much an event matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventLevel {
+    /// Normal progress.
+    Info,
+    /// Something unexpected that fleetctl handled.
+    Warning,
+    /// Something that needs a person.
+    Error,
+}

@@ -1,0 +1,504 @@
+//! The reconcile step: the one function every front door calls to make progress.
+//!
+//! # Expected flow
+//! 1. read the ledger with its version (a new one when there is none);
+//! 2. take or renew the lease (holder, expiry, fencing counter) in memory;
+//! 3. observe the cloud: the fleet's instances (every page), their IPs, the backend set and
+//!    its health;
+//! 4. plan ([`crate::plan::plan`], pure);
+//! 5. record the planned ledger with the version read (a conflict means another writer:
+//!    read again and plan again, never overwrite);
+//! 6. act: each call idempotent (retry tokens from the operation id and the slot, instances
+//!    tagged with both);
+//! 7. record what the calls returned, again conditionally.
+//!
+//! # Guarantees
+//! - A crash at any line is followed by a step that resumes: what was launched but not
+//!   recorded is found by its tags, a call repeated after a lost answer carries the same
+//!   retry token, and every other call is made only when what OCI shows says it is needed.
+//! - One writer at a time: a step acts only after recording a ledger in which it holds the
+//!   lease; a step of another holder refuses with [`StepError::LeaseBusy`] until it expires.
+//!
+//! # Caveats
+//! - Load balancer mutations wait for their work request inside the step.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::Error;
+use crate::cloud::{self, Cloud};
+use crate::config::FleetConfig;
+use crate::observe::Observation;
+use crate::oci::backends::{LoadBalancerBackends, NewBackend};
+use crate::oci::compute::{self, InstanceAction};
+use crate::oci::wire::RetryToken;
+use crate::oci::{ErrorKind, FleetTags, OciError};
+use crate::plan::{self, Action, Mode, Outcome, Plan};
+use crate::store::lease::LeaseBusy;
+use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
+use crate::store::{StateStore, StoreError, Version};
+
+/// How long a step's lease lasts past its start: long enough for the step's calls (each
+/// bounded by the client's retry deadline), short enough that a crashed holder blocks
+/// others for at most this long.
+pub const LEASE_TTL: Duration = Duration::from_secs(120);
+
+/// How often a step reads again after a conflicting write before giving up.
+const MAX_CONFLICT_RETRIES: usize = 5;
+
+/// What the reconcile step works with: the fleet file, the OCI connection, the store and the
+/// load balancer handle. [`crate::fleet::Fleet`] puts one together ([`crate::fleet::Fleet::context`]).
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The fleet file.
+    pub config: Arc<FleetConfig>,
+    /// The OCI connection.
+    pub cloud: Arc<Cloud>,
+    /// Where the ledger lives.
+    pub store: Arc<StateStore>,
+    /// The backend set, when the fleet uses a load balancer.
+    pub lb: Option<Arc<dyn LoadBalancerBackends>>,
+    /// Who this process is, for the lease.
+    pub holder: HolderId,
+}
+
+impl Context {
+    fn now(&self) -> OffsetDateTime {
+        self.cloud.client.clock().now()
+    }
+}
+
+/// A holder id for this process: host, pid and a random part.
+pub fn holder_id() -> HolderId {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "fleetctl".to_string());
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(60)
+        .collect();
+    let text = format!(
+        "{host}/{}/{}",
+        std::process::id(),
+        &OperationId::random().as_str()[..8]
+    );
+    HolderId::parse(&text)
+        .unwrap_or_else(|_| HolderId::parse("fleetctl").unwrap_or_else(|_| unreachable_holder()))
+}
+
+#[allow(clippy::panic)]
+fn unreachable_holder() -> HolderId {
+    // "fleetctl" is a valid holder id by construction (printable ASCII, 8 characters).
+    panic!("the literal holder id is valid")
+}
+
+/// What one step did.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The ledger as recorded at the end of the step.
+    pub ledger: Ledger,
+    /// The calls made, one line each.
+    pub did: Vec<String>,
+    /// What the step waits on.
+    pub waiting_on: Vec<String>,
+    /// Notes (resolved limits, warnings).
+    pub notes: Vec<String>,
+    /// When another step is useful; `None` when nothing is in progress.
+    pub requeue_after: Option<Duration>,
+}
+
+impl StepReport {
+    /// The operation after the step.
+    pub fn operation(&self) -> Option<&Operation> {
+        self.ledger.operation.as_ref()
+    }
+}
+
+/// Why a step could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// Another process holds the lease.
+    #[error(transparent)]
+    LeaseBusy(#[from] LeaseBusy),
+    /// Anything else.
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        StepError::Other(e.into())
+    }
+}
+
+/// Reads the ledger and its version, or `None` when the store has none yet.
+///
+/// # Errors
+/// [`Error::ForeignLedger`] when the ledger belongs to another fleet (two fleets must never
+/// share one; it is left untouched), and [`Error::Store`] when it cannot be read.
+pub async fn read(ctx: &Context) -> Result<Option<(Ledger, Version)>, Error> {
+    let loaded = ctx.store.load().await?;
+    if let Some((ledger, _)) = &loaded
+        && ledger.fleet != ctx.config.metadata.name
+    {
+        return Err(Error::ForeignLedger {
+            url: ctx.store.url().to_string(),
+            found: ledger.fleet.clone(),
+            expected: ctx.config.metadata.name.clone(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Reads the ledger (checking it is this fleet's, see [`read`]), or a new one.
+pub async fn load(ctx: &Context) -> Result<(Ledger, Option<Version>), Error> {
+    match read(ctx).await? {
+        Some((ledger, version)) => Ok((ledger, Some(version))),
+        None => Ok((
+            Ledger::new(ctx.config.metadata.name.clone(), ctx.now()),
+            None,
+        )),
+    }
+}
+
+async fn save(
+    ctx: &Context,
+    ledger: &Ledger,
+    version: Option<&Version>,
+) -> Result<Version, StoreError> {
+    match version {
+        Some(v) => ctx.store.save(ledger, v).await,
+        None => ctx.store.create(ledger).await,
+    }
+}
+
+/// Changes the ledger with `change` and records it conditionally, reading again on a
+/// conflict. Used by the front doors for requests (scale, rolling restart, pause, ...).
+pub async fn update<T>(
+    ctx: &Context,
+    mut change: impl FnMut(&mut Ledger, OffsetDateTime) -> Result<T, Error>,
+) -> Result<(T, Ledger), Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut ledger, version) = load(ctx).await?;
+        let out = change(&mut ledger, ctx.now())?;
+        match save(ctx, &ledger, version.as_ref()).await {
+            Ok(_) => return Ok((out, ledger)),
+            Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Requests an operation (see [`plan::request`]).
+pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, Error> {
+    let config = ctx.config.clone();
+    let (id, _) = update(ctx, |ledger, now| {
+        Ok(plan::request(ledger, &config, kind.clone(), now)?)
+    })
+    .await?;
+    Ok(id)
+}
+
+/// Observes the cloud for `ledger` (see [`crate::observe::observe`]).
+pub async fn observe(ctx: &Context, ledger: &Ledger) -> Result<Observation, Error> {
+    crate::observe::observe(
+        &ctx.config,
+        &ctx.cloud.client,
+        ctx.lb.as_deref(),
+        Some(ledger),
+    )
+    .await
+}
+
+/// Plans one step without acting or recording (`--dry-run`, `fleetctl plan`).
+pub async fn dry_run(ctx: &Context, mode: Mode) -> Result<Plan, Error> {
+    let (ledger, _) = load(ctx).await?;
+    let obs = observe(ctx, &ledger).await?;
+    Ok(plan::plan(&ctx.config, &ledger, &obs, ctx.now(), mode))
+}
+
+/// One reconcile step.
+pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut ledger, version) = load(ctx).await?;
+        let now = ctx.now();
+        ledger.lease.acquire(&ctx.holder, now, LEASE_TTL)?;
+        let obs = observe(ctx, &ledger).await?;
+        let plan = plan::plan(&ctx.config, &ledger, &obs, now, mode);
+        let Plan {
+            ledger: planned,
+            actions,
+            waiting_on,
+            notes,
+            requeue_after,
+        } = plan;
+        let version = match save(ctx, &planned, version.as_ref()).await {
+            Ok(v) => v,
+            Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let mut did = Vec::new();
+        let mut outcomes = Vec::new();
+        for action in &actions {
+            let (line, outcome) = act(ctx, action).await;
+            did.push(line);
+            outcomes.extend(outcome);
+        }
+        let ledger = if outcomes.is_empty() {
+            planned
+        } else {
+            record_outcomes(ctx, planned, version, &outcomes).await?
+        };
+        return Ok(StepReport {
+            ledger,
+            did,
+            waiting_on,
+            notes,
+            requeue_after,
+        });
+    }
+}
+
+/// Releases this process's lease (at the end of a CLI run), so another holder need not
+/// wait for it to expire.
+pub async fn release(ctx: &Context) -> Result<(), Error> {
+    let holder = ctx.holder.clone();
+    update(ctx, |ledger, _| {
+        ledger.lease.release(&holder);
+        Ok(())
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn record_outcomes(
+    ctx: &Context,
+    mut ledger: Ledger,
+    mut version: Version,
+    outcomes: &[Outcome],
+) -> Result<Ledger, Error> {
+    let mut applied = ledger.clone();
+    plan::apply(&mut applied, outcomes, ctx.now());
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ctx.store.save(&applied, &version).await {
+            Ok(_) => return Ok(applied),
+            Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => {
+                // Someone wrote between our two writes (a request: scale, pause): apply the
+                // outcomes to what they wrote.
+                let (fresh, v) = load(ctx).await?;
+                ledger = fresh;
+                let Some(v) = v else {
+                    return Err(e.into());
+                };
+                version = v;
+                applied = ledger.clone();
+                plan::apply(&mut applied, outcomes, ctx.now());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
+    RetryToken::derive(purpose, op, &slot.to_string())
+}
+
+/// Makes one call; returns a line for the report and what the ledger must learn.
+async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
+    match action {
+        Action::Launch {
+            operation,
+            slot,
+            group,
+            name,
+        } => {
+            let Some(g) = ctx.config.spec.instances.iter().find(|g| &g.name == group) else {
+                return (
+                    format!("launch {name}: group {group} is not in the fleet file"),
+                    Some(Outcome::StepFailed {
+                        operation: operation.clone(),
+                        slot: *slot,
+                        reason: format!("{name}: group {group} is not in the fleet file any more"),
+                    }),
+                );
+            };
+            let tags = FleetTags::new(
+                ctx.config.metadata.name.clone(),
+                group.clone(),
+                operation.clone(),
+                *slot,
+            );
+            let details = cloud::launch_details(&ctx.config, g, &tags);
+            match compute::launch_instance(
+                &ctx.cloud.client,
+                &details,
+                &token("launch", operation, *slot),
+            )
+            .await
+            {
+                Ok(inst) => (
+                    format!("launched {name} ({})", inst.id),
+                    Some(Outcome::Launched {
+                        operation: operation.clone(),
+                        slot: *slot,
+                        instance: inst.id,
+                        name: name.clone(),
+                        group: group.clone(),
+                        private_ip: None,
+                    }),
+                ),
+                Err(e) => {
+                    let line = format!("launch {name} failed: {}", chain(&e));
+                    let outcome = if is_step_failure(&e) {
+                        Outcome::StepFailed {
+                            operation: operation.clone(),
+                            slot: *slot,
+                            reason: format!("{name}: launch refused: {}", chain(&e)),
+                        }
+                    } else {
+                        Outcome::Transient {
+                            reason: line.clone(),
+                        }
+                    };
+                    (line, Some(outcome))
+                }
+            }
+        }
+        Action::AddBackend {
+            operation,
+            slot,
+            instance,
+            ip,
+            port,
+            weight,
+        } => {
+            let Some(lb) = &ctx.lb else {
+                return ("no load balancer".to_string(), None);
+            };
+            let backend = NewBackend::serving(*ip, *port, *weight);
+            let r = lb
+                .create_backend(&backend, &token("add-backend", operation, *slot))
+                .await;
+            lb_line(
+                format!("add backend {} for {instance}", backend.name()),
+                r.map(|_| ()),
+            )
+        }
+        Action::SetDrain {
+            operation,
+            slot,
+            backend,
+            drain,
+        } => {
+            let Some(lb) = &ctx.lb else {
+                return ("no load balancer".to_string(), None);
+            };
+            let purpose = if *drain { "drain" } else { "undrain" };
+            let r = lb
+                .set_drain(backend, *drain, &token(purpose, operation, *slot))
+                .await;
+            lb_line(
+                format!("{purpose} backend {}", backend.as_str()),
+                r.map(|_| ()),
+            )
+        }
+        Action::DeleteBackend { backend } => {
+            let Some(lb) = &ctx.lb else {
+                return ("no load balancer".to_string(), None);
+            };
+            let r = lb.delete_backend(backend).await;
+            lb_line(
+                format!("remove backend {}", backend.as_str()),
+                r.map(|_| ()),
+            )
+        }
+        Action::Terminate { instance } => {
+            match compute::terminate_instance(&ctx.cloud.client, instance).await {
+                Ok(()) => (format!("terminate {instance}"), None),
+                Err(e) if e.is_not_found() => (format!("terminate {instance}: already gone"), None),
+                Err(e) => {
+                    let line = format!("terminate {instance} failed: {}", chain(&e));
+                    (line.clone(), Some(Outcome::Transient { reason: line }))
+                }
+            }
+        }
+        Action::Reboot {
+            operation,
+            slot,
+            instance,
+            action,
+        } => {
+            let purpose = match action {
+                InstanceAction::Reset => "reset",
+                _ => "softreset",
+            };
+            match compute::instance_action(
+                &ctx.cloud.client,
+                instance,
+                *action,
+                &token(purpose, operation, *slot),
+            )
+            .await
+            {
+                Ok(_) => (
+                    format!("{action} {instance}"),
+                    Some(Outcome::RebootAccepted {
+                        operation: operation.clone(),
+                        slot: *slot,
+                    }),
+                ),
+                Err(e) => {
+                    let line = format!("{action} {instance} failed: {}", chain(&e));
+                    (line.clone(), Some(Outcome::Transient { reason: line }))
+                }
+            }
+        }
+    }
+}
+
+fn lb_line(
+    what: String,
+    r: Result<(), crate::oci::backends::LbError>,
+) -> (String, Option<Outcome>) {
+    match r {
+        Ok(()) => (what, None),
+        Err(e) => {
+            let line = format!("{what} failed: {}", chain(&e));
+            (line.clone(), Some(Outcome::Transient { reason: line }))
+        }
+    }
+}
+
+/// Errors that no retry fixes: the step fails (and the operation pauses).
+fn is_step_failure(e: &OciError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::OutOfHostCapacity
+            | ErrorKind::LimitExceeded
+            | ErrorKind::BadRequest
+            | ErrorKind::NotFound
+            | ErrorKind::Auth
+    )
+}
+
+/// An error and its causes on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,282 @@
+//! Fleet operations end to end: the reconcile step against oci-sim over loopback HTTP
+//! (time-scaled), checked from the simulator's own state and request log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use fleetctl_core::config;
+use fleetctl_core::config::RolloutStrategy;
+use fleetctl_core::env::Env;
+use fleetctl_core::fleet::{Fleet, Overrides};
+use fleetctl_core::ops::{self, Context};
+use fleetctl_core::plan::Mode;
+use fleetctl_core::store::ledger::{OperationKind, OperationStatus, RecordState};
+use oci_sim::{Sim, SimConfig, SimHandle};
+use serde_json::Value;
+
+struct World {
+    sim: SimHandle,
+    ctx: Context,
+    _dir: tempfile::TempDir,
+}
+
+/// A simulator and a fleet of `count` instances of group `web` behind the seeded classic
+/// load balancer, with the rollout settings in `rollout` (YAML flow map body).
+async fn world(count: u32, rollout: &str, lb_extra: &str) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SimConfig::new(dir.path().join("sim"));
+    config.time_scale = 0.001;
+    config.seed = Some(11);
+    let sim = Sim::start(config).await.unwrap();
+    let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
+    let text = text
+        .replace(
+            "- {name: web, count: 3}",
+            &format!("- {{name: web, count: {count}}}"),
+        )
+        .replace("port: 8080}", &format!("port: 8080{lb_extra}}}"));
+    let text = format!("{text}  rollout: {{{rollout}}}\n");
+    let file = dir.path().join("fleet.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let fleet = config::load_file(&file).unwrap();
+    let state = format!("file://{}", dir.path().join("state.json").display());
+    let overrides = Overrides::new(Env::empty()).state_url(Some(state));
+    let ctx = Fleet::open(fleet, overrides)
+        .await
+        .unwrap()
+        .context()
+        .clone();
+    World {
+        sim,
+        ctx,
+        _dir: dir,
+    }
+}
+
+/// Runs steps until the active operation is over or paused; returns its status.
+async fn run_to_end(w: &World) -> OperationStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+        if let Some(op) = report.operation()
+            && (op.status.is_finished() || op.status == OperationStatus::Paused)
+        {
+            return op.status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "operation did not finish; waiting on {:?}",
+            report.waiting_on
+        );
+        let pause = report
+            .requeue_after
+            .unwrap_or(Duration::from_millis(20))
+            .min(Duration::from_millis(20));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+fn fleet_instances(sim: &SimHandle) -> Vec<Value> {
+    let world = sim.world_json();
+    world["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["freeformTags"]["fleetctl-fleet"] == "demo")
+        .cloned()
+        .collect()
+}
+
+fn live(sim: &SimHandle) -> Vec<Value> {
+    fleet_instances(sim)
+        .into_iter()
+        .filter(|i| {
+            !matches!(
+                i["lifecycleState"].as_str(),
+                Some("TERMINATING" | "TERMINATED")
+            )
+        })
+        .collect()
+}
+
+fn backends(sim: &SimHandle) -> Vec<Value> {
+    let world = sim.world_json();
+    world["loadBalancers"][0]["backendSets"][0]["backends"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Healthy backends taking traffic (not drained, not offline).
+fn serving(sim: &SimHandle) -> u32 {
+    backends(sim)
+        .iter()
+        .filter(|b| b["health"] == "OK" && b["drain"] != true && b["offline"] != true)
+        .count() as u32
+}
+
+fn launches(sim: &SimHandle) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|e| {
+            e.operation.as_deref() == Some("LaunchInstance") && e.status.is_some_and(|s| s < 300)
+        })
+        .count()
+}
+
+async fn scale(w: &World, n: u32) -> OperationStatus {
+    ops::request(&w.ctx, OperationKind::Scale { desired: n })
+        .await
+        .unwrap();
+    run_to_end(w).await
+}
+
+#[tokio::test]
+async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
+    let w = world(0, "", ", drainTimeout: 50ms").await;
+    assert_eq!(scale(&w, 3).await, OperationStatus::Succeeded);
+    let up = live(&w.sim);
+    assert_eq!(up.len(), 3, "three instances run");
+    assert_eq!(launches(&w.sim), 3, "exactly three launches");
+    assert_eq!(serving(&w.sim), 3, "three healthy backends");
+    let names: BTreeSet<String> = up
+        .iter()
+        .map(|i| i["displayName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "demo-web-1".into(),
+            "demo-web-2".into(),
+            "demo-web-3".into()
+        ])
+    );
+
+    // Make one instance clearly the newest: scale to 4, then down to 1.
+    assert_eq!(scale(&w, 4).await, OperationStatus::Succeeded);
+    let newest = live(&w.sim)
+        .into_iter()
+        .max_by_key(|i| i["timeCreated"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(scale(&w, 1).await, OperationStatus::Succeeded);
+    let left = live(&w.sim);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["id"], newest["id"], "the newest instance stays");
+    assert_eq!(backends(&w.sim).len(), 1, "only its backend is left");
+
+    // Every terminated instance was drained, then its backend deleted, before termination.
+    let log = w.sim.requests();
+    let terminated: Vec<String> = log
+        .iter()
+        .filter(|e| e.operation.as_deref() == Some("TerminateInstance"))
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(terminated.len(), 3, "three terminations: {terminated:?}");
+    for path in terminated {
+        let t = log
+            .iter()
+            .position(|e| e.path == path && e.operation.as_deref() == Some("TerminateInstance"))
+            .unwrap();
+        let deletes_before = log[..t]
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("DeleteBackend"))
+            .count();
+        let drains_before = log[..t]
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("UpdateBackend"))
+            .count();
+        assert!(
+            deletes_before >= 1 && drains_before >= 1,
+            "termination {path} not drained first"
+        );
+    }
+    let (ledger, _) = ops::load(&w.ctx).await.unwrap();
+    let active: Vec<_> = ledger
+        .records
+        .iter()
+        .filter(|r| r.state == RecordState::Running)
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        ledger
+            .records
+            .iter()
+            .filter(|r| r.state == RecordState::Terminated)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn rolling_replace_of_6_never_drops_below_the_bound() {
+    let w = world(
+        6,
+        "maxSurge: 2, maxUnavailable: 1, minReadySeconds: 0",
+        ", drainTimeout: 30ms",
+    )
+    .await;
+    // Bring the fleet up with the control loop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+        if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == 6 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let launches_before = launches(&w.sim);
+
+    // Watch the simulator while the rollout runs.
+    let stop = AtomicBool::new(false);
+    let lowest = AtomicU32::new(u32::MAX);
+    let watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            lowest.fetch_min(serving(&w.sim), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    ops::request(
+        &w.ctx,
+        OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Replace,
+            reboot_action: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = async {
+        let status = run_to_end(&w).await;
+        stop.store(true, Ordering::SeqCst);
+        status
+    };
+    let (status, ()) = tokio::join!(run, watch);
+    assert_eq!(status, OperationStatus::Succeeded);
+
+    let after: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after.len(), 6, "six instances after");
+    assert!(after.is_disjoint(&before), "every instance was replaced");
+    assert_eq!(
+        launches(&w.sim) - launches_before,
+        6,
+        "one launch per replacement"
+    );
+    assert_eq!(serving(&w.sim), 6);
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(
+        low >= 5,
+        "healthy serving backends fell to {low}, below 6 - maxUnavailable 1"
+    );
+}
