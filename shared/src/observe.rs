@@ -14,6 +14,7 @@ use crate::oci::OciClient;
 use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus, LoadBalancerBackends};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
+use crate::oci::workrequest::{WorkRequestId, WorkRequestState};
 use crate::store::ledger::Ledger;
 
 /// What [`observe`] read from the cloud.
@@ -37,6 +38,8 @@ pub struct LoadBalancerObservation {
     pub backends: Vec<Backend>,
     /// Its health.
     pub health: BackendSetHealth,
+    /// The state of each work request the ledger waits on, by id.
+    pub work_requests: BTreeMap<String, WorkRequestState>,
 }
 
 impl Observation {
@@ -112,10 +115,21 @@ pub async fn observe(
     }
     let private_ips = private_ips(ledger, &instances, &looked_up);
     let load_balancer = match load_balancer {
-        Some(backends) => Some(LoadBalancerObservation {
-            backends: backends.list_backends().await?,
-            health: backends.backend_set_health().await?,
-        }),
+        Some(backends) => {
+            let mut work_requests = BTreeMap::new();
+            for pending in ledger.iter().flat_map(|l| l.work_requests.iter()) {
+                let Some(id) = WorkRequestId::new(&pending.id) else {
+                    continue;
+                };
+                let check = backends.check_work_request(&id).await?;
+                work_requests.insert(pending.id.clone(), check.state);
+            }
+            Some(LoadBalancerObservation {
+                backends: backends.list_backends().await?,
+                health: backends.backend_set_health().await?,
+                work_requests,
+            })
+        }
         None => None,
     };
     Ok(Observation {

@@ -20,7 +20,8 @@
 //!   lease; a step of another holder refuses with [`StepError::LeaseBusy`] until it expires.
 //!
 //! # Caveats
-//! - Load balancer mutations wait for their work request inside the step.
+//! - A step makes no call once its budget is spent (`step_within`); the rest is planned
+//!   again by the next step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,9 +32,12 @@ use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
 use crate::observe::Observation;
-use crate::oci::backends::{LoadBalancerBackends, NewBackend};
+use crate::oci::backends::{
+    BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
+};
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
+use crate::oci::workrequest::Deadline;
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
 use crate::store::lease::LeaseBusy;
@@ -222,6 +226,22 @@ pub async fn dry_run(ctx: &Context, mode: Mode) -> Result<Plan, Error> {
 
 /// One reconcile step.
 pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
+    step_within(ctx, mode, STEP_BUDGET).await
+}
+
+/// How long one step may take by default: well inside an OCI Function's 300 s and the
+/// lease's TTL.
+pub const STEP_BUDGET: Duration = Duration::from_secs(60);
+
+/// One reconcile step that makes no call after `budget` has passed (an OCI Function passes
+/// what is left of its invocation). A load balancer change is started, not waited for: its
+/// work request is recorded and checked by the next step.
+pub async fn step_within(
+    ctx: &Context,
+    mode: Mode,
+    budget: Duration,
+) -> Result<StepReport, StepError> {
+    let deadline = Deadline::after(ctx.cloud.client.clock().as_ref(), budget);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -245,7 +265,14 @@ pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
         let mut did = Vec::new();
         let mut outcomes = Vec::new();
         for action in &actions {
-            let (line, outcome) = act(ctx, action).await;
+            if deadline
+                .remaining(ctx.cloud.client.clock().as_ref())
+                .is_zero()
+            {
+                did.push("out of time: the rest waits for the next step".to_string());
+                break;
+            }
+            let (line, outcome) = act(ctx, action, deadline).await;
             did.push(line);
             outcomes.extend(outcome);
         }
@@ -311,7 +338,7 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
-async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
+async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Option<Outcome>) {
     match action {
         Action::Launch {
             operation,
@@ -384,11 +411,11 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
             };
             let backend = NewBackend::serving(*ip, *port, *weight);
             let r = lb
-                .create_backend(&backend, &token("add-backend", operation, *slot))
+                .start_create_backend(&backend, &token("add-backend", operation, *slot), deadline)
                 .await;
             lb_line(
                 format!("add backend {} for {instance}", backend.name()),
-                r.map(|_| ()),
+                r.map(Some),
             )
         }
         Action::SetDrain {
@@ -402,21 +429,29 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
             };
             let purpose = if *drain { "drain" } else { "undrain" };
             let r = lb
-                .set_drain(backend, *drain, &token(purpose, operation, *slot))
+                .start_update_backend(
+                    backend,
+                    &BackendUpdate::drain(*drain),
+                    &token(purpose, operation, *slot),
+                    deadline,
+                )
                 .await;
             lb_line(
                 format!("{purpose} backend {}", backend.as_str()),
-                r.map(|_| ()),
+                r.map(Some),
             )
         }
         Action::DeleteBackend { backend } => {
             let Some(lb) = &ctx.lb else {
                 return ("no load balancer".to_string(), None);
             };
-            let r = lb.delete_backend(backend).await;
+            let r = lb.start_delete_backend(backend, deadline).await;
             lb_line(
                 format!("remove backend {}", backend.as_str()),
-                r.map(|_| ()),
+                r.map(|d| match d {
+                    DeleteStarted::Started(m) => Some(m),
+                    DeleteStarted::AlreadyAbsent { .. } => None,
+                }),
             )
         }
         Action::Terminate { instance } => {
@@ -465,10 +500,17 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
 
 fn lb_line(
     what: String,
-    r: Result<(), crate::oci::backends::LbError>,
+    r: Result<Option<MutationStarted>, crate::oci::backends::LbError>,
 ) -> (String, Option<Outcome>) {
     match r {
-        Ok(()) => (what, None),
+        Ok(None) => (format!("{what}: already done"), None),
+        Ok(Some(started)) => (
+            format!("{what} (work request {})", started.work_request.as_str()),
+            Some(Outcome::LbChangeStarted {
+                work_request: started.work_request.as_str().to_string(),
+                what,
+            }),
+        ),
         Err(e) => {
             let line = format!("{what} failed: {}", chain(&e));
             (line.clone(), Some(Outcome::Transient { reason: line }))

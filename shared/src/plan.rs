@@ -43,10 +43,11 @@ use crate::ids::InstanceId;
 use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
+use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
-    OperationStatus, RecordState, RolloutLimits, ScaleRequest, Step, StepAction, StepPhase,
-    StepStatus, Timestamp,
+    OperationStatus, PendingWorkRequest, RecordState, RolloutLimits, ScaleRequest, Step,
+    StepAction, StepPhase, StepStatus, Timestamp,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -61,6 +62,10 @@ pub const MAX_LAUNCHES_PER_STEP: usize = 20;
 /// How long a reboot may take before a soft reset is followed by a hard `RESET`, and a
 /// `RESET` by a failed step.
 pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a load balancer work request may stay unfinished before steps stop waiting for
+/// it. OCI applies a backend change in seconds to a few minutes.
+pub const STUCK_WORK_REQUEST: Duration = Duration::from_secs(900);
 
 /// Whether the step may start the control loop's repairs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +154,8 @@ pub enum Outcome {
     /// OCI accepted the reboot of `operation`'s `slot`: the instance is on its way down, so
     /// RUNNING and healthy again mean it came back.
     RebootAccepted { operation: OperationId, slot: u32 },
+    /// OCI accepted a load balancer change; its work request is checked by later steps.
+    LbChangeStarted { work_request: String, what: String },
     /// A call failed in a way the next step retries (throttling, a network error).
     Transient { reason: String },
 }
@@ -710,12 +717,15 @@ pub fn plan(
         notes: Vec::new(),
         requeue: None,
         launches: 0,
+        lb_busy: None,
     };
     p.reconcile_records();
+    p.settle_work_requests();
     p.start_next(mode);
     p.advance();
     p.retry_lost_terminations();
     p.reconcile_backends();
+    p.hold_lb_changes_while_busy();
     p.record_waiting();
     p.into_plan()
 }
@@ -747,6 +757,8 @@ struct Planner<'a> {
     notes: Vec<String>,
     requeue: Option<Duration>,
     launches: usize,
+    /// A load balancer change is still being applied: no other is sent this step.
+    lb_busy: Option<String>,
 }
 
 /// How a backend looks to the planner.
@@ -1856,6 +1868,71 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Load balancer work requests the ledger waits on: finished ones are dropped (a failed
+    /// one is reported; the step that wanted it sees the backend unchanged and asks again),
+    /// one still running holds every other backend change of this step (OCI applies one
+    /// change of a load balancer at a time). One unknown for [`STUCK_WORK_REQUEST`] is given
+    /// up on with a warning.
+    fn settle_work_requests(&mut self) {
+        let states = self
+            .obs
+            .load_balancer
+            .as_ref()
+            .map(|l| l.work_requests.clone())
+            .unwrap_or_default();
+        let pending = std::mem::take(&mut self.ledger.work_requests);
+        let mut keep = Vec::new();
+        let mut notes = Vec::new();
+        for w in pending {
+            let age = self.elapsed(Some(w.started));
+            match states.get(&w.id) {
+                Some(WorkRequestState::Succeeded) => {}
+                Some(WorkRequestState::Failed { message, .. }) => notes.push((
+                    EventLevel::Warning,
+                    format!("load balancer change failed ({}): {message}", w.what),
+                )),
+                _ if age > STUCK_WORK_REQUEST => notes.push((
+                    EventLevel::Warning,
+                    format!(
+                        "load balancer change still not done after {} s ({}); no longer waiting for it",
+                        age.as_secs(),
+                        w.what
+                    ),
+                )),
+                _ => {
+                    if self.lb_busy.is_none() {
+                        self.lb_busy = Some(format!("{}, {} s so far", w.what, age.as_secs()));
+                    }
+                    keep.push(w);
+                }
+            }
+        }
+        self.ledger.work_requests = keep;
+        for (level, message) in notes {
+            self.event(level, message, None);
+        }
+    }
+
+    /// While a load balancer change is being applied, the step's other backend changes wait
+    /// for the next step (which sees the first one's result).
+    fn hold_lb_changes_while_busy(&mut self) {
+        let Some(busy) = self.lb_busy.clone() else {
+            return;
+        };
+        let before = self.actions.len();
+        self.actions.retain(|a| {
+            !matches!(
+                a,
+                Action::AddBackend { .. } | Action::SetDrain { .. } | Action::DeleteBackend { .. }
+            )
+        });
+        if self.actions.len() != before || self.waiting_on.is_empty() {
+            self.waiting_on
+                .insert(0, format!("load balancer: applying {busy}"));
+        }
+        self.wake_within(Duration::from_secs(1));
+    }
+
     /// What the step waits on is kept with the operation, so a front door that did not run
     /// the step (a function answering `/metrics`) can show it.
     fn record_waiting(&mut self) {
@@ -1992,6 +2069,15 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                         .detail
                         .as_ref()
                         .map(|d| d.replace("requested", "accepted"));
+                }
+            }
+            Outcome::LbChangeStarted { work_request, what } => {
+                if !ledger.work_requests.iter().any(|w| &w.id == work_request) {
+                    ledger.work_requests.push(PendingWorkRequest {
+                        id: work_request.clone(),
+                        what: what.clone(),
+                        started: Timestamp::new(now),
+                    });
                 }
             }
             Outcome::Transient { reason } => {

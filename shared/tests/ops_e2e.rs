@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use fleetctl_core::config;
 use fleetctl_core::config::RolloutStrategy;
 use fleetctl_core::env::Env;
 use fleetctl_core::fleet::{Fleet, Overrides};
 use fleetctl_core::ops::{self, Context};
 use fleetctl_core::plan::Mode;
 use fleetctl_core::store::ledger::{OperationKind, OperationStatus, RecordState};
+use fleetctl_core::{cloud, config};
 use oci_sim::{Sim, SimConfig, SimHandle};
 use serde_json::Value;
 
@@ -278,5 +278,146 @@ async fn rolling_replace_of_6_never_drops_below_the_bound() {
     assert!(
         low >= 5,
         "healthy serving backends fell to {low}, below 6 - maxUnavailable 1"
+    );
+}
+
+async fn bring_up(w: &World, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+        if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn rolling_reboot_resets_every_instance_in_place_within_the_bound() {
+    let w = world(
+        4,
+        "minReadySeconds: 0, maxUnavailable: 1",
+        ", drainTimeout: 20ms",
+    )
+    .await;
+    bring_up(&w, 4).await;
+    let before: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let stop = AtomicBool::new(false);
+    let lowest = AtomicU32::new(u32::MAX);
+    let watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            lowest.fetch_min(serving(&w.sim), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    ops::request(
+        &w.ctx,
+        OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Reboot,
+            reboot_action: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = async {
+        let status = run_to_end(&w).await;
+        stop.store(true, Ordering::SeqCst);
+        status
+    };
+    let (status, ()) = tokio::join!(run, watch);
+    assert_eq!(status, OperationStatus::Succeeded);
+    let after: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after, before, "a reboot keeps every instance");
+    let resets = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|e| {
+            e.operation.as_deref() == Some("InstanceAction")
+                && e.query.as_deref().is_some_and(|q| q.contains("SOFTRESET"))
+                && e.status.is_some_and(|s| s < 300)
+        })
+        .count();
+    assert!(
+        resets >= 4,
+        "every instance soft-reset ({resets} accepted calls)"
+    );
+    assert_eq!(launches(&w.sim), 4, "no launch during a reboot");
+    assert_eq!(serving(&w.sim), 4, "all back in service");
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(
+        low >= 3,
+        "serving backends fell to {low}, below 4 - maxUnavailable 1"
+    );
+}
+
+#[tokio::test]
+async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_missing() {
+    use fleetctl_core::oci::compute;
+    use fleetctl_core::oci::tags::FleetTags;
+    use fleetctl_core::oci::wire::RetryToken;
+
+    let w = world(1, "", ", drainTimeout: 20ms").await;
+    bring_up(&w, 1).await;
+    let (ledger, _) = ops::load(&w.ctx).await.unwrap();
+    let first = ledger.records[0].instance_id.clone();
+    // Someone launches an instance with the fleet's tags outside fleetctl, and terminates the
+    // fleet's own instance from the console.
+    let group = w.ctx.config.group("web").unwrap();
+    let tags = FleetTags::new(
+        w.ctx.config.metadata.name.clone(),
+        group.name.clone(),
+        "by-hand".parse().unwrap(),
+        9,
+    );
+    let details = cloud::launch_details(&w.ctx.config, group, &tags);
+    let outside = compute::launch_instance(
+        &w.ctx.cloud.client,
+        &details,
+        &RetryToken::derive("launch", &"by-hand".parse().unwrap(), "9"),
+    )
+    .await
+    .unwrap();
+    compute::terminate_instance(&w.ctx.cloud.client, &first)
+        .await
+        .unwrap();
+
+    ops::request(&w.ctx, OperationKind::SyncState)
+        .await
+        .unwrap();
+    let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+    assert_eq!(
+        report.operation().map(|o| o.status),
+        Some(OperationStatus::Succeeded)
+    );
+    let adopted = report.ledger.record(&outside.id).expect("adopted");
+    assert!(!adopted.state.is_gone());
+    assert_eq!(
+        report.ledger.record(&first).map(|r| r.state),
+        Some(RecordState::Missing)
+    );
+    let messages: Vec<&str> = report
+        .ledger
+        .events
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("adopted")),
+        "the adoption is reported: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("marked missing")),
+        "the vanished instance is reported: {messages:?}"
     );
 }

@@ -1216,3 +1216,70 @@ fn a_backend_left_at_a_gone_instances_address_is_removed_and_unknown_ones_are_le
         Some(RecordState::Missing)
     );
 }
+
+#[test]
+fn a_load_balancer_change_still_applying_holds_the_others_until_it_is_done() {
+    use fleetctl_core::oci::workrequest::{WorkRequestState, WorkRequestStatus};
+    use fleetctl_core::store::ledger::PendingWorkRequest;
+
+    let mut w = World::new(fleet(&[("web", 3)], true, ""));
+    w.seed("web", 3);
+    w.backends
+        .retain(|b| b.ip_address != Some(ip(2).to_string()));
+    w.ledger.work_requests.push(PendingWorkRequest {
+        id: "wr-1".into(),
+        what: "drain backend 10.0.0.9:8080".into(),
+        started: Timestamp::new(w.now),
+    });
+    let mut obs = w.observe();
+    obs.load_balancer.as_mut().unwrap().work_requests.insert(
+        "wr-1".into(),
+        WorkRequestState::InProgress(WorkRequestStatus::InProgress),
+    );
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::AddBackend { .. })),
+        "no backend change while another is applying: {:?}",
+        p.actions
+    );
+    assert!(
+        p.waiting_on[0].contains("drain backend 10.0.0.9:8080"),
+        "{:?}",
+        p.waiting_on
+    );
+    assert_eq!(p.ledger.work_requests.len(), 1, "still waited on");
+
+    // Done: dropped, and the missing backend is added in the same step.
+    obs.load_balancer
+        .as_mut()
+        .unwrap()
+        .work_requests
+        .insert("wr-1".into(), WorkRequestState::Succeeded);
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(p.ledger.work_requests.is_empty());
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::AddBackend { .. }))
+    );
+
+    // Failed: dropped with a warning event.
+    obs.load_balancer.as_mut().unwrap().work_requests.insert(
+        "wr-1".into(),
+        WorkRequestState::Failed {
+            status: WorkRequestStatus::Failed,
+            message: "backend set is busy".into(),
+        },
+    );
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(p.ledger.work_requests.is_empty());
+    assert!(
+        p.ledger
+            .events
+            .iter()
+            .any(|e| e.level == EventLevel::Warning && e.message.contains("backend set is busy")),
+        "a failed change is reported"
+    );
+}

@@ -123,6 +123,7 @@ fn observation(
                 total_backend_count: u32::try_from(backends.len()).unwrap(),
             },
             backends,
+            work_requests: Default::default(),
         }),
     }
 }

@@ -252,6 +252,7 @@ impl World {
                     unknown_state_backend_names: vec![],
                     total_backend_count: self.backends.len() as u32,
                 },
+                work_requests: Default::default(),
             }
         });
         Observation {
