@@ -1,6 +1,7 @@
 //! The HTTP layer every fleetctl client shares: the client builder ([`http_client`]), proxy
 //! rules from the environment ([`ProxyConfig`]), a resolver that marks DNS failures
-//! ([`unresolved_host`]) and URL redaction for messages ([`redact_url`]).
+//! ([`unresolved_host`]), bounded body reads ([`read_body_limited`]), loopback hosts
+//! ([`is_loopback_host`]) and URL redaction for messages ([`redact_url`]).
 //!
 //! A leaf of the core: it uses only [`crate::env`].
 //!
@@ -16,12 +17,61 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use url::Url;
 
 use crate::env::Env;
 
 /// The request timeout of fleetctl's HTTP clients (OCI calls, the `s3://` store).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `16 MiB`, `64 KiB`, or `1000 bytes`: a byte limit as messages show it.
+pub fn format_byte_limit(limit: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match limit {
+        0 => "0 bytes".to_string(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the limit: its `content-length` says so, or reading found out.
+    #[error("the answer is larger than {}", format_byte_limit(*limit))]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while the body was read.
+    #[error("reading the answer failed")]
+    Read(#[source] reqwest::Error),
+}
+
+/// Reads the body of `resp`, at most `limit` bytes: a `content-length` above the limit is
+/// refused before anything is read, and a body without one is refused as soon as it passes
+/// the limit (the rest is never read).
+pub async fn read_body_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut body = bytes::BytesMut::with_capacity(capacity);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > limit - body.len() {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
 
 /// Builds an HTTP client: HTTP/1.1 only (OCI's signed `host` is an HTTP/1.1 header), rustls,
 /// a 10 s connect timeout, `timeout` per request, the system resolver with failures marked as
@@ -257,7 +307,9 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     }
 }
 
-fn is_loopback(host: &url::Host<&str>) -> bool {
+/// True for loopback hosts: `127.0.0.0/8`, `::1`, `localhost` and names under `.localhost`
+/// (which resolve to loopback by definition, RFC 6761).
+pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
     match host {
         url::Host::Ipv4(ip) => ip.is_loopback(),
         url::Host::Ipv6(ip) => ip.is_loopback(),
@@ -339,7 +391,7 @@ impl ProxyConfig {
             _ => None,
         }?;
         let host = url.host()?;
-        if is_loopback(&host) {
+        if is_loopback_host(&host) {
             return None;
         }
         let port = url.port_or_known_default();

@@ -35,7 +35,8 @@ use super::wire::RetryToken;
 use crate::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use crate::env::Env;
 use crate::http::{
-    ProxyConfig, REQUEST_TIMEOUT, SystemResolver, http_client_with_resolver, unresolved_host,
+    BodyError, ProxyConfig, REQUEST_TIMEOUT, SystemResolver, http_client_with_resolver,
+    read_body_limited, unresolved_host,
 };
 
 /// `opc-request-id`.
@@ -243,6 +244,11 @@ impl OciResponse {
         })
     }
 }
+
+/// The most bytes fleetctl reads of one OCI API answer: 16 MiB. A list page of 1000 instances
+/// is a few MiB; a larger answer is refused ([`OciError::ResponseTooLarge`]) rather than held
+/// in memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Builds an [`OciClient`].
 pub struct OciClientBuilder {
@@ -526,7 +532,7 @@ impl OciClient {
                         .get(OPC_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    match resp.bytes().await {
+                    match read_body_limited(resp, MAX_RESPONSE_BYTES).await {
                         Ok(body) if status.as_u16() < 400 => {
                             return Ok(OciResponse {
                                 status,
@@ -551,7 +557,18 @@ impl OciClient {
                                 .map(Duration::from_secs);
                             (OciError::Service(Box::new(err)), retry_after)
                         }
-                        Err(source) => (
+                        Err(BodyError::TooLarge { limit }) => {
+                            let err = OciError::ResponseTooLarge {
+                                operation: req.operation,
+                                url: url.to_string(),
+                                status: status.as_u16(),
+                                limit,
+                                request_id,
+                            };
+                            log_failure(req, &err, attempts, "giving up");
+                            return Err(err);
+                        }
+                        Err(BodyError::Read(source)) => (
                             OciError::Transport {
                                 operation: req.operation,
                                 url: url.to_string(),
