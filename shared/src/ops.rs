@@ -40,9 +40,9 @@ use crate::store::lease::LeaseBusy;
 use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
 use crate::store::{StateStore, StoreError, Version};
 
-/// How long a step's lease lasts past its start: long enough for the step's calls (each
-/// bounded by the client's retry deadline), short enough that a crashed holder blocks
-/// others for at most this long.
+/// How long a step's lease lasts past its start, unless the [`Context`] says otherwise: long
+/// enough for the step's calls (each bounded by the client's retry deadline), short enough
+/// that a crashed holder blocks others for at most this long.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
 
 /// How often a step reads again after a conflicting write before giving up.
@@ -62,6 +62,10 @@ pub struct Context {
     pub lb: Option<Arc<dyn LoadBalancerBackends>>,
     /// Who this process is, for the lease.
     pub holder: HolderId,
+    /// How long each step's lease lasts ([`LEASE_TTL`] unless set): how long a crashed
+    /// holder keeps others waiting. It must exceed the longest step, or another holder may
+    /// start acting while this one still does.
+    pub lease_ttl: Duration,
 }
 
 impl Context {
@@ -77,6 +81,7 @@ impl Context {
             store: Arc::new(store),
             lb,
             holder: holder_id(),
+            lease_ttl: LEASE_TTL,
         })
     }
 
@@ -228,7 +233,7 @@ pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
         attempt += 1;
         let (mut ledger, version) = load(ctx).await?;
         let now = ctx.now();
-        ledger.lease.acquire(&ctx.holder, now, LEASE_TTL)?;
+        ledger.lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
         let obs = observe(ctx, &ledger).await?;
         let plan = plan::plan(&ctx.config, &ledger, &obs, now, mode);
         let Plan {
