@@ -163,7 +163,6 @@ impl Tally {
             self.name, self.operations, self.kills, self.boundary_kills, self.runs, self.seed
         );
         println!("{line}");
-        eprintln!("{line}");
     }
 }
 
@@ -484,6 +483,8 @@ impl World {
         child.what = format!("{} ({kill:?})", child.what);
         loop {
             if let Some(run) = child.ended() {
+                eprintln!("DEBUG {} ended after {:?}", run.what, started.elapsed());
+
                 return run;
             }
             let fire = match kill {
@@ -502,6 +503,7 @@ impl World {
                 }
             };
             if fire {
+                eprintln!("DEBUG {} killed after {:?}", child.what, started.elapsed());
                 return child.kill();
             }
             assert!(
@@ -841,7 +843,7 @@ async fn scale_survives_kills_at_every_step_boundary_and_at_random_moments() {
     let (mut current, mut created) = (0u32, 0u32);
     let targets = [4u32, 1, 3, 0, 2];
     for (i, target) in targets.iter().cycle().enumerate() {
-        if i >= targets.len() && (t.kills_left == 0 || i >= 3 * targets.len()) {
+        if i >= targets.len() && (t.kills_left == 0 || i >= 2 * targets.len()) {
             break;
         }
         carry_out(&w, &mut t, &["scale", &target.to_string()], true).await;

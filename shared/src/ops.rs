@@ -18,6 +18,10 @@
 //!   retry token, and every other call is made only when what OCI shows says it is needed.
 //! - One writer at a time: a step acts only after recording a ledger in which it holds the
 //!   lease; a step of another holder refuses with [`StepError::LeaseBusy`] until it expires.
+//! - A step's calls end before its lease does (a tenth of the lease before): a call still
+//!   running then is dropped and the calls after it are left to the next step, which plans
+//!   them again from what OCI shows. So a slow call (a load balancer's work request) never
+//!   overlaps the calls of a holder that took an expired lease over.
 //!
 //! # Caveats
 //! - Load balancer mutations wait for their work request inside the step.
@@ -250,8 +254,30 @@ pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
         };
         let mut did = Vec::new();
         let mut outcomes = Vec::new();
-        for action in &actions {
-            let (line, outcome) = act(ctx, action).await;
+        let mut waiting_on = waiting_on;
+        let mut requeue_after = requeue_after;
+        // Every call ends before the lease does: past it, another holder may act.
+        let acting_until = now + ctx.lease_ttl - lease_margin(ctx.lease_ttl);
+        for (i, action) in actions.iter().enumerate() {
+            let left = Duration::try_from(acting_until - ctx.now()).unwrap_or(Duration::ZERO);
+            let done = if left.is_zero() {
+                None
+            } else {
+                tokio::time::timeout(left, act(ctx, action)).await.ok()
+            };
+            let Some((line, outcome)) = done else {
+                let stopped = label(action);
+                let left_over = actions.len() - i;
+                did.push(format!(
+                    "{stopped}: stopped, this step's lease ran out ({} s)",
+                    ctx.lease_ttl.as_secs_f32()
+                ));
+                waiting_on.push(format!(
+                    "{left_over} call(s) left for the next step: this step's lease ran out"
+                ));
+                requeue_after = Some(Duration::ZERO);
+                break;
+            };
             did.push(line);
             outcomes.extend(outcome);
         }
@@ -309,6 +335,30 @@ async fn record_outcomes(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// How long before its lease ends a step stops its calls: a tenth of the lease, so a
+/// request on the wire when it stops reaches OCI before another holder can act.
+fn lease_margin(ttl: Duration) -> Duration {
+    ttl / 10
+}
+
+/// An action in a few words, for a call the step stopped.
+fn label(action: &Action) -> String {
+    match action {
+        Action::Launch { name, .. } => format!("launch {name}"),
+        Action::AddBackend { ip, port, .. } => format!("add backend {ip}:{port}"),
+        Action::SetDrain { backend, drain, .. } => format!(
+            "{} backend {}",
+            if *drain { "drain" } else { "undrain" },
+            backend.as_str()
+        ),
+        Action::DeleteBackend { backend } => format!("remove backend {}", backend.as_str()),
+        Action::Terminate { instance } => format!("terminate {instance}"),
+        Action::Reboot {
+            instance, action, ..
+        } => format!("{action} {instance}"),
     }
 }
 

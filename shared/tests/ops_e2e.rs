@@ -283,3 +283,47 @@ async fn rolling_replace_of_6_never_drops_below_the_bound() {
         "healthy serving backends fell to {low}, below 6 - maxUnavailable 1"
     );
 }
+
+#[tokio::test]
+async fn a_step_never_acts_past_its_lease() {
+    let mut w = world(0, "", ", drainTimeout: 50ms").await;
+    // Each backend change waits for its work request (about a second): four of them in one
+    // step would outlast this lease, and another holder could take it over meanwhile.
+    w.ctx.lease_ttl = Duration::from_millis(1500);
+    ops::request(&w.ctx, OperationKind::Scale { desired: 4 })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut stopped = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < w.ctx.lease_ttl,
+            "a step took {took:?}, past its {:?} lease: {:?}",
+            w.ctx.lease_ttl,
+            report.did
+        );
+        if report.did.iter().any(|l| l.contains("lease ran out")) {
+            stopped += 1;
+            assert_eq!(report.requeue_after, Some(Duration::ZERO), "{report:?}");
+        }
+        if report.operation().is_some_and(|o| o.status.is_finished()) {
+            assert_eq!(
+                report.operation().unwrap().status,
+                OperationStatus::Succeeded
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            report.waiting_on
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stopped > 0, "no step had to stop: the test proves nothing");
+    assert_eq!(live(&w.sim).len(), 4);
+    assert_eq!(serving(&w.sim), 4, "the next steps did what was left");
+}
