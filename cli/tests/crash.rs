@@ -37,17 +37,17 @@ use fleetctl_core::store::{OpenOptions, StateStore};
 use oci_sim::{LogEntry, Sim, SimConfig, SimHandle};
 use serde_json::Value;
 use support::ChildGuard;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Kills per scenario unless `FLEETCTL_CRASH_KILLS` says otherwise.
 const DEFAULT_KILLS: u32 = 18;
 /// The first runs of a crash scenario are killed right after their 1st, 2nd, ... ledger
 /// write: every step boundary of a run in turn.
 const BOUNDARY_SWEEP: u32 = 8;
-/// The lease of the crash tests' runs: a killed run blocks the next one this long. Runs never
-/// overlap there, so it need not outlast a slow step.
-const CRASH_LEASE_TTL: &str = "500ms";
-/// The lease of the racing reconcilers: longer than any of their steps.
-const RACE_LEASE_TTL: &str = "3s";
+/// The lease of every run: a killed run blocks the next one this long, and a step's calls
+/// stop a tenth of it before it ends (one backend change takes about a second here).
+const LEASE_TTL: &str = "2s";
 /// The backend port of the simulator's fleet file.
 const PORT: u16 = 8080;
 /// The longest a single fleetctl run may take.
@@ -253,6 +253,9 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
     config.seed = Some(seed);
     // Terminated instances stay listed, so every instance ever launched can be counted.
     config.services.terminated_retention_seconds = 1e9;
+    // Backend changes stay in progress for 0.7 s: most of the second fleetctl waits for
+    // each, so a kill often leaves one running for the next run to find.
+    config.services.lb_work_request_seconds = 700.0;
     let sim = Arc::new(Sim::start(config).await.unwrap());
     let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
     let text = text
@@ -483,7 +486,7 @@ impl World {
         child.what = format!("{} ({kill:?})", child.what);
         loop {
             if let Some(run) = child.ended() {
-                eprintln!("DEBUG {} ended after {:?}", run.what, started.elapsed());
+                eprintln!("{} ended after {:?}", run.what, started.elapsed());
 
                 return run;
             }
@@ -503,7 +506,7 @@ impl World {
                 }
             };
             if fire {
-                eprintln!("DEBUG {} killed after {:?}", child.what, started.elapsed());
+                eprintln!("{} killed after {:?}", child.what, started.elapsed());
                 return child.kill();
             }
             assert!(
@@ -626,7 +629,7 @@ impl World {
     /// healthy in-service backend, and nothing was adopted or went missing on the way.
     async fn check_converged(&self, t: &Tally, live: usize, created: usize) {
         let calls = mutating(&self.sim.requests()).count();
-        let run = self.run(&["reconcile"], Kill::Never, CRASH_LEASE_TTL).await;
+        let run = self.run(&["reconcile"], Kill::Never, LEASE_TTL).await;
         assert_eq!(
             run.code,
             Some(0),
@@ -769,7 +772,7 @@ async fn carry_out(w: &World, t: &mut Tally, args: &[&str], repeatable: bool) {
             vec!["reconcile"]
         };
         let kill = t.next_kill();
-        let run = w.run(&what, kill, CRASH_LEASE_TTL).await;
+        let run = w.run(&what, kill, LEASE_TTL).await;
         t.runs += 1;
         let ledger = match w.store.load().await.unwrap() {
             Some((l, _)) => l,
@@ -866,7 +869,7 @@ async fn rolling_restart_survives_kills(name: &'static str, strategy: &str) {
         t.seed & 0xffff,
     )
     .await;
-    let up = w.run(&["reconcile"], Kill::Never, CRASH_LEASE_TTL).await;
+    let up = w.run(&["reconcile"], Kill::Never, LEASE_TTL).await;
     assert_eq!(up.code, Some(0), "{}", up.stderr);
     w.check_converged(&t, 4, 4).await;
     // 4 - maxUnavailable 1 from now on, kills or not.
@@ -940,44 +943,108 @@ async fn rolling_reboot_survives_kills_at_every_step_boundary_and_at_random_mome
 // Two reconcilers racing on one store
 // ---------------------------------------------------------------------------------------
 
+/// One look at the lease in the store, read between `before` and `after`.
+#[derive(Debug, Clone)]
+struct LeaseSample {
+    before: OffsetDateTime,
+    after: OffsetDateTime,
+    fencing: u64,
+    /// The holder and when its lease ends, if it is held.
+    held: Option<(String, OffsetDateTime)>,
+}
+
 /// The lease as sampled from the store: a new holder always comes with a higher fencing
 /// counter, and the counter never goes down.
 #[derive(Debug, Default)]
 struct LeaseWatch {
-    holder: Option<String>,
-    holder_fencing: u64,
-    fencing: u64,
+    samples: Vec<LeaseSample>,
     holders: u32,
     bad: Vec<String>,
 }
 
 impl LeaseWatch {
-    fn sample(&mut self, ledger: &Ledger) {
+    fn sample(&mut self, ledger: &Ledger, before: OffsetDateTime, after: OffsetDateTime) {
         let fencing = ledger.lease.fencing;
-        if fencing < self.fencing {
+        let held = ledger
+            .lease
+            .held
+            .as_ref()
+            .map(|h| (h.holder.as_str().to_string(), h.expires.get()));
+        let last = self.samples.last();
+        let last_fencing = last.map_or(0, |l| l.fencing);
+        if fencing < last_fencing {
             self.bad.push(format!(
-                "the fencing counter went down from {} to {fencing}",
-                self.fencing
+                "the fencing counter went down from {last_fencing} to {fencing}"
             ));
         }
-        self.fencing = fencing;
-        let Some(hold) = &ledger.lease.held else {
-            return;
-        };
-        let holder = hold.holder.as_str().to_string();
-        if self.holder.as_deref() != Some(holder.as_str()) {
-            if self.holder.is_some() && fencing <= self.holder_fencing {
+        let last_holder = self
+            .samples
+            .iter()
+            .rev()
+            .find_map(|l| l.held.as_ref().map(|(h, _)| (h.clone(), l.fencing)));
+        if let Some((holder, _)) = &held
+            && last_holder.as_ref().map(|(h, _)| h) != Some(holder)
+        {
+            if let Some((previous, previous_fencing)) = &last_holder
+                && fencing <= *previous_fencing
+            {
                 self.bad.push(format!(
-                    "the lease passed from {:?} to {holder} without a new fencing counter \
-                     ({} -> {fencing})",
-                    self.holder, self.holder_fencing
+                    "the lease passed from {previous} to {holder} without a new fencing \
+                     counter ({previous_fencing} -> {fencing})"
                 ));
             }
             self.holders += 1;
-            self.holder = Some(holder);
         }
-        self.holder_fencing = fencing;
+        self.samples.push(LeaseSample {
+            before,
+            after,
+            fencing,
+            held,
+        });
     }
+
+    /// Mutating calls made while the lease was seen held by another process before and
+    /// after the call, in one holding period that lasted past it: two acting at once.
+    fn calls_without_the_lease(
+        &self,
+        log: &[LogEntry],
+        pids: &BTreeMap<String, u32>,
+    ) -> Vec<String> {
+        let mut bad = Vec::new();
+        for e in mutating(log) {
+            let Some(pid) = pids.get(&signer(e)) else {
+                continue;
+            };
+            let at = OffsetDateTime::parse(&e.time, &Rfc3339).unwrap();
+            // The log's times have milliseconds.
+            let from = at - Duration::from_millis(1);
+            let to = at + Duration::from_millis(e.duration_ms + 1);
+            let before = self.samples.iter().rev().find(|s| s.after < from);
+            let after = self.samples.iter().find(|s| s.before > to);
+            if let (Some(b), Some(a)) = (before, after)
+                && b.fencing == a.fencing
+                && let (Some((holder, expires)), Some((same, _))) = (&b.held, &a.held)
+                && holder == same
+                && *expires > to
+                && pid_of(holder) != Some(*pid)
+            {
+                bad.push(format!(
+                    "{} {} by {} (pid {pid}) at {}, while {holder} held the lease (fencing {})",
+                    e.operation.as_deref().unwrap_or_default(),
+                    e.path,
+                    signer(e),
+                    e.time,
+                    b.fencing
+                ));
+            }
+        }
+        bad
+    }
+}
+
+/// The process id in a holder id (`host/pid/random`).
+fn pid_of(holder: &str) -> Option<u32> {
+    holder.rsplit('/').nth(1)?.parse().ok()
 }
 
 /// Which principal signed a request: the two reconcilers sign differently.
@@ -985,22 +1052,32 @@ fn signer(e: &LogEntry) -> String {
     e.key_id_kind.map(|k| format!("{k:?}")).unwrap_or_default()
 }
 
+/// A round of racing reconcilers.
+struct Race {
+    runs: Vec<Run>,
+    /// The signer whose reconciler was killed.
+    killed: Option<String>,
+    /// Each signer's process id.
+    pids: BTreeMap<String, u32>,
+}
+
 impl World {
     /// Two `fleetctl reconcile` at once, one signing with the API key, the other with the
     /// session token. With `kill_after`, the first to act is killed once it made that many
-    /// mutating calls; returns who that was.
-    async fn race(&self, kill_after: Option<usize>) -> (Vec<Run>, Option<String>) {
+    /// mutating calls.
+    async fn race(&self, kill_after: Option<usize>) -> Race {
         let start = self.sim.requests().len();
         let mut children = [
-            (
-                "ApiKey",
-                self.spawn(&self.fleet, &["reconcile"], RACE_LEASE_TTL),
-            ),
+            ("ApiKey", self.spawn(&self.fleet, &["reconcile"], LEASE_TTL)),
             (
                 "Session",
-                self.spawn(&self.fleet_session, &["reconcile"], RACE_LEASE_TTL),
+                self.spawn(&self.fleet_session, &["reconcile"], LEASE_TTL),
             ),
         ];
+        let pids = children
+            .iter()
+            .map(|(s, c)| (s.to_string(), c.guard.id()))
+            .collect();
         let mut runs: [Option<Run>; 2] = [None, None];
         let mut killed = None;
         let started = Instant::now();
@@ -1032,7 +1109,11 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        (runs.into_iter().map(Option::unwrap).collect(), killed)
+        Race {
+            runs: runs.into_iter().map(Option::unwrap).collect(),
+            killed,
+            pids,
+        }
     }
 }
 
@@ -1045,27 +1126,30 @@ async fn reconcilers_race(name: &'static str, kind: StoreKind) {
     let (store, sampled, stop) = (w.store.clone(), lease.clone(), w.stop.clone());
     tokio::spawn(async move {
         while !stop.load(Ordering::SeqCst) {
+            let before = OffsetDateTime::now_utc();
             if let Ok(Some((ledger, _))) = store.load().await {
-                sampled.lock().unwrap().sample(&ledger);
+                let after = OffsetDateTime::now_utc();
+                sampled.lock().unwrap().sample(&ledger, before, after);
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(3)).await;
         }
     });
     let (mut current, mut created) = (0u32, 0u32);
+    let mut handovers = 0;
     for (round, target) in [4u32, 1, 3, 2].into_iter().enumerate() {
         let asked = w
             .run(
                 &["scale", &target.to_string(), "--no-wait"],
                 Kill::Never,
-                RACE_LEASE_TTL,
+                LEASE_TTL,
             )
             .await;
         assert_eq!(asked.code, Some(0), "{}", asked.stderr);
         let kill = (round % 2 == 1).then(|| 1 + t.rng.below(2) as usize);
         let start = w.sim.requests().len();
-        let (runs, killed) = w.race(kill).await;
+        let race = w.race(kill).await;
         t.runs += 2;
-        for r in &runs {
+        for r in &race.runs {
             if r.killed {
                 t.kills += 1;
             } else {
@@ -1079,19 +1163,35 @@ async fn reconcilers_race(name: &'static str, kind: StoreKind) {
                 );
             }
         }
-        // One acted at a time: the calls of the round are one block by one signer, or, when
-        // it was killed, its block and then the other's.
         let log = w.sim.requests();
         let signers: Vec<String> = mutating(&log[start..]).map(signer).collect();
-        let blocks =
-            signers.windows(2).filter(|p| p[0] != p[1]).count() + usize::from(!signers.is_empty());
-        let expected = if killed.is_some() { 2 } else { 1 };
-        assert_eq!(
-            blocks, expected,
-            "{name} (seed {}): round {round} (kill after {kill:?}): calls by {signers:?}",
-            t.seed
+        handovers += signers.windows(2).filter(|p| p[0] != p[1]).count();
+        if let Some(killed) = &race.killed {
+            assert!(
+                signers.iter().any(|s| s != killed),
+                "{name} (seed {}): round {round}: {killed}'s reconciler was killed and the \
+                 other never took over: {signers:?}",
+                t.seed
+            );
+        }
+        // Give the sampler a look after the last call, then: one acted at a time.
+        let seen = lease.lock().unwrap().samples.len();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lease.lock().unwrap().samples.len() < seen + 2 {
+            assert!(Instant::now() < deadline, "the lease sampler stopped");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let overlapping = lease
+            .lock()
+            .unwrap()
+            .calls_without_the_lease(&log[start..], &race.pids);
+        assert!(
+            overlapping.is_empty(),
+            "{name} (seed {}): round {round}: calls by {signers:?}; made without the lease:\n  {}",
+            t.seed,
+            overlapping.join("\n  ")
         );
-        w.check_always(&t, &runs[0]);
+        w.check_always(&t, &race.runs[0]);
         t.operations += 1;
         created += target.saturating_sub(current);
         current = target;
@@ -1100,8 +1200,8 @@ async fn reconcilers_race(name: &'static str, kind: StoreKind) {
     }
     // Both again with nothing to do: both end, neither calls anything.
     let calls = mutating(&w.sim.requests()).count();
-    let (runs, _) = w.race(None).await;
-    for r in &runs {
+    let race = w.race(None).await;
+    for r in &race.runs {
         assert_eq!(r.code, Some(0), "{}: {}", r.what, r.stderr);
     }
     assert_eq!(mutating(&w.sim.requests()).count(), calls);
@@ -1113,8 +1213,8 @@ async fn reconcilers_race(name: &'static str, kind: StoreKind) {
         lease.bad.join("\n")
     );
     assert!(
-        lease.holders >= 2,
-        "{name}: the lease was seen with {} holders",
+        lease.holders >= 2 && handovers >= 2,
+        "{name}: the lease was seen with {} holders, calls changed hands {handovers} times",
         lease.holders
     );
     t.summary(0);
