@@ -14,7 +14,7 @@
 //!
 //! `FLEETCTL_CRASH_SEED=<u64>` replays a run's kill points (each scenario prints its seed,
 //! and every failure names it); `FLEETCTL_CRASH_KILLS=<n>` sets the kills per scenario
-//! (default 18; e.g. 200 for a soak).
+//! (default 15; e.g. 200 for a soak).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
@@ -41,7 +41,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Kills per scenario unless `FLEETCTL_CRASH_KILLS` says otherwise.
-const DEFAULT_KILLS: u32 = 18;
+const DEFAULT_KILLS: u32 = 15;
 /// The first runs of a crash scenario are killed right after their 1st, 2nd, ... ledger
 /// write: every step boundary of a run in turn.
 const BOUNDARY_SWEEP: u32 = 8;
@@ -405,6 +405,8 @@ enum Kill {
     AfterCalls(u32),
     /// This many milliseconds after it started.
     AfterMs(u64),
+    /// Right after its first call of this OCI operation was answered.
+    AfterCall(&'static str),
 }
 
 /// A spawned fleetctl.
@@ -478,6 +480,7 @@ impl World {
 
     /// Runs fleetctl `args` until it ends or `kill` says to kill it.
     async fn run(&self, args: &[&str], kill: Kill, ttl: &str) -> Run {
+        let log_before = self.sim.requests().len();
         let calls_before = mutating(&self.sim.requests()).count();
         let mut mark = self.ledger_mark();
         let mut writes = 0;
@@ -504,6 +507,9 @@ impl World {
                 Kill::AfterCalls(n) => {
                     mutating(&self.sim.requests()).count() - calls_before >= n as usize
                 }
+                Kill::AfterCall(op) => self.sim.requests()[log_before..]
+                    .iter()
+                    .any(|e| is_op(e, op)),
             };
             if fire {
                 eprintln!("{} killed after {:?}", child.what, started.elapsed());
@@ -849,13 +855,45 @@ async fn scale_survives_kills_at_every_step_boundary_and_at_random_moments() {
         if i >= targets.len() && (t.kills_left == 0 || i >= 2 * targets.len()) {
             break;
         }
+        let before = live_instances(&w.sim.world_json());
         carry_out(&w, &mut t, &["scale", &target.to_string()], true).await;
         created += target.saturating_sub(current);
         current = *target;
         w.check_converged(&t, current as usize, created as usize)
             .await;
+        // A scale-down kept the newest (FIFO by creation), kills or not.
+        let after = live_instances(&w.sim.world_json());
+        let kept_oldest = after.iter().map(|(c, _)| c).min();
+        let removed_newest = before
+            .iter()
+            .filter(|i| !after.contains(i))
+            .map(|(c, _)| c)
+            .max();
+        if let (Some(kept), Some(removed)) = (kept_oldest, removed_newest) {
+            assert!(
+                kept >= removed,
+                "{} (seed {}): scale to {target} removed an instance created {removed}, \
+                 newer than one it kept ({kept})",
+                t.name,
+                t.seed
+            );
+        }
     }
     t.summary(0);
+}
+
+/// The live instances of the fleet: (timeCreated, id).
+fn live_instances(world: &Value) -> Vec<(String, String)> {
+    fleet_instances(world)
+        .into_iter()
+        .filter(|i| is_live(i))
+        .map(|i| {
+            (
+                i["timeCreated"].as_str().unwrap_or_default().to_string(),
+                id_of(i),
+            )
+        })
+        .collect()
 }
 
 /// A fleet of 4 brought up by the control loop, then rolled with `strategy` again and again
@@ -937,6 +975,108 @@ async fn rolling_replace_survives_kills_at_every_step_boundary_and_at_random_mom
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_reboot_survives_kills_at_every_step_boundary_and_at_random_moments() {
     rolling_restart_survives_kills("crash: rolling reboot", "reboot").await;
+}
+
+impl World {
+    /// `POST /_sim/faults` with `rule`, or `DELETE /_sim/faults` without.
+    async fn faults(&self, rule: Option<Value>) {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("{}/_sim/faults", self.sim.base_url());
+        let resp = match rule {
+            Some(rule) => client.post(url).json(&rule).send().await.unwrap(),
+            None => client.delete(url).send().await.unwrap(),
+        };
+        assert!(resp.status().is_success(), "faults: {}", resp.status());
+    }
+
+    /// Kills `fleetctl args` right after its first answered `call`, checks nothing broke,
+    /// and lets `fleetctl reconcile` finish the operation.
+    async fn kill_after_call(&self, t: &mut Tally, args: &[&str], call: &'static str) {
+        let run = self.run(args, Kill::AfterCall(call), LEASE_TTL).await;
+        assert!(
+            run.killed,
+            "{} ended before its {call}:\n{}",
+            run.what, run.stderr
+        );
+        t.kills += 1;
+        t.boundary_kills += 1;
+        self.check_always(t, &run);
+    }
+
+    async fn reconcile(&self, t: &mut Tally) {
+        let run = self.run(&["reconcile"], Kill::Never, LEASE_TTL).await;
+        assert_eq!(run.code, Some(0), "{}:\n{}", run.what, run.stderr);
+        t.runs += 1;
+        t.operations += 1;
+    }
+}
+
+/// The crash windows named in issue 9, each hit on purpose: between LaunchInstance and
+/// recording what it returned, between a drain and the next record, between a backend's
+/// removal and the termination, between TerminateInstance and its record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_in_the_named_crash_windows_resume_without_repeating_a_call() {
+    let mut t = Tally::new("crash: named windows");
+    let w = world(0, "minReadySeconds: 0", StoreKind::File, 7).await;
+
+    // Launch 1 is answered; launch 2 is held a second, and the kill lands meanwhile: the
+    // step records what its launches returned only after both.
+    w.faults(Some(
+        serde_json::json!({"operation": "LaunchInstance", "latencyMs": 1, "count": 1}),
+    ))
+    .await;
+    w.faults(Some(
+        serde_json::json!({"operation": "LaunchInstance", "latencyMs": 1000, "count": 1}),
+    ))
+    .await;
+    w.kill_after_call(&mut t, &["scale", "2"], "LaunchInstance")
+        .await;
+    w.faults(None).await;
+    let launched: Vec<String> = fleet_instances(&w.sim.world_json())
+        .into_iter()
+        .map(id_of)
+        .collect();
+    let ledger = w.ledger().await;
+    assert!(
+        !launched.is_empty()
+            && launched.iter().all(|id| ledger
+                .records
+                .iter()
+                .all(|r| &r.instance_id.to_string() != id)),
+        "the kill was to fall between a launch and its record: launched {launched:?}, \
+         recorded {:?}",
+        ledger.records
+    );
+    w.reconcile(&mut t).await;
+    w.check_converged(&t, 2, 2).await;
+
+    // Scale down: killed after the drain, then after the backend's removal, then after the
+    // termination; each time nothing is sent twice and the next run goes on.
+    w.kill_after_call(&mut t, &["scale", "1"], "UpdateBackend")
+        .await;
+    let ledger = w.ledger().await;
+    assert!(
+        ledger
+            .records
+            .iter()
+            .any(|r| r.state.as_str() == "draining"),
+        "the drain was recorded before it was sent: {:?}",
+        ledger.records
+    );
+    w.kill_after_call(&mut t, &["reconcile"], "DeleteBackend")
+        .await;
+    w.kill_after_call(&mut t, &["reconcile"], "TerminateInstance")
+        .await;
+    w.reconcile(&mut t).await;
+    w.check_converged(&t, 1, 2).await;
+    let log = w.sim.requests();
+    for op in ["UpdateBackend", "DeleteBackend", "TerminateInstance"] {
+        let n = log.iter().filter(|e| is_op(e, op)).count();
+        assert_eq!(n, 1, "{op} sent {n} times for one scale-down");
+    }
+    let launches = log.iter().filter(|e| is_op(e, "LaunchInstance")).count();
+    assert!(launches >= 2, "{launches} launches answered");
+    t.summary(0);
 }
 
 // ---------------------------------------------------------------------------------------
