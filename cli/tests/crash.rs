@@ -46,7 +46,7 @@ const DEFAULT_KILLS: u32 = 15;
 /// write: every step boundary of a run in turn.
 const BOUNDARY_SWEEP: u32 = 8;
 /// The lease of every run: a killed run blocks the next one this long, and a step's calls
-/// stop a tenth of it before it ends (one backend change takes about a second here).
+/// stop a tenth of it before it ends.
 const LEASE_TTL: &str = "2s";
 /// The backend port of the simulator's fleet file.
 const PORT: u16 = 8080;
@@ -253,8 +253,8 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
     config.seed = Some(seed);
     // Terminated instances stay listed, so every instance ever launched can be counted.
     config.services.terminated_retention_seconds = 1e9;
-    // Backend changes stay in progress for 0.7 s: most of the second fleetctl waits for
-    // each, so a kill often leaves one running for the next run to find.
+    // Backend changes stay in progress for 0.7 s, so a kill often leaves one running for the
+    // next run to find.
     config.services.lb_work_request_seconds = 700.0;
     let sim = Arc::new(Sim::start(config).await.unwrap());
     let text = std::fs::read_to_string(sim.fleet_file()).unwrap();

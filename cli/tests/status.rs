@@ -254,7 +254,7 @@ async fn status_marks_every_kind_of_drift() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fleet_that_matches_its_ledger_is_in_sync() {
     let w = world().await;
-    let launched = launch(&w, 2).await;
+    let launched = launch(&w, 3).await;
     let mut records = Vec::new();
     for (id, name, ip) in &launched {
         records.push(record(id, name, Some(*ip), RecordState::Running));
@@ -265,13 +265,33 @@ async fn a_fleet_that_matches_its_ledger_is_in_sync() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
     assert!(
-        shown.starts_with("Fleet demo: 2 of 3 desired instances in OCI"),
+        shown.starts_with("Fleet demo: 3 of 3 desired instances in OCI"),
         "{shown}"
     );
     assert!(shown.contains("No drift"), "{shown}");
     // The simulator's own host instance is in the compartment but not tagged for the fleet.
     assert!(
         !shown.contains(&w.sim.host_instance_id().to_string()),
+        "{shown}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fewer_running_than_desired_is_drift_even_when_the_ledger_agrees() {
+    let w = world().await;
+    let launched = launch(&w, 2).await;
+    let mut records = Vec::new();
+    for (id, name, ip) in &launched {
+        records.push(record(id, name, Some(*ip), RecordState::Running));
+        add_backend(&w, *ip).await;
+    }
+    write_ledger(&w, records).await;
+    let out = fleetctl(&w, &["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(!shown.contains("No drift"), "{shown}");
+    assert!(
+        shown.contains("fewer running than desired: 2 of 3 desired instances run in OCI (1 short)"),
         "{shown}"
     );
 }

@@ -16,10 +16,12 @@
 pub mod clock;
 pub mod cloud;
 pub mod config;
+pub mod drift;
 pub mod env;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod observe;
 pub mod oci;
 pub mod ops;
 pub mod plan;

@@ -18,13 +18,15 @@
 //!   retry token, and every other call is made only when what OCI shows says it is needed.
 //! - One writer at a time: a step acts only after recording a ledger in which it holds the
 //!   lease; a step of another holder refuses with [`StepError::LeaseBusy`] until it expires.
-//! - A step's calls end before its lease does (a tenth of the lease before): a call still
-//!   running then is dropped and the calls after it are left to the next step, which plans
-//!   them again from what OCI shows. So a slow call (a load balancer's work request) never
-//!   overlaps the calls of a holder that took an expired lease over.
+//! - A step's calls end before its budget does, and the budget ends a tenth of the lease
+//!   before the lease does: a call still running then is dropped and the calls after it are
+//!   left to the next step, which plans them again from what OCI shows. So a slow call
+//!   (throttled, retried) never overlaps the calls of a holder that took an expired lease
+//!   over.
 //!
 //! # Caveats
-//! - Load balancer mutations wait for their work request inside the step.
+//! - A step makes no call once its budget is spent (`step_within`); the rest is planned
+//!   again by the next step.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +36,15 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
-use crate::oci::backends::{LoadBalancerBackends, NewBackend};
+use crate::observe::Observation;
+use crate::oci::backends::{
+    BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
+};
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
+use crate::oci::workrequest::Deadline;
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
-use crate::status::{self, Observation};
 use crate::store::lease::LeaseBusy;
 use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
 use crate::store::{StateStore, StoreError, Version};
@@ -218,9 +223,9 @@ pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, 
     Ok(id)
 }
 
-/// Observes the cloud for `ledger`.
+/// Observes the cloud for `ledger` (see [`crate::observe::observe`]).
 pub async fn observe(ctx: &Context, ledger: &Ledger) -> Result<Observation, Error> {
-    status::observe(&ctx.config, &ctx.cloud, Some(ledger)).await
+    crate::observe::observe(&ctx.config, &ctx.cloud, Some(ledger)).await
 }
 
 /// Plans one step without acting or recording (`--dry-run`, `fleetctl plan`).
@@ -232,6 +237,26 @@ pub async fn dry_run(ctx: &Context, mode: Mode) -> Result<Plan, Error> {
 
 /// One reconcile step.
 pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
+    step_within(ctx, mode, STEP_BUDGET).await
+}
+
+/// How long one step may take by default: well inside an OCI Function's 300 s and the
+/// lease's TTL.
+pub const STEP_BUDGET: Duration = Duration::from_secs(60);
+
+/// One reconcile step that makes no call after `budget` has passed (an OCI Function passes
+/// what is left of its invocation), nor after a tenth of the lease before it ends, and drops
+/// a call still running then. A load balancer change is started, not waited for: its
+/// work request is recorded and checked by the next step.
+pub async fn step_within(
+    ctx: &Context,
+    mode: Mode,
+    budget: Duration,
+) -> Result<StepReport, StepError> {
+    // The lease is taken below, after the deadline starts: every call ends a tenth of the
+    // lease before the lease does.
+    let budget = budget.min(ctx.lease_ttl - lease_margin(ctx.lease_ttl));
+    let deadline = Deadline::after(ctx.cloud.client.clock().as_ref(), budget);
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -256,24 +281,25 @@ pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
         let mut outcomes = Vec::new();
         let mut waiting_on = waiting_on;
         let mut requeue_after = requeue_after;
-        // Every call ends before the lease does: past it, another holder may act.
-        let acting_until = now + ctx.lease_ttl - lease_margin(ctx.lease_ttl);
         for (i, action) in actions.iter().enumerate() {
-            let left = Duration::try_from(acting_until - ctx.now()).unwrap_or(Duration::ZERO);
+            let left = deadline.remaining(ctx.cloud.client.clock().as_ref());
+            // A call still running when the budget (at the latest: a tenth of the lease
+            // before it ends) is spent is dropped: past the lease, another holder may act.
             let done = if left.is_zero() {
                 None
             } else {
-                tokio::time::timeout(left, act(ctx, action)).await.ok()
+                tokio::time::timeout(left, act(ctx, action, deadline))
+                    .await
+                    .ok()
             };
             let Some((line, outcome)) = done else {
-                let stopped = label(action);
-                let left_over = actions.len() - i;
-                did.push(format!(
-                    "{stopped}: stopped, this step's lease ran out ({} s)",
-                    ctx.lease_ttl.as_secs_f32()
-                ));
+                if !left.is_zero() {
+                    did.push(format!("{}: stopped, out of time", label(action)));
+                }
+                did.push("out of time: the rest waits for the next step".to_string());
                 waiting_on.push(format!(
-                    "{left_over} call(s) left for the next step: this step's lease ran out"
+                    "{} call(s) left for the next step: this step ran out of time",
+                    actions.len() - i
                 ));
                 requeue_after = Some(Duration::ZERO);
                 break;
@@ -367,7 +393,7 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
-async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
+async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Option<Outcome>) {
     match action {
         Action::Launch {
             operation,
@@ -452,11 +478,11 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
             };
             let backend = NewBackend::serving(*ip, *port, *weight);
             let r = lb
-                .create_backend(&backend, &token("add-backend", operation, *slot))
+                .start_create_backend(&backend, &token("add-backend", operation, *slot), deadline)
                 .await;
             lb_line(
                 format!("add backend {} for {instance}", backend.name()),
-                r.map(|_| ()),
+                r.map(Some),
             )
         }
         Action::SetDrain {
@@ -470,21 +496,29 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
             };
             let purpose = if *drain { "drain" } else { "undrain" };
             let r = lb
-                .set_drain(backend, *drain, &token(purpose, operation, *slot))
+                .start_update_backend(
+                    backend,
+                    &BackendUpdate::drain(*drain),
+                    &token(purpose, operation, *slot),
+                    deadline,
+                )
                 .await;
             lb_line(
                 format!("{purpose} backend {}", backend.as_str()),
-                r.map(|_| ()),
+                r.map(Some),
             )
         }
         Action::DeleteBackend { backend } => {
             let Some(lb) = &ctx.lb else {
                 return ("no load balancer".to_string(), None);
             };
-            let r = lb.delete_backend(backend).await;
+            let r = lb.start_delete_backend(backend, deadline).await;
             lb_line(
                 format!("remove backend {}", backend.as_str()),
-                r.map(|_| ()),
+                r.map(|d| match d {
+                    DeleteStarted::Started(m) => Some(m),
+                    DeleteStarted::AlreadyAbsent { .. } => None,
+                }),
             )
         }
         Action::Terminate { instance } => {
@@ -533,10 +567,17 @@ async fn act(ctx: &Context, action: &Action) -> (String, Option<Outcome>) {
 
 fn lb_line(
     what: String,
-    r: Result<(), crate::oci::backends::LbError>,
+    r: Result<Option<MutationStarted>, crate::oci::backends::LbError>,
 ) -> (String, Option<Outcome>) {
     match r {
-        Ok(()) => (what, None),
+        Ok(None) => (format!("{what}: already done"), None),
+        Ok(Some(started)) => (
+            format!("{what} (work request {})", started.work_request.as_str()),
+            Some(Outcome::LbChangeStarted {
+                work_request: started.work_request.as_str().to_string(),
+                what,
+            }),
+        ),
         Err(e) => {
             let line = format!("{what} failed: {}", chain(&e));
             (line.clone(), Some(Outcome::Transient { reason: line }))

@@ -40,13 +40,14 @@ use time::OffsetDateTime;
 
 use crate::config::{FleetConfig, GroupName, RebootAction, RolloutStrategy};
 use crate::ids::InstanceId;
+use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
-use crate::status::Observation;
+use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
-    OperationStatus, RecordState, RolloutLimits, ScaleRequest, Step, StepAction, StepPhase,
-    StepStatus, Timestamp,
+    OperationStatus, PendingWorkRequest, RecordState, RolloutLimits, ScaleRequest, Step,
+    StepAction, StepPhase, StepStatus, Timestamp,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -61,6 +62,10 @@ pub const MAX_LAUNCHES_PER_STEP: usize = 20;
 /// How long a reboot may take before a soft reset is followed by a hard `RESET`, and a
 /// `RESET` by a failed step.
 pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a load balancer work request may stay unfinished before steps stop waiting for
+/// it. OCI applies a backend change in seconds to a few minutes.
+pub const STUCK_WORK_REQUEST: Duration = Duration::from_secs(900);
 
 /// Whether the step may start the control loop's repairs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +154,8 @@ pub enum Outcome {
     /// OCI accepted the reboot of `operation`'s `slot`: the instance is on its way down, so
     /// RUNNING and healthy again mean it came back.
     RebootAccepted { operation: OperationId, slot: u32 },
+    /// OCI accepted a load balancer change; its work request is checked by later steps.
+    LbChangeStarted { work_request: String, what: String },
     /// A call failed in a way the next step retries (throttling, a network error).
     Transient { reason: String },
 }
@@ -585,6 +592,7 @@ fn start(
         steps,
         error: None,
         pause_reason: None,
+        waiting_on: Vec::new(),
         start_total,
         target_total,
         limits,
@@ -702,12 +710,34 @@ pub fn plan(
         notes: Vec::new(),
         requeue: None,
         launches: 0,
+        lb_busy: None,
     };
     p.reconcile_records();
+    p.settle_work_requests();
     p.start_next(mode);
     p.advance();
     p.retry_lost_terminations();
+    p.reconcile_backends();
+    p.hold_lb_changes_while_busy();
+    p.record_waiting();
     p.into_plan()
+}
+
+/// The operation id of backend changes the steady state makes (not part of an operation);
+/// their retry tokens take the instance's address as the slot.
+fn lb_sync_operation() -> Option<OperationId> {
+    OperationId::parse("lb-sync").ok()
+}
+
+/// A slot number for an address: the IPv4 address itself, or 32 bits of an IPv6 one.
+fn address_slot(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4),
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            u32::from_be_bytes([o[12], o[13], o[14], o[15]])
+        }
+    }
 }
 
 struct Planner<'a> {
@@ -720,6 +750,8 @@ struct Planner<'a> {
     notes: Vec<String>,
     requeue: Option<Duration>,
     launches: usize,
+    /// A load balancer change is still being applied: no other is sent this step.
+    lb_busy: Option<String>,
 }
 
 /// How a backend looks to the planner.
@@ -1733,6 +1765,180 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// The backend set follows the active set on every step: a running instance no step is
+    /// working on gets its backend back when it has none; a backend left at the address of
+    /// an instance the ledger knows is gone (terminated or missing), with no live instance of
+    /// the fleet at that address, is removed (traffic to it fails). Backends of addresses the
+    /// fleet never had are left alone (they show as drift in `status`).
+    fn reconcile_backends(&mut self) {
+        let Some(lb) = self.config.spec.load_balancer.clone() else {
+            return;
+        };
+        let Some(seen) = self.obs.load_balancer.as_ref() else {
+            return;
+        };
+        let Some(op_id) = lb_sync_operation() else {
+            return;
+        };
+        let busy: BTreeSet<InstanceId> = self
+            .ledger
+            .operation
+            .iter()
+            .flat_map(|op| op.steps.iter())
+            .filter(|s| s.status == StepStatus::InProgress)
+            .flat_map(|s| Self::old_instance(s).into_iter().chain(s.instance.as_ref()))
+            .cloned()
+            .collect();
+        let mut adds = Vec::new();
+        for r in &self.ledger.records {
+            if r.state != RecordState::Running || busy.contains(&r.instance_id) {
+                continue;
+            }
+            let running = self
+                .instance(&r.instance_id)
+                .is_some_and(|i| i.lifecycle_state == InstanceLifecycleState::Running);
+            if !running || self.backend_of(&r.instance_id).is_some() {
+                continue;
+            }
+            if let Some(ip) = self.ip_of(&r.instance_id) {
+                adds.push((r.instance_id.clone(), r.name.clone(), ip));
+            }
+        }
+        for (id, name, ip) in adds {
+            self.actions.push(Action::AddBackend {
+                operation: op_id.clone(),
+                slot: address_slot(ip),
+                instance: id,
+                ip,
+                port: lb.port,
+                weight: u32::from(lb.weight),
+            });
+            self.waiting_on
+                .push(format!("{name}: running without its backend; adding it"));
+            self.wake_within(Duration::from_secs(2));
+        }
+        // Addresses the fleet holds now: active records and live instances.
+        let live: BTreeSet<String> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| !r.state.is_gone())
+            .filter_map(|r| self.ip_of(&r.instance_id))
+            .chain(
+                self.obs
+                    .instances
+                    .iter()
+                    .filter(|i| !i.lifecycle_state.is_going_away())
+                    .filter_map(|i| self.obs.private_ips.get(&i.id).copied()),
+            )
+            .map(|ip| ip.to_string())
+            .collect();
+        let gone: BTreeSet<String> = self
+            .ledger
+            .records
+            .iter()
+            .filter(|r| r.state.is_gone())
+            .filter_map(|r| r.private_ip.map(|ip| ip.to_string()))
+            .collect();
+        let stale: Vec<BackendName> = seen
+            .backends
+            .iter()
+            .filter(|b| b.port == lb.port)
+            .filter(|b| {
+                b.ip_address
+                    .as_ref()
+                    .is_some_and(|ip| gone.contains(ip) && !live.contains(ip))
+            })
+            .map(|b| b.name.clone())
+            .collect();
+        for backend in stale {
+            self.waiting_on.push(format!(
+                "backend {} points at an instance that is gone; removing it",
+                backend.as_str()
+            ));
+            self.actions.push(Action::DeleteBackend { backend });
+            self.wake_within(Duration::from_secs(2));
+        }
+    }
+
+    /// Load balancer work requests the ledger waits on: finished ones are dropped (a failed
+    /// one is reported; the step that wanted it sees the backend unchanged and asks again),
+    /// one still running holds every other backend change of this step (OCI applies one
+    /// change of a load balancer at a time). One unknown for [`STUCK_WORK_REQUEST`] is given
+    /// up on with a warning.
+    fn settle_work_requests(&mut self) {
+        let states = self
+            .obs
+            .load_balancer
+            .as_ref()
+            .map(|l| l.work_requests.clone())
+            .unwrap_or_default();
+        let pending = std::mem::take(&mut self.ledger.work_requests);
+        let mut keep = Vec::new();
+        let mut notes = Vec::new();
+        for w in pending {
+            let age = self.elapsed(Some(w.started));
+            match states.get(&w.id) {
+                Some(WorkRequestState::Succeeded) => {}
+                Some(WorkRequestState::Failed { message, .. }) => notes.push((
+                    EventLevel::Warning,
+                    format!("load balancer change failed ({}): {message}", w.what),
+                )),
+                _ if age > STUCK_WORK_REQUEST => notes.push((
+                    EventLevel::Warning,
+                    format!(
+                        "load balancer change still not done after {} s ({}); no longer waiting for it",
+                        age.as_secs(),
+                        w.what
+                    ),
+                )),
+                _ => {
+                    if self.lb_busy.is_none() {
+                        self.lb_busy = Some(format!("{}, {} s so far", w.what, age.as_secs()));
+                    }
+                    keep.push(w);
+                }
+            }
+        }
+        self.ledger.work_requests = keep;
+        for (level, message) in notes {
+            self.event(level, message, None);
+        }
+    }
+
+    /// While a load balancer change is being applied, the step's other backend changes wait
+    /// for the next step (which sees the first one's result).
+    fn hold_lb_changes_while_busy(&mut self) {
+        let Some(busy) = self.lb_busy.clone() else {
+            return;
+        };
+        let before = self.actions.len();
+        self.actions.retain(|a| {
+            !matches!(
+                a,
+                Action::AddBackend { .. } | Action::SetDrain { .. } | Action::DeleteBackend { .. }
+            )
+        });
+        if self.actions.len() != before || self.waiting_on.is_empty() {
+            self.waiting_on
+                .insert(0, format!("load balancer: applying {busy}"));
+        }
+        self.wake_within(Duration::from_secs(1));
+    }
+
+    /// What the step waits on is kept with the operation, so a front door that did not run
+    /// the step (a function answering `/metrics`) can show it.
+    fn record_waiting(&mut self) {
+        let waiting = self.waiting_on.clone();
+        if let Some(op) = self.ledger.operation.as_mut() {
+            op.waiting_on = if op.status.is_finished() {
+                Vec::new()
+            } else {
+                waiting
+            };
+        }
+    }
+
     /// A failed launch or replacement: its new instance (if any) leaves the load balancer
     /// and is terminated, so only healthy old instances serve. The record stays until OCI
     /// shows it gone.
@@ -1856,6 +2062,15 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                         .detail
                         .as_ref()
                         .map(|d| d.replace("requested", "accepted"));
+                }
+            }
+            Outcome::LbChangeStarted { work_request, what } => {
+                if !ledger.work_requests.iter().any(|w| &w.id == work_request) {
+                    ledger.work_requests.push(PendingWorkRequest {
+                        id: work_request.clone(),
+                        what: what.clone(),
+                        started: Timestamp::new(now),
+                    });
                 }
             }
             Outcome::Transient { reason } => {

@@ -284,12 +284,164 @@ async fn rolling_replace_of_6_never_drops_below_the_bound() {
     );
 }
 
+async fn bring_up(w: &World, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+        if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn rolling_reboot_resets_every_instance_in_place_within_the_bound() {
+    let w = world(
+        4,
+        "minReadySeconds: 0, maxUnavailable: 1",
+        ", drainTimeout: 20ms",
+    )
+    .await;
+    bring_up(&w, 4).await;
+    let before: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let stop = AtomicBool::new(false);
+    let lowest = AtomicU32::new(u32::MAX);
+    let watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            lowest.fetch_min(serving(&w.sim), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    ops::request(
+        &w.ctx,
+        OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Reboot,
+            reboot_action: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = async {
+        let status = run_to_end(&w).await;
+        stop.store(true, Ordering::SeqCst);
+        status
+    };
+    let (status, ()) = tokio::join!(run, watch);
+    assert_eq!(status, OperationStatus::Succeeded);
+    let after: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after, before, "a reboot keeps every instance");
+    let resets = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|e| {
+            e.operation.as_deref() == Some("InstanceAction")
+                && e.query.as_deref().is_some_and(|q| q.contains("SOFTRESET"))
+                && e.status.is_some_and(|s| s < 300)
+        })
+        .count();
+    assert!(
+        resets >= 4,
+        "every instance soft-reset ({resets} accepted calls)"
+    );
+    assert_eq!(launches(&w.sim), 4, "no launch during a reboot");
+    assert_eq!(serving(&w.sim), 4, "all back in service");
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(
+        low >= 3,
+        "serving backends fell to {low}, below 4 - maxUnavailable 1"
+    );
+}
+
+#[tokio::test]
+async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_missing() {
+    use fleetctl_core::oci::compute;
+    use fleetctl_core::oci::tags::FleetTags;
+    use fleetctl_core::oci::wire::RetryToken;
+
+    let w = world(1, "", ", drainTimeout: 20ms").await;
+    bring_up(&w, 1).await;
+    let (ledger, _) = ops::load(&w.ctx).await.unwrap();
+    let first = ledger.records[0].instance_id.clone();
+    // Someone launches an instance with the fleet's tags outside fleetctl, and terminates the
+    // fleet's own instance from the console.
+    let group = w.ctx.config.group("web").unwrap();
+    let tags = FleetTags::new(
+        w.ctx.config.metadata.name.clone(),
+        group.name.clone(),
+        "by-hand",
+        9,
+    )
+    .unwrap();
+    let details = cloud::launch_details(&w.ctx.config, group, &tags);
+    let outside = compute::launch_instance(
+        &w.ctx.cloud.client,
+        &details,
+        &RetryToken::derive("launch", "by-hand", "9"),
+    )
+    .await
+    .unwrap();
+    compute::terminate_instance(&w.ctx.cloud.client, &first)
+        .await
+        .unwrap();
+
+    ops::request(&w.ctx, OperationKind::SyncState)
+        .await
+        .unwrap();
+    let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+    assert_eq!(
+        report.operation().map(|o| o.status),
+        Some(OperationStatus::Succeeded)
+    );
+    let adopted = report.ledger.record(&outside.id).expect("adopted");
+    assert!(!adopted.state.is_gone());
+    assert_eq!(
+        report.ledger.record(&first).map(|r| r.state),
+        Some(RecordState::Missing)
+    );
+    let messages: Vec<&str> = report
+        .ledger
+        .events
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("adopted")),
+        "the adoption is reported: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("marked missing")),
+        "the vanished instance is reported: {messages:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_step_never_acts_past_its_lease() {
     let mut w = world(0, "", ", drainTimeout: 50ms").await;
-    // Each backend change waits for its work request (about a second): four of them in one
-    // step would outlast this lease, and another holder could take it over meanwhile.
+    // Every launch answers after a second: four of them in one step would outlast this lease,
+    // and another holder could take it over while the step still launches.
     w.ctx.lease_ttl = Duration::from_millis(1500);
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/faults", w.sim.base_url()))
+        .json(&serde_json::json!({"operation": "LaunchInstance", "latencyMs": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
     ops::request(&w.ctx, OperationKind::Scale { desired: 4 })
         .await
         .unwrap();
@@ -305,7 +457,7 @@ async fn a_step_never_acts_past_its_lease() {
             w.ctx.lease_ttl,
             report.did
         );
-        if report.did.iter().any(|l| l.contains("lease ran out")) {
+        if report.did.iter().any(|l| l.contains("out of time")) {
             stopped += 1;
             assert_eq!(report.requeue_after, Some(Duration::ZERO), "{report:?}");
         }
@@ -324,6 +476,7 @@ async fn a_step_never_acts_past_its_lease() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(stopped > 0, "no step had to stop: the test proves nothing");
-    assert_eq!(live(&w.sim).len(), 4);
+    assert_eq!(live(&w.sim).len(), 4, "one instance per slot, none twice");
+    assert_eq!(fleet_instances(&w.sim).len(), 4, "no launch was repeated");
     assert_eq!(serving(&w.sim), 4, "the next steps did what was left");
 }

@@ -1159,3 +1159,127 @@ fn rolling_restarts_without_a_load_balancer_keep_running_instances_at_the_floor(
         assert_eq!(w.launched.len(), expect_launches, "{rollout}");
     }
 }
+
+#[test]
+fn a_running_instance_without_its_backend_gets_it_back_on_the_next_step() {
+    let mut w = World::new(fleet(&[("web", 3)], true, ""));
+    w.seed("web", 3);
+    // Someone removed the second instance's backend (the console, a script).
+    w.backends
+        .retain(|b| b.ip_address != Some(ip(2).to_string()));
+    let plan = w.step(Mode::Operation);
+    let adds: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::AddBackend {
+                ip: addr, instance, ..
+            } => Some((instance.clone(), *addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        adds,
+        vec![(id(2), ip(2))],
+        "exactly the missing backend is added"
+    );
+    assert_eq!(w.backends.len(), 3);
+    // Steady again: nothing more to do.
+    let plan = w.step(Mode::Operation);
+    assert!(plan.actions.is_empty(), "{:?}", plan.actions);
+}
+
+#[test]
+fn a_backend_left_at_a_gone_instances_address_is_removed_and_unknown_ones_are_left() {
+    let mut w = World::new(fleet(&[("web", 2)], true, ""));
+    w.seed("web", 2);
+    // The second instance vanished without fleetctl; its backend stayed.
+    w.instances.retain(|i| i.id != id(2));
+    // A backend the fleet never had (someone else's server in the set).
+    w.backends.push(backend(77));
+    let plan = w.step(Mode::Operation);
+    let deletes: Vec<String> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteBackend { backend } => Some(backend.as_str().to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deletes, vec![backend(2).name.as_str().to_string()]);
+    assert!(
+        w.backends.iter().any(|b| b.name == backend(77).name),
+        "a backend the fleet never had is not touched"
+    );
+    assert_eq!(
+        w.ledger.record(&id(2)).map(|r| r.state),
+        Some(RecordState::Missing)
+    );
+}
+
+#[test]
+fn a_load_balancer_change_still_applying_holds_the_others_until_it_is_done() {
+    use fleetctl_core::oci::workrequest::{WorkRequestState, WorkRequestStatus};
+    use fleetctl_core::store::ledger::PendingWorkRequest;
+
+    let mut w = World::new(fleet(&[("web", 3)], true, ""));
+    w.seed("web", 3);
+    w.backends
+        .retain(|b| b.ip_address != Some(ip(2).to_string()));
+    w.ledger.work_requests.push(PendingWorkRequest {
+        id: "wr-1".into(),
+        what: "drain backend 10.0.0.9:8080".into(),
+        started: Timestamp::new(w.now),
+    });
+    let mut obs = w.observe();
+    obs.load_balancer.as_mut().unwrap().work_requests.insert(
+        "wr-1".into(),
+        WorkRequestState::InProgress(WorkRequestStatus::InProgress),
+    );
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(
+        !p.actions
+            .iter()
+            .any(|a| matches!(a, Action::AddBackend { .. })),
+        "no backend change while another is applying: {:?}",
+        p.actions
+    );
+    assert!(
+        p.waiting_on[0].contains("drain backend 10.0.0.9:8080"),
+        "{:?}",
+        p.waiting_on
+    );
+    assert_eq!(p.ledger.work_requests.len(), 1, "still waited on");
+
+    // Done: dropped, and the missing backend is added in the same step.
+    obs.load_balancer
+        .as_mut()
+        .unwrap()
+        .work_requests
+        .insert("wr-1".into(), WorkRequestState::Succeeded);
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(p.ledger.work_requests.is_empty());
+    assert!(
+        p.actions
+            .iter()
+            .any(|a| matches!(a, Action::AddBackend { .. }))
+    );
+
+    // Failed: dropped with a warning event.
+    obs.load_balancer.as_mut().unwrap().work_requests.insert(
+        "wr-1".into(),
+        WorkRequestState::Failed {
+            status: WorkRequestStatus::Failed,
+            message: "backend set is busy".into(),
+        },
+    );
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Operation);
+    assert!(p.ledger.work_requests.is_empty());
+    assert!(
+        p.ledger
+            .events
+            .iter()
+            .any(|e| e.level == EventLevel::Warning && e.message.contains("backend set is busy")),
+        "a failed change is reported"
+    );
+}

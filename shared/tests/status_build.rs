@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use fleetctl_api::status::DriftKind;
 use fleetctl_core::config::{FleetConfig, load_str};
 use fleetctl_core::ids::InstanceId;
+use fleetctl_core::observe::{LoadBalancerObservation, Observation, private_ips};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::Instance;
-use fleetctl_core::status::{LoadBalancerObservation, Observation, build, private_ips};
+use fleetctl_core::status::build;
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, Operation, OperationId, OperationKind, OperationStatus, RecordState,
     Timestamp,
@@ -122,6 +123,7 @@ fn observation(
                 total_backend_count: u32::try_from(backends.len()).unwrap(),
             },
             backends,
+            work_requests: Default::default(),
         }),
     }
 }
@@ -146,11 +148,55 @@ fn drift_kinds(
         &observation(Some(&ledger), instances, backends),
     );
     assert_eq!(status.in_sync, status.drift.is_empty());
+    // The per-instance rules; the count (shortfall, surplus) has its own test.
     status
         .drift
         .iter()
+        .filter(|d| !matches!(d.kind, DriftKind::Shortfall | DriftKind::Surplus))
         .map(|d| (d.kind, d.instance_id.clone().or(d.backend.clone())))
         .collect()
+}
+
+#[test]
+fn fewer_or_more_instances_than_desired_is_drift() {
+    let count_drift = |running: u32| {
+        let records: Vec<InstanceRecord> = (1..=running)
+            .map(|n| record(n, RecordState::Running))
+            .collect();
+        let instances: Vec<Instance> = (1..=running)
+            .map(|n| instance(n, "RUNNING", "blue"))
+            .collect();
+        let ledger = ledger(records);
+        let status = build(
+            &fleet(false),
+            "memory://t",
+            Some(&ledger),
+            &observation(Some(&ledger), instances, None),
+        );
+        (
+            status.in_sync,
+            status
+                .drift
+                .iter()
+                .map(|d| (d.kind, d.detail.clone()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    // The fleet file asks for 2.
+    let (in_sync, drift) = count_drift(0);
+    assert!(!in_sync, "0 of 2 running is not in sync");
+    assert_eq!(
+        drift,
+        vec![(
+            DriftKind::Shortfall,
+            "0 of 2 desired instances run in OCI (2 short)".to_string()
+        )]
+    );
+    let (in_sync, drift) = count_drift(3);
+    assert!(!in_sync);
+    assert_eq!(drift[0].0, DriftKind::Surplus, "{drift:?}");
+    let (in_sync, drift) = count_drift(2);
+    assert!(in_sync, "{drift:?}");
 }
 
 #[test]
@@ -401,7 +447,9 @@ fn per_backend_health_fills_the_lb_column_and_the_healthy_count() {
     health.warning_state_backend_names = vec!["10.0.0.4:8080".into()];
     health.critical_state_backend_names = vec!["10.0.0.2:8080".into()];
     health.unknown_state_backend_names = vec!["10.0.0.3:8080".into()];
-    let status = build(&fleet(true), "memory://t", Some(&l), &obs);
+    // Four desired, four running: only health differs.
+    let four = load_str("fleet.yaml", &FLEET.replace("count: 2", "count: 4")).unwrap();
+    let status = build(&four, "memory://t", Some(&l), &obs);
     let column: Vec<(String, Option<String>)> = status.groups[0]
         .instances
         .iter()
@@ -435,6 +483,7 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
         steps: vec![],
         error: None,
         pause_reason: None,
+        waiting_on: Vec::new(),
         start_total: 0,
         target_total: 0,
         limits: None,

@@ -168,6 +168,7 @@ fn full_ledger() -> Ledger {
         ],
         error: Some("one failure".into()),
         pause_reason: None,
+        waiting_on: Vec::new(),
         start_total: 0,
         target_total: 0,
         limits: None,

@@ -164,6 +164,10 @@ pub struct Drift {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DriftKind {
+    /// Fewer instances run in OCI than the fleet file's total.
+    Shortfall,
+    /// More instances run in OCI than the fleet file's total.
+    Surplus,
     /// The ledger has an active record, but OCI no longer reports the instance (or reports it
     /// terminating) although fleetctl did not terminate it.
     InLedgerButGone,
@@ -179,6 +183,8 @@ impl DriftKind {
     /// The kind in words, as `fleetctl status` prints it.
     pub fn describe(self) -> &'static str {
         match self {
+            DriftKind::Shortfall => "fewer running than desired",
+            DriftKind::Surplus => "more running than desired",
             DriftKind::InLedgerButGone => "in ledger but gone",
             DriftKind::NotInLedger => "running but not in ledger",
             DriftKind::BackendMissing => "LB backend missing",

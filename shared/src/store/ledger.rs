@@ -316,6 +316,10 @@ pub struct Ledger {
     /// Who may act on the fleet, until when, and the fencing counter.
     #[serde(default)]
     pub lease: Lease,
+    /// Load balancer changes OCI accepted and may still be applying: the next steps check
+    /// them and make no other backend change until they are done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work_requests: Vec<PendingWorkRequest>,
 }
 
 impl Ledger {
@@ -330,6 +334,7 @@ impl Ledger {
             operation: None,
             events: VecDeque::new(),
             lease: Lease::default(),
+            work_requests: Vec::new(),
         }
     }
 
@@ -575,6 +580,10 @@ pub struct Operation {
     /// Why it is paused (status `paused`): a failure budget spent, or a user's `pause`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause_reason: Option<String>,
+    /// What its last step waited on, one line each ("web-3: waiting for backend health OK,
+    /// 40 s so far").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_on: Vec<String>,
     /// The active instance count when it started.
     #[serde(default)]
     pub start_total: u32,
@@ -868,6 +877,18 @@ pub enum EventLevel {
     Warning,
     /// Something that needs a person.
     Error,
+}
+
+/// A load balancer change whose work request a later step checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PendingWorkRequest {
+    /// The work request's id.
+    pub id: String,
+    /// What it does, in words ("add backend 10.0.0.3:8080").
+    pub what: String,
+    /// When OCI accepted it.
+    pub started: Timestamp,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use fleetctl_core::config::{self, FleetConfig, RolloutStrategy};
 use fleetctl_core::ids::InstanceId;
+use fleetctl_core::observe::{LoadBalancerObservation, Observation};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
 use fleetctl_core::oci::compute::{Instance, InstanceLifecycleState};
 use fleetctl_core::plan::{self, Action, Mode, Outcome, Plan, RequestError};
-use fleetctl_core::status::{self, LoadBalancerObservation, Observation};
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, OperationId, OperationKind, OperationStatus, RecordState, Timestamp,
 };
@@ -235,7 +235,7 @@ impl World {
             .iter()
             .map(|i| (i.id.clone(), ip(n_of(&i.id))))
             .collect();
-        let private_ips = status::private_ips(Some(&self.ledger), &listed, &vnics);
+        let private_ips = fleetctl_core::observe::private_ips(Some(&self.ledger), &listed, &vnics);
         let load_balancer = self.lb().then(|| {
             let critical: Vec<String> = self
                 .backends
@@ -252,6 +252,7 @@ impl World {
                     unknown_state_backend_names: vec![],
                     total_backend_count: self.backends.len() as u32,
                 },
+                work_requests: Default::default(),
             }
         });
         Observation {
