@@ -1079,6 +1079,114 @@ async fn kills_in_the_named_crash_windows_resume_without_repeating_a_call() {
     t.summary(0);
 }
 
+/// The load balancer's work requests as `(change, backend, state)`.
+fn lb_changes(world: &Value) -> Vec<(String, String, String)> {
+    world["workRequests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["service"] == "lb")
+        .filter_map(|w| {
+            let mut words = w["message"].as_str()?.split(' ');
+            Some((
+                words.next()?.to_string(),
+                words.next()?.to_string(),
+                w["lifecycleState"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A fleet of one, whose load balancer changes then take 4 s: longer than a killed run's
+/// lease (2 s), so the next run finds the change it started still running.
+async fn one_instance_and_a_slow_load_balancer(t: &mut Tally) -> World {
+    let w = world(0, "minReadySeconds: 0", StoreKind::File, 9).await;
+    let up = w.run(&["scale", "1"], Kill::Never, LEASE_TTL).await;
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    t.operations += 1;
+    w.check_converged(t, 1, 1).await;
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .put(format!("{}/_sim/settings", w.sim.base_url()))
+        .json(&serde_json::json!({"lbWorkRequestSeconds": 4000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    w
+}
+
+/// Asserts the load balancer ran exactly one change of each kind.
+fn assert_one_change_each(w: &World, t: &Tally) {
+    let changes = lb_changes(&w.sim.world_json());
+    for kind in ["CreateBackend", "UpdateBackend", "DeleteBackend"] {
+        let of_kind: Vec<_> = changes.iter().filter(|c| c.0 == kind).collect();
+        assert_eq!(
+            of_kind.len(),
+            1,
+            "{} (seed {}): one {kind} expected, the load balancer ran {of_kind:?}",
+            t.name,
+            t.seed
+        );
+    }
+}
+
+/// Killed while the drain it started still runs, before its step recorded the work request:
+/// the next run sends the drain again with the same retry token, which OCI answers with the
+/// same work request, so the load balancer drains once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_a_drain_does_not_repeat_it() {
+    let mut t = Tally::new("crash: drain in flight");
+    let w = one_instance_and_a_slow_load_balancer(&mut t).await;
+    w.kill_after_call(&mut t, &["scale", "0"], "UpdateBackend")
+        .await;
+    w.reconcile(&mut t).await;
+    w.check_converged(&t, 0, 1).await;
+    assert_one_change_each(&w, &t);
+    t.summary(0);
+}
+
+/// Killed while the backend removal it started still runs, before its step recorded the
+/// work request: the next run must not remove the backend again.
+///
+/// Fails today: DeleteBackend carries no retry token and the step only knows the work
+/// requests the ledger recorded, so the next run sends a second DeleteBackend (the load
+/// balancer queues it; it fails once the first one removed the backend, and fleetctl
+/// reports the failure as a warning). Possible fixes: record each load balancer change's
+/// intent with the plan (before the call) and hold changes while one is unaccounted for, or
+/// list the load balancer's work requests in flight when observing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known: a backend removal in flight when its run is killed is sent again"]
+async fn a_kill_during_a_backend_removal_does_not_repeat_it() {
+    let mut t = Tally::new("crash: backend removal in flight");
+    // The step records the work request a few milliseconds after OCI answered: the kill
+    // does not always land before that. Try until it did.
+    let mut attempt = 0;
+    let w = loop {
+        attempt += 1;
+        assert!(
+            attempt <= 8,
+            "the kill never fell before the removal was recorded"
+        );
+        let w = one_instance_and_a_slow_load_balancer(&mut t).await;
+        let drain = w
+            .run(&["scale", "0", "--no-wait"], Kill::Never, LEASE_TTL)
+            .await;
+        assert_eq!(drain.code, Some(0), "{}", drain.stderr);
+        w.kill_after_call(&mut t, &["reconcile"], "DeleteBackend")
+            .await;
+        if w.ledger().await.work_requests.is_empty() {
+            break w;
+        }
+    };
+    w.reconcile(&mut t).await;
+    w.check_converged(&t, 0, 1).await;
+    assert_one_change_each(&w, &t);
+    t.summary(0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Two reconcilers racing on one store
 // ---------------------------------------------------------------------------------------
