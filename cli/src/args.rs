@@ -364,6 +364,25 @@ mod tests {
     }
 
     #[test]
+    fn the_lease_ttl_is_a_duration_of_at_least_100ms() {
+        let cli = Cli::try_parse_from(["fleetctl", "--lease-ttl", "2s", "status"]).unwrap();
+        assert_eq!(cli.global.lease_ttl, Some(Duration::from_secs(2)));
+        let cli = Cli::try_parse_from(["fleetctl", "status"]).unwrap();
+        assert_eq!(cli.global.lease_ttl, None, "the core's 120 s unless set");
+        let err = Cli::try_parse_from(["fleetctl", "--lease-ttl", "50ms", "status"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--lease-ttl") && err.contains("at least 100ms") && err.contains("50ms"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["fleetctl", "--lease-ttl", "soon", "status"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--lease-ttl") && err.contains("soon"), "{err}");
+    }
+
+    #[test]
     fn no_action_means_summary() {
         assert!(matches!(
             invocation(&["--config", "f.yaml"]),
