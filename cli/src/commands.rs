@@ -10,6 +10,7 @@ use fleetctl_core::{Error, cloud};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
 use crate::operate::{Ask, RunOptions};
+use crate::render::terminal_safe;
 
 /// `writeln!` to the command's output; a failed write is [`Error::Output`] (a closed pipe ends
 /// the run quietly with success, see `Error::exit_code`).
@@ -178,24 +179,26 @@ fn auth_validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> 
     match global.output {
         OutputFormat::Json => say!(out, "{}", json(&report)?),
         OutputFormat::Text => {
-            say!(out, "auth: ok ({} succeeded)", report.check);
-            say!(out, "  principal: {}", report.principal);
-            say!(out, "  source:    {}", report.source);
-            say!(out, "  region:    {}", report.region);
-            say!(out, "  tenancy:   {}", report.tenancy);
+            // Names and ids come from OCI and the config file: never raw to a terminal.
+            let t = terminal_safe;
+            say!(out, "auth: ok ({} succeeded)", t(report.check));
+            say!(out, "  principal: {}", t(&report.principal));
+            say!(out, "  source:    {}", t(&report.source));
+            say!(out, "  region:    {}", t(&report.region));
+            say!(out, "  tenancy:   {}", t(&report.tenancy));
             if let Some(user) = &report.user {
                 match &report.user_name {
-                    Some(name) => say!(out, "  user:      {user} ({name})"),
-                    None => say!(out, "  user:      {user}"),
+                    Some(name) => say!(out, "  user:      {} ({})", t(user), t(name)),
+                    None => say!(out, "  user:      {}", t(user)),
                 }
             }
             if let Some(instance) = &report.instance {
-                say!(out, "  instance:  {instance}");
+                say!(out, "  instance:  {}", t(instance));
             }
             if let Some(resource) = &report.resource {
-                say!(out, "  resource:  {resource}");
+                say!(out, "  resource:  {}", t(resource));
             }
-            say!(out, "  endpoint:  {}", report.identity_endpoint);
+            say!(out, "  endpoint:  {}", t(&report.identity_endpoint));
         }
     }
     Ok(())

@@ -13,9 +13,15 @@ use clap::Parser;
 use fleetctl_core::{Error, ExitCode};
 
 use crate::args::Cli;
+use crate::render::terminal_safe;
 
 fn main() -> ProcessExitCode {
     install_panic_hook();
+    // The documented test-only trigger of exit 3 (docs/fleetctl-spec.md, section 1): no input
+    // reaches a bug on purpose, so tests of the one-line report need a way to fail as one.
+    if std::env::var_os("FLEETCTL_TEST_PANIC").is_some_and(|v| v == "1") {
+        panic!("FLEETCTL_TEST_PANIC is set: failing as a bug would");
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return clap_exit(&err),
@@ -44,6 +50,9 @@ fn report(err: &Error) -> ProcessExitCode {
     ProcessExitCode::from(code.code())
 }
 
+/// Prints `err` on stderr: one line for it, one per cause, one per hint. Messages can carry
+/// text from outside (OCI's error messages, a fleet file's keys), so each is
+/// [`terminal_safe`]: a control character cannot break a line or reach the terminal.
 fn print_error(err: &Error) {
     let mut stderr = std::io::stderr().lock();
     match err {
@@ -52,12 +61,14 @@ fn print_error(err: &Error) {
             print_error(error);
             let mut stderr = std::io::stderr().lock();
             for hint in hints {
-                let _ = writeln!(stderr, "  hint: {hint}");
+                let _ = writeln!(stderr, "  hint: {}", terminal_safe(hint));
             }
         }
-        // Config problems are already one `file:line:column: path: message` per line.
+        // Config problems are one `file:line:column: path: message` line each.
         Error::Config(problems) => {
-            let _ = writeln!(stderr, "{problems}");
+            for problem in &problems.problems {
+                let _ = writeln!(stderr, "{}", terminal_safe(&problem.to_string()));
+            }
             let n = problems.problems.len();
             let _ = writeln!(
                 stderr,
@@ -66,10 +77,14 @@ fn print_error(err: &Error) {
             );
         }
         other => {
-            let _ = writeln!(stderr, "fleetctl: error: {other}");
+            let _ = writeln!(
+                stderr,
+                "fleetctl: error: {}",
+                terminal_safe(&other.to_string())
+            );
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                let _ = writeln!(stderr, "  caused by: {cause}");
+                let _ = writeln!(stderr, "  caused by: {}", terminal_safe(&cause.to_string()));
                 source = cause.source();
             }
         }
@@ -102,7 +117,10 @@ fn install_panic_hook() {
             .map(|s| (*s).to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        eprintln!("fleetctl: internal error (a bug, please report it){location}: {message}");
+        eprintln!(
+            "fleetctl: internal error (a bug, please report it){location}: {}",
+            terminal_safe(&message)
+        );
         std::process::exit(i32::from(ExitCode::Internal.code()));
     }));
 }
@@ -119,7 +137,37 @@ fn init_logging(verbose: u8) {
     // Colour codes only for a person at a terminal, never in a file or a pipe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| OneLine(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Writes each log event as one line: a line break inside it (an OCI error message that
+/// holds one) is written as `\n` or `\r`, so a message cannot forge a line of its own.
+/// (tracing-subscriber already escapes the other control characters of field values.) The
+/// formatter writes one whole event per `write_all`, which this takes in one `write`.
+struct OneLine<W>(W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        let mut line = Vec::with_capacity(buf.len());
+        for &b in body {
+            match b {
+                b'\n' => line.extend_from_slice(b"\\n"),
+                b'\r' => line.extend_from_slice(b"\\r"),
+                b => line.push(b),
+            }
+        }
+        line.extend_from_slice(end);
+        self.0.write_all(&line)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -19,6 +19,7 @@ use fleetctl_core::store::{OpenOptions, StateStore, StoreUrl};
 use fleetctl_core::{Error, cloud};
 
 use crate::args::{GlobalArgs, OutputFormat, Strategy};
+use crate::render::terminal_safe;
 
 /// How long the CLI waits between steps at most (a step says when it is useful sooner).
 const MAX_POLL: Duration = Duration::from_secs(5);
@@ -168,7 +169,7 @@ pub async fn reconcile(
         let report = step_waiting(&ctx, Mode::Control, &stop).await?;
         for line in &report.did {
             tracing::info!("{line}");
-            eprintln!("  {line}");
+            eprintln!("  {}", terminal_safe(line));
         }
         let busy = report
             .operation()
@@ -210,7 +211,7 @@ pub async fn pause(reason: &str, global: &GlobalArgs, out: &mut dyn Write) -> Re
     let id = id.map(|i| i.to_string()).unwrap_or_default();
     match global.output {
         OutputFormat::Text => {
-            writeln!(out, "operation {id} paused: {reason}").map_err(Error::Output)
+            writeln!(out, "operation {id} paused: {}", terminal_safe(reason)).map_err(Error::Output)
         }
         OutputFormat::Json => writeln!(
             out,
@@ -348,12 +349,12 @@ fn finish_line(
             )
             .map_err(Error::Output)?;
             if let Some(r) = &op.pause_reason {
-                writeln!(out, "  paused: {}", escape(r)).map_err(Error::Output)?;
+                writeln!(out, "  paused: {}", terminal_safe(r)).map_err(Error::Output)?;
             }
             if let Some(e) = &op.error
                 && op.pause_reason.as_deref() != Some(e.as_str())
             {
-                writeln!(out, "  error: {}", escape(e)).map_err(Error::Output)?;
+                writeln!(out, "  error: {}", terminal_safe(e)).map_err(Error::Output)?;
             }
         }
         OutputFormat::Json => {
@@ -482,7 +483,7 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
                 }
             }
             for n in &p.notes {
-                w(out, format!("note: {n}"))?;
+                w(out, format!("note: {}", terminal_safe(n)))?;
             }
             Ok(())
         }
@@ -492,7 +493,7 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
 fn name_of(ledger: &Ledger, id: &fleetctl_core::ids::InstanceId) -> String {
     ledger
         .record(id)
-        .map(|r| format!("{} ({id})", escape(&r.name)))
+        .map(|r| format!("{} ({id})", terminal_safe(&r.name)))
         .unwrap_or_else(|| id.to_string())
 }
 
@@ -521,7 +522,10 @@ fn step_line(ledger: &Ledger, s: &fleetctl_core::store::ledger::Step) -> String 
         StepStatus::InProgress => s.phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
         StepStatus::Done => "done".into(),
         StepStatus::Skipped => "skipped".into(),
-        StepStatus::Failed => format!("failed: {}", s.detail.clone().unwrap_or_default()),
+        StepStatus::Failed => format!(
+            "failed: {}",
+            terminal_safe(s.detail.as_deref().unwrap_or_default())
+        ),
     };
     format!("{what} [{status}]")
 }
@@ -570,7 +574,8 @@ impl Progress {
     }
 
     fn show(&mut self, report: &StepReport, op: Option<&Operation>) {
-        let msg = report.waiting_on.first().cloned().unwrap_or_default();
+        // What the step did and waits on names instances and carries OCI's messages.
+        let msg = terminal_safe(report.waiting_on.first().map_or("", String::as_str)).into_owned();
         match &self.bar {
             Some(bar) => {
                 if let Some(op) = op {
@@ -579,13 +584,13 @@ impl Progress {
                     bar.set_position(u64::from(p.done));
                 }
                 for line in &report.did {
-                    bar.println(format!("  {line}"));
+                    bar.println(format!("  {}", terminal_safe(line)));
                 }
                 bar.set_message(msg);
             }
             None => {
                 for line in &report.did {
-                    eprintln!("  {line}");
+                    eprintln!("  {}", terminal_safe(line));
                 }
                 let line = match op {
                     Some(op) => {
@@ -607,18 +612,4 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
-}
-
-/// Text from OCI or the ledger, with control characters escaped so it cannot drive the
-/// terminal.
-fn escape(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }

@@ -1,5 +1,10 @@
 //! Text renderings of results for people (JSON output is the wire types as they are).
+//!
+//! Text output goes to terminals, and much of it comes from outside fleetctl (display names
+//! and states from OCI, names in the ledger, messages of foreign servers): every such string
+//! passes through [`terminal_safe`] before it is printed.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use fleetctl_api::status::FleetStatus;
@@ -7,6 +12,7 @@ use fleetctl_api::status::FleetStatus;
 /// `fleetctl status` as text: a headline, the load balancer, one table row per instance
 /// grouped by group, then every drift.
 pub fn status_text(s: &FleetStatus) -> String {
+    let t = terminal_safe;
     let mut out = String::new();
     let ledger = if s.ledger.exists {
         format!(
@@ -21,35 +27,44 @@ pub fn status_text(s: &FleetStatus) -> String {
     let _ = writeln!(
         out,
         "Fleet {}: {} of {} desired instance{} in OCI (ledger at {}: {})",
-        s.fleet,
+        t(&s.fleet),
         s.running,
         s.desired,
         plural(s.desired),
-        s.state_url,
+        t(&s.state_url),
         ledger
     );
     if let Some(op) = &s.ledger.operation {
-        let _ = writeln!(out, "Operation {} ({}): {}", op.id, op.kind, op.status);
+        let _ = writeln!(
+            out,
+            "Operation {} ({}): {}",
+            t(&op.id),
+            t(&op.kind),
+            t(&op.status)
+        );
     }
     if let Some(lb) = &s.load_balancer {
         let _ = writeln!(
             out,
             "Load balancer {} ({}), backend set {} port {}: {} backend{}, {} healthy, set health {}",
-            lb.id,
-            lb.lb_type,
-            lb.backend_set,
+            t(&lb.id),
+            t(&lb.lb_type),
+            t(&lb.backend_set),
             lb.port,
             lb.backends,
             plural(lb.backends),
             lb.healthy,
-            lb.health
+            t(&lb.health)
         );
     }
     for g in &s.groups {
         let _ = writeln!(
             out,
             "\nGroup {}: desired {}, in ledger {}, in OCI {}",
-            g.name, g.desired, g.in_ledger, g.in_oci
+            t(&g.name),
+            g.desired,
+            g.in_ledger,
+            g.in_oci
         );
         if g.instances.is_empty() {
             continue;
@@ -80,6 +95,7 @@ pub fn status_text(s: &FleetStatus) -> String {
                         })
                         .unwrap_or_else(|| "-".into()),
                 ]
+                .map(|cell| t(&cell).into_owned())
             })
             .collect();
         let header = ["NAME", "INSTANCE", "IP", "OCI", "LEDGER", "LB"].map(String::from);
@@ -109,10 +125,41 @@ pub fn status_text(s: &FleetStatus) -> String {
     } else {
         let _ = writeln!(out, "\nDrift ({}):", s.drift.len());
         for d in &s.drift {
-            let _ = writeln!(out, "  {}: {}", d.kind.describe(), d.detail);
+            let _ = writeln!(out, "  {}: {}", d.kind.describe(), t(&d.detail));
         }
     }
     out
+}
+
+/// `text` with every control character written as an escape (`\n`, `\r`, `\t`, else
+/// `\u{1b}`), so text from outside cannot move the cursor, clear the screen, change colours
+/// or the window title, or hide and reorder what a terminal shows: C0 and C1 controls, DEL,
+/// and the Unicode line separators and bidirectional formatting characters.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    fn unsafe_char(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if unsafe_char(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn plural(n: u64) -> &'static str {

@@ -54,6 +54,17 @@ impl Fixture {
         path
     }
 
+    /// A fleet file using the API key of `config`'s DEFAULT profile.
+    fn fleet_with_config_file(&self, name: &str, config: &Path) -> PathBuf {
+        self.fleet_with_auth(
+            name,
+            &format!(
+                "{{method: user, configFile: {}, region: us-ashburn-1}}",
+                config.display()
+            ),
+        )
+    }
+
     fn user_auth(&self, profile: &str) -> String {
         format!(
             "{{method: user, configFile: {}, profile: {profile}, region: us-ashburn-1}}",
@@ -332,13 +343,7 @@ async fn a_wrong_key_is_refused_by_oci_exit_2_with_signature_hints() {
         .join("\n");
     let wrong = f.dir().join("wrong-key-config");
     std::fs::write(&wrong, default_section + "\n").unwrap();
-    let fleet = f.fleet_with_auth(
-        "wrongkey.yaml",
-        &format!(
-            "{{method: user, configFile: {}, region: us-ashburn-1}}",
-            wrong.display()
-        ),
-    );
+    let fleet = f.fleet_with_config_file("wrongkey.yaml", &wrong);
     let out = fleetctl(
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
@@ -475,5 +480,100 @@ async fn instance_principal_rides_out_metadata_and_federation_errors() {
     assert_eq!(
         statuses("X509FederationRequest"),
         vec![Some(500), Some(200)]
+    );
+}
+
+#[tokio::test]
+async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_allowed() {
+    let f = Fixture::start().await;
+    let port = f.sim.local_addr().port();
+    let text_of = std::fs::read_to_string(f.sim.fleet_file()).unwrap();
+    let base = f.sim.base_url().trim_end_matches('/');
+    assert!(text_of.contains(base), "{text_of}");
+    let fleet = f.dir().join("insecure.yaml");
+    let remote = format!("http://oci.fleet.test:{port}");
+    std::fs::write(&fleet, text_of.replace(base, &remote)).unwrap();
+
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &no_env(),
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "`{remote}` (from the `endpoint` setting) is plain http:// to a host that is not \
+             loopback"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use https://"), "{stderr}");
+    assert!(
+        stderr.contains("set FLEETCTL_ALLOW_INSECURE_ENDPOINT=1"),
+        "{stderr}"
+    );
+    assert!(f.sim.requests().is_empty(), "nothing was sent");
+
+    // Opted in, the request goes out. The simulator doubles as the HTTP proxy, so the name
+    // need not resolve and nothing leaves loopback.
+    let env = BTreeMap::from([
+        (
+            "FLEETCTL_ALLOW_INSECURE_ENDPOINT".to_string(),
+            "1".to_string(),
+        ),
+        ("HTTP_PROXY".to_string(), f.sim.base_url().to_string()),
+    ]);
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &env,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("endpoint:  {remote}/")),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        f.ok_calls(),
+        vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
+    );
+}
+
+#[tokio::test]
+async fn an_upper_case_fingerprint_in_the_profile_signs_with_the_fingerprint_oci_computes() {
+    let f = Fixture::start().await;
+    let original = std::fs::read_to_string(f.sim.config_file()).unwrap();
+    let upper: String = original
+        .lines()
+        .map(|l| match l.strip_prefix("fingerprint") {
+            Some(rest) => format!("fingerprint{}", rest.to_ascii_uppercase()),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(
+        upper.trim(),
+        original.trim(),
+        "the profile has a lower-case fingerprint"
+    );
+    let config = f.dir().join("config-upper");
+    std::fs::write(&config, upper + "\n").unwrap();
+    let fleet = f.fleet_with_config_file("upper.yaml", &config);
+    let out = fleetctl(
+        &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+        &no_env(),
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("does not match"),
+        "no mismatch warning: {stderr}"
+    );
+    assert_eq!(
+        f.ok_calls(),
+        vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
     );
 }

@@ -235,14 +235,74 @@ fn usage_errors_exit_1_not_2() {
         &["--scale", "x"][..],
         &["--scale", "-1"][..],
         &["no-such-command"][..],
-        &["--scale", "3", "--status"][..],
-        &["--status", "validate"][..],
-        &["--reconcile-every", "soon"][..],
         &["auth"][..],
     ] {
         let out = fleetctl(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Conflicting long-standing flags and a bad duration: exit 1, and the first line says what
+/// is wrong (before anything is loaded or contacted).
+#[test]
+fn conflicting_flags_and_bad_durations_say_what_is_wrong() {
+    for (args, first_line) in [
+        (
+            &["--scale", "3", "--status"][..],
+            "fleetctl: error: choose one action: --scale, --status cannot be used together",
+        ),
+        (
+            &["--status", "validate"][..],
+            "fleetctl: error: --status cannot be combined with a subcommand",
+        ),
+        (
+            &["--reconcile-every", "soon"][..],
+            "error: invalid value 'soon' for '--reconcile-every <DURATION>': must be a duration \
+             such as \"90s\", \"5m\" or \"1m30s\" (a whole number followed by ms, s, m, h or d), \
+             got \"soon\"",
+        ),
+    ] {
+        let out = fleetctl(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().next(), Some(first_line), "{args:?}: {err}");
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+/// Exit 3 end to end: a bug (here the documented test-only trigger `FLEETCTL_TEST_PANIC=1`,
+/// spec section 1, because no input reaches a bug on purpose) is one line on stderr, even
+/// with `RUST_BACKTRACE` set, and exit 3.
+#[test]
+fn an_internal_error_is_one_line_and_exit_3() {
+    let out = support::fleetctl()
+        .args(["--config", "config/fleet.local.yaml.tmpl", "validate"])
+        .current_dir(repo())
+        .env("FLEETCTL_TEST_PANIC", "1")
+        .env("RUST_BACKTRACE", "full")
+        .output()
+        .expect("fleetctl runs");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("fleetctl: internal error (a bug, please report it) at cli/src/main.rs:"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(": FLEETCTL_TEST_PANIC is set: failing as a bug would\n"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty());
+
+    // Any other value is not the trigger.
+    let out = support::fleetctl()
+        .args(["--config", "config/fleet.local.yaml.tmpl", "validate"])
+        .current_dir(repo())
+        .env("FLEETCTL_TEST_PANIC", "0")
+        .output()
+        .expect("fleetctl runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -436,4 +496,58 @@ fn fleetctl_state_names_the_ledger_and_state_overrides_it() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("gopher://from-flag/x"), "{err}");
     assert!(!err.contains("from-env"), "--state wins: {err}");
+}
+
+/// Issue 7, item 1: a ~200 KB fleet file of 250 nested anchored flow lists around one long
+/// list took 12 s and gigabytes of memory (every anchor deep-copied its list). It is refused
+/// at once, at the list that nests too deep.
+#[test]
+fn an_anchor_bomb_is_refused_quickly_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.yaml");
+    let mut text = String::from("kind: FleetConfig\nmetadata:\n  name: bomb\nspec:\n  metadata: ");
+    for i in 0..250 {
+        text.push_str(&format!("&a{i} ["));
+    }
+    text.push_str(&vec!["x"; 65_000].join(", "));
+    text.push_str(&"]".repeat(250));
+    text.push('\n');
+    assert!(
+        (190_000..=210_000).contains(&text.len()),
+        "{} bytes",
+        text.len()
+    );
+    std::fs::write(&path, &text).unwrap();
+
+    let mut child = support::ChildGuard::spawn(
+        support::fleetctl()
+            .args(["--config", path.to_str().unwrap(), "validate"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fleetctl validate still runs after 10 s on a 200 KB file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    // Levels: the root mapping, `spec`, then the lists; the 31st list is level 33. Its `[`
+    // follows `  metadata: ` and 30 times `&aN [` (10 with one digit, 20 with two), `&a30 `.
+    let column = "  metadata: ".len() + 1 + 10 * 5 + 20 * 6 + 5;
+    assert_eq!(
+        err,
+        format!(
+            "{}:5:{column}: lists and mappings are nested more than 32 levels deep here; a \
+             fleet file needs far fewer\nfleetctl: the fleet file is invalid (1 problem)\n",
+            path.display()
+        )
+    );
 }

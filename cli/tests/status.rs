@@ -360,3 +360,69 @@ async fn a_ledger_timestamp_out_of_range_is_a_damaged_ledger_not_a_crash() {
     assert!(!stderr.contains("panic"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), doc);
 }
+
+/// Issue 7, item 8: display names from OCI and names in the ledger were printed as they are,
+/// so one holding escape sequences could clear the screen, retitle the window or hide text.
+/// Text output escapes every control character; JSON keeps the strings (JSON escapes them).
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_from_oci_and_the_ledger_are_escaped_in_text_output() {
+    let w = world().await;
+    let group = w.fleet.group("web").unwrap();
+    let tags = FleetTags::new(
+        w.fleet.metadata.name.clone(),
+        group.name.clone(),
+        "status-test",
+        1,
+    )
+    .unwrap();
+    let mut details = cloud::launch_details(&w.fleet, group, &tags);
+    let evil_oci = "web\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}1";
+    details.display_name = Some(evil_oci.to_string());
+    let token = RetryToken::derive("launch", "status-test", "evil");
+    compute::launch_instance(&w.cloud.client, &details, &token)
+        .await
+        .unwrap();
+    let gone: InstanceId = "ocid1.instance.oc1.iad.aaaaaaaagonegonegone"
+        .parse()
+        .unwrap();
+    let evil_ledger = "gone\r\n\u{9b}31mred\tname";
+    write_ledger(
+        &w,
+        vec![record(&gone, evil_ledger, None, RecordState::Running)],
+    )
+    .await;
+
+    let out = fleetctl(&w, &["status"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for raw in ['\u{1b}', '\u{7}', '\u{9b}', '\r', '\t', '\u{202e}'] {
+        assert!(
+            !shown.contains(raw),
+            "{raw:?} reached the output:\n{shown:?}"
+        );
+    }
+    assert!(
+        shown.contains("web\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{202e}1"),
+        "{shown}"
+    );
+    assert!(shown.contains("gone\\r\\n\\u{9b}31mred\\tname"), "{shown}");
+    // Every row is still one line: the ledger's newline did not split one.
+    assert!(
+        shown
+            .lines()
+            .filter(|l| l.contains("ocid1.instance"))
+            .all(|l| l.starts_with("  ")),
+        "{shown}"
+    );
+
+    let out = fleetctl(&w, &["status", "-o", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let status: FleetStatus = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = status.groups[0]
+        .instances
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert!(names.contains(&evil_oci), "{names:?}");
+    assert!(names.contains(&evil_ledger), "{names:?}");
+}

@@ -5,11 +5,15 @@
 
 mod support;
 
-use oci_sim::{Sim, SimConfig};
+use oci_sim::{Sim, SimConfig, SimHandle};
 
-#[tokio::test]
-async fn status_is_exit_2_naming_the_call_when_oci_fails() {
-    let dir = tempfile::tempdir().unwrap();
+/// A simulator (in `dir`) whose ListInstances answers `status`, `code` and `message`.
+async fn sim_failing_list_instances(
+    dir: &tempfile::TempDir,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> SimHandle {
     let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
         .await
         .unwrap();
@@ -20,9 +24,9 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         .post(format!("{}/_sim/faults", sim.base_url()))
         .json(&serde_json::json!({
             "operation": "ListInstances",
-            "status": 404,
-            "code": "NotAuthorizedOrNotFound",
-            "message": "Authorization failed or requested resource not found."
+            "status": status,
+            "code": code,
+            "message": message,
         }))
         .send()
         .await
@@ -33,6 +37,19 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         "{}",
         resp.text().await.unwrap()
     );
+    sim
+}
+
+#[tokio::test]
+async fn status_is_exit_2_naming_the_call_when_oci_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_failing_list_instances(
+        &dir,
+        404,
+        "NotAuthorizedOrNotFound",
+        "Authorization failed or requested resource not found.",
+    )
+    .await;
 
     let state = dir.path().join("state.json");
     let fleet = sim.fleet_file();
@@ -57,4 +74,39 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
         .map(|e| e.status)
         .collect();
     assert_eq!(answered, vec![Some(404)], "one call, not retried");
+}
+
+/// Issue 7, item 8: an error message from OCI reached the terminal as it was; control
+/// characters in it are escaped, and each cause stays on one line.
+#[tokio::test]
+async fn control_characters_in_an_oci_error_message_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = sim_failing_list_instances(
+        &dir,
+        400,
+        "InvalidParameter",
+        "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good",
+    )
+    .await;
+    let fleet = sim.fleet_file();
+    let out = support::fleetctl_async()
+        .args(["--config", fleet.to_str().unwrap()])
+        .args(["--state", "memory://x", "status"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+    assert!(
+        stderr.contains("bad\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\nfleetctl: all good"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("fleetctl: all good")),
+        "a message forged a line: {stderr}"
+    );
 }

@@ -248,9 +248,16 @@ async fn oci_calls_tunnel_through_the_https_proxy_with_its_credentials() {
 #[tokio::test]
 async fn a_plain_http_endpoint_is_forwarded_by_the_http_proxy_and_signed_for_its_host() {
     let proxy = TinyServer::start(|_| json_answer(r#"{"id":"ocid1.user.oc1..u"}"#)).await;
-    let endpoints = Endpoints::new(Region::parse("iad", "test").unwrap())
-        .with_override(Url::parse("http://sim.example.test:8999").unwrap())
-        .unwrap();
+    // Plain http to a host that is not loopback needs the documented opt-in.
+    let endpoints = Endpoints::from_settings(
+        Region::parse("iad", "test").unwrap(),
+        None,
+        &Env::from_pairs([
+            ("FLEETCTL_OCI_ENDPOINT", "http://sim.example.test:8999"),
+            ("FLEETCTL_ALLOW_INSECURE_ENDPOINT", "1"),
+        ]),
+    )
+    .unwrap();
     let (c, _) = client(endpoints, proxy_env(&[("HTTP_PROXY", &proxy.url())]));
     let resp = c.send(&get_user()).await.unwrap();
     assert_eq!(resp.status, 200);

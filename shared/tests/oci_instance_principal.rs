@@ -16,9 +16,8 @@ use fleetctl_core::env::Env;
 use fleetctl_core::ids::{InstanceId, TenancyId};
 use fleetctl_core::oci::auth::instance::{
     FederatedToken, Federation, FederationBudget, IMDS_PROBE_RETRY, ImdsDocuments,
-    InstancePrincipalProvider, LeafCertificate, REFRESH_RETRY_INTERVAL, SHORT_REFRESH_TIMEOUT,
-    federation_url, imds_status_is_retryable, metadata_base_url, parse_federation_response,
-    prepare_federation,
+    InstancePrincipalProvider, LeafCertificate, federation_url, imds_status_is_retryable,
+    metadata_base_url, parse_federation_response, prepare_federation,
 };
 use fleetctl_core::oci::auth::{
     AuthContext, AuthError, AuthMethod, AuthSettings, CredentialProvider, PrincipalKind,
@@ -474,7 +473,8 @@ async fn a_metadata_service_that_refuses_connections_is_given_up_quickly() {
     match &err {
         AuthError::Imds { url, attempts, .. } => {
             assert_eq!(url, "http://127.0.0.1:1/opc/v2/instance/region");
-            assert_eq!(*attempts, IMDS_PROBE_RETRY.max_attempts);
+            // The spec: "given up after 2 attempts".
+            assert_eq!(*attempts, 2);
         }
         other => panic!("{other:?}"),
     }
@@ -637,9 +637,13 @@ async fn a_failing_renewal_is_tried_briefly_and_at_most_every_interval_while_the
         FederationBudget::Short,
         "a renewal while the token works gets the short budget"
     );
-    clock.advance(REFRESH_RETRY_INTERVAL);
+    // The spec: "a failed attempt is repeated no sooner than 30 s later".
+    clock.advance(Duration::from_secs(29));
     assert!(Arc::ptr_eq(&first, &p.credentials().await.unwrap()));
-    assert_eq!(fake.calls(), 3, "tried again once the interval has passed");
+    assert_eq!(fake.calls(), 2, "not tried again before 30 s");
+    clock.advance(Duration::from_secs(1));
+    assert!(Arc::ptr_eq(&first, &p.credentials().await.unwrap()));
+    assert_eq!(fake.calls(), 3, "tried again once 30 s have passed");
 
     // Expired: the full budget, and the failure is the caller's error.
     clock.advance(Duration::from_secs(4 * 60));
@@ -794,8 +798,29 @@ async fn a_renewal_that_hangs_while_the_token_works_is_cut_short() {
     let started = tokio::time::Instant::now();
     let c = p.credentials().await.unwrap();
     assert!(Arc::ptr_eq(&first, &c));
-    assert_eq!(started.elapsed(), SHORT_REFRESH_TIMEOUT);
+    // The spec: "one call tries (at most 10 s, short retries)".
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
     assert_eq!(fake.calls(), 2);
+}
+
+/// Resolves one name to 127.0.0.1 and refuses every other, so nothing leaves loopback.
+#[derive(Debug)]
+struct OneName(&'static str);
+
+impl reqwest::dns::Resolve for OneName {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let known = name.as_str() == self.0;
+        Box::pin(async move {
+            if known {
+                let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                ));
+                Ok(addrs)
+            } else {
+                Err("Name or service not known".into())
+            }
+        })
+    }
 }
 
 #[tokio::test]
@@ -813,16 +838,24 @@ async fn federation_goes_through_the_environments_proxy_and_the_metadata_service
         (200, Vec::new(), body.into_bytes())
     })
     .await;
-    // The proxy refuses every tunnel: nothing goes further than 127.0.0.1.
+    // The proxy refuses every tunnel and every forwarded request: nothing goes further than
+    // 127.0.0.1, and a metadata request sent through it would fail.
     let proxy = TinyServer::start(|_| (403, Vec::new(), Vec::new())).await;
+    // The metadata service under a name that is not loopback-looking (so the loopback rule
+    // cannot be what keeps it direct) but that resolves to the local server.
+    let imds_port = imds.url().rsplit(':').next().unwrap().to_string();
     let clock = ManualClock::new(VECTOR_DATE);
     let ctx = AuthContext::new(Env::from_pairs([
-        ("OCI_METADATA_BASE_URL", format!("{}/opc/v2", imds.url())),
+        (
+            "OCI_METADATA_BASE_URL",
+            format!("http://imds.fleet.test:{imds_port}/opc/v2"),
+        ),
         ("HTTPS_PROXY", proxy.url()),
         ("HTTP_PROXY", proxy.url()),
     ]))
     .with_clock(Arc::new(clock.clone()))
-    .with_sleeper(Arc::new(RecordingSleeper::new(clock)));
+    .with_sleeper(Arc::new(RecordingSleeper::new(clock)))
+    .with_dns_resolver(Arc::new(OneName("imds.fleet.test")));
     let settings = AuthSettings {
         method: Some(AuthMethod::Instance),
         ..AuthSettings::default()

@@ -7,12 +7,16 @@ mod oci_ops_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use fleetctl_core::ids::InstanceId;
+use fleetctl_core::oci::client::OciRequest;
 use fleetctl_core::oci::compute::{
     self, InstanceAction, InstanceLifecycleState, ListInstancesFilter,
 };
+use fleetctl_core::oci::endpoints::Service;
 use fleetctl_core::oci::error::ErrorKind;
 use fleetctl_core::oci::tags::FleetTags;
 use fleetctl_core::oci::wire::RetryToken;
+use http::Method;
 use oci_ops_support::*;
 use serde_json::json;
 
@@ -358,6 +362,91 @@ async fn a_stale_etag_on_terminate_is_a_precondition_failure() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    let still = compute::get_instance(&s.client, &i.id).await.unwrap();
+    assert!(!still.lifecycle_state.is_going_away());
+}
+
+#[tokio::test]
+async fn a_conditional_terminate_whose_answer_was_lost_is_confirmed_not_a_conflict() {
+    let s = OpsSim::start().await;
+    // TERMINATING for a long while, then TERMINATED, then gone (404): each counts as done.
+    s.settings(json!({"terminateSeconds": 100_000, "terminatedRetentionSeconds": 1e9}))
+        .await;
+    let i = s.launch("lost-terminate").await;
+    // Every state change makes a new etag: read it once the instance has settled.
+    s.wait_for_state(&i.id, InstanceLifecycleState::Running)
+        .await;
+    let etag = instance_etag(&s, &i.id).await;
+    s.fault(json!({"operation": "TerminateInstance", "drop": "after", "count": 1}))
+        .await;
+    compute::terminate_instance_if_match(&s.client, &i.id, &etag)
+        .await
+        .unwrap();
+    let calls = s.calls("TerminateInstance");
+    assert_eq!(statuses(&calls), vec![Some(204), Some(412)]);
+    assert_eq!(calls[0].dropped.as_deref(), Some("after"));
+    let gone = compute::get_instance(&s.client, &i.id).await.unwrap();
+    assert_eq!(gone.lifecycle_state, InstanceLifecycleState::Terminating);
+
+    // Once TERMINATED, and once no longer listed at all (404), the same holds.
+    // The simulator's clock moves in unscaled seconds: 100 s are 100000 simulated ones.
+    s.advance(100.0).await;
+    s.wait_for_state(&i.id, InstanceLifecycleState::Terminated)
+        .await;
+    s.fault(json!({"operation": "TerminateInstance", "status": 503, "count": 1}))
+        .await;
+    compute::terminate_instance_if_match(&s.client, &i.id, &etag)
+        .await
+        .unwrap();
+    s.fault(json!({"operation": "TerminateInstance", "status": 503, "count": 1}))
+        .await;
+    s.fault(json!({"operation": "GetInstance", "status": 404, "count": 1}))
+        .await;
+    s.clear_requests().await;
+    compute::terminate_instance_if_match(&s.client, &i.id, &etag)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&s.calls("TerminateInstance")),
+        vec![Some(503), Some(412)]
+    );
+    assert_eq!(statuses(&s.calls("GetInstance")), vec![Some(404)]);
+}
+
+/// The instance's current `etag` (GetInstance's header).
+async fn instance_etag(s: &OpsSim, id: &InstanceId) -> String {
+    let req = OciRequest::new(
+        "GetInstance",
+        Service::Core,
+        Method::GET,
+        format!("/20160918/instances/{id}"),
+    );
+    s.client
+        .send(&req)
+        .await
+        .unwrap()
+        .etag()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_412_on_a_retry_of_a_terminate_that_did_nothing_is_still_a_precondition_failure() {
+    let s = OpsSim::start().await;
+    let i = s.launch("retried-stale").await;
+    // The first attempt fails before acting; the retry meets a stale etag.
+    s.fault(json!({"operation": "TerminateInstance", "status": 503, "count": 1}))
+        .await;
+    let err = compute::terminate_instance_if_match(&s.client, &i.id, "not-the-etag")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PreconditionFailed, "{err}");
+    assert_eq!(err.service().unwrap().attempts, 2);
+    assert_eq!(
+        s.calls("GetInstance").len(),
+        1,
+        "the 412 was checked with one read"
+    );
     let still = compute::get_instance(&s.client, &i.id).await.unwrap();
     assert!(!still.lifecycle_state.is_going_away());
 }

@@ -225,3 +225,106 @@ fn the_fleet_file_and_the_client_accept_the_same_override_urls() {
         }
     }
 }
+
+#[test]
+fn plain_http_is_refused_for_hosts_that_are_not_loopback_unless_allowed() {
+    use fleetctl_core::oci::endpoints::EndpointError;
+    let region = Region::parse("iad", "test").unwrap();
+    // Loopback (the simulator) and https are always fine.
+    for ok in [
+        "http://127.0.0.1:8999",
+        "http://127.9.9.9:1/p",
+        "http://[::1]:8999",
+        "http://localhost:8999",
+        "http://sim.localhost:8999",
+        "https://oci.example.com",
+        "https://10.0.0.5:8443",
+    ] {
+        let env = Env::from_pairs([("FLEETCTL_OCI_ENDPOINT", ok)]);
+        assert!(
+            Endpoints::from_settings(region.clone(), None, &env).is_ok(),
+            "{ok}"
+        );
+    }
+    for bad in [
+        "http://oci.example.com",
+        "http://10.0.0.5:8999/sim",
+        "http://169.254.169.254",
+        "http://[fd00::1]:80",
+        "http://localhost.example.com",
+    ] {
+        let env = Env::from_pairs([("FLEETCTL_OCI_ENDPOINT", bad)]);
+        let err = Endpoints::from_settings(region.clone(), None, &env).unwrap_err();
+        assert!(
+            matches!(err, EndpointError::InsecureHttp { .. }),
+            "{bad}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("(from env FLEETCTL_OCI_ENDPOINT)"), "{text}");
+        assert!(text.contains("not loopback"), "{text}");
+        assert!(
+            text.contains("set FLEETCTL_ALLOW_INSECURE_ENDPOINT=1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("/sim"),
+            "only scheme://host:port is shown: {text}"
+        );
+        // The same from the fleet file's setting, and through `with_override`.
+        let url = Url::parse(bad).unwrap();
+        let err = Endpoints::from_settings(region.clone(), Some(&url), &Env::empty()).unwrap_err();
+        assert!(
+            err.to_string().contains("(from the `endpoint` setting)"),
+            "{err}"
+        );
+        assert!(
+            Endpoints::new(region.clone())
+                .with_override(url.clone())
+                .is_err(),
+            "{bad}"
+        );
+        // The federation URL of an instance principal is formed by the same rule.
+        let settings = fleetctl_core::oci::auth::AuthSettings {
+            endpoint: Some(url),
+            ..Default::default()
+        };
+        assert!(
+            fleetctl_core::oci::auth::instance::federation_url(&settings, &Env::empty(), &region)
+                .is_err(),
+            "{bad}"
+        );
+    }
+    // The documented opt-in, and only it, lifts the rule.
+    for (value, allowed) in [
+        ("1", true),
+        ("true", true),
+        ("TRUE", true),
+        ("0", false),
+        ("false", false),
+        ("", false),
+    ] {
+        let env = Env::from_pairs([
+            ("FLEETCTL_OCI_ENDPOINT", "http://oci.example.com:8080"),
+            ("FLEETCTL_ALLOW_INSECURE_ENDPOINT", value),
+        ]);
+        let got = Endpoints::from_settings(region.clone(), None, &env);
+        assert_eq!(got.is_ok(), allowed, "{value:?}: {got:?}");
+    }
+    let env = Env::from_pairs([
+        ("FLEETCTL_OCI_ENDPOINT", "http://oci.example.com:8080"),
+        ("FLEETCTL_ALLOW_INSECURE_ENDPOINT", "yes"),
+    ]);
+    let err = Endpoints::from_settings(region.clone(), None, &env).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "env FLEETCTL_ALLOW_INSECURE_ENDPOINT = `yes` is not `1`, `true`, `0` or `false`"
+        ),
+        "{err}"
+    );
+    // An unusable endpoint, for whatever reason, is a configuration error (exit 1).
+    let auth = fleetctl_core::oci::auth::AuthError::Endpoint(err);
+    assert_eq!(
+        fleetctl_core::Error::from(auth).exit_code(),
+        fleetctl_core::ExitCode::Usage
+    );
+}

@@ -561,16 +561,34 @@ fn a_fingerprint_mismatch_is_a_warning_not_an_error() {
         warnings[0]
     );
     assert!(warnings[0].contains("[OTHER]"), "{}", warnings[0]);
-    // The configured fingerprint is still what goes in the keyId: OCI decides.
+    // The keyId names the key's own fingerprint, the only one its signatures verify against;
+    // OCI decides whether that key is the user's.
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let creds = rt.block_on(p.credentials()).unwrap();
-    assert!(
-        creds
-            .key_id
-            .header_value()
-            .ends_with("/00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff")
+    assert_eq!(
+        creds.key_id.header_value(),
+        format!("{TENANCY}/{USER}/{FP}")
+    );
+}
+
+#[tokio::test]
+async fn the_key_id_names_the_fingerprint_as_oci_computes_it_whatever_the_profile_case() {
+    let upper = FP.to_ascii_uppercase();
+    assert_ne!(upper, FP);
+    let home = Home::new(&api_key_config("", &format!("fingerprint= {upper} ")));
+    let file = OciConfigFile::load(&home.config()).unwrap();
+    let (captured, guard) = capture_tracing();
+    let p =
+        ApiKeyProvider::from_profile(&file.profile("OTHER").unwrap(), &home.env(), None).unwrap();
+    drop(guard);
+    assert!(captured.warnings().is_empty(), "{:?}", captured.warnings());
+    let creds = p.credentials().await.unwrap();
+    assert_eq!(
+        creds.key_id.header_value(),
+        format!("{TENANCY}/{USER}/{FP}"),
+        "lower-case colon hex, as OCI computes it"
     );
 }
 

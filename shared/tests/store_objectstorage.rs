@@ -568,3 +568,84 @@ async fn a_retried_create_that_meets_another_writers_document_is_still_a_conflic
     }
     assert_eq!(store.load().await.unwrap().unwrap().0, other);
 }
+
+/// The DeleteObject calls the simulator saw: (dropped, status).
+fn deletes(env: &SimEnv) -> Vec<(Option<String>, Option<u16>)> {
+    env.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation.as_deref() == Some("DeleteObject"))
+        .map(|r| (r.dropped, r.status))
+        .collect()
+}
+
+/// Issue 7, item 4: a conditional DELETE whose 204 was lost is retried, and the retry finds
+/// the object gone: it fails its condition (412, as an origin that evaluates If-Match before
+/// existence answers; a read then confirms the object is gone) or finds nothing (404, as the
+/// simulator answers a missing object whatever the condition). Either way it is done.
+#[tokio::test]
+async fn a_conditional_delete_whose_answer_was_lost_is_done_when_the_retry_finds_it_gone() {
+    let env = SimEnv::start().await;
+    let b = bucket(&env);
+    for (retry_fault, retry_status) in [
+        (
+            Some(
+                json!({"operation": "DeleteObject", "status": 412, "code": "IfMatchFailed",
+                "message": "The If-Match header does not match", "count": 1}),
+            ),
+            412,
+        ),
+        (None, 404),
+    ] {
+        let name = unique("lost-delete");
+        let etag = put(&env, &name, b"x").await;
+        let before = deletes(&env).len();
+        // The first attempt deletes the object and its answer is lost.
+        env.fault(json!({"operation": "DeleteObject", "drop": "after", "count": 1}))
+            .await;
+        if let Some(rule) = retry_fault {
+            env.fault(rule).await;
+        }
+        objectstorage::delete_object(&env.client, &b, &name, Some(&etag))
+            .await
+            .unwrap();
+        assert_eq!(
+            deletes(&env)[before..],
+            [
+                (Some("after".to_string()), Some(204)),
+                (None, Some(retry_status))
+            ]
+        );
+        let err = objectstorage::head_object(&env.client, &b, &name, &HeadObjectOptions::default())
+            .await
+            .unwrap_err();
+        assert!(err.is_object_not_found(), "{err:?}");
+    }
+}
+
+/// A retried conditional delete that meets a changed object is still a conflict: the read
+/// finds the object, and it survives.
+#[tokio::test]
+async fn a_retried_conditional_delete_of_a_changed_object_is_still_a_conflict() {
+    let env = SimEnv::start().await;
+    let b = bucket(&env);
+    let name = unique("retried-stale-delete");
+    let stale = put(&env, &name, b"v1").await;
+    put(&env, &name, b"v2").await;
+    // The first attempt is dropped before it is performed; the retry fails its condition.
+    env.fault(json!({"operation": "DeleteObject", "drop": "before", "count": 1}))
+        .await;
+    let err = objectstorage::delete_object(&env.client, &b, &name, Some(&stale))
+        .await
+        .unwrap_err();
+    assert!(err.is_precondition_failed(), "{err:?}");
+    assert_eq!(
+        deletes(&env),
+        [(Some("before".to_string()), None), (None, Some(412))]
+    );
+    assert_eq!(
+        get(&env, &name).await.as_ref(),
+        b"v2",
+        "the object survives"
+    );
+}

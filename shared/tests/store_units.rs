@@ -13,7 +13,7 @@ use fleetctl_core::ids::InstanceId;
 use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
 use fleetctl_core::store::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseBusy,
-    LeaseHold, Ledger, MAX_EVENTS, OpenOptions, Operation, OperationId, OperationKind,
+    LeaseHold, Ledger, MAX_DOCUMENT_BYTES, OpenOptions, Operation, OperationId, OperationKind,
     OperationStatus, RecordState, ScaleRequest, StateStore, Step, StepAction, StepStatus,
     StoreError, StoreUrl, Timestamp,
 };
@@ -429,10 +429,11 @@ fn the_format_version_marker_reads_only_version_1() {
     );
 }
 
+/// The spec (section 5) says the ledger keeps "the latest 200" events: pinned as written there.
 #[test]
-fn events_are_bounded_dropping_the_oldest() {
+fn events_are_bounded_to_the_latest_200_dropping_the_oldest() {
     let mut l = Ledger::new("web".parse().unwrap(), T0);
-    for i in 0..MAX_EVENTS + 5 {
+    for i in 0..205 {
         l.push_event(Event {
             at: ts(T0),
             level: EventLevel::Info,
@@ -441,12 +442,44 @@ fn events_are_bounded_dropping_the_oldest() {
             instance: None,
         });
     }
-    assert_eq!(l.events.len(), MAX_EVENTS);
+    assert_eq!(l.events.len(), 200);
     assert_eq!(l.events.front().unwrap().message, "event 5");
-    assert_eq!(
-        l.events.back().unwrap().message,
-        format!("event {}", MAX_EVENTS + 4)
-    );
+    assert_eq!(l.events.back().unwrap().message, "event 204");
+}
+
+/// The spec (section 5) says a ledger of 10,000 records and its 200 events fits far under the
+/// 64 MiB read limit: it is under a tenth of it.
+#[test]
+fn a_ledger_of_10000_records_is_far_under_the_64_mib_read_limit() {
+    assert_eq!(MAX_DOCUMENT_BYTES, 64 * 1024 * 1024);
+    let mut l = full_ledger();
+    l.records = (0..10_000u32)
+        .map(|i| InstanceRecord {
+            instance_id: InstanceId::parse(&format!(
+                "ocid1.instance.oc1.iad.anuwcljt{}{i:010}",
+                "x".repeat(50)
+            ))
+            .unwrap(),
+            group: group("a-32-character-group-name-for-it"),
+            name: format!("a-rather-long-fleet-name-a-rather-long-group-name-{i}"),
+            private_ip: Some("fd00:1234:5678:9abc:def0:1234:5678:9abc".parse().unwrap()),
+            created: ts(T0),
+            terminated: Some(ts(T0 + Duration::from_secs(3600))),
+            state: RecordState::Terminated,
+            operation: Some(OperationId::parse("3f2a9c1e-0b7d-4e55-9a10-2c4f6e8d1b33").unwrap()),
+        })
+        .collect();
+    for i in 0..200 {
+        l.push_event(Event {
+            at: ts(T0),
+            level: EventLevel::Warning,
+            message: format!("{i}: {}", "a long event message ".repeat(20)),
+            operation: None,
+            instance: None,
+        });
+    }
+    let size = l.to_json().unwrap().len();
+    assert!(size < 64 * 1024 * 1024 / 10, "{size} bytes");
 }
 
 #[test]

@@ -13,7 +13,14 @@ pub enum DropWhen {
     Before,
     /// Perform the operation, then close the connection without answering.
     After,
+    /// Perform the operation, send the status, the headers and the first half of the body,
+    /// then close the connection: the client's read of the body fails.
+    #[serde(rename = "midBody")]
+    MidBody,
 }
+
+/// The largest `padBodyBytes` a rule may ask for (the padding is streamed, not held).
+pub const MAX_PAD_BODY_BYTES: u64 = 1 << 30;
 
 /// A fault rule as posted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +42,14 @@ pub struct FaultSpec {
     pub latency_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drop: Option<DropWhen>,
+    /// Perform the operation, then answer its body followed by this many bytes of JSON
+    /// whitespace: a valid answer that is simply large.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_body_bytes: Option<u64>,
+    /// Perform the operation, then answer without `content-length` (chunked), so the client
+    /// learns the size only while reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunked: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,6 +77,10 @@ pub struct FaultAction {
     pub drop: Option<DropWhen>,
     /// Status, OCI code and message to answer with instead of performing the operation.
     pub error: Option<(StatusCode, String, String)>,
+    /// Bytes of whitespace after the body (`padBodyBytes`).
+    pub pad_body_bytes: Option<u64>,
+    /// Answer without `content-length`.
+    pub chunked: bool,
 }
 
 /// The rules and the seeded RNG behind `probability`.
@@ -87,13 +106,39 @@ impl Faults {
         spec: FaultSpec,
         known_operation: impl Fn(&str) -> bool,
     ) -> Result<Fault, String> {
-        if spec.status.is_none() && spec.drop.is_none() && spec.latency_ms.is_none() {
-            return Err("a fault needs at least one effect: status, drop or latencyMs".into());
+        let chunked = spec.chunked == Some(true);
+        if spec.status.is_none()
+            && spec.drop.is_none()
+            && spec.latency_ms.is_none()
+            && spec.pad_body_bytes.is_none()
+            && !chunked
+        {
+            return Err(
+                "a fault needs at least one effect: status, drop, latencyMs, padBodyBytes or \
+                 chunked"
+                    .into(),
+            );
         }
         if spec.status.is_some() && spec.drop.is_some() {
             return Err(
                 "status and drop cannot be combined: a dropped connection has no status".into(),
             );
+        }
+        if matches!(spec.drop, Some(DropWhen::Before | DropWhen::After))
+            && (spec.pad_body_bytes.is_some() || chunked)
+        {
+            return Err(
+                "padBodyBytes and chunked cannot be combined with drop \"before\" or \"after\": \
+                 a dropped connection has no body"
+                    .into(),
+            );
+        }
+        if let Some(n) = spec.pad_body_bytes
+            && n > MAX_PAD_BODY_BYTES
+        {
+            return Err(format!(
+                "padBodyBytes must be at most {MAX_PAD_BODY_BYTES}, got {n}"
+            ));
         }
         if let Some(s) = spec.status
             && !(400..=599).contains(&s)
@@ -191,6 +236,8 @@ impl Faults {
                 latency_ms: s.latency_ms,
                 drop: s.drop,
                 error,
+                pad_body_bytes: s.pad_body_bytes,
+                chunked: s.chunked == Some(true),
             });
         }
         None
@@ -267,5 +314,20 @@ mod tests {
                 .is_err()
         );
         assert!(serde_json::from_str::<FaultSpec>(r#"{"stauts":500}"#).is_err());
+        assert!(
+            f.add(spec(r#"{"padBodyBytes":10,"drop":"after"}"#), known)
+                .unwrap_err()
+                .contains("no body")
+        );
+        assert!(
+            f.add(spec(r#"{"padBodyBytes":2147483648}"#), known)
+                .unwrap_err()
+                .contains("padBodyBytes")
+        );
+        assert!(
+            f.add(spec(r#"{"chunked":true,"drop":"midBody"}"#), known)
+                .is_ok()
+        );
+        assert!(f.add(spec(r#"{"chunked":false}"#), known).is_err());
     }
 }

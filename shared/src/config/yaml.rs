@@ -6,8 +6,17 @@
 //! `0o` octal, `0x` hex), a float, or else text. So `on`, `yes` and `no` are text, as YAML 1.2
 //! says. Core tags (`!!str`, `!!int`, …) are honoured; other tags, merge keys and complex keys
 //! are reported. Duplicate keys are problems, and the first value is kept.
+//!
+//! # Limits
+//! Anchored nodes are shared, never copied when they are recorded; each alias use is charged
+//! to two budgets, the number of values ([`MAX_NODES`]) and the bytes of text
+//! ([`MAX_TEXT_BYTES`]) the document expands to, so "billion laughs" and its relatives (one
+//! long anchored string aliased many times) stop early. Lists and mappings may nest at most
+//! [`MAX_DEPTH`] levels. The positions of the values are kept in a tree shaped like the
+//! document, so remembering them costs one entry per value whatever the nesting.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use granit_parser::{Event, Parser, ScalarStyle, Span, StrInput, Tag};
 use serde_json::{Number, Value};
@@ -15,7 +24,15 @@ use serde_json::{Number, Value};
 use super::report::{Collector, Pos, Seg, Slot};
 
 /// The most nodes a document may expand to (aliases included), against "billion laughs".
-const MAX_NODES: usize = 100_000;
+pub(crate) const MAX_NODES: usize = 100_000;
+
+/// The most bytes of text (scalars and keys) a document may expand to, aliases included.
+pub(crate) const MAX_TEXT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The deepest lists and mappings may nest, the root mapping being level 1. A fleet file
+/// needs four (`spec.definedTags.<namespace>`, `spec.instances[]`); the parser alone would
+/// allow 510.
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Where a value (and, for a mapping entry, its key) was written.
 #[derive(Debug, Clone)]
@@ -32,57 +49,124 @@ pub(crate) struct Loc {
 /// A parsed document: its JSON value and the position of every path in it.
 pub(crate) struct Parsed {
     pub value: Value,
-    pub index: HashMap<Vec<Seg>, Loc>,
+    index: LocTree,
+}
+
+/// The positions of a value and of everything inside it, shaped like the value.
+#[derive(Debug)]
+struct LocTree {
+    loc: Loc,
+    children: Children,
+}
+
+#[derive(Debug)]
+enum Children {
+    None,
+    Seq(Vec<LocTree>),
+    Map(HashMap<String, LocTree>),
+}
+
+impl LocTree {
+    fn child(&self, seg: &Seg) -> Option<&LocTree> {
+        match (&self.children, seg) {
+            (Children::Seq(items), Seg::Index(i)) => items.get(*i),
+            (Children::Map(entries), Seg::Key(k)) => entries.get(k),
+            _ => None,
+        }
+    }
 }
 
 impl Parsed {
     /// The position of the value at `path`, or of its nearest written ancestor.
     pub fn value_pos(&self, path: &[Seg]) -> Pos {
-        self.nearest(path).map_or(Pos::START, |l| l.value)
+        self.nearest(path).value
     }
 
     /// The position of the key at `path` if it has one, else of its value (or nearest
     /// ancestor). Used for problems about a mapping as a whole ("missing required field").
     pub fn key_pos(&self, path: &[Seg]) -> Pos {
-        self.nearest(path)
-            .map_or(Pos::START, |l| l.key.unwrap_or(l.value))
+        let l = self.nearest(path);
+        l.key.unwrap_or(l.value)
     }
 
     pub fn loc(&self, path: &[Seg]) -> Option<&Loc> {
-        self.index.get(path)
+        let mut tree = &self.index;
+        for seg in path {
+            tree = tree.child(seg)?;
+        }
+        Some(&tree.loc)
     }
 
-    fn nearest(&self, path: &[Seg]) -> Option<&Loc> {
-        (0..=path.len())
-            .rev()
-            .find_map(|n| self.index.get(&path[..n]))
+    fn nearest(&self, path: &[Seg]) -> &Loc {
+        let mut tree = &self.index;
+        for seg in path {
+            match tree.child(seg) {
+                Some(child) => tree = child,
+                None => break,
+            }
+        }
+        &tree.loc
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Node {
     pos: Pos,
     kind: Kind,
     /// Nodes in this subtree, for the expansion budget.
     size: usize,
+    /// Bytes of text (scalars and keys) in this subtree, for the expansion budget.
+    bytes: usize,
     text_column: Option<usize>,
     /// An empty plain scalar (nothing written after `key:`).
     empty: bool,
 }
 
-#[derive(Debug, Clone)]
+impl Node {
+    /// A list or mapping written at `pos`.
+    fn collection(pos: Pos, kind: Kind, size: usize, bytes: usize) -> Self {
+        Node {
+            pos,
+            kind,
+            size,
+            bytes,
+            text_column: None,
+            empty: false,
+        }
+    }
+}
+
+#[derive(Debug)]
 enum Kind {
     Scalar(Value),
-    Seq(Vec<Node>),
-    Map(Vec<(Key, Node)>),
+    Seq(Vec<Use>),
+    Map(Vec<(Key, Use)>),
     /// A value that cannot be represented; the message says why.
     Bad(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Key {
     Text { text: String, pos: Pos },
     Bad { message: String, pos: Pos },
+}
+
+/// A node as it appears in the document: written there, or an alias of an anchored node
+/// (shared, not copied). Problems inside an alias point at the alias, where the reader is.
+#[derive(Debug)]
+struct Use {
+    node: Rc<Node>,
+    /// For an alias: where it was written.
+    alias_at: Option<Pos>,
+}
+
+impl Use {
+    fn written(node: Node) -> Self {
+        Use {
+            node: Rc::new(node),
+            alias_at: None,
+        }
+    }
 }
 
 /// A problem that stops reading the document (a syntax error).
@@ -112,6 +196,8 @@ pub(crate) fn parse(text: &str, out: &mut Collector) -> Option<Parsed> {
         text,
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
+        depth: 0,
     };
     let root = match builder.document() {
         Ok(root) => root,
@@ -129,11 +215,12 @@ pub(crate) fn parse(text: &str, out: &mut Collector) -> Option<Parsed> {
         );
         return None;
     };
-    match &root.kind {
+    let root_pos = root.alias_at.unwrap_or(root.node.pos);
+    match &root.node.kind {
         Kind::Map(_) => {}
         Kind::Scalar(Value::Null) => {
             out.add(
-                root.pos,
+                root_pos,
                 &[],
                 Slot::Other,
                 "the file is empty: expected a fleet definition (kind: FleetConfig, metadata, spec)",
@@ -147,7 +234,7 @@ pub(crate) fn parse(text: &str, out: &mut Collector) -> Option<Parsed> {
                 _ => "something else".to_owned(),
             };
             out.add(
-                root.pos,
+                root_pos,
                 &[],
                 Slot::Other,
                 format!("the file must be a mapping of fields (kind, metadata, spec), got {got}"),
@@ -155,17 +242,22 @@ pub(crate) fn parse(text: &str, out: &mut Collector) -> Option<Parsed> {
             return None;
         }
     }
-    let mut index = HashMap::new();
     let mut path = Vec::new();
-    let value = to_json(root, None, &mut path, &mut index, out);
+    let (value, index) = to_json(&root.node, None, root.alias_at, &mut path, out);
     Some(Parsed { value, index })
 }
 
 struct Builder<'a> {
     events: Parser<'a, StrInput<'a>>,
     text: &'a str,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, shared with the tree (recording one copies nothing).
+    anchors: HashMap<usize, Rc<Node>>,
+    /// Values the document expands to so far (aliases counted at every use).
     nodes: usize,
+    /// Bytes of text the document expands to so far (aliases counted at every use).
+    bytes: usize,
+    /// Lists and mappings open around the current node.
+    depth: usize,
 }
 
 impl<'a> Builder<'a> {
@@ -195,7 +287,7 @@ impl<'a> Builder<'a> {
     }
 
     /// The root node of the only document, `None` for an empty stream.
-    fn document(&mut self) -> Result<Option<Node>, Fatal> {
+    fn document(&mut self) -> Result<Option<Use>, Fatal> {
         let mut root = None;
         loop {
             let (event, span) = self.next()?;
@@ -232,8 +324,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn count(&mut self, n: usize, pos: Pos) -> Result<(), Fatal> {
-        self.nodes += n;
+    /// Charges `nodes` values and `bytes` bytes of text to the expansion budgets.
+    fn count(&mut self, nodes: usize, bytes: usize, pos: Pos) -> Result<(), Fatal> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.bytes = self.bytes.saturating_add(bytes);
         if self.nodes > MAX_NODES {
             return Err(Fatal {
                 pos,
@@ -242,14 +336,38 @@ impl<'a> Builder<'a> {
                 ),
             });
         }
+        if self.bytes > MAX_TEXT_BYTES {
+            return Err(Fatal {
+                pos,
+                message: format!(
+                    "the document expands to more than {} MiB of text (too many aliases?)",
+                    MAX_TEXT_BYTES / (1024 * 1024)
+                ),
+            });
+        }
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, Fatal> {
+    /// Enters a list or mapping written at `pos`.
+    fn enter(&mut self, pos: Pos) -> Result<(), Fatal> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Fatal {
+                pos,
+                message: format!(
+                    "lists and mappings are nested more than {MAX_DEPTH} levels deep here; a \
+                     fleet file needs far fewer"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Use, Fatal> {
         let pos = pos_of(&span);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
-                self.count(1, pos)?;
+                self.count(1, text.len(), pos)?;
                 let kind = scalar_kind(&text, style, tag.as_deref());
                 // An empty value (`key:` with nothing after it) has no text to point at;
                 // problems about it point at its key instead (see `to_json`).
@@ -259,89 +377,79 @@ impl<'a> Builder<'a> {
                     Kind::Scalar(Value::String(s)) => self.text_column(s, style, &span),
                     _ => None,
                 };
-                let node = Node {
-                    pos,
-                    kind,
-                    size: 1,
-                    text_column,
-                    empty,
-                };
-                self.remember(anchor, &node);
-                Ok(node)
+                Ok(self.remember(
+                    anchor,
+                    Node {
+                        pos,
+                        kind,
+                        size: 1,
+                        bytes: text.len(),
+                        text_column,
+                        empty,
+                    },
+                ))
             }
             Event::SequenceStart(_, anchor, tag) => {
-                self.count(1, pos)?;
+                self.count(1, 0, pos)?;
+                self.enter(pos)?;
                 let mut items = Vec::new();
-                let mut size = 1;
+                let (mut size, mut bytes) = (1usize, 0usize);
                 loop {
                     let (event, span) = self.next()?;
                     if matches!(event, Event::SequenceEnd) {
                         break;
                     }
                     let item = self.node(event, span)?;
-                    size += item.size;
+                    size = size.saturating_add(item.node.size);
+                    bytes = bytes.saturating_add(item.node.bytes);
                     items.push(item);
                 }
-                let kind = match collection_tag_problem(tag.as_deref(), "seq") {
-                    Some(message) => Kind::Bad(message),
-                    None => Kind::Seq(items),
-                };
-                let node = Node {
-                    pos,
-                    kind,
-                    size,
-                    text_column: None,
-                    empty: false,
-                };
-                self.remember(anchor, &node);
-                Ok(node)
+                self.depth -= 1;
+                let kind = tagged(tag.as_deref(), "seq", Kind::Seq(items));
+                Ok(self.remember(anchor, Node::collection(pos, kind, size, bytes)))
             }
             Event::MappingStart(_, anchor, tag) => {
-                self.count(1, pos)?;
+                self.count(1, 0, pos)?;
+                self.enter(pos)?;
                 let mut entries = Vec::new();
-                let mut size = 1;
+                let (mut size, mut bytes) = (1usize, 0usize);
                 loop {
                     let (event, span) = self.next()?;
                     if matches!(event, Event::MappingEnd) {
                         break;
                     }
                     let key = self.key(event, span)?;
+                    if let Key::Text { text, .. } = &key {
+                        bytes = bytes.saturating_add(text.len());
+                    }
                     let (event, span) = self.next()?;
                     let value = self.node(event, span)?;
-                    size += value.size;
+                    size = size.saturating_add(value.node.size);
+                    bytes = bytes.saturating_add(value.node.bytes);
                     entries.push((key, value));
                 }
-                let kind = match collection_tag_problem(tag.as_deref(), "map") {
-                    Some(message) => Kind::Bad(message),
-                    None => Kind::Map(entries),
-                };
-                let node = Node {
-                    pos,
-                    kind,
-                    size,
-                    text_column: None,
-                    empty: false,
-                };
-                self.remember(anchor, &node);
-                Ok(node)
+                self.depth -= 1;
+                let kind = tagged(tag.as_deref(), "map", Kind::Map(entries));
+                Ok(self.remember(anchor, Node::collection(pos, kind, size, bytes)))
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
+            Event::Alias(id) => match self.anchors.get(&id).map(Rc::clone) {
                 Some(target) => {
-                    let mut node = target.clone();
-                    self.count(node.size, pos)?;
-                    // Problems inside an alias point at the alias, where the reader is.
-                    relocate(&mut node, pos);
-                    Ok(node)
+                    self.count(target.size, target.bytes, pos)?;
+                    Ok(Use {
+                        node: target,
+                        alias_at: Some(pos),
+                    })
                 }
-                None => Ok(Node {
+                None => Ok(Use::written(Node {
                     pos,
                     kind: Kind::Bad(
                         "this alias refers to a node that contains it, which is not allowed".into(),
                     ),
                     size: 1,
+                    bytes: 0,
                     text_column: None,
                     empty: false,
-                }),
+                })),
             },
             _ => Err(Fatal {
                 pos,
@@ -354,28 +462,40 @@ impl<'a> Builder<'a> {
         let pos = pos_of(&span);
         match event {
             Event::Scalar(text, _, anchor, _) => {
-                let node = Node {
-                    pos,
-                    kind: Kind::Scalar(Value::String(text.to_string())),
-                    size: 1,
-                    text_column: None,
-                    empty: false,
-                };
-                self.remember(anchor, &node);
-                Ok(Key::Text {
-                    text: text.into_owned(),
-                    pos,
-                })
+                self.count(0, text.len(), pos)?;
+                let text = text.into_owned();
+                if anchor != 0 {
+                    self.anchors.insert(
+                        anchor,
+                        Rc::new(Node {
+                            pos,
+                            kind: Kind::Scalar(Value::String(text.clone())),
+                            size: 1,
+                            bytes: text.len(),
+                            text_column: None,
+                            empty: false,
+                        }),
+                    );
+                }
+                Ok(Key::Text { text, pos })
             }
-            Event::Alias(id) => match self.anchors.get(&id).map(|n| &n.kind) {
-                Some(Kind::Scalar(v)) => Ok(Key::Text {
-                    text: match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    },
-                    pos,
-                }),
-                _ => Ok(Key::Bad {
+            Event::Alias(id) => match self.anchors.get(&id).map(Rc::clone) {
+                Some(target) => match &target.kind {
+                    Kind::Scalar(v) => {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        self.count(0, text.len(), pos)?;
+                        Ok(Key::Text { text, pos })
+                    }
+                    _ => Ok(Key::Bad {
+                        message: "a key must be plain text, not an alias to a list or mapping"
+                            .into(),
+                        pos,
+                    }),
+                },
+                None => Ok(Key::Bad {
                     message: "a key must be plain text, not an alias to a list or mapping".into(),
                     pos,
                 }),
@@ -391,10 +511,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    /// Wraps a node written in the document, recording it under `anchor` (shared, not copied).
+    fn remember(&mut self, anchor: usize, node: Node) -> Use {
+        let used = Use::written(node);
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, Rc::clone(&used.node));
         }
+        used
     }
 
     /// The column of the first character of a one-line text scalar whose source spells it
@@ -415,21 +538,9 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn relocate(node: &mut Node, pos: Pos) {
-    node.pos = pos;
-    node.text_column = None;
-    match &mut node.kind {
-        Kind::Seq(items) => items.iter_mut().for_each(|n| relocate(n, pos)),
-        Kind::Map(entries) => {
-            for (key, value) in entries.iter_mut() {
-                match key {
-                    Key::Text { pos: p, .. } | Key::Bad { pos: p, .. } => *p = pos,
-                }
-                relocate(value, pos);
-            }
-        }
-        Kind::Scalar(_) | Kind::Bad(_) => {}
-    }
+/// `kind`, or what is wrong with the tag of a list (`expected` `seq`) or mapping (`map`).
+fn tagged(tag: Option<&Tag>, expected: &str, kind: Kind) -> Kind {
+    collection_tag_problem(tag, expected).map_or(kind, Kind::Bad)
 }
 
 fn collection_tag_problem(tag: Option<&Tag>, expected: &str) -> Option<String> {
@@ -602,50 +713,61 @@ fn parse_float(text: &str) -> Option<f64> {
     text.parse::<f64>().ok()
 }
 
+/// Converts a node to JSON and the tree of its positions. `alias_at` is where the alias that
+/// brought the node here was written: everything inside it is reported there.
 fn to_json(
-    node: Node,
+    node: &Node,
     key: Option<Pos>,
+    alias_at: Option<Pos>,
     path: &mut Vec<Seg>,
-    index: &mut HashMap<Vec<Seg>, Loc>,
     out: &mut Collector,
-) -> Value {
+) -> (Value, LocTree) {
+    let pos = alias_at.unwrap_or(node.pos);
     let value_pos = match key {
         Some(key_pos) if node.empty => key_pos,
-        _ => node.pos,
+        _ => pos,
     };
-    index.insert(
-        path.clone(),
-        Loc {
-            key,
-            value: value_pos,
-            text_column: node.text_column,
+    let loc = Loc {
+        key,
+        value: value_pos,
+        text_column: if alias_at.is_some() {
+            None
+        } else {
+            node.text_column
         },
-    );
-    match node.kind {
-        Kind::Scalar(v) => v,
+    };
+    let (value, children) = match &node.kind {
+        Kind::Scalar(v) => (v.clone(), Children::None),
         Kind::Bad(message) => {
-            out.add(value_pos, path, Slot::Value, message);
-            Value::Null
+            out.add(value_pos, path, Slot::Value, message.clone());
+            (Value::Null, Children::None)
         }
         Kind::Seq(items) => {
             let mut array = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
+            let mut locs = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
                 path.push(Seg::Index(i));
-                array.push(to_json(item, None, path, index, out));
+                let (v, l) = to_json(&item.node, None, alias_at.or(item.alias_at), path, out);
                 path.pop();
+                array.push(v);
+                locs.push(l);
             }
-            Value::Array(array)
+            (Value::Array(array), Children::Seq(locs))
         }
         Kind::Map(entries) => {
             let mut map = serde_json::Map::new();
-            let mut first_seen: HashMap<String, Pos> = HashMap::new();
+            let mut locs = HashMap::new();
+            let mut first_seen: HashMap<&str, Pos> = HashMap::new();
             for (key, value) in entries {
                 match key {
-                    Key::Bad { message, pos } => out.add(pos, path, Slot::Other, message),
-                    Key::Text { text, pos } => {
-                        if let Some(first) = first_seen.get(&text) {
+                    Key::Bad { message, pos: p } => {
+                        out.add(alias_at.unwrap_or(*p), path, Slot::Other, message.clone());
+                    }
+                    Key::Text { text, pos: p } => {
+                        let key_pos = alias_at.unwrap_or(*p);
+                        if let Some(first) = first_seen.get(text.as_str()) {
                             out.add(
-                                pos,
+                                key_pos,
                                 path,
                                 Slot::Other,
                                 format!(
@@ -655,17 +777,25 @@ fn to_json(
                             );
                             continue;
                         }
-                        first_seen.insert(text.clone(), pos);
+                        first_seen.insert(text, key_pos);
                         path.push(Seg::Key(text.clone()));
-                        let v = to_json(value, Some(pos), path, index, out);
+                        let (v, l) = to_json(
+                            &value.node,
+                            Some(key_pos),
+                            alias_at.or(value.alias_at),
+                            path,
+                            out,
+                        );
                         path.pop();
-                        map.insert(text, v);
+                        map.insert(text.clone(), v);
+                        locs.insert(text.clone(), l);
                     }
                 }
             }
-            Value::Object(map)
+            (Value::Object(map), Children::Map(locs))
         }
-    }
+    };
+    (value, LocTree { loc, children })
 }
 
 #[cfg(test)]
@@ -784,6 +914,91 @@ mod tests {
             ));
         }
         assert!(problems(&text).contains("expands to more than 100000 values"));
+    }
+
+    /// Issue 7, item 1: anchored nodes were deep-copied when recorded, so ~250 nested anchored
+    /// lists around one long list cost 250 copies of it (gigabytes) without any alias.
+    #[test]
+    fn nested_anchored_lists_are_refused_at_the_nesting_limit_without_copying() {
+        let mut text = String::from("a: ");
+        for i in 0..250 {
+            text.push_str(&format!("&a{i} ["));
+        }
+        text.push_str(&vec!["x"; 60_000].join(", "));
+        text.push_str(&"]".repeat(250));
+        text.push('\n');
+        let started = std::time::Instant::now();
+        let found = problems(&text);
+        // The root mapping is level 1, so the 32nd list is the one too deep: its `[` follows
+        // `a: ` and 31 times `&aN [` (10 with one digit, 21 with two), then `&a31 `.
+        let column = 4 + 10 * 5 + 21 * 6 + 5;
+        assert_eq!(
+            found,
+            format!(
+                "t.yaml:1:{column}: lists and mappings are nested more than 32 levels deep here; \
+                 a fleet file needs far fewer"
+            )
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_long_text_aliased_many_times_is_stopped_by_the_text_budget() {
+        let big = "x".repeat(1024 * 1024);
+        let mut text = format!("a: &big {big}\nb: [");
+        text.push_str(&vec!["*big"; 20].join(", "));
+        text.push_str("]\n");
+        // The anchored text, the keys and 15 aliases pass 16 MiB: the 15th alias is refused.
+        let column = "b: [".len() + 1 + 14 * "*big, ".len();
+        assert_eq!(
+            problems(&text),
+            format!(
+                "t.yaml:2:{column}: the document expands to more than 16 MiB of text (too many \
+                 aliases?)"
+            )
+        );
+    }
+
+    #[test]
+    fn nesting_is_limited_in_block_style_too() {
+        let mut text = String::new();
+        for depth in 0..40 {
+            text.push_str(&"  ".repeat(depth));
+            text.push_str(&format!("k{depth}:\n"));
+        }
+        text.push_str(&"  ".repeat(40));
+        text.push_str("v: 1\n");
+        assert_eq!(
+            problems(&text),
+            "t.yaml:33:65: lists and mappings are nested more than 32 levels deep here; a fleet \
+             file needs far fewer"
+        );
+        // 32 levels are fine: the root mapping and 31 nested ones.
+        let ok: String = (0..31)
+            .map(|d| format!("{}k{d}:\n", "  ".repeat(d)))
+            .collect::<String>()
+            + &"  ".repeat(31)
+            + "v: 1\n";
+        parse_ok(&ok);
+    }
+
+    #[test]
+    fn positions_inside_nested_aliases_point_at_the_outermost_alias() {
+        let p = parse_ok("a: &x {b: &y [1, 2]}\nc: &z {d: *y}\ne: *z\n");
+        let at = |path: &[Seg]| p.loc(path).unwrap().value;
+        let k = |s: &str| Seg::Key(s.into());
+        assert_eq!(
+            at(&[k("c"), k("d"), Seg::Index(1)]),
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
+        assert_eq!(
+            at(&[k("e"), k("d"), Seg::Index(0)]),
+            Pos { line: 3, column: 4 }
+        );
+        assert_eq!(p.value["e"], json!({"d": [1, 2]}));
     }
 
     #[test]

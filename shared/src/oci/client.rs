@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::auth::CredentialProvider;
-use super::endpoints::{Endpoints, Service};
+use super::endpoints::{Endpoints, Service, is_loopback_host};
 use super::error::{OciError, ServiceError};
 use super::retry::{
     AttemptOutcome, Idempotency, RetryDecision, RetryPolicy, attempt_limit, decide,
@@ -247,6 +247,59 @@ impl OciResponse {
 /// The request timeout of OCI calls (the default HTTP client).
 pub const OCI_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The most bytes fleetctl reads of one OCI API answer: 16 MiB. A list page of 1000 instances
+/// is a few MiB; a larger answer is refused ([`OciError::ResponseTooLarge`]) rather than held
+/// in memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// `16 MiB`, `64 KiB`, or `1000 bytes`: a byte limit as messages show it.
+pub fn format_byte_limit(limit: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match limit {
+        0 => "0 bytes".to_string(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the limit: its `content-length` says so, or reading found out.
+    #[error("the answer is larger than {}", format_byte_limit(*limit))]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The connection failed while the body was read.
+    #[error("reading the answer failed")]
+    Read(#[source] reqwest::Error),
+}
+
+/// Reads the body of `resp`, at most `limit` bytes: a `content-length` above the limit is
+/// refused before anything is read, and a body without one is refused as soon as it passes
+/// the limit (the rest is never read).
+pub async fn read_body_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut body = bytes::BytesMut::with_capacity(capacity);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if chunk.len() > limit - body.len() {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Builds an HTTP client: HTTP/1.1 only (OCI's signed `host` is an HTTP/1.1 header), rustls,
 /// a 10 s connect timeout, `timeout` per request, the system resolver with failures marked as
 /// [`NameResolutionError`], and `proxy` (use [`ProxyConfig::direct`] for none).
@@ -260,7 +313,9 @@ pub fn http_client(
     http_client_with_resolver(timeout, proxy, Arc::new(SystemResolver))
 }
 
-fn http_client_with_resolver(
+/// [`http_client`] with `resolver` instead of the system resolver (its failures are still
+/// marked as [`NameResolutionError`]).
+pub fn http_client_with_resolver(
     timeout: Duration,
     proxy: &ProxyConfig,
     resolver: Arc<dyn reqwest::dns::Resolve>,
@@ -478,17 +533,6 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
     }
 }
 
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-    }
-}
-
 /// Where OCI calls go through a proxy, read from the environment as the OCI CLI and the Go
 /// SDK read it:
 ///
@@ -560,7 +604,7 @@ impl ProxyConfig {
             _ => None,
         }?;
         let host = url.host()?;
-        if is_loopback(&host) {
+        if is_loopback_host(&host) {
             return None;
         }
         let port = url.port_or_known_default();
@@ -880,7 +924,7 @@ impl OciClient {
                         .get(OPC_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    match resp.bytes().await {
+                    match read_body_limited(resp, MAX_RESPONSE_BYTES).await {
                         Ok(body) if status.as_u16() < 400 => {
                             return Ok(OciResponse {
                                 status,
@@ -905,7 +949,18 @@ impl OciClient {
                                 .map(Duration::from_secs);
                             (OciError::Service(Box::new(err)), retry_after)
                         }
-                        Err(source) => (
+                        Err(BodyError::TooLarge { limit }) => {
+                            let err = OciError::ResponseTooLarge {
+                                operation: req.operation,
+                                url: url.to_string(),
+                                status: status.as_u16(),
+                                limit,
+                                request_id,
+                            };
+                            log_failure(req, &err, attempts, "giving up");
+                            return Err(err);
+                        }
+                        Err(BodyError::Read(source)) => (
                             OciError::Transport {
                                 operation: req.operation,
                                 url: url.to_string(),

@@ -6,7 +6,7 @@
 //! deduplicates a request sent again with the same token, so the client's retries (429, 5xx,
 //! lost responses) and a resumed operation never launch twice. Derive the token from the
 //! operation id and the slot ([`RetryToken::derive`]). TerminateInstance is a DELETE and is
-//! idempotent by itself.
+//! idempotent by itself; with `if-match` it is not (see [`terminate_instance_if_match`]).
 //!
 //! # Errors
 //! Every function returns [`OciError`]; branch on [`OciError::kind`]:
@@ -453,12 +453,37 @@ pub async fn terminate_instance(client: &OciClient, id: &InstanceId) -> Result<(
 
 /// [`terminate_instance`] only if the instance's etag is still `etag` (else 412,
 /// [`ErrorKind::PreconditionFailed`](super::error::ErrorKind::PreconditionFailed)).
+///
+/// A conditional DELETE is not idempotent the way a plain one is: when the answer to an
+/// attempt that did terminate the instance is lost, the client's retry meets the new etag of
+/// the TERMINATING instance and gets 412. So a 412 that came on a retry is checked with
+/// GetInstance: a 404, TERMINATING or TERMINATED means the termination happened and this
+/// returns `Ok`; anything else (the etag really changed, the read fails) returns the 412.
+/// A 412 on the first attempt is returned as is: that request changed nothing.
 pub async fn terminate_instance_if_match(
     client: &OciClient,
     id: &InstanceId,
     etag: &str,
 ) -> Result<(), OciError> {
-    terminate(client, id, Some(etag)).await
+    let err = match terminate(client, id, Some(etag)).await {
+        Err(e) if e.is_precondition_failed() && e.service().is_some_and(|s| s.attempts > 1) => e,
+        other => return other,
+    };
+    let confirmed = match get_instance(client, id).await {
+        Ok(instance) => instance.lifecycle_state.is_going_away(),
+        Err(read) => {
+            if !read.is_not_found() {
+                tracing::warn!(instance = %id, error = %read, "cannot confirm a conditional termination after a 412 on its retry");
+            }
+            read.is_not_found()
+        }
+    };
+    if confirmed {
+        tracing::info!(instance = %id, "instance termination confirmed after a 412 on the retry of a lost answer");
+        Ok(())
+    } else {
+        Err(err)
+    }
 }
 
 async fn terminate(

@@ -18,6 +18,14 @@
 //! (the fleet file checks its `endpoint` with it too): `http://` or `https://`, a host, an
 //! optional port and path; no user info, query or fragment. Errors show at most
 //! `scheme://host:port` of a refused value.
+//!
+//! # Plain HTTP
+//! Every request carries its signature, and with a session token, instance or resource
+//! principal its `keyId="ST$<token>"`: over plain HTTP anyone on the path could replay them.
+//! So an `http://` override is accepted only for a loopback host ([`is_loopback_host`]: the
+//! local simulator), unless env [`ALLOW_INSECURE_ENDPOINT_ENV`] is `1` or `true`. This rule
+//! needs the environment, so it is applied where the endpoints are built
+//! ([`Endpoints::from_settings`], [`Endpoints::with_override`]), not by [`parse_base_url`].
 
 use url::Url;
 
@@ -26,6 +34,23 @@ use crate::env::Env;
 
 /// The environment variable holding the endpoint override.
 pub const ENDPOINT_ENV: &str = "FLEETCTL_OCI_ENDPOINT";
+
+/// The environment variable that allows a plain `http://` override to a host that is not
+/// loopback (`1` or `true`; `0`, `false` or unset: not allowed).
+pub const ALLOW_INSECURE_ENDPOINT_ENV: &str = "FLEETCTL_ALLOW_INSECURE_ENDPOINT";
+
+/// True for loopback hosts: `127.0.0.0/8`, `::1`, `localhost` and names under `.localhost`
+/// (which resolve to loopback by definition, RFC 6761).
+pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+    }
+}
 
 /// An OCI service fleetctl calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,6 +219,26 @@ pub enum EndpointError {
         /// What is wrong.
         problem: BaseUrlProblem,
     },
+    /// A plain `http://` override to a host that is not loopback, without the opt-in.
+    #[error(
+        "the OCI endpoint override `{shown}` (from {origin}) is plain http:// to a host that \
+         is not loopback: every request would carry its signature, and with a session token, \
+         instance or resource principal its token (keyId=\"ST$…\"), in cleartext; use \
+         https://, or, only on a network path you trust, set \
+         {ALLOW_INSECURE_ENDPOINT_ENV}=1"
+    )]
+    InsecureHttp {
+        /// `scheme://host[:port]` of the value.
+        shown: String,
+        /// Where it came from.
+        origin: String,
+    },
+    /// The opt-in variable holds something other than `1`, `true`, `0` or `false`.
+    #[error("env {ALLOW_INSECURE_ENDPOINT_ENV} = `{value}` is not `1`, `true`, `0` or `false`")]
+    BadInsecureOptIn {
+        /// The value.
+        value: String,
+    },
     /// The region's domain does not form a valid host (e.g. a malformed `OCI_DEFAULT_REALM`).
     #[error(
         "`{host}` is not a valid host name for {service}; check the region and OCI_DEFAULT_REALM"
@@ -231,26 +276,40 @@ impl Endpoints {
     }
 
     /// Endpoints for `region` with the override from `setting`, else from env
-    /// `FLEETCTL_OCI_ENDPOINT`, else none.
+    /// `FLEETCTL_OCI_ENDPOINT`, else none. A plain `http://` override must name a loopback
+    /// host unless env `FLEETCTL_ALLOW_INSECURE_ENDPOINT` allows it (see the module docs).
     pub fn from_settings(
         region: Region,
         setting: Option<&Url>,
         env: &Env,
     ) -> Result<Self, EndpointError> {
-        let base = match (setting, env.get_non_empty(ENDPOINT_ENV)) {
-            (Some(url), _) => Some(checked_base(url.as_str(), "the `endpoint` setting")?),
-            (None, Some(value)) => Some(checked_base(value, &format!("env {ENDPOINT_ENV}"))?),
-            (None, None) => None,
+        let (text, origin) = match (setting, env.get_non_empty(ENDPOINT_ENV)) {
+            (Some(url), _) => (url.as_str(), "the `endpoint` setting".to_string()),
+            (None, Some(value)) => (value, format!("env {ENDPOINT_ENV}")),
+            (None, None) => {
+                return Ok(Self {
+                    region,
+                    override_base: None,
+                });
+            }
         };
+        let base = checked_base(text, &origin)?;
+        if !insecure_http_allowed(env)? {
+            refuse_insecure_http(&base, &origin)?;
+        }
         Ok(Self {
             region,
-            override_base: base,
+            override_base: Some(base),
         })
     }
 
-    /// Points every service at `base` (e.g. `http://127.0.0.1:8999`).
+    /// Points every service at `base` (e.g. `http://127.0.0.1:8999`). A plain `http://`
+    /// base must name a loopback host (use [`Endpoints::from_settings`] for the opt-in).
     pub fn with_override(mut self, base: Url) -> Result<Self, EndpointError> {
-        self.override_base = Some(checked_base(base.as_str(), "the endpoint override")?);
+        let origin = "the endpoint override";
+        let base = checked_base(base.as_str(), origin)?;
+        refuse_insecure_http(&base, origin)?;
+        self.override_base = Some(base);
         Ok(self)
     }
 
@@ -304,4 +363,31 @@ fn checked_base(text: &str, origin: &str) -> Result<Url, EndpointError> {
         origin: origin.to_string(),
         problem,
     })
+}
+
+/// Whether env `FLEETCTL_ALLOW_INSECURE_ENDPOINT` allows a plain `http://` override to a host
+/// that is not loopback.
+fn insecure_http_allowed(env: &Env) -> Result<bool, EndpointError> {
+    match env
+        .get_non_empty(ALLOW_INSECURE_ENDPOINT_ENV)
+        .map(str::trim)
+    {
+        None => Ok(false),
+        Some(v) if v == "1" || v.eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v == "0" || v.eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(EndpointError::BadInsecureOptIn {
+            value: v.to_string(),
+        }),
+    }
+}
+
+/// Refuses a plain `http://` base whose host is not loopback.
+fn refuse_insecure_http(base: &Url, origin: &str) -> Result<(), EndpointError> {
+    if base.scheme() == "http" && !base.host().is_some_and(|h| is_loopback_host(&h)) {
+        return Err(EndpointError::InsecureHttp {
+            shown: shown_base_url(base.as_str()).unwrap_or_else(|| "http://".to_string()),
+            origin: origin.to_string(),
+        });
+    }
+    Ok(())
 }

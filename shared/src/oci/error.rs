@@ -36,7 +36,7 @@ pub enum ErrorKind {
     ServerError,
     /// No HTTP response (connection, timeout).
     Transport,
-    /// A local problem (URL, signing, response decoding).
+    /// A local problem (URL, signing, an answer that cannot be decoded or is too large).
     Local,
 }
 
@@ -228,6 +228,27 @@ pub enum OciError {
         /// What is wrong.
         reason: String,
     },
+    /// An answer larger than fleetctl reads ([`MAX_RESPONSE_BYTES`]); not retried.
+    ///
+    /// [`MAX_RESPONSE_BYTES`]: super::client::MAX_RESPONSE_BYTES
+    #[error(
+        "{operation}: the answer from {url} (HTTP {status}, opc-request-id: {}) is larger than \
+         {}, the most fleetctl reads of one OCI answer; it was not read",
+        request_id.as_deref().unwrap_or("none"),
+        super::client::format_byte_limit(*limit)
+    )]
+    ResponseTooLarge {
+        /// The operation.
+        operation: &'static str,
+        /// The URL of the request.
+        url: String,
+        /// The status of the answer.
+        status: u16,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The `opc-request-id` of the response.
+        request_id: Option<String>,
+    },
     /// A successful response whose body is not what the operation expects.
     #[error(
         "{operation}: the response (opc-request-id: {}) is not the expected JSON",
@@ -266,6 +287,7 @@ impl OciError {
             | OciError::Proxy { .. }
             | OciError::Endpoint { .. }
             | OciError::InvalidRequest { .. }
+            | OciError::ResponseTooLarge { .. }
             | OciError::Decode { .. } => ErrorKind::Local,
         }
     }
@@ -294,7 +316,9 @@ impl OciError {
     pub fn request_id(&self) -> Option<&str> {
         match self {
             OciError::Service(e) => e.request_id.as_deref(),
-            OciError::Decode { request_id, .. } => request_id.as_deref(),
+            OciError::Decode { request_id, .. } | OciError::ResponseTooLarge { request_id, .. } => {
+                request_id.as_deref()
+            }
             OciError::Transport { request_id, .. } => request_id.as_deref(),
             _ => None,
         }

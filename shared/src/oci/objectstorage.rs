@@ -18,6 +18,12 @@
 //! applied, the retry of a conditional PUT fails with 412 although the write succeeded. So when
 //! a conditional PutObject fails with 412 after more than one attempt, [`put_object`] reads the
 //! object's MD5 and reports success when it is the MD5 of the body it sent.
+//!
+//! # Retried deletes
+//! Likewise a DeleteObject whose 204 was lost is retried and finds the object gone: a 404
+//! (`ObjectNotFound`) on a retry, or a 412 on a retried conditional delete after which a
+//! HeadObject finds no object, is reported as done by [`delete_object`]. A 412 while the object
+//! is still there stays a conflict.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -698,11 +704,37 @@ pub async fn delete_object(
         req = req.header(IF_MATCH, etag)?;
         condition = Some(format!("if-match: {etag}"));
     }
-    client
-        .send(&req)
-        .await
-        .map_err(|e| classify(e, OP, bucket, Some(object), condition.as_deref()))?;
-    Ok(())
+    let err = match client.send(&req).await {
+        Ok(_) => return Ok(()),
+        Err(err) => err,
+    };
+    // An earlier attempt may have deleted the object and lost its 204 (see the module docs):
+    // a retry then finds nothing (404) or, conditional, fails its condition (412). The
+    // object being gone is what was asked for.
+    let retried = err.service().is_some_and(|s| s.attempts > 1);
+    let gone = match err.status() {
+        Some(404) if retried => matches!(err.service(), Some(s) if s.code == "ObjectNotFound"),
+        Some(412) if retried && condition.is_some() => matches!(
+            head_object(client, bucket, object, &HeadObjectOptions::default()).await,
+            Err(e) if e.is_object_not_found()
+        ),
+        _ => false,
+    };
+    if gone {
+        tracing::info!(
+            bucket = %bucket,
+            object,
+            "a retried DeleteObject found the object gone: an earlier attempt deleted it"
+        );
+        return Ok(());
+    }
+    Err(classify(
+        err,
+        OP,
+        bucket,
+        Some(object),
+        condition.as_deref(),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,21 +3,28 @@
 //!
 //! object_store's `LocalFileSystem` refuses `PutMode::Update`, so this store does its own:
 //!
-//! 1. create the parent directories;
-//! 2. take an exclusive lock (`std::fs::File::lock`) on a sidecar file `.<name>.lock` beside
-//!    the object (never deleted: deleting lock files reopens the race they close);
+//! 1. create the missing parent directories, `fsync`ing the directory each one is created in;
+//! 2. take an exclusive lock (`std::fs::File::try_lock`, retried until [`LOCK_TIMEOUT`]) on a
+//!    sidecar file `.<name>.lock` beside the object (never deleted: deleting lock files reopens
+//!    the race they close), and write who holds it into it (pid, program, host, since when),
+//!    cleared again before the lock is released; a writer that gives up names that holder;
 //! 3. read the current content and compare its ETag with the condition (`Create`: no object;
 //!    `Update`: same ETag);
-//! 4. write a temporary file `.<name>.<uuid>.tmp` in the same directory, `fsync` it, rename it
-//!    over the object, `fsync` the directory.
+//! 4. write a temporary file `.<name>.<uuid>.tmp` in the same directory with the object's
+//!    current permissions (0600 for a new object), `fsync` it, rename it over the object,
+//!    `fsync` the directory.
 //!
 //! A crash at any point leaves either the old or the new document, never a half-written one
 //! (at worst a stray `.tmp` file, which listings hide). Readers take no lock: the rename is
-//! atomic, so they see one version or the other.
+//! atomic, so they see one version or the other. New objects and lock files are created 0600
+//! (owner only): a ledger names the fleet's instances and addresses.
 //!
 //! The ETag is the SHA-256 of the content (quoted hex), so it survives restarts and copies and
 //! does not depend on timestamp granularity. Two writes of byte-identical content share an
 //! ETag, which is harmless for a document store: the content is what the condition protects.
+//!
+//! Objects larger than [`super::MAX_DOCUMENT_BYTES`] are refused before they are read (their
+//! ETag would need the whole content), with an [`ObjectTooLarge`] in the error's chain.
 //!
 //! Locks are advisory and work between processes on one machine (and threads of one
 //! process); a network file system may not honour them, so use `s3://` or `oci://` to share
@@ -25,9 +32,9 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path as FsPath, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use aws_lc_rs::digest;
@@ -40,6 +47,8 @@ use object_store::{
     MultipartUpload, ObjectMeta, ObjectStore, PutMode, PutMultipartOptions, PutOptions, PutPayload,
     PutResult,
 };
+
+use super::{MAX_DOCUMENT_BYTES, ObjectTooLarge};
 
 const STORE: &str = "file";
 
@@ -56,10 +65,53 @@ pub struct FileError {
     pub source: io::Error,
 }
 
+/// A file larger than the store reads.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}", path.display())]
+pub struct FileTooLarge {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size and the limit.
+    #[source]
+    pub source: ObjectTooLarge,
+}
+
+/// How long a write waits for another holder of an object's lock before it gives up.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A lock another holder kept for longer than the writer waits.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the lock {} is still held after {}, by {}; a write holds it for a moment only, so if no \
+     other fleetctl is writing this ledger, that holder is stuck",
+    path.display(),
+    describe_wait(*waited),
+    holder.as_deref().unwrap_or("another process (it did not say which)")
+)]
+pub struct LockTimeout {
+    /// The lock file.
+    pub path: PathBuf,
+    /// How long the writer waited.
+    pub waited: Duration,
+    /// What the holder wrote into the lock file (`pid 1234 (fleetctl) on host, since …`), when
+    /// it did.
+    pub holder: Option<String>,
+}
+
+/// `10 s`, `250 ms`.
+fn describe_wait(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
 /// A directory of objects with atomic, conditional writes (see the module docs).
 #[derive(Debug, Clone)]
 pub struct FileStore {
     root: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl fmt::Display for FileStore {
@@ -71,7 +123,16 @@ impl fmt::Display for FileStore {
 impl FileStore {
     /// A store rooted at `root`. Nothing is created until the first write.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            lock_timeout: LOCK_TIMEOUT,
+        }
+    }
+
+    /// Waits at most `timeout` for a lock another holder keeps (default [`LOCK_TIMEOUT`]).
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
     }
 
     /// The root directory.
@@ -155,43 +216,169 @@ fn parent_of(target: &FsPath) -> &FsPath {
     target.parent().unwrap_or(FsPath::new("."))
 }
 
-/// Runs `f` holding the exclusive lock of `target`.
+/// Opens (creating, owner-only) the file at `path` for writing.
+fn open_private(path: &FsPath, create_new: bool) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).read(true);
+    if create_new {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Who this process is, as written into a lock file it holds.
+fn holder_record() -> String {
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown program".into());
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .map(|h| format!(" on {h}"))
+        .unwrap_or_default();
+    let since = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default();
+    format!(
+        "pid {} ({program}){host}, since {since}\n",
+        std::process::id()
+    )
+}
+
+/// What the holder of `lock` wrote into it, if anything (at most one short line).
+fn read_holder(lock: &mut fs::File) -> Option<String> {
+    use std::io::Seek;
+    lock.seek(io::SeekFrom::Start(0)).ok()?;
+    let mut text = String::new();
+    lock.take(256).read_to_string(&mut text).ok()?;
+    let line: String = text
+        .lines()
+        .next()?
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let line = line.trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+/// Runs `f` holding the exclusive lock of `target`, waiting at most `timeout` for another
+/// holder (see the module docs).
 fn with_lock<T>(
     target: &FsPath,
+    timeout: Duration,
     f: impl FnOnce() -> object_store::Result<T>,
 ) -> object_store::Result<T> {
     let lock_path = sidecar(target, "lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io_err("open the lock file", &lock_path, e))?;
-    file.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+    let mut file =
+        open_private(&lock_path, false).map_err(|e| io_err("open the lock file", &lock_path, e))?;
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    let mut announced = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(io_err("lock", &lock_path, e)),
+        }
+        let waited = started.elapsed();
+        if waited >= timeout {
+            return Err(object_store::Error::Generic {
+                store: STORE,
+                source: Box::new(LockTimeout {
+                    path: lock_path,
+                    waited: timeout,
+                    holder: read_holder(&mut file),
+                }),
+            });
+        }
+        if !announced {
+            announced = true;
+            tracing::info!(
+                lock = %lock_path.display(),
+                holder = read_holder(&mut file).as_deref().unwrap_or("unknown"),
+                "waiting for the lock of the state file"
+            );
+        }
+        std::thread::sleep(pause.min(timeout - waited));
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    // Say who holds the lock, for a writer that gives up waiting. Best effort: the lock works
+    // without it.
+    let _ = file.set_len(0).and_then(|()| {
+        use std::io::Seek;
+        file.seek(io::SeekFrom::Start(0))?;
+        file.write_all(holder_record().as_bytes())
+    });
     let result = f();
+    let _ = file.set_len(0);
     // Closing the file releases the lock too; unlocking first makes the order explicit.
     let _ = file.unlock();
     result
 }
 
+/// Reads `target` whole, refusing a file over [`MAX_DOCUMENT_BYTES`] before reading it (and
+/// one that grows past it while being read). `Ok(None)` when it does not exist.
 fn read_optional(target: &FsPath) -> object_store::Result<Option<Vec<u8>>> {
-    match fs::read(target) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("read", target, e)),
+    let too_large = |size| object_store::Error::Generic {
+        store: STORE,
+        source: Box::new(FileTooLarge {
+            path: target.to_path_buf(),
+            source: ObjectTooLarge {
+                size,
+                limit: MAX_DOCUMENT_BYTES,
+            },
+        }),
+    };
+    let mut file = match fs::File::open(target) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", target, e)),
+    };
+    let size = file
+        .metadata()
+        .map_err(|e| io_err("read the metadata of", target, e))?
+        .len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(too_large(Some(size)));
     }
+    let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    (&mut file)
+        .take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| io_err("read", target, e))?;
+    if content.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(too_large(None));
+    }
+    Ok(Some(content))
 }
 
-/// Writes `content` to `target` through a synced temporary file and a rename.
+/// Writes `content` to `target` through a synced temporary file and a rename. The new file
+/// gets the permissions of the one it replaces (0600 when there is none).
 fn write_atomic(target: &FsPath, content: &[u8]) -> object_store::Result<()> {
     let dir = parent_of(target);
     let tmp = sidecar(target, &format!("{}.tmp", uuid::Uuid::new_v4().simple()));
+    let existing = match fs::metadata(target) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("read the metadata of", target, e)),
+    };
     let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| io_err("create", &tmp, e))?;
+        let mut file = open_private(&tmp, true).map_err(|e| io_err("create", &tmp, e))?;
+        if let Some(permissions) = existing {
+            file.set_permissions(permissions)
+                .map_err(|e| io_err("set the permissions of", &tmp, e))?;
+        }
         file.write_all(content)
             .map_err(|e| io_err("write", &tmp, e))?;
         file.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
@@ -208,15 +395,47 @@ fn write_atomic(target: &FsPath, content: &[u8]) -> object_store::Result<()> {
     result
 }
 
+/// Creates `dir` and its missing ancestors, syncing the directory each new one was created
+/// in, so a crash cannot lose a new directory (and the ledger in it) after a write succeeded.
+fn create_dirs(dir: &FsPath) -> object_store::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.as_os_str().is_empty() && !cur.exists() {
+        missing.push(cur);
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => break,
+        }
+    }
+    for new_dir in missing.into_iter().rev() {
+        match fs::create_dir(new_dir) {
+            Ok(()) => {}
+            // Another writer created it meanwhile: it syncs it.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("create the directory", new_dir, e)),
+        }
+        let parent = parent_of(new_dir);
+        let parent = if parent.as_os_str().is_empty() {
+            FsPath::new(".")
+        } else {
+            parent
+        };
+        fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io_err("sync the directory", parent, e))?;
+    }
+    Ok(())
+}
+
 fn put_blocking(
     target: &FsPath,
     location: &Path,
     content: &[u8],
     mode: &PutMode,
+    lock_timeout: Duration,
 ) -> object_store::Result<PutResult> {
-    let dir = parent_of(target);
-    fs::create_dir_all(dir).map_err(|e| io_err("create the directory", dir, e))?;
-    with_lock(target, || {
+    create_dirs(parent_of(target))?;
+    with_lock(target, lock_timeout, || {
         let current = read_optional(target)?;
         match (mode, &current) {
             (PutMode::Overwrite, _) | (PutMode::Create, None) => {}
@@ -329,10 +548,12 @@ fn list_blocking(root: PathBuf, prefix: Path) -> object_store::Result<Vec<Object
     Ok(out)
 }
 
+/// Runs `f` on a blocking thread, logging to the caller's subscriber.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> object_store::Result<T> + Send + 'static,
 ) -> object_store::Result<T> {
-    tokio::task::spawn_blocking(f).await?
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    tokio::task::spawn_blocking(move || tracing::dispatcher::with_default(&dispatch, f)).await?
 }
 
 #[async_trait]
@@ -351,7 +572,8 @@ impl ObjectStore for FileStore {
         let target = self.object_file(location)?;
         let location = location.clone();
         let content = Bytes::from(payload);
-        blocking(move || put_blocking(&target, &location, &content, &opts.mode)).await
+        let lock_timeout = self.lock_timeout;
+        blocking(move || put_blocking(&target, &location, &content, &opts.mode, lock_timeout)).await
     }
 
     async fn put_multipart_opts(
@@ -374,12 +596,12 @@ impl ObjectStore for FileStore {
         let target = self.object_file(location)?;
         let loc = location.clone();
         let (content, modified) = blocking(move || {
-            let content = match fs::read(&target) {
-                Ok(c) => c,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(not_found(&loc, &target, e));
-                }
-                Err(e) => return Err(io_err("read", &target, e)),
+            let Some(content) = read_optional(&target)? else {
+                return Err(not_found(
+                    &loc,
+                    &target,
+                    io::Error::from(io::ErrorKind::NotFound),
+                ));
             };
             Ok((content, modified_of(&target)?))
         })
@@ -431,12 +653,14 @@ impl ObjectStore for FileStore {
                                 io::Error::from(io::ErrorKind::NotFound),
                             ));
                         }
-                        with_lock(&target, || match fs::remove_file(&target) {
-                            Ok(()) => Ok(()),
-                            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                                Err(not_found(&loc, &target, e))
+                        with_lock(&target, store.lock_timeout, || {
+                            match fs::remove_file(&target) {
+                                Ok(()) => Ok(()),
+                                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                                    Err(not_found(&loc, &target, e))
+                                }
+                                Err(e) => Err(io_err("delete", &target, e)),
                             }
-                            Err(e) => Err(io_err("delete", &target, e)),
                         })
                     })
                     .await?;
@@ -525,5 +749,27 @@ impl ObjectStore for FileStore {
         self.put_opts(to, PutPayload::from(content), PutOptions::from(mode))
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While a write holds the lock, the lock file says who holds it (what a writer that gives
+    /// up waiting reports); it is cleared when the lock is released.
+    #[test]
+    fn the_lock_file_names_its_holder_while_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("doc.json");
+        let lock = dir.path().join(".doc.json.lock");
+        let seen = with_lock(&target, LOCK_TIMEOUT, || {
+            Ok(fs::read_to_string(&lock).unwrap())
+        })
+        .unwrap();
+        let expected = format!("pid {} (", std::process::id());
+        assert!(seen.starts_with(&expected), "{seen:?}");
+        assert!(seen.contains(", since 20"), "{seen:?}");
+        assert_eq!(fs::read_to_string(&lock).unwrap(), "");
     }
 }

@@ -4,7 +4,9 @@
 //! - [`lease`]: the lease rules, as pure functions.
 //! - [`url`]: state URLs (path, `file://`, `memory://`, `s3://`, `oci://`).
 //! - [`file`], [`oci`]: the file and OCI Object Storage backends; memory and S3 are
-//!   object_store's `InMemory` and `AmazonS3`.
+//!   object_store's `InMemory` and `AmazonS3` (configured and given fleetctl's HTTP client
+//!   rules by `s3`).
+//! - [`foreign`]: backend errors made fit to print (no credentials, no whole bodies).
 //! - [`StateStore`]: one type over any backend, chosen by URL.
 //!
 //! # Guarantees
@@ -23,9 +25,11 @@
 //! re-read that follows shows the write.
 
 pub mod file;
+pub mod foreign;
 pub mod lease;
 pub mod ledger;
 pub mod oci;
+mod s3;
 pub use crate::urls::state as url;
 
 use std::collections::HashMap;
@@ -33,9 +37,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
-
-use crate::oci::client::{OCI_REQUEST_TIMEOUT, ProxyConfig, http_client};
+use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
@@ -45,6 +47,7 @@ use crate::oci::OciClient;
 use crate::oci::objectstorage::Bucket;
 
 pub use file::FileStore;
+pub use foreign::BackendError;
 pub use lease::LeaseBusy;
 pub use ledger::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseHold,
@@ -53,6 +56,36 @@ pub use ledger::{
 };
 pub use oci::OciObjectStore;
 pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, StoreUrl};
+
+/// The largest state document fleetctl reads: 64 MiB. A ledger of 10,000 records and the
+/// latest events is a few MiB, so anything larger is not a ledger (or is damaged), and
+/// reading it whole could exhaust memory. The size is checked before the content is read
+/// (the object's size, an HTTP `Content-Length`), and the read stops at the limit.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// An object larger than a reader accepts; it sits in the source chain of the backend's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} more than the limit of {}",
+    size.map_or_else(|| "it is".to_string(), |n| format!("{n} bytes is")),
+    describe_limit(*limit)
+)]
+pub struct ObjectTooLarge {
+    /// The object's size, when known before reading.
+    pub size: Option<u64>,
+    /// The limit, in bytes.
+    pub limit: u64,
+}
+
+/// `64 MiB`, or `1000 bytes` when not a whole number of MiB.
+fn describe_limit(limit: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if limit.is_multiple_of(MIB) {
+        format!("{} MiB", limit / MIB)
+    } else {
+        format!("{limit} bytes")
+    }
+}
 
 /// Why a store operation failed. Every message names the store's URL.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +105,9 @@ pub enum StoreError {
         url: String,
         /// What is missing or wrong.
         reason: String,
-        /// The backend's error, if any.
+        /// The backend's error, if any (sanitized: [`foreign`]).
         #[source]
-        source: Option<object_store::Error>,
+        source: Option<BackendError>,
     },
     /// Another writer got there first; nothing was written (exit code 2).
     #[error("{}", conflict_message(url, *reason))]
@@ -83,9 +116,9 @@ pub enum StoreError {
         url: String,
         /// What the other writer did.
         reason: ConflictReason,
-        /// The backend's answer.
+        /// The backend's answer (sanitized: [`foreign`]).
         #[source]
-        source: object_store::Error,
+        source: BackendError,
     },
     /// The document is not valid JSON or not the ledger's shape (exit code 2).
     #[error(
@@ -132,9 +165,9 @@ pub enum StoreError {
         url: String,
         /// What was being done (`read`, `create`, `update`).
         action: &'static str,
-        /// The backend's error.
+        /// The backend's error (sanitized: [`foreign`]).
         #[source]
-        source: object_store::Error,
+        source: BackendError,
     },
     /// The backend answered without an ETag, so writes could not be conditional (exit code 2).
     #[error(
@@ -146,6 +179,20 @@ pub enum StoreError {
         url: String,
         /// What was being done.
         action: &'static str,
+    },
+    /// The document is larger than [`MAX_DOCUMENT_BYTES`]; it was not read (exit code 2).
+    #[error(
+        "the state document at {url} was not read: {}; a fleetctl ledger is far smaller, so \
+         check the URL or move the object away",
+        ObjectTooLarge { size: *size, limit: *limit }
+    )]
+    TooLarge {
+        /// The store.
+        url: String,
+        /// The object's size, when it was known before reading.
+        size: Option<u64>,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The ledger could not be serialised (a bug; exit code 3).
     #[error("cannot serialise the ledger for {url}")]
@@ -266,31 +313,6 @@ impl OpenOptions {
     }
 }
 
-/// The environment variables an `s3://` store passes to object_store (besides the region),
-/// each under its lower-case name.
-const S3_ENV: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_ENDPOINT",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ALLOW_HTTP",
-    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
-    "AWS_UNSIGNED_PAYLOAD",
-    "AWS_SKIP_SIGNATURE",
-    "AWS_CHECKSUM_ALGORITHM",
-    "AWS_IMDSV1_FALLBACK",
-    "AWS_METADATA_ENDPOINT",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN",
-    "AWS_ROLE_SESSION_NAME",
-    "AWS_ENDPOINT_URL_STS",
-];
-
 /// The in-process stores of `memory://NAME`, shared by name.
 static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
@@ -347,7 +369,8 @@ impl StateStore {
     /// - `s3://BUCKET/KEY`: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
     ///   `AWS_REGION`/`AWS_DEFAULT_REGION` (default `us-east-1`), `AWS_ENDPOINT_URL` (any
     ///   S3-compatible server, path-style requests) and `AWS_ALLOW_HTTP=true` (plain http,
-    ///   for test servers) from [`OpenOptions::env`]. Conditional writes use `If-Match` /
+    ///   for test servers; without it an `http://` endpoint is [`StoreError::Unusable`]) from
+    ///   [`OpenOptions::env`]. Conditional writes use `If-Match` /
     ///   `If-None-Match: *` (object_store's `ETagMatch`), whatever the environment says.
     /// - `oci://BUCKET@NAMESPACE/NAME`: the OCI client of [`OpenOptions::oci_client`].
     pub fn open(url: &str, options: &OpenOptions) -> Result<StateStore, StoreError> {
@@ -397,36 +420,7 @@ impl StateStore {
                 ref key,
             } => {
                 let display = parsed.to_string();
-                let region = options
-                    .env
-                    .get_non_empty("AWS_REGION")
-                    .or_else(|| options.env.get_non_empty("AWS_DEFAULT_REGION"))
-                    .unwrap_or("us-east-1");
-                let mut builder = AmazonS3Builder::new().with_region(region);
-                for name in S3_ENV {
-                    if let Some(value) = options.env.get_non_empty(name)
-                        && let Ok(config) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>()
-                    {
-                        builder = builder.with_config(config, value);
-                    }
-                }
-                let proxy =
-                    ProxyConfig::from_env(&options.env).map_err(|e| StoreError::Unusable {
-                        url: display.clone(),
-                        reason: format!("the proxy settings are not usable: {e}"),
-                        source: None,
-                    })?;
-                let store = builder
-                    .with_bucket_name(bucket)
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .with_http_connector(S3Connector { proxy })
-                    .build()
-                    .map_err(|e| StoreError::Unusable {
-                        url: display.clone(),
-                        reason: "the S3 settings (AWS_* environment variables) are not usable"
-                            .into(),
-                        source: Some(e),
-                    })?;
+                let store = s3::open(bucket, &options.env, &display)?;
                 Ok(StateStore {
                     url: display,
                     store: Arc::new(store),
@@ -494,7 +488,9 @@ impl StateStore {
         &self.location
     }
 
-    /// Reads the ledger and its version; `None` when there is no document yet.
+    /// Reads the ledger and its version; `None` when there is no document yet. A document
+    /// larger than [`MAX_DOCUMENT_BYTES`] is [`StoreError::TooLarge`], refused on its
+    /// announced size before the content is read.
     pub async fn load(&self) -> Result<Option<(Ledger, Version)>, StoreError> {
         let result = match self.store.get(&self.location).await {
             Ok(r) => r,
@@ -503,16 +499,49 @@ impl StateStore {
                 return Err(self.backend("read", e));
             }
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => return Err(self.backend("read", source)),
+            Err(source) => return Err(self.read_error(source)),
         };
         let meta = result.meta.clone();
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(|source| self.backend("read", source))?;
+        if meta.size > MAX_DOCUMENT_BYTES {
+            return Err(self.too_large(Some(meta.size)));
+        }
+        let mut stream = result.into_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| self.read_error(source))?;
+            if (bytes.len() + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
+                return Err(self.too_large(None));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         let ledger = Ledger::from_json(&bytes).map_err(|e| self.decode_error(e))?;
         let version = Version::from_parts(&self.url, "reading", meta.e_tag, meta.version)?;
         Ok(Some((ledger, version)))
+    }
+
+    fn too_large(&self, size: Option<u64>) -> StoreError {
+        StoreError::TooLarge {
+            url: self.url.clone(),
+            size,
+            limit: MAX_DOCUMENT_BYTES,
+        }
+    }
+
+    /// A failed read: [`StoreError::TooLarge`] when the backend refused the object for its
+    /// size (the file store checks it before reading), else [`StoreError::Backend`].
+    fn read_error(&self, source: object_store::Error) -> StoreError {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+        while let Some(e) = cause {
+            if let Some(t) = e.downcast_ref::<ObjectTooLarge>() {
+                return StoreError::TooLarge {
+                    url: self.url.clone(),
+                    size: t.size,
+                    limit: t.limit,
+                };
+            }
+            cause = e.source();
+        }
+        self.backend("read", source)
     }
 
     /// Writes the first document; [`StoreError::Conflict`] if one exists.
@@ -553,7 +582,7 @@ impl StateStore {
             Err(source @ object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 url: self.url.clone(),
                 reason: ConflictReason::AlreadyExists,
-                source,
+                source: foreign::sanitize(&source),
             }),
             Err(
                 source @ (object_store::Error::Precondition { .. }
@@ -561,7 +590,7 @@ impl StateStore {
             ) if action == "update" => Err(StoreError::Conflict {
                 url: self.url.clone(),
                 reason: ConflictReason::Changed,
-                source,
+                source: foreign::sanitize(&source),
             }),
             Err(source) => Err(self.backend(action, source)),
         }
@@ -571,7 +600,7 @@ impl StateStore {
         StoreError::Backend {
             url: self.url.clone(),
             action,
-            source,
+            source: foreign::sanitize(&source),
         }
     }
 
@@ -591,28 +620,5 @@ impl StateStore {
             DecodeError::Newer { found } => StoreError::NewerVersion { url, found },
             DecodeError::Unsupported { found } => StoreError::UnsupportedVersion { url, found },
         }
-    }
-}
-
-/// Builds the `s3://` store's HTTP client the way fleetctl builds every HTTP client
-/// ([`http_client`]): proxies from the injected environment, loopback always direct, so a
-/// local S3-compatible server works wherever `HTTPS_PROXY` is set (object_store's own client
-/// would read the process environment and send loopback through the proxy).
-#[derive(Debug)]
-struct S3Connector {
-    proxy: ProxyConfig,
-}
-
-impl object_store::client::HttpConnector for S3Connector {
-    fn connect(
-        &self,
-        _options: &object_store::ClientOptions,
-    ) -> object_store::Result<object_store::client::HttpClient> {
-        http_client(OCI_REQUEST_TIMEOUT, &self.proxy)
-            .map(object_store::client::HttpClient::new)
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })
     }
 }

@@ -265,3 +265,165 @@ impl SimEnv {
         .unwrap()
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// A scripted HTTP server (an S3 or STS endpoint that answers what a case needs)
+// ------------------------------------------------------------------------------------------
+
+/// One request a [`FakeHttp`] received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a [`FakeHttp`] does with a request.
+pub enum Reply {
+    /// Write these bytes (a whole HTTP response) and keep serving the connection.
+    Send(Vec<u8>),
+    /// Write these bytes (e.g. only the head of a response) and then hold the connection open
+    /// without another byte.
+    Stall(Vec<u8>),
+}
+
+/// A response with `status`, extra `headers` and `body` (Content-Length set).
+pub fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n", body.len());
+    for (n, v) in headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+/// An HTTP/1.1 server on 127.0.0.1 that records every connection and request and answers with
+/// what its responder returns. Stops accepting when dropped.
+pub struct FakeHttp {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    requests: Arc<std::sync::Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeHttp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeHttp {
+    pub async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeHttp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let respond: Arc<Responder> = Arc::new(respond);
+        let task = {
+            let connections = Arc::clone(&connections);
+            let requests = Arc::clone(&requests);
+            tokio::spawn(async move {
+                loop {
+                    let Ok((socket, _)) = listener.accept().await else {
+                        return;
+                    };
+                    connections.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(serve(socket, Arc::clone(&requests), Arc::clone(&respond)));
+                }
+            })
+        };
+        FakeHttp {
+            url,
+            connections,
+            requests,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn serve(
+    mut socket: tokio::net::TcpStream,
+    requests: Arc<std::sync::Mutex<Vec<Recorded>>>,
+    respond: Arc<Responder>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or_default().split(' ');
+        let method = first.next().unwrap_or_default().to_string();
+        let target = first.next().unwrap_or_default().to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let length: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            match socket.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_end..head_end + length].to_vec();
+        buf.drain(..head_end + length);
+        let request = Recorded {
+            method,
+            target,
+            headers,
+            body,
+        };
+        requests.lock().unwrap().push(request.clone());
+        match respond(&request) {
+            Reply::Send(bytes) => {
+                if socket.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Stall(bytes) => {
+                let _ = socket.write_all(&bytes).await;
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

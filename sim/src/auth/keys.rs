@@ -45,10 +45,12 @@ impl KeyId {
                 };
             }
             if tenancy.starts_with("ocid1.tenancy.") && !fp.contains('/') {
+                // Kept as sent: OCI matches the fingerprint exactly, in the lower-case colon
+                // hex it computes when a key is uploaded (`AA:BB:…` is another, unknown key).
                 return Self::ApiKey {
                     tenancy: tenancy.to_string(),
                     user: kind.to_string(),
-                    fingerprint: fp.to_ascii_lowercase(),
+                    fingerprint: fp.to_string(),
                 };
             }
         }
@@ -175,12 +177,14 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
+    /// Registers an API key under its fingerprint as OCI computes it (MD5 of the public key,
+    /// lower-case colon hex, see `RsaKey::md5_fingerprint`); keyIds must name it exactly.
     pub fn add_api_key(&mut self, tenancy: &str, user: &str, fingerprint: &str, key: PublicJwk) {
         self.api_keys.insert(
             (
                 tenancy.to_string(),
                 user.to_string(),
-                fingerprint.to_ascii_lowercase(),
+                fingerprint.to_string(),
             ),
             key,
         );
@@ -302,7 +306,7 @@ mod tests {
     fn key_id_forms_are_recognised() {
         assert!(matches!(
             KeyId::parse("ocid1.tenancy.oc1..aaa/ocid1.user.oc1..bbb/AA:bb"),
-            KeyId::ApiKey { ref fingerprint, .. } if fingerprint == "aa:bb"
+            KeyId::ApiKey { ref fingerprint, .. } if fingerprint == "AA:bb"
         ));
         assert!(
             matches!(KeyId::parse("ST$abc"), KeyId::SecurityToken(ref t) if t.expose() == "abc")

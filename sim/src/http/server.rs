@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt as _;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -19,7 +21,7 @@ use super::router::{Access, Operation, Route};
 use super::{ApiError, SimRequest, SimResponse};
 use crate::auth::{self, KeyId, KeyIdKind, SignedRequest, VerifyTime};
 use crate::clock::rfc3339;
-use crate::faults::DropWhen;
+use crate::faults::{DropWhen, FaultAction};
 use crate::reqlog::LogEntry;
 use crate::state::Ctx;
 
@@ -217,8 +219,77 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>,
         return Err(Dropped);
     }
     tracing::debug!(method = %sreq.method, path = %sreq.path, status = resp.status.as_u16(), operation = ?operation, "request");
-    log(entry);
-    Ok(finish(resp, &request_id))
+    let body_fault = fault
+        .filter(|f| f.drop == Some(DropWhen::MidBody) || f.pad_body_bytes.is_some() || f.chunked);
+    match body_fault {
+        Some(f) => {
+            if f.drop == Some(DropWhen::MidBody) {
+                entry.dropped = Some("midBody".into());
+                tracing::info!(method = %sreq.method, path = %sreq.path, "fault: dropping connection in the middle of the body");
+            }
+            log(entry);
+            Ok(finish_with_body_fault(resp, &request_id, &f))
+        }
+        None => {
+            log(entry);
+            Ok(finish(resp, &request_id))
+        }
+    }
+}
+
+/// How long a `drop: "midBody"` answer pauses after its first half before breaking off.
+const MID_BODY_PAUSE: Duration = Duration::from_millis(20);
+
+/// What `padBodyBytes` appends: JSON whitespace, streamed in slices of this.
+static PADDING: [u8; 64 * 1024] = [b' '; 64 * 1024];
+
+/// The response of a fault that changes the body: `padBodyBytes` spaces after it, no
+/// `content-length` when `chunked`, and for `drop: "midBody"` only the first half of it
+/// followed by a broken connection.
+fn finish_with_body_fault(
+    resp: SimResponse,
+    request_id: &str,
+    fault: &FaultAction,
+) -> Response<Body> {
+    let pad = fault.pad_body_bytes.unwrap_or(0);
+    let total = resp.body.len() as u64 + pad;
+    let mid_body = fault.drop == Some(DropWhen::MidBody);
+    let sent = if mid_body { total / 2 } else { total };
+    let first = resp.body.slice(
+        ..resp
+            .body
+            .len()
+            .min(usize::try_from(sent).unwrap_or(usize::MAX)),
+    );
+    let padding_sent = sent - first.len() as u64;
+    let padding = futures::stream::unfold(padding_sent, |left| async move {
+        (left > 0).then(|| {
+            let n = left.min(PADDING.len() as u64);
+            let chunk = Bytes::from_static(&PADDING[..usize::try_from(n).unwrap_or(PADDING.len())]);
+            (Ok::<_, Dropped>(chunk), left - n)
+        })
+    });
+    let head = futures::stream::iter([Ok::<_, Dropped>(first)]);
+    // The break comes a moment after the first half, so hyper has flushed the status, the
+    // headers and that half: the client sees an answer whose body breaks off, not a
+    // connection closed before any answer.
+    let tail = futures::stream::iter(mid_body.then_some(())).then(|()| async {
+        tokio::time::sleep(MID_BODY_PAUSE).await;
+        Err::<Bytes, _>(Dropped)
+    });
+    let stream = head.chain(padding).chain(tail);
+    let mut out = Response::new(Body::from_stream(stream));
+    *out.status_mut() = resp.status;
+    *out.headers_mut() = resp.headers;
+    out.headers_mut().remove(http::header::CONTENT_LENGTH);
+    if !fault.chunked {
+        out.headers_mut()
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(total));
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        out.headers_mut().insert("opc-request-id", v);
+    }
+    out
 }
 
 fn dispatch(

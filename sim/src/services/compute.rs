@@ -612,14 +612,10 @@ fn parse_launch(body: &Map<String, Value>) -> Result<LaunchRequest, ApiError> {
                 shape.config(ocpus, memory, baseline.map(str::to_string))
             }
         }
+        // OCI's own answer, word for word.
         None if shape.flex => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "MissingParameter",
-                format!(
-                    "shapeConfig is required for the flexible shape {}",
-                    shape.name
-                ),
+            return Err(ApiError::invalid_parameter(
+                "Invalid ShapeConfig: null (Cannot launch flexible instance without ShapeConfig)",
             ));
         }
         None => shape.config(shape.ocpus.0, shape.memory_per_ocpu.0, None),
@@ -1165,8 +1161,15 @@ mod tests {
             .unwrap()
         };
         let e = parse_launch(&body(r#","shape":"VM.Standard.E4.Flex""#)).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter");
+        assert_eq!(
+            e.message,
+            "Invalid ShapeConfig: null (Cannot launch flexible instance without ShapeConfig)"
+        );
+        let e =
+            parse_launch(&body(r#","shape":"VM.Standard.E4.Flex","shapeConfig":{}"#)).unwrap_err();
         assert_eq!(e.code, "MissingParameter");
-        assert!(e.message.contains("shapeConfig"), "{}", e.message);
+        assert!(e.message.contains("shapeConfig.ocpus"), "{}", e.message);
         let ok = parse_launch(&body(
             r#","shape":"VM.Standard.E4.Flex","shapeConfig":{"ocpus":2}"#,
         ))

@@ -125,11 +125,12 @@ pub fn md5_b64(data: &[u8]) -> String {
     STANDARD.encode(md5::Md5::digest(data))
 }
 
+/// Object Storage compares a conditional header with the ETag as one exact string: the ETag
+/// it sent (an unquoted UUID), not a list, not `W/…`, not `"…"` (only the header's surrounding
+/// whitespace, which is not part of a header value, is ignored). A client that alters the ETag
+/// it was given gets 412.
 fn etag_matches(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
-        .any(|t| t == "*" || t == etag)
+    header.trim() == etag
 }
 
 fn bucket_json(ns: &str, b: &Bucket) -> Value {
@@ -927,10 +928,15 @@ mod tests {
     }
 
     #[test]
-    fn etags_compare_as_opaque_strings_with_quotes_tolerated() {
-        assert!(etag_matches("\"abc\"", "abc"));
+    fn etags_compare_as_one_exact_string() {
         assert!(etag_matches("abc", "abc"));
-        assert!(etag_matches("x, abc", "abc"));
+        assert!(etag_matches(" abc ", "abc"));
+        assert!(!etag_matches("\"abc\"", "abc"));
+        assert!(!etag_matches("W/abc", "abc"));
+        assert!(!etag_matches("W/\"abc\"", "abc"));
+        assert!(!etag_matches("x, abc", "abc"));
+        assert!(!etag_matches("*", "abc"));
+        assert!(!etag_matches("ABC", "abc"));
         assert!(!etag_matches("abcd", "abc"));
     }
 }

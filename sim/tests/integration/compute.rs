@@ -301,8 +301,8 @@ async fn launch_validation_names_the_bad_field() {
                 b.as_object_mut().unwrap().remove("shapeConfig");
             }),
             400,
-            "MissingParameter",
-            "shapeConfig",
+            "InvalidParameter",
+            "Invalid ShapeConfig: null (Cannot launch flexible instance without ShapeConfig)",
         ),
         (
             Box::new(|b| b["shape"] = json!("VM.Imaginary.Flex")),

@@ -158,6 +158,82 @@ async fn drop_after_performs_the_operation_then_closes_the_connection() {
 }
 
 #[tokio::test]
+async fn mid_body_drop_performs_the_operation_and_breaks_the_body_off() {
+    let t = TestSim::start().await;
+    add_fault(
+        &t,
+        json!({"operation": "UpdateUser", "drop": "midBody", "count": 1}),
+    )
+    .await;
+    let resp = t
+        .try_signed(
+            &t.api_key_signer(),
+            "PUT",
+            &user_path(&t),
+            Some(r#"{"description":"mid-body"}"#),
+        )
+        .await
+        .expect("the status and headers arrive");
+    assert_eq!(resp.status(), 200);
+    let declared = resp.content_length().unwrap();
+    assert!(declared > 2, "{declared}");
+    assert!(resp.bytes().await.is_err(), "the body breaks off");
+    assert_eq!(
+        description(&t).await,
+        "mid-body",
+        "the operation did not run"
+    );
+    let log = t.sim.requests();
+    let entry = log
+        .iter()
+        .find(|e| e.operation.as_deref() == Some("UpdateUser"))
+        .unwrap();
+    assert_eq!(entry.dropped.as_deref(), Some("midBody"));
+    assert_eq!(entry.status, Some(200));
+}
+
+#[tokio::test]
+async fn pad_body_bytes_appends_whitespace_and_chunked_hides_the_length() {
+    let t = TestSim::start().await;
+    let plain = t
+        .signed(&t.api_key_signer(), "GET", &user_path(&t), None)
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    add_fault(
+        &t,
+        json!({"operation": "GetUser", "padBodyBytes": 200000, "count": 1}),
+    )
+    .await;
+    add_fault(
+        &t,
+        json!({"operation": "GetUser", "padBodyBytes": 10, "chunked": true, "count": 1}),
+    )
+    .await;
+    let resp = t
+        .signed(&t.api_key_signer(), "GET", &user_path(&t), None)
+        .await;
+    assert_eq!(resp.content_length(), Some(plain.len() as u64 + 200_000));
+    let padded = resp.bytes().await.unwrap();
+    assert_eq!(padded.len(), plain.len() + 200_000);
+    assert_eq!(&padded[..plain.len()], &plain[..]);
+    assert!(padded[plain.len()..].iter().all(|b| *b == b' '));
+    let v: serde_json::Value = serde_json::from_slice(&padded).unwrap();
+    assert_eq!(v["id"], t.sim.user_id().to_string());
+
+    let resp = t
+        .signed(&t.api_key_signer(), "GET", &user_path(&t), None)
+        .await;
+    assert_eq!(resp.content_length(), None, "chunked: no content-length");
+    assert_eq!(
+        resp.headers()["transfer-encoding"].to_str().unwrap(),
+        "chunked"
+    );
+    assert_eq!(resp.bytes().await.unwrap().len(), plain.len() + 10);
+}
+
+#[tokio::test]
 async fn dropped_connection_sends_no_bytes_at_all() {
     let t = TestSim::start().await;
     add_fault(
@@ -308,6 +384,9 @@ async fn nonsense_faults_are_refused_with_the_reason() {
         (json!({"status": 500, "probability": 2}), "probability"),
         (json!({"status": 500, "count": 0}), "count"),
         (json!({"status": 500, "drop": "after"}), "drop"),
+        (json!({"padBodyBytes": 10, "drop": "before"}), "no body"),
+        (json!({"padBodyBytes": 2_000_000_000u64}), "padBodyBytes"),
+        (json!({"chunked": false}), "effect"),
     ] {
         let resp = t.admin("POST", "/_sim/faults", Some(spec.clone())).await;
         let msg = assert_oci_error(resp, 400, "InvalidParameter").await;

@@ -111,9 +111,26 @@ async fn conditional_writes_follow_the_native_api() {
 
     let stale = put(&t, "lease", b"c", &[("if-match", "not-the-etag")]).await;
     assert_oci_error(stale, 412, "IfMatchFailed").await;
-    let quoted = format!("\"{e1}\"");
-    let ok = put(&t, "lease", b"d", &[("if-match", &quoted)]).await;
-    assert_eq!(ok.status(), 200, "quotes around the etag are tolerated");
+    // The etag is compared as one exact string, as Object Storage does: quoted, weak or
+    // listed forms of the right etag do not match.
+    for altered in [
+        format!("\"{e1}\""),
+        format!("W/{e1}"),
+        format!("W/\"{e1}\""),
+        format!("x, {e1}"),
+        e1.to_ascii_uppercase(),
+        "*".to_string(),
+    ] {
+        let resp = put(&t, "lease", b"c", &[("if-match", &altered)]).await;
+        assert_oci_error(resp, 412, "IfMatchFailed").await;
+        if altered != "*" {
+            // (`*` in a GET's if-none-match is a 400, not a comparison.)
+            let resp = get(&t, &obj(&t, "lease"), &[("if-none-match", &altered)]).await;
+            assert_eq!(resp.status(), 200, "if-none-match: {altered}");
+        }
+    }
+    let ok = put(&t, "lease", b"d", &[("if-match", &e1)]).await;
+    assert_eq!(ok.status(), 200);
     let e2 = etag(&ok);
     let body = get(&t, &obj(&t, "lease"), &[]).await.bytes().await.unwrap();
     assert_eq!(body.as_ref(), b"d", "the refused writes changed nothing");

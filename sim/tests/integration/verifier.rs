@@ -55,6 +55,30 @@ async fn unknown_key_id_is_refused() {
 }
 
 #[tokio::test]
+async fn an_api_key_fingerprint_is_matched_exactly_as_oci_computes_it() {
+    let t = TestSim::start().await;
+    let signer = t.api_key_signer();
+    let fingerprint = signer.key_id.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        fingerprint,
+        fingerprint.to_ascii_lowercase(),
+        "the written profile has OCI's lower-case fingerprint"
+    );
+    let mut upper = t.api_key_signer();
+    upper.key_id = format!(
+        "{}/{}/{}",
+        t.sim.tenancy_id(),
+        t.sim.user_id(),
+        fingerprint.to_ascii_uppercase()
+    );
+    let resp = t.signed(&upper, "GET", &user_path(&t), None).await;
+    let msg = assert_oci_error(resp, 401, "NotAuthenticated").await;
+    assert!(msg.contains("not a registered key"), "{msg}");
+    let resp = t.signed(&signer, "GET", &user_path(&t), None).await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
 async fn request_sent_to_another_path_than_signed_is_refused() {
     let t = TestSim::start().await;
     let path = user_path(&t);

@@ -31,7 +31,9 @@
 //! # HTTP
 //! The metadata service is link-local and always reached directly; the federation call goes
 //! to the auth service like any OCI call, through the environment's proxy (see
-//! [`ProxyConfig`]).
+//! [`ProxyConfig`]). Answers are read up to [`MAX_IMDS_RESPONSE_BYTES`] and
+//! [`MAX_FEDERATION_RESPONSE_BYTES`]; a larger one is refused, not retried. A federation
+//! answer whose body breaks off is a transport failure and is retried.
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,7 +54,10 @@ use super::{
 };
 use crate::clock::{Clock, Sleeper};
 use crate::ids::{InstanceId, TenancyId};
-use crate::oci::client::{ProxyConfig, http_client, redact_url};
+use crate::oci::client::{
+    BodyError, ProxyConfig, SystemResolver, http_client_with_resolver, read_body_limited,
+    redact_url,
+};
 use crate::oci::endpoints::{Endpoints, Service};
 use crate::oci::error::parse_error_body;
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};
@@ -113,6 +118,14 @@ pub const REFRESH_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The request timeout of metadata-service and federation requests.
 const AUTH_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most bytes read of one metadata-service document: 64 KiB (a certificate, a key or a
+/// region name is a few KiB at most). A larger answer is refused, not retried.
+pub const MAX_IMDS_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// The most bytes read of one federation answer: 1 MiB (`{"token": "<JWT>"}` is a few KiB).
+/// A larger answer is refused, not retried.
+pub const MAX_FEDERATION_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// How hard a federation tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,8 +465,9 @@ fn join(base: &Url, path: &str) -> String {
 fn auth_http_client(
     purpose: &'static str,
     proxy: &ProxyConfig,
+    resolver: Arc<dyn reqwest::dns::Resolve>,
 ) -> Result<reqwest::Client, AuthError> {
-    http_client(AUTH_REQUEST_TIMEOUT, proxy)
+    http_client_with_resolver(AUTH_REQUEST_TIMEOUT, proxy, resolver)
         .map_err(|source| AuthError::HttpClient { purpose, source })
 }
 
@@ -599,13 +613,25 @@ impl InstancePrincipalProvider {
         let metadata_base = metadata_base_url(settings, &ctx.env)?;
         let (imds_http, federation_http) = match &ctx.http {
             Some(c) => (c.clone(), c.clone()),
-            None => (
-                auth_http_client("the instance metadata service", &ProxyConfig::direct())?,
-                auth_http_client(
-                    "instance principal federation",
-                    &ProxyConfig::from_env(&ctx.env).map_err(AuthError::Proxy)?,
-                )?,
-            ),
+            None => {
+                let resolver = ctx
+                    .resolver
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(SystemResolver));
+                (
+                    // The metadata service is always direct, whatever its URL and the proxies.
+                    auth_http_client(
+                        "the instance metadata service",
+                        &ProxyConfig::direct(),
+                        resolver.clone(),
+                    )?,
+                    auth_http_client(
+                        "instance principal federation",
+                        &ProxyConfig::from_env(&ctx.env).map_err(AuthError::Proxy)?,
+                        resolver,
+                    )?,
+                )
+            }
         };
         let fetcher = Fetcher {
             http: &imds_http,
@@ -740,10 +766,19 @@ impl Fetcher<'_> {
                 .send()
                 .await;
             let (status, source) = match result {
-                Ok(resp) if resp.status().is_success() => match resp.text().await {
-                    Ok(text) => return Ok(text),
-                    Err(e) => (None, Some(e)),
-                },
+                Ok(resp) if resp.status().is_success() => {
+                    match read_body_limited(resp, MAX_IMDS_RESPONSE_BYTES).await {
+                        Ok(body) => return Ok(String::from_utf8_lossy(&body).into_owned()),
+                        Err(BodyError::TooLarge { limit }) => {
+                            return Err(AuthError::ResponseTooLarge {
+                                request: format!("instance metadata request GET {url}"),
+                                limit,
+                            });
+                        }
+                        // The connection failed mid-answer: a transport error, retried.
+                        Err(BodyError::Read(e)) => (None, Some(e)),
+                    }
+                }
                 Ok(resp) => (Some(resp.status().as_u16()), None),
                 Err(e) => (None, Some(e)),
             };
@@ -834,9 +869,8 @@ async fn federate_http(
         let (status, detail, source) = match result {
             Ok(resp) => {
                 let status = resp.status();
-                let body = resp.bytes().await.unwrap_or_default();
-                if status.is_success() {
-                    match parse_federation_response(&body) {
+                match read_body_limited(resp, MAX_FEDERATION_RESPONSE_BYTES).await {
+                    Ok(body) if status.is_success() => match parse_federation_response(&body) {
                         Ok(token) => break token,
                         Err(reason) => {
                             return Err(AuthError::Federation {
@@ -846,9 +880,21 @@ async fn federate_http(
                                 source: None,
                             });
                         }
+                    },
+                    Ok(body) => (Some(status.as_u16()), error_detail(&body), None),
+                    Err(BodyError::TooLarge { limit }) => {
+                        return Err(AuthError::ResponseTooLarge {
+                            request: format!("instance principal federation POST {url}"),
+                            limit,
+                        });
                     }
+                    // A success whose body was lost on the way is no answer: a transport
+                    // error, retried like one.
+                    Err(BodyError::Read(e)) if status.is_success() => {
+                        (None, String::new(), Some(e))
+                    }
+                    Err(BodyError::Read(e)) => (Some(status.as_u16()), String::new(), Some(e)),
                 }
-                (Some(status.as_u16()), error_detail(&body), None)
             }
             Err(e) => (None, String::new(), Some(e)),
         };

@@ -195,7 +195,7 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The injected world a provider runs in: environment snapshot, clock, sleeper and (optional)
 /// HTTP client for IMDS and federation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthContext {
     /// Environment snapshot.
     pub env: Env,
@@ -203,8 +203,25 @@ pub struct AuthContext {
     pub clock: Arc<dyn Clock>,
     /// Waits between IMDS/federation retries.
     pub sleeper: Arc<dyn Sleeper>,
-    /// HTTP client for IMDS and federation; `None` builds one (HTTP/1.1, rustls, timeouts).
+    /// HTTP client for IMDS and federation; `None` builds one (HTTP/1.1, rustls, timeouts,
+    /// the metadata service direct and federation through the environment's proxy).
     pub http: Option<reqwest::Client>,
+    /// The resolver of the HTTP clients built when `http` is `None`; `None`: the system
+    /// resolver. Tests use it to give a name that does not look like loopback a loopback
+    /// address, so the real clients, proxy rules included, are exercised.
+    pub resolver: Option<Arc<dyn reqwest::dns::Resolve>>,
+}
+
+impl fmt::Debug for AuthContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthContext")
+            .field("env", &self.env)
+            .field("clock", &self.clock)
+            .field("sleeper", &self.sleeper)
+            .field("http", &self.http)
+            .field("custom_resolver", &self.resolver.is_some())
+            .finish()
+    }
 }
 
 impl AuthContext {
@@ -215,6 +232,7 @@ impl AuthContext {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             http: None,
+            resolver: None,
         }
     }
 
@@ -233,6 +251,12 @@ impl AuthContext {
     /// Uses this HTTP client for IMDS and federation.
     pub fn with_http(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Resolves host names with `resolver` in the IMDS and federation clients it builds.
+    pub fn with_dns_resolver(mut self, resolver: Arc<dyn reqwest::dns::Resolve>) -> Self {
+        self.resolver = Some(resolver);
         self
     }
 }
@@ -594,6 +618,20 @@ pub enum AuthError {
         #[source]
         source: Option<reqwest::Error>,
     },
+    /// The metadata service or the auth service answered more than fleetctl reads
+    /// ([`MAX_IMDS_RESPONSE_BYTES`](instance::MAX_IMDS_RESPONSE_BYTES),
+    /// [`MAX_FEDERATION_RESPONSE_BYTES`](instance::MAX_FEDERATION_RESPONSE_BYTES)); not
+    /// retried.
+    #[error(
+        "{request}: the answer is larger than {}, the most fleetctl reads of it; it was not read",
+        crate::oci::client::format_byte_limit(*limit)
+    )]
+    ResponseTooLarge {
+        /// The request (`instance metadata request GET <url>`).
+        request: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// An IMDS document is unusable.
     #[error("the instance metadata document {document} is unusable: {reason}")]
     ImdsDocument {
@@ -651,6 +689,7 @@ impl AuthError {
             && !matches!(
                 self,
                 AuthError::Imds { .. }
+                    | AuthError::ResponseTooLarge { .. }
                     | AuthError::ImdsDocument { .. }
                     | AuthError::TenancyChanged { .. }
                     | AuthError::Federation { .. }

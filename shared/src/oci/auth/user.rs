@@ -181,9 +181,9 @@ pub(crate) fn load_key_file(
     })
 }
 
-/// Compares the configured fingerprint with the key's. A mismatch is only a warning: OCI
-/// decides which key it accepts (a stale `fingerprint` line gives a 401 there). Returns true
-/// when they match.
+/// Compares the configured fingerprint with the key's. A mismatch is only a warning: requests
+/// name the key's own fingerprint (the only one its signatures can verify against), and OCI
+/// decides whether that key is one of the user's. Returns true when they match.
 pub fn check_fingerprint(configured: &str, key: &SigningKey, origin: &str) -> bool {
     let matches = fingerprints_match(configured, key.fingerprint());
     if !matches {
@@ -191,8 +191,9 @@ pub fn check_fingerprint(configured: &str, key: &SigningKey, origin: &str) -> bo
             configured_fingerprint = configured.trim(),
             key_fingerprint = key.fingerprint(),
             origin,
-            "the configured fingerprint does not match the private key; OCI will reject the \
-             requests (401) unless the fingerprint belongs to an API key of this user"
+            "the configured fingerprint does not match the private key; requests name the \
+             key's own fingerprint, and OCI rejects them (401) unless that key is uploaded as \
+             an API key of this user"
         );
     }
     matches
@@ -248,6 +249,8 @@ fn load_api_key(
     reject_key_content(profile)?;
     let (user, user_origin) = required(profile, env, "user", "")?;
     let (tenancy, tenancy_origin) = required(profile, env, "tenancy", "")?;
+    // Required, as by the OCI CLI and SDKs, and compared with the key; the keyId names the
+    // key's own fingerprint (lower-case colon hex, as OCI computes it and compares it).
     let (fingerprint, _) = required(
         profile,
         env,
@@ -264,7 +267,7 @@ fn load_api_key(
     let key_id = KeyId::ApiKey {
         tenancy: tenancy.clone(),
         user: user.clone(),
-        fingerprint: fingerprint.trim().to_string(),
+        fingerprint: key.fingerprint().to_string(),
     };
     Ok(LoadedApiKey {
         creds: Arc::new(Credentials { key_id, key }),
