@@ -24,7 +24,9 @@ macro_rules! say {
 
 /// What the command line adds to the fleet file, in the process environment.
 pub fn overrides(global: &GlobalArgs) -> Overrides {
-    Overrides::new(Env::from_process()).state_url(global.state.clone())
+    Overrides::new(Env::from_process())
+        .state_url(global.state.clone())
+        .lease_ttl(global.lease_ttl)
 }
 
 /// Runs one resolved invocation, writing results to `out` (stdout).

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fleetctl_api::status::FleetStatus;
 use serde::Serialize;
@@ -42,6 +43,8 @@ pub struct Overrides {
     /// The environment (credentials, proxies, `s3://` settings, the endpoint variable), the
     /// clock, the sleeper and the HTTP client of the connection and the store.
     pub auth: AuthContext,
+    /// How long a reconcile step's lease lasts; [`ops::LEASE_TTL`] when not given.
+    pub lease_ttl: Option<Duration>,
 }
 
 impl Overrides {
@@ -51,6 +54,7 @@ impl Overrides {
             state_url: None,
             endpoint: None,
             auth: AuthContext::new(env),
+            lease_ttl: None,
         }
     }
 
@@ -63,6 +67,12 @@ impl Overrides {
     /// Points every OCI service at `base`.
     pub fn endpoint(mut self, base: Url) -> Self {
         self.endpoint = Some(base);
+        self
+    }
+
+    /// Sets how long a reconcile step's lease lasts, when given.
+    pub fn lease_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.lease_ttl = ttl;
         self
     }
 
@@ -146,7 +156,8 @@ impl Fleet {
     /// 2. [`connect`];
     /// 3. an `oci://` store is opened with the connection's client;
     /// 4. the load balancer's backend set, when the fleet file has one;
-    /// 5. the lease holder id of this process ([`ops::holder_id`]).
+    /// 5. the lease holder id of this process ([`ops::holder_id`]) and the lease's TTL
+    ///    ([`Overrides::lease_ttl`]).
     ///
     /// Nothing is read or written yet.
     ///
@@ -179,6 +190,7 @@ impl Fleet {
                 store: Arc::new(store),
                 lb: load_balancer,
                 holder: ops::holder_id(),
+                lease_ttl: overrides.lease_ttl.unwrap_or(ops::LEASE_TTL),
             },
         })
     }
