@@ -20,10 +20,6 @@ use crate::args::{GlobalArgs, OutputFormat, Strategy};
 use crate::error::CliError as Error;
 use crate::render::terminal_safe;
 
-/// How long the CLI waits between steps at most (a step says when it is useful sooner).
-const MAX_POLL: Duration = Duration::from_secs(5);
-/// How long it waits at least, so a step that has nothing to wait for does not spin.
-const MIN_POLL: Duration = Duration::from_millis(200);
 /// How long it waits for another holder's lease before giving up.
 const LEASE_WAIT: Duration = Duration::from_secs(300);
 /// How long it waits at least between two tries for another holder's lease.
@@ -253,11 +249,9 @@ async fn step_waiting(ctx: &Context, mode: Mode, stop: &AtomicBool) -> Result<St
     }
 }
 
+/// Between steps the CLI waits as the step says ([`StepReport::poll_after`]).
 fn poll(report: &StepReport) -> Duration {
-    report
-        .requeue_after
-        .unwrap_or(MAX_POLL)
-        .clamp(MIN_POLL, MAX_POLL)
+    report.poll_after()
 }
 
 /// Runs steps until operation `id` is over or paused.

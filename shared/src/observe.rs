@@ -2,7 +2,7 @@
 //! their primary private IPs and the backend set with its health. The status, the drift rules
 //! and the planner all read this one typed [`Observation`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
@@ -97,10 +97,11 @@ pub async fn observe(
     // listed yet. A live record whose instance the list lacks is read with GetInstance before
     // anything concludes it is gone (404: gone; any other error ends the observation, so
     // nothing is judged on a partial view).
+    let listed: HashSet<&InstanceId> = instances.iter().map(|i| &i.id).collect();
     let unlisted: Vec<InstanceId> = ledger
         .iter()
         .flat_map(|l| l.live_records())
-        .filter(|r| !instances.iter().any(|i| i.id == r.instance_id))
+        .filter(|r| !listed.contains(&r.instance_id))
         .map(|r| r.instance_id.clone())
         .collect();
     for id in unlisted {

@@ -54,6 +54,12 @@ use crate::store::{StateStore, StoreError, Version};
 /// that a crashed holder blocks others for at most this long.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
 
+/// The longest a caller that runs steps in a loop (the CLI) waits between two steps: a step
+/// says when the next one is useful sooner ([`StepReport::requeue_after`]).
+pub const MAX_POLL: Duration = Duration::from_secs(5);
+/// The shortest wait between two steps, so a step with nothing to wait for does not spin.
+pub const MIN_POLL: Duration = Duration::from_millis(200);
+
 /// How often a step reads again after a conflicting write before giving up.
 const MAX_CONFLICT_RETRIES: usize = 5;
 
@@ -125,6 +131,15 @@ impl StepReport {
     /// The operation after the step.
     pub fn operation(&self) -> Option<&Operation> {
         self.ledger.operation.as_ref()
+    }
+
+    /// How long a caller running steps in a loop waits before the next one: the step's
+    /// [`StepReport::requeue_after`] within [`MIN_POLL`]..=[`MAX_POLL`] ([`MAX_POLL`] when it
+    /// has nothing in progress).
+    pub fn poll_after(&self) -> Duration {
+        self.requeue_after
+            .unwrap_or(MAX_POLL)
+            .clamp(MIN_POLL, MAX_POLL)
     }
 }
 

@@ -32,7 +32,7 @@
 //! - A failing replacement (launch refused, never healthy) pauses the operation instead of
 //!   touching more instances; the old instance keeps serving.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -710,6 +710,8 @@ pub fn plan(
     let mut p = Planner {
         config,
         obs,
+        seen: Seen::new(config, obs),
+        records: record_index(ledger),
         now,
         ledger: ledger.clone(),
         actions: Vec::new(),
@@ -750,6 +752,11 @@ fn address_slot(ip: IpAddr) -> u32 {
 struct Planner<'a> {
     config: &'a FleetConfig,
     obs: &'a Observation,
+    /// The observation indexed, built once per plan (the planner asks about every record).
+    seen: Seen<'a>,
+    /// Where each instance's record is in `ledger.records` (the first one, as
+    /// [`Ledger::record`] finds it). The planner only appends records, and updates this.
+    records: HashMap<InstanceId, usize>,
     now: OffsetDateTime,
     ledger: Ledger,
     actions: Vec<Action>,
@@ -759,6 +766,55 @@ struct Planner<'a> {
     launches: usize,
     /// A load balancer change is still being applied: no other is sent this step.
     lb_busy: Option<String>,
+}
+
+/// The observation by instance id and backend address, so that a plan of a fleet of
+/// thousands is not quadratic. Lookups find what a scan in order would find first.
+struct Seen<'o> {
+    instances: HashMap<&'o InstanceId, &'o Instance>,
+    /// The backend set's backends on the fleet's port, by IP address.
+    backends: HashMap<&'o str, &'o Backend>,
+    /// Backends the set's health lists as critical, warning or unknown, by name.
+    unhealthy: HashSet<&'o str>,
+}
+
+impl<'o> Seen<'o> {
+    fn new(config: &FleetConfig, obs: &'o Observation) -> Self {
+        let mut instances = HashMap::with_capacity(obs.instances.len());
+        for i in &obs.instances {
+            instances.entry(&i.id).or_insert(i);
+        }
+        let mut backends = HashMap::new();
+        let mut unhealthy = HashSet::new();
+        if let (Some(lb), Some(seen)) = (&config.spec.load_balancer, &obs.load_balancer) {
+            for b in seen.backends.iter().filter(|b| b.port == lb.port) {
+                if let Some(ip) = b.ip_address.as_deref() {
+                    backends.entry(ip).or_insert(b);
+                }
+            }
+            let h = &seen.health;
+            unhealthy.extend(
+                h.critical_state_backend_names
+                    .iter()
+                    .chain(&h.warning_state_backend_names)
+                    .chain(&h.unknown_state_backend_names)
+                    .map(String::as_str),
+            );
+        }
+        Seen {
+            instances,
+            backends,
+            unhealthy,
+        }
+    }
+}
+
+fn record_index(ledger: &Ledger) -> HashMap<InstanceId, usize> {
+    let mut index = HashMap::with_capacity(ledger.records.len());
+    for (at, r) in ledger.records.iter().enumerate() {
+        index.entry(r.instance_id.clone()).or_insert(at);
+    }
+    index
 }
 
 /// How a backend looks to the planner.
@@ -800,7 +856,20 @@ impl<'a> Planner<'a> {
     }
 
     fn instance(&self, id: &InstanceId) -> Option<&'a Instance> {
-        self.obs.instances.iter().find(|i| &i.id == id)
+        self.seen.instances.get(id).copied()
+    }
+
+    /// The ledger's record of `id` (see [`Ledger::record`]).
+    fn record(&self, id: &InstanceId) -> Option<&InstanceRecord> {
+        self.records
+            .get(id)
+            .and_then(|at| self.ledger.records.get(*at))
+    }
+
+    fn record_mut(&mut self, id: &InstanceId) -> Option<&mut InstanceRecord> {
+        self.records
+            .get(id)
+            .and_then(|at| self.ledger.records.get_mut(*at))
     }
 
     fn ip_of(&self, id: &InstanceId) -> Option<IpAddr> {
@@ -808,22 +877,16 @@ impl<'a> Planner<'a> {
             .private_ips
             .get(id)
             .copied()
-            .or_else(|| self.ledger.record(id).and_then(|r| r.private_ip))
+            .or_else(|| self.record(id).and_then(|r| r.private_ip))
     }
 
     fn backend_of(&self, id: &InstanceId) -> Option<BackendView<'a>> {
-        let lb = self.config.spec.load_balancer.as_ref()?;
+        self.config.spec.load_balancer.as_ref()?;
         let seen = self.obs.load_balancer.as_ref()?;
         let ip = self.ip_of(id)?.to_string();
-        let backend = seen
-            .backends
-            .iter()
-            .find(|b| b.port == lb.port && b.ip_address.as_deref() == Some(ip.as_str()))?;
-        let name = backend.name.as_str();
+        let backend = *self.seen.backends.get(ip.as_str())?;
         let h = &seen.health;
-        let unhealthy = h.critical_state_backend_names.iter().any(|n| n == name)
-            || h.warning_state_backend_names.iter().any(|n| n == name)
-            || h.unknown_state_backend_names.iter().any(|n| n == name)
+        let unhealthy = self.seen.unhealthy.contains(backend.name.as_str())
             || matches!(h.status, HealthStatus::Unknown(_)) && h.total_backend_count == 0;
         Some(BackendView {
             backend,
@@ -879,7 +942,7 @@ impl<'a> Planner<'a> {
             .collect();
         // Adopt what is tagged for the fleet and unknown to the ledger.
         for inst in &self.obs.instances {
-            if inst.lifecycle_state.is_going_away() || self.ledger.record(&inst.id).is_some() {
+            if inst.lifecycle_state.is_going_away() || self.records.contains_key(&inst.id) {
                 continue;
             }
             let tags = inst.fleet_tags();
@@ -902,6 +965,8 @@ impl<'a> Planner<'a> {
                 .display_name
                 .clone()
                 .unwrap_or_else(|| inst.id.to_string());
+            self.records
+                .insert(inst.id.clone(), self.ledger.records.len());
             self.ledger.records.push(InstanceRecord {
                 instance_id: inst.id.clone(),
                 group,
@@ -927,7 +992,7 @@ impl<'a> Planner<'a> {
             if r.state.is_gone() {
                 continue;
             }
-            let seen = self.obs.instances.iter().find(|i| i.id == r.instance_id);
+            let seen = self.seen.instances.get(&r.instance_id);
             match seen {
                 Some(i) if !i.lifecycle_state.is_going_away() => {
                     if r.private_ip.is_none() {
@@ -1056,12 +1121,16 @@ impl<'a> Planner<'a> {
     // -----------------------------------------------------------------------------------
 
     fn advance(&mut self) {
-        let Some(op) = self.ledger.operation.clone() else {
+        // A finished operation keeps its steps (one per instance): not cloned for nothing.
+        let Some(op) = self
+            .ledger
+            .operation
+            .as_ref()
+            .filter(|o| !o.status.is_finished())
+            .cloned()
+        else {
             return;
         };
-        if op.status.is_finished() {
-            return;
-        }
         if let OperationKind::SyncState = op.kind {
             // Records were brought up to date above: that is the sync.
             finish(&mut self.ledger, OperationStatus::Succeeded, self.now, None);
@@ -1227,7 +1296,7 @@ impl<'a> Planner<'a> {
                 // This step itself is counted above (it is in progress now).
                 let surge_free =
                     limits.is_some_and(|l| (surging as u32) <= l.max_surge && l.max_surge > 0);
-                let group = self.ledger.record(&instance).map(|r| r.group.clone());
+                let group = self.record(&instance).map(|r| r.group.clone());
                 let Some(group) = group else {
                     let s = &mut steps[i];
                     s.status = StepStatus::Skipped;
@@ -1263,8 +1332,7 @@ impl<'a> Planner<'a> {
     }
 
     fn name_of(&self, id: &InstanceId) -> String {
-        self.ledger
-            .record(id)
+        self.record(id)
             .map(|r| r.name.clone())
             .unwrap_or_else(|| id.to_string())
     }
@@ -1285,7 +1353,7 @@ impl<'a> Planner<'a> {
     }
 
     fn set_record_state(&mut self, id: &InstanceId, state: RecordState) {
-        if let Some(r) = self.ledger.record_mut(id)
+        if let Some(r) = self.record_mut(id)
             && !r.state.is_gone()
         {
             r.state = state;
@@ -1346,7 +1414,7 @@ impl<'a> Planner<'a> {
                 let group = match &step.action {
                     StepAction::Launch { group } => Some(group.clone()),
                     StepAction::Replace { instance } => {
-                        self.ledger.record(instance).map(|r| r.group.clone())
+                        self.record(instance).map(|r| r.group.clone())
                     }
                     _ => None,
                 };
@@ -1616,7 +1684,7 @@ impl<'a> Planner<'a> {
                 let live = self
                     .instance(&old)
                     .is_some_and(|i| !i.lifecycle_state.is_going_away());
-                let record_gone = self.ledger.record(&old).is_none_or(|r| r.state.is_gone());
+                let record_gone = self.record(&old).is_none_or(|r| r.state.is_gone());
                 if live {
                     self.set_record_state(&old, RecordState::Terminating);
                     self.actions.push(Action::Terminate {
@@ -1627,9 +1695,10 @@ impl<'a> Planner<'a> {
                     return;
                 }
                 if !record_gone {
-                    if let Some(r) = self.ledger.record_mut(&old) {
+                    let now = self.ts();
+                    if let Some(r) = self.record_mut(&old) {
                         r.state = RecordState::Terminated;
-                        r.terminated = Some(Timestamp::new(self.now));
+                        r.terminated = Some(now);
                     }
                     self.event(EventLevel::Info, format!("{name}: terminated"), Some(&old));
                 }

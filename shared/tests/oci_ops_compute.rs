@@ -536,3 +536,37 @@ spec:
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, launched.id);
 }
+
+#[tokio::test]
+async fn fleet_discovery_lists_a_fleet_of_150_in_one_call() {
+    // The service's default page is 100: discovery asks for the largest page, so that every
+    // reconcile step of a fleet of up to a thousand costs one ListInstances call.
+    let s = OpsSim::start().await;
+    let op: fleetctl_core::ids::OperationId = "op-b".parse().unwrap();
+    for slot in 0..150 {
+        let mut d = s.launch_details(&format!("big-{slot}"));
+        d.tag_for_fleet(&FleetTags::new(
+            "big".parse().unwrap(),
+            "web".parse().unwrap(),
+            op.clone(),
+            slot,
+        ));
+        compute::launch_instance(
+            &s.client,
+            &d,
+            &RetryToken::derive("launch", &op, &slot.to_string()),
+        )
+        .await
+        .unwrap();
+    }
+    s.clear_requests().await;
+    let fleet = compute::list_fleet_instances(&s.client, &s.compartment(), &"big".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(fleet.len(), 150);
+    assert_eq!(
+        s.calls("ListInstances").len(),
+        1,
+        "one page holds the fleet"
+    );
+}

@@ -154,6 +154,22 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
         ])
     );
 
+    // A steady step (nothing to do) reads the fleet in three calls, none per instance: the
+    // ledger holds every IP, so no VNIC is looked up.
+    let before = w.sim.requests().len();
+    let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+    assert!(r.did.is_empty(), "steady: {:?}", r.did);
+    let mut calls: Vec<String> = w.sim.requests()[before..]
+        .iter()
+        .map(|e| e.operation.clone().unwrap_or_default())
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["GetBackendSetHealth", "ListBackends", "ListInstances"],
+        "a steady step's calls"
+    );
+
     // Make one instance clearly the newest: scale to 4, then down to 1.
     assert_eq!(scale(&w, 4).await, OperationStatus::Succeeded);
     let newest = live(&w.sim)

@@ -156,7 +156,7 @@ impl OutFiles {
              \x20 state: {{url: {state}}}\n",
             compartment = s.compartment,
             image = s.image,
-            subnet = s.subnet,
+            subnet = s.large_subnet.as_ref().unwrap_or(&s.subnet),
             config = self.config.display(),
             lb = s.load_balancer,
             bs = s.backend_set,

@@ -89,6 +89,10 @@ pub struct SimConfig {
     pub capacity: Vec<CapacityRule>,
     /// Service limits (later `PUT /_sim/limits`); none means unlimited.
     pub limits: Vec<LimitRule>,
+    /// Also seed `fleet-subnet-large` (10.0.128.0/17, 32,765 addresses) and point
+    /// `fleet.yaml` at it, for fleets of thousands of instances (the /24 subnets hold about
+    /// 250). Default `false`: every other seeded id is the same either way.
+    pub large_subnet: bool,
 }
 
 impl SimConfig {
@@ -102,6 +106,7 @@ impl SimConfig {
             services: ServiceSettings::default(),
             capacity: Vec::new(),
             limits: Vec::new(),
+            large_subnet: false,
         }
     }
 }
@@ -197,7 +202,13 @@ impl Sim {
         })?;
         let base_url = format!("http://{addr}");
 
-        let (mut world, seeded) = seed_world(seed, keys, &clock, config.token_lifetime)?;
+        let (mut world, seeded) = seed_world(
+            seed,
+            keys,
+            &clock,
+            config.token_lifetime,
+            config.large_subnet,
+        )?;
         world.settings = config.services.clone();
         world.capacity = config.capacity.clone();
         world.limits = config.limits.clone();
@@ -236,6 +247,7 @@ fn seed_world(
     keys: AuthKeys,
     clock: &SimClock,
     token_lifetime: Duration,
+    large_subnet: bool,
 ) -> Result<(World, SeededIds), SimError> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let now = clock.now();
@@ -279,7 +291,7 @@ fn seed_world(
         token_lifetime,
     )
     .map_err(SimError::Credentials)?;
-    let seeded = SeededIds {
+    let mut seeded = SeededIds {
         tenancy: ids.tenancy,
         tenancy_name: identity.tenancy.name.clone(),
         user: ids.user,
@@ -288,6 +300,7 @@ fn seed_world(
         image,
         subnet: subnet.clone(),
         subnets,
+        large_subnet: None,
         load_balancer: lb,
         backend_set: "web".into(),
         network_load_balancer,
@@ -334,6 +347,16 @@ fn seed_world(
         now,
     )
     .map_err(|e| SimError::Seed(e.message))?;
+    if large_subnet {
+        // Minted last, from the world's generator, so that every id seeded above is the same
+        // with or without it.
+        let id = world
+            .network
+            .seed_large_subnet(&mut world.rng, &seeded.compartment, now)
+            .ok_or_else(|| SimError::Seed("no VCN for the large subnet".into()))?;
+        seeded.subnets.push(id.clone());
+        seeded.large_subnet = Some(id);
+    }
     Ok((world, seeded))
 }
 
@@ -383,6 +406,10 @@ impl SimHandle {
     /// Every seeded subnet; the first is [`SimHandle::subnet_id`].
     pub fn subnet_ids(&self) -> &[Ocid] {
         &self.seeded.subnets
+    }
+    /// `fleet-subnet-large` (10.0.128.0/17), when [`SimConfig::large_subnet`] seeded it.
+    pub fn large_subnet_id(&self) -> Option<&Ocid> {
+        self.seeded.large_subnet.as_ref()
     }
     pub fn load_balancer_id(&self) -> &Ocid {
         &self.seeded.load_balancer

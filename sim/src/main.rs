@@ -25,6 +25,10 @@ struct Args {
     /// Seed for OCIDs and fault probabilities (default: random).
     #[arg(long)]
     seed: Option<u64>,
+    /// Also seed the subnet fleet-subnet-large (10.0.128.0/17) and use it in fleet.yaml, for
+    /// fleets of more than about 250 instances.
+    #[arg(long)]
+    large_subnet: bool,
 }
 
 /// Exit codes (documented in `sim/README.md`).
@@ -82,6 +86,7 @@ async fn run(args: Args) -> Result<(), oci_sim::SimError> {
     config.listen = args.listen;
     config.time_scale = args.time_scale;
     config.seed = args.seed;
+    config.large_subnet = args.large_subnet;
     let sim = oci_sim::Sim::start(config).await?;
     {
         let mut out = std::io::stdout().lock();

@@ -5,6 +5,9 @@
 //! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK and moto,
 //!   rustup components and the wasm32 target).
 //! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
+//! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
+//!   against its bound, OCI calls per steady step, the 10,000-instance step (figures and
+//!   commands in `docs/benchmarks.md`).
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
 //! warm machine pays nothing. Nothing here needs root except the browser install that the
@@ -26,6 +29,9 @@ commands:
   setup    only the idempotent installs (.venv with tests/python/requirements.txt,
            rustfmt/clippy, the wasm32-unknown-unknown target)
   schema   regenerate schema/fleetctl.schema.json from the config types
+  bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
+           `bench` go to fleetctl-bench: [all|rollout|calls|steady] [--rollout-scale F]
+           [--fleet N]
 ";
 
 fn main() -> ExitCode {
@@ -34,6 +40,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("setup") => setup().map(|_| ()),
         Some("schema") => schema(),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -149,6 +156,26 @@ fn schema() -> Result<()> {
     fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
     println!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+/// `cargo xtask bench [ARGS]`: the benchmarks, built and run in release mode (the figures
+/// mean nothing in a debug build). They print figures and ratios; a missed target is a figure,
+/// not a failure.
+fn bench(args: &[String]) -> Result<()> {
+    let root = root();
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "fleetctl-bench",
+            "--bin",
+            "fleetctl-bench",
+            "--",
+        ])
+        .args(args)
+        .current_dir(&root))
 }
 
 fn ensure_rustup_component(component: &str, probe: &str) -> Result<()> {

@@ -418,7 +418,13 @@ pub async fn list_instances(
         .collect())
 }
 
-/// The instances of `fleet` in `compartment`: ListInstances (every page) filtered client-side
+/// The largest ListInstances page OCI serves (`limit`). Fleet discovery asks for it, so that
+/// every reconcile step lists a fleet of a thousand in one call rather than ten (the default
+/// page is 100).
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The instances of `fleet` in `compartment`: ListInstances (every page, of
+/// [`MAX_PAGE_SIZE`]) filtered client-side
 /// on the `fleetctl-fleet` tag (OCI has no tag filter), without TERMINATED ones.
 /// TERMINATING instances are included: they still exist and may still be a load balancer
 /// backend.
@@ -427,7 +433,11 @@ pub async fn list_fleet_instances(
     compartment: &CompartmentId,
     fleet: &FleetName,
 ) -> Result<Vec<Instance>, OciError> {
-    list_fleet_instances_with(client, compartment, fleet, &ListInstancesFilter::default()).await
+    let filter = ListInstancesFilter {
+        page_size: Some(MAX_PAGE_SIZE),
+        ..ListInstancesFilter::default()
+    };
+    list_fleet_instances_with(client, compartment, fleet, &filter).await
 }
 
 /// [`list_fleet_instances`] with extra ListInstances filters (page size, AD).

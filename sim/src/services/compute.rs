@@ -6,7 +6,7 @@
 //! order, each at its own deadline) before any request reads the world. Transitions go through
 //! [`lifecycle::next`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -238,8 +238,12 @@ impl Instance {
 #[derive(Debug, Default)]
 pub struct ComputeState {
     pub images: Vec<Image>,
+    /// Every instance, in creation order; add through [`ComputeState::push`].
     pub instances: Vec<Instance>,
     next_seq: u64,
+    /// Where each instance is in `instances`, by id: every VNIC, backend health and request
+    /// finds its instance, and a scan per lookup made fleets of thousands quadratic.
+    index: HashMap<String, usize>,
 }
 
 impl ComputeState {
@@ -295,8 +299,23 @@ impl ComputeState {
             etag: new_etag(),
         };
         let id = instance.id.clone();
-        self.instances.push(instance);
+        self.push(instance);
         id
+    }
+
+    /// Adds an instance (instances are never removed: TERMINATED ones only stop showing).
+    pub fn push(&mut self, instance: Instance) {
+        self.index
+            .insert(instance.id.as_str().to_string(), self.instances.len());
+        self.instances.push(instance);
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        match self.index.get(id) {
+            Some(&at) if self.instances.get(at).is_some_and(|i| i.id.as_str() == id) => Some(at),
+            // Not added through `push`: look for it.
+            _ => self.instances.iter().position(|i| i.id.as_str() == id),
+        }
     }
 
     fn take_seq(&mut self) -> u64 {
@@ -311,11 +330,11 @@ impl ComputeState {
     }
 
     pub fn get(&self, id: &str) -> Option<&Instance> {
-        self.instances.iter().find(|i| i.id.as_str() == id)
+        self.position(id).and_then(|at| self.instances.get(at))
     }
 
     pub fn get_mut(&mut self, id: &str) -> Option<&mut Instance> {
-        self.instances.iter_mut().find(|i| i.id.as_str() == id)
+        self.position(id).and_then(|at| self.instances.get_mut(at))
     }
 }
 
@@ -513,9 +532,11 @@ fn list_instances(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
     if descending {
         found.reverse();
     }
-    let items: Vec<Value> = found.into_iter().map(instance_json).collect();
-    let (page, next) = paginate_with(&items, req, world.settings.page_size())?;
-    Ok(list_response(&page, next))
+    // Only the page is rendered: rendering every instance for every page made listing a
+    // fleet of thousands quadratic.
+    let (page, next) = paginate_with(&found, req, world.settings.page_size())?;
+    let items: Vec<Value> = page.into_iter().map(instance_json).collect();
+    Ok(list_response(&items, next))
 }
 
 /// A LaunchInstanceDetails body, validated without looking at the world.
@@ -867,7 +888,7 @@ fn launch(
     tracing::info!(instance = %id, vnic = %vnic, "launched an instance");
     let resp =
         instance_response(&instance).with_header("opc-work-request-id", work_request.as_str());
-    world.compute.instances.push(instance);
+    world.compute.push(instance);
     Ok(resp)
 }
 
@@ -1064,10 +1085,10 @@ fn instance_action(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> 
 /// Whether an IPv4 address is held by a live instance's VNIC (for the LB health checks).
 pub fn instance_holding_ip<'w>(world: &'w World, ip: &str) -> Option<&'w Instance> {
     let ip: Ipv4Addr = ip.parse().ok()?;
-    let vnic =
-        world.network.vnics.iter().find(|v| {
-            (v.private_ip == ip || v.public_ip == Some(ip)) && vnic_ip_in_use(world, v)
-        })?;
+    let vnic = world
+        .network
+        .with_address(ip)
+        .find(|v| vnic_ip_in_use(world, v))?;
     world.compute.get(vnic.instance_id.as_str())
 }
 

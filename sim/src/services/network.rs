@@ -6,7 +6,7 @@
 //! ATTACHING (with `vnicId: null`) while the instance is PROVISIONING, then ATTACHED; DETACHING
 //! while it is TERMINATING, DETACHED once TERMINATED, when the IP is free again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 use std::time::SystemTime;
 
@@ -127,9 +127,13 @@ pub struct Vnic {
 pub struct NetworkState {
     pub vcns: Vec<Vcn>,
     pub subnets: Vec<Subnet>,
+    /// Every VNIC, in creation order; add through [`NetworkState::push_vnic`].
     pub vnics: Vec<Vnic>,
     next_public: u32,
     next_seq: u64,
+    /// Positions in `vnics` by private and public address: allocation and backend health
+    /// look addresses up, and a scan per lookup made fleets of thousands quadratic.
+    by_address: HashMap<Ipv4Addr, Vec<usize>>,
 }
 
 /// The VNIC part of LaunchInstanceDetails (`createVnicDetails`).
@@ -198,12 +202,62 @@ impl NetworkState {
         ids
     }
 
+    /// Adds `fleet-subnet-large` (10.0.128.0/17, private, 32,765 host addresses) to the seeded
+    /// VCN, for fleets of thousands; returns its id (`None` before [`NetworkState::seed`]).
+    pub fn seed_large_subnet(
+        &mut self,
+        rng: &mut fastrand::Rng,
+        compartment: &Ocid,
+        now: SystemTime,
+    ) -> Option<Ocid> {
+        let template = self.subnets.first()?.clone();
+        let cidr = "10.0.128.0/17";
+        let subnet = Subnet {
+            id: Ocid::mint(rng, "subnet", REGION_SHORT),
+            compartment_id: compartment.clone(),
+            display_name: "fleet-subnet-large".into(),
+            dns_label: "fleetlarge".into(),
+            cidr: Cidr::parse(cidr)?,
+            cidr_block: cidr.into(),
+            prohibit_public_ip_on_vnic: true,
+            time_created: now,
+            etag: new_etag(),
+            reserved: BTreeSet::new(),
+            cursor: 0,
+            ..template
+        };
+        let id = subnet.id.clone();
+        self.subnets.push(subnet);
+        Some(id)
+    }
+
     pub fn subnet(&self, id: &str) -> Option<&Subnet> {
         self.subnets.iter().find(|s| s.id.as_str() == id)
     }
 
     pub fn vnic(&self, id: &str) -> Option<&Vnic> {
         self.vnics.iter().find(|v| v.id.as_str() == id)
+    }
+
+    /// Adds a VNIC (VNICs are never removed: a TERMINATED instance's VNIC frees its
+    /// addresses).
+    pub fn push_vnic(&mut self, vnic: Vnic) {
+        let at = self.vnics.len();
+        self.by_address.entry(vnic.private_ip).or_default().push(at);
+        if let Some(public) = vnic.public_ip {
+            self.by_address.entry(public).or_default().push(at);
+        }
+        self.vnics.push(vnic);
+    }
+
+    /// The VNICs that have (or had) `ip` as their private or public address, oldest first.
+    pub fn with_address(&self, ip: Ipv4Addr) -> impl Iterator<Item = &Vnic> {
+        self.by_address
+            .get(&ip)
+            .into_iter()
+            .flatten()
+            .filter_map(|at| self.vnics.get(*at))
+            .filter(move |v| v.private_ip == ip || v.public_ip == Some(ip))
     }
 
     /// Reserves an address of a subnet for something that is not an instance (an LB).
@@ -227,14 +281,12 @@ pub fn vnic_ip_in_use(world: &World, v: &Vnic) -> bool {
         .is_some_and(|i| i.is_live())
 }
 
-fn used_ips(world: &World) -> BTreeSet<Ipv4Addr> {
+/// Whether a live instance's VNIC holds `ip` as its private address.
+fn private_ip_in_use(world: &World, ip: Ipv4Addr) -> bool {
     world
         .network
-        .vnics
-        .iter()
-        .filter(|v| vnic_ip_in_use(world, v))
-        .map(|v| v.private_ip)
-        .collect()
+        .with_address(ip)
+        .any(|v| v.private_ip == ip && vnic_ip_in_use(world, v))
 }
 
 fn related_not_found(what: &str, id: &str, field: &str) -> ApiError {
@@ -255,7 +307,6 @@ pub fn create_primary_vnic(
     d: &NewVnic,
     now: SystemTime,
 ) -> Result<Ocid, ApiError> {
-    let used = used_ips(world);
     let subnet = world
         .network
         .subnet(&d.subnet_id)
@@ -282,7 +333,7 @@ pub fn create_primary_vnic(
                     subnet.id, subnet.cidr_block
                 )));
             }
-            if used.contains(&ip) {
+            if private_ip_in_use(world, ip) {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "Conflict",
@@ -294,7 +345,7 @@ pub fn create_primary_vnic(
             }
             ip
         }
-        None => allocate(world, &subnet.id, &used).ok_or_else(|| {
+        None => allocate(world, &subnet.id).ok_or_else(|| {
             ApiError::invalid_parameter(format!(
                 "subnet {} ({}) has no free private IP address",
                 subnet.id, subnet.cidr_block
@@ -315,7 +366,7 @@ pub fn create_primary_vnic(
         world.rng.u8(..)
     );
     let seq = world.network.take_seq();
-    world.network.vnics.push(Vnic {
+    world.network.push_vnic(Vnic {
         id: id.clone(),
         attachment_id,
         instance_id: instance_id.clone(),
@@ -341,23 +392,21 @@ pub fn create_primary_vnic(
 }
 
 /// The next free host address of a subnet, moving forward from the subnet's cursor.
-fn allocate(world: &mut World, subnet_id: &Ocid, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    let s = world
+fn allocate(world: &mut World, subnet_id: &Ocid) -> Option<Ipv4Addr> {
+    let at = world
         .network
         .subnets
-        .iter_mut()
-        .find(|s| &s.id == subnet_id)?;
+        .iter()
+        .position(|s| &s.id == subnet_id)?;
+    let s = &world.network.subnets[at];
     let first = u32::from(s.cidr.first_host());
     let count = u32::from(s.cidr.last_host()) - first + 1;
-    for step in 0..count {
-        let offset = (s.cursor + step) % count;
-        let ip = Ipv4Addr::from(first + offset);
-        if !used.contains(&ip) && !s.reserved.contains(&ip) {
-            s.cursor = (offset + 1) % count;
-            return Some(ip);
-        }
-    }
-    None
+    let (ip, offset) = (0..count)
+        .map(|step| (s.cursor + step) % count)
+        .map(|offset| (Ipv4Addr::from(first + offset), offset))
+        .find(|(ip, _)| !s.reserved.contains(ip) && !private_ip_in_use(world, *ip))?;
+    world.network.subnets[at].cursor = (offset + 1) % count;
+    Some(ip)
 }
 
 /// The VNIC and attachment states that follow an instance state.
@@ -520,7 +569,6 @@ fn list_vnic_attachments(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiE
         .vnics
         .iter()
         .filter(|v| v.compartment_id.as_str() == compartment)
-        .filter(|v| vnic_visible(&world, v, tick))
         .filter(|v| {
             instance
                 .as_deref()
@@ -528,6 +576,7 @@ fn list_vnic_attachments(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiE
         })
         .filter(|v| ad.as_deref().is_none_or(|a| v.availability_domain == a))
         .filter(|v| vnic.as_deref().is_none_or(|id| v.id.as_str() == id))
+        .filter(|v| vnic_visible(&world, v, tick))
         .collect();
     found.sort_by_key(|v| v.seq);
     let items: Vec<Value> = found.iter().map(|v| attachment_json(&world, v)).collect();

@@ -878,3 +878,65 @@ async fn list_vnic_attachments_needs_a_compartment_and_pages() {
         "4 with the host's"
     );
 }
+
+#[tokio::test]
+async fn the_large_subnet_holds_fleets_beyond_a_slash_24_and_changes_no_other_id() {
+    let plain = TestSim::start().await;
+    let t = TestSim::start_with(|c| c.large_subnet = true).await;
+    let large = t.sim.large_subnet_id().expect("seeded").clone();
+    assert!(plain.sim.large_subnet_id().is_none());
+    // Minted last: every other seeded id is the one a simulator without it has.
+    let (a, b) = (plain.sim.seeded(), t.sim.seeded());
+    assert_eq!(&b.subnets[..2], &a.subnets[..]);
+    assert_eq!(b.subnets.last(), Some(&large));
+    assert_eq!(
+        (
+            &b.image,
+            &b.load_balancer,
+            &b.network_load_balancer,
+            &b.host_instance
+        ),
+        (
+            &a.image,
+            &a.load_balancer,
+            &a.network_load_balancer,
+            &a.host_instance
+        )
+    );
+    let subnet = json(
+        t.oci("GET", &format!("/20160918/subnets/{large}"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(subnet["cidrBlock"], "10.0.128.0/17");
+    assert_eq!(subnet["prohibitPublicIpOnVnic"], true);
+    let fleet_yaml = std::fs::read_to_string(t.sim.fleet_file()).unwrap();
+    assert!(fleet_yaml.contains(large.as_str()), "{fleet_yaml}");
+
+    // More instances than a /24 has addresses, each with its own address in the large subnet.
+    for n in 0..300 {
+        let resp = t
+            .oci(
+                "POST",
+                "/20160918/instances",
+                Some(launch_body_in(&t, &format!("big-{n}"), large.as_str())),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "launch {n}");
+    }
+    let world = t.sim.world_json();
+    let ips: BTreeSet<std::net::Ipv4Addr> = world["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["displayName"].as_str().unwrap().starts_with("big-"))
+        .map(|i| i["privateIp"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ips.len(), 300, "300 different addresses");
+    let net: std::net::Ipv4Addr = "10.0.128.0".parse().unwrap();
+    assert!(
+        ips.iter()
+            .all(|ip| u32::from(*ip) >> 15 == u32::from(net) >> 15),
+        "every address in 10.0.128.0/17"
+    );
+}

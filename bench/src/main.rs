@@ -1,0 +1,310 @@
+//! fleetctl's benchmarks, run by `cargo xtask bench` (release mode). Figures, not tests: every
+//! number is printed beside its target, and nothing here fails because a target is missed.
+//!
+//! ```text
+//! fleetctl-bench [all|rollout|calls|steady] [--rollout-scale F] [--fleet N] [--instant-lb]
+//! ```
+//!
+//! - `rollout`: a rolling replace of 20 instances behind the load balancer for maxSurge 1, 2
+//!   and 5 (maxUnavailable 0) against the time-scaled simulator, against the bound
+//!   ceil(N/s) x (launch-to-healthy) + drain;
+//! - `calls`: OCI calls of one steady-state step for fleets of 10, 100 and 1000;
+//! - `steady`: one steady step of a 10,000-instance fleet in a process of its own (CPU time,
+//!   peak RSS, calls), the planner alone on its ledger, the ledger's read and write.
+//!
+//! `--instant-lb` runs the rollout with load balancer work requests that finish at once (a
+//! diagnostic: how much of the rollout waits for them). `child-step` and `child-planner` are the child processes `steady` runs (so that their peak
+//! memory is theirs alone).
+
+mod calls;
+mod measure;
+mod rollout;
+mod steady;
+mod world;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::measure::{mib, ms};
+
+/// The rollout runs at this time scale: a simulated minute takes 3 real seconds, so the real
+/// cost of a step (a few ms) is a tenth of a simulated second or less.
+const ROLLOUT_SCALE: f64 = 0.05;
+/// Bringing up large fleets: only the counts matter, so as fast as the simulator goes.
+const FLEET_SCALE: f64 = 0.001;
+/// `drainTimeout` of the rollout, simulated.
+const DRAIN: Duration = Duration::from_secs(5);
+const SURGES: [u32; 3] = [1, 2, 5];
+const CALL_FLEETS: [u32; 3] = [10, 100, 1000];
+
+struct Options {
+    section: String,
+    rollout_scale: f64,
+    fleet: u32,
+    instant_lb: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("child-step") => steady::child_step(&args[1..]),
+        Some("child-planner") => steady::child_planner(&args[1..]),
+        _ => options(&args).and_then(|o| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?
+                .block_on(bench(o))
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetctl-bench: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn options(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        section: "all".into(),
+        rollout_scale: ROLLOUT_SCALE,
+        fleet: 10_000,
+        instant_lb: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "all" | "rollout" | "calls" | "steady" => o.section = a.clone(),
+            "--instant-lb" => o.instant_lb = true,
+            "--rollout-scale" => {
+                o.rollout_scale = it
+                    .next()
+                    .context("--rollout-scale needs a value")?
+                    .parse()
+                    .context("--rollout-scale")?;
+            }
+            "--fleet" => {
+                o.fleet = it
+                    .next()
+                    .context("--fleet needs a value")?
+                    .parse()
+                    .context("--fleet")?;
+            }
+            other => bail!(
+                "unknown argument {other:?}; usage: fleetctl-bench [all|rollout|calls|steady] [--rollout-scale F] [--fleet N] [--instant-lb]"
+            ),
+        }
+    }
+    Ok(o)
+}
+
+/// One verdict line of the summary.
+struct Verdict {
+    what: String,
+    figure: String,
+    met: bool,
+}
+
+async fn bench(o: Options) -> Result<()> {
+    let all = o.section == "all";
+    let mut verdicts = Vec::new();
+    if all || o.section == "rollout" {
+        rollouts(&o, &mut verdicts).await?;
+    }
+    if all || o.section == "calls" {
+        call_counts(&mut verdicts).await?;
+    }
+    if all || o.section == "steady" {
+        steady_step(&o, &mut verdicts).await?;
+    }
+    println!();
+    println!("== targets");
+    for v in &verdicts {
+        println!(
+            "  [{}] {}: {}",
+            if v.met { "met" } else { "MISSED" },
+            v.what,
+            v.figure
+        );
+    }
+    Ok(())
+}
+
+async fn rollouts(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
+    println!(
+        "== rolling replace of {} instances (maxUnavailable 0, minReadySeconds 0, drainTimeout {:?}), time scale {}{}",
+        rollout::FLEET,
+        DRAIN,
+        o.rollout_scale,
+        if o.instant_lb {
+            ", load balancer work requests instant (diagnostic)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "   simulated seconds (real / time scale); bound = ceil(N/s) x launch-to-healthy + drain"
+    );
+    println!(
+        "  {:>5}  {:>17}  {:>9}  {:>9}  {:>13}  {:>6}  {:>13}",
+        "surge",
+        "launch-to-healthy",
+        "bound",
+        "elapsed",
+        "elapsed/bound",
+        "steps",
+        "mean step (ms)"
+    );
+    let mut results = Vec::new();
+    for s in SURGES {
+        let f = rollout::run(o.rollout_scale, s, DRAIN, o.instant_lb)
+            .await
+            .with_context(|| format!("rollout with maxSurge {s}"))?;
+        println!(
+            "  {:>5}  {:>16.1}s  {:>8.1}s  {:>8.1}s  {:>13.3}  {:>6}  {:>13.2}",
+            s,
+            f.launch_to_healthy.as_secs_f64(),
+            f.bound.as_secs_f64(),
+            f.elapsed.as_secs_f64(),
+            f.ratio(),
+            f.steps,
+            ms(f.mean_step)
+        );
+        results.push(f);
+    }
+    if let Some(phases) = results.first().and_then(|f| f.phases.clone()) {
+        println!("  maxSurge 1, where each replacement's time goes (mean, simulated):");
+        for (what, d) in phases {
+            println!("    {:>6.1}s  {what}", d.as_secs_f64());
+        }
+    }
+    for f in &results {
+        verdicts.push(Verdict {
+            what: format!("rollout maxSurge {} within 1.10x of the bound", f.surge),
+            figure: format!(
+                "{:.3}x ({:.1}s against {:.1}s)",
+                f.ratio(),
+                f.elapsed.as_secs_f64(),
+                f.bound.as_secs_f64()
+            ),
+            met: f.ratio() <= 1.10,
+        });
+    }
+    if let (Some(one), Some(five)) = (
+        results.iter().find(|f| f.surge == 1),
+        results.iter().find(|f| f.surge == 5),
+    ) {
+        let speedup = one.elapsed.as_secs_f64() / five.elapsed.as_secs_f64();
+        println!("  maxSurge 5 is {speedup:.2}x faster than maxSurge 1");
+        verdicts.push(Verdict {
+            what: "rollout maxSurge 5 at least 4x faster than maxSurge 1".into(),
+            figure: format!("{speedup:.2}x"),
+            met: speedup >= 4.0,
+        });
+    }
+    Ok(())
+}
+
+async fn call_counts(verdicts: &mut Vec<Verdict>) -> Result<()> {
+    println!();
+    println!("== OCI calls of one steady-state step (control loop, fleet converged behind the LB)");
+    println!(
+        "  {:>6}  {:>5}  {:>14}  {:>16}  {:>18}  calls by operation",
+        "fleet", "calls", "step real (ms)", "bring-up real (s)", "launch ms first/last"
+    );
+    let mut totals = Vec::new();
+    for n in CALL_FLEETS {
+        let f = calls::run(n, FLEET_SCALE)
+            .await
+            .with_context(|| format!("calls of a fleet of {n}"))?;
+        println!(
+            "  {:>6}  {:>5}  {:>14.1}  {:>16.1}  {:>8.2} / {:<7.2}  {:?}",
+            n,
+            f.total(),
+            ms(f.step),
+            f.bring_up.as_secs_f64(),
+            f.launch_ms_first,
+            f.launch_ms_last,
+            f.calls
+        );
+        totals.push((
+            f.total(),
+            f.calls.get("ListInstances").copied().unwrap_or(0),
+        ));
+    }
+    let max = totals.iter().map(|t| t.0).max().unwrap_or(0);
+    let constant = |v: Vec<usize>| v.windows(2).all(|w| w[0] == w[1]);
+    verdicts.push(Verdict {
+        what: "steady-step OCI calls constant in fleet size, at most 5".into(),
+        figure: format!(
+            "{:?} for fleets of {CALL_FLEETS:?}",
+            totals.iter().map(|t| t.0).collect::<Vec<_>>()
+        ),
+        met: constant(totals.iter().map(|t| t.0).collect()) && max <= 5,
+    });
+    verdicts.push(Verdict {
+        what: "steady-step OCI calls other than ListInstances pages (one per 1000 instances in the compartment) constant".into(),
+        figure: format!(
+            "{:?}",
+            totals.iter().map(|t| t.0 - t.1).collect::<Vec<_>>()
+        ),
+        met: constant(totals.iter().map(|t| t.0 - t.1).collect()),
+    });
+    Ok(())
+}
+
+async fn steady_step(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
+    println!();
+    println!("== one steady step of a fleet of {}", o.fleet);
+    let f = steady::run(o.fleet, FLEET_SCALE)
+        .await
+        .with_context(|| format!("the steady step of a fleet of {}", o.fleet))?;
+    steady::print(&f);
+    let n = o.fleet;
+    verdicts.push(Verdict {
+        what: format!("fleet of {n}: planner CPU under 50 ms"),
+        figure: format!("{:.2} ms", ms(f.plan_cpu)),
+        met: f.plan_cpu < Duration::from_millis(50),
+    });
+    verdicts.push(Verdict {
+        what: format!(
+            "fleet of {n}: a whole steady step's CPU (HTTP client, JSON, planner, ledger) under 50 ms, in a running process"
+        ),
+        figure: format!(
+            "{:.1} ms ({:.1} ms for a new process's first step)",
+            ms(f.child.warm_cpu),
+            ms(f.child.step_cpu)
+        ),
+        met: f.child.warm_cpu < Duration::from_millis(50),
+    });
+    verdicts.push(Verdict {
+        what: format!("fleet of {n}: peak RSS of the step's process under 50 MiB"),
+        figure: format!(
+            "{:.1} MiB (planner-only process {:.1} MiB)",
+            mib(f.child.peak_rss),
+            mib(f.plan_rss)
+        ),
+        met: f.child.peak_rss < 50 * 1024 * 1024,
+    });
+    let ledger = f.to_json + f.from_json;
+    let store = f.store_save + f.store_load;
+    verdicts.push(Verdict {
+        what: format!("{}-record ledger written and read under 20 ms", f.records),
+        figure: format!(
+            "{:.2} ms in memory, {:.2} ms through the file store",
+            ms(ledger),
+            ms(store)
+        ),
+        met: ledger.max(store) < Duration::from_millis(20),
+    });
+    verdicts.push(Verdict {
+        what: format!("fleet of {n}: steady-step OCI calls at most 5"),
+        figure: format!("{}", f.bring_up.total()),
+        met: f.bring_up.total() <= 5,
+    });
+    Ok(())
+}

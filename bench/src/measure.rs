@@ -1,0 +1,56 @@
+//! What the benchmarks read from the process: CPU time and peak resident memory (Linux).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// CPU time of the whole process so far (every thread, user and system).
+pub fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// The process's peak resident set size in bytes (`VmHWM` of `/proc/self/status`).
+pub fn peak_rss() -> Result<u64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    for line in status.lines() {
+        if let Some(rest) = line.strip_prefix("VmHWM:") {
+            let kb: u64 = rest
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .with_context(|| format!("parsing {line:?}"))?;
+            return Ok(kb * 1024);
+        }
+    }
+    bail!("no VmHWM line in /proc/self/status (peak RSS is measured on Linux only)")
+}
+
+/// The median of `runs` timings of `f` (wall clock and process CPU), after one warm-up run.
+pub fn median_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
+    std::hint::black_box(f());
+    let mut wall = Vec::with_capacity(runs);
+    let mut cpu = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let (w0, c0) = (std::time::Instant::now(), process_cpu());
+        std::hint::black_box(f());
+        wall.push(w0.elapsed());
+        cpu.push(process_cpu().saturating_sub(c0));
+    }
+    wall.sort();
+    cpu.sort();
+    (wall[runs / 2], cpu[runs / 2])
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}

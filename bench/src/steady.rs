@@ -1,0 +1,357 @@
+//! A steady step of a 10,000-instance fleet: its OCI calls, the CPU time and peak memory of a
+//! process that runs it (a child process, so the simulator's memory is not counted), the
+//! planner alone on the same ledger, and the ledger's read and write.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
+use fleetctl_core::config::FleetConfig;
+use fleetctl_core::observe::{self, LoadBalancerObservation, Observation};
+use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
+use fleetctl_core::oci::compute::Instance;
+use fleetctl_core::ops;
+use fleetctl_core::plan::{self, Mode};
+use fleetctl_core::store::ledger::Ledger;
+use fleetctl_core::store::{OpenOptions, StateStore};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::calls;
+use crate::measure::{self, median_of};
+use crate::world;
+
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub bring_up: calls::Figures,
+    pub records: usize,
+    pub ledger_bytes: usize,
+    /// The child process that ran one steady step.
+    pub child: ChildStep,
+    /// The calls of the child's step.
+    pub child_calls: BTreeMap<String, usize>,
+    /// `plan::plan` alone (median wall and CPU).
+    pub plan_wall: Duration,
+    pub plan_cpu: Duration,
+    /// Peak RSS of a process that only builds the inputs and plans.
+    pub plan_rss: u64,
+    /// Ledger: serialize, parse (medians), and through the file store.
+    pub to_json: Duration,
+    pub from_json: Duration,
+    pub store_save: Duration,
+    pub store_load: Duration,
+}
+
+/// What the child process reports (one JSON line on stdout).
+#[derive(Debug, Clone, Default)]
+pub struct ChildStep {
+    /// Real time of the process's first `ops::step`.
+    pub step_wall: Duration,
+    /// Process CPU time during the first `ops::step` (every thread: HTTP client, JSON,
+    /// planner, ledger file).
+    pub step_cpu: Duration,
+    /// The same for the step after it (warm: what a running server pays per step).
+    pub warm_wall: Duration,
+    pub warm_cpu: Duration,
+    /// Process CPU time from start to exit (with config load, key load, connect).
+    pub process_cpu: Duration,
+    pub peak_rss: u64,
+}
+
+pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
+    let (w, mut up) = calls::converged(fleet, scale).await?;
+    let (in_process_calls, step) = calls::steady_step(&w).await?;
+    up.calls = in_process_calls;
+    up.step = step;
+
+    // One steady step in a process of its own (a holder of its own: this one lets go).
+    ops::release(&w.ctx).await.context("releasing the lease")?;
+    let from = w.sim.requests().len();
+    let out = Command::new(std::env::current_exe().context("this executable's path")?)
+        .arg("child-step")
+        .arg(&w.fleet_file)
+        .arg(&w.state_url)
+        .arg(scale.to_string())
+        .output()
+        .context("running the child step")?;
+    if !out.status.success() {
+        bail!(
+            "the child step failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let child = parse_child(&out.stdout)?;
+    let child_calls = calls::by_operation(&w.requests_since(from));
+
+    // The planner alone, on the ledger the run wrote and an observation that matches it.
+    let (ledger, _) = ops::load(&w.ctx).await.context("reading the ledger")?;
+    let now = OffsetDateTime::now_utc();
+    let obs = observation_for(&w.ctx.config, &ledger, now)?;
+    let p = plan::plan(&w.ctx.config, &ledger, &obs, now, Mode::Control);
+    ensure!(
+        p.actions.is_empty(),
+        "the hand-built observation does not match the ledger: the plan calls {:?}",
+        p.actions.first()
+    );
+    let (plan_wall, plan_cpu) = median_of(11, || {
+        plan::plan(&w.ctx.config, &ledger, &obs, now, Mode::Control)
+    });
+    let state_path = w
+        .state_url
+        .strip_prefix("file://")
+        .ok_or_else(|| anyhow!("the state is not a file"))?;
+    let out = Command::new(std::env::current_exe().context("this executable's path")?)
+        .arg("child-planner")
+        .arg(&w.fleet_file)
+        .arg(state_path)
+        .output()
+        .context("running the planner-only child")?;
+    if !out.status.success() {
+        bail!(
+            "the planner-only child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let plan_rss = parse_json_line(&out.stdout)?["peakRss"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no peakRss from the planner-only child"))?;
+
+    // The ledger: serialize and parse, then through the file store.
+    let bytes = ledger.to_json()?;
+    let (to_json, _) = median_of(11, || ledger.to_json());
+    let (from_json, _) = median_of(11, || Ledger::from_json(&bytes));
+    let (store_save, store_load) = store_round_trip(&ledger).await?;
+
+    Ok(Figures {
+        bring_up: up,
+        records: ledger.records.len(),
+        ledger_bytes: bytes.len(),
+        child,
+        child_calls,
+        plan_wall,
+        plan_cpu,
+        plan_rss,
+        to_json,
+        from_json,
+        store_save,
+        store_load,
+    })
+}
+
+/// Median times of a conditional save and of a load of `ledger` through a `file://` store.
+async fn store_round_trip(ledger: &Ledger) -> Result<(Duration, Duration)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("file://{}", dir.path().join("state.json").display());
+    let store = StateStore::open(&url, &OpenOptions::new())?;
+    let mut version = store.create(ledger).await?;
+    let mut saves = Vec::new();
+    let mut loads = Vec::new();
+    for _ in 0..11 {
+        let t = Instant::now();
+        version = store.save(ledger, &version).await?;
+        saves.push(t.elapsed());
+        let t = Instant::now();
+        let loaded = store.load().await?;
+        loads.push(t.elapsed());
+        ensure!(loaded.is_some(), "the saved ledger is not there");
+    }
+    saves.sort();
+    loads.sort();
+    Ok((saves[saves.len() / 2], loads[loads.len() / 2]))
+}
+
+/// What OCI would show for a converged fleet with `ledger`: each live record's instance
+/// RUNNING and tagged, its healthy backend in service.
+pub fn observation_for(
+    config: &FleetConfig,
+    ledger: &Ledger,
+    now: OffsetDateTime,
+) -> Result<Observation> {
+    let port = config
+        .spec
+        .load_balancer
+        .as_ref()
+        .map(|lb| lb.port)
+        .ok_or_else(|| anyhow!("the fleet has no load balancer"))?;
+    let mut instances = Vec::new();
+    let mut backends = Vec::new();
+    for r in ledger.live_records() {
+        let doc = json!({
+            "id": r.instance_id.as_str(),
+            "compartmentId": config.spec.compartment_id.as_str(),
+            "availabilityDomain": config.spec.availability_domain,
+            "lifecycleState": "RUNNING",
+            "displayName": r.name,
+            "shape": "VM.Standard.E4.Flex",
+            "timeCreated": r.created.to_string(),
+            "freeformTags": {
+                "fleetctl-fleet": ledger.fleet.as_str(),
+                "fleetctl-group": r.group.as_str(),
+            },
+        });
+        let instance: Instance = serde_json::from_value(doc).context("an instance")?;
+        instances.push(instance);
+        if let Some(ip) = r.private_ip {
+            backends.push(Backend {
+                name: BackendName::for_address(ip, port),
+                ip_address: Some(ip.to_string()),
+                port,
+                weight: 1,
+                backup: false,
+                drain: false,
+                offline: false,
+            });
+        }
+    }
+    let private_ips = observe::private_ips(Some(ledger), &instances, &BTreeMap::new());
+    let total = u32::try_from(backends.len()).unwrap_or(u32::MAX);
+    Ok(Observation {
+        observed_at: now,
+        instances,
+        private_ips,
+        load_balancer: Some(LoadBalancerObservation {
+            backends,
+            health: BackendSetHealth {
+                status: HealthStatus::Ok,
+                warning_state_backend_names: Vec::new(),
+                critical_state_backend_names: Vec::new(),
+                unknown_state_backend_names: Vec::new(),
+                total_backend_count: total,
+            },
+            work_requests: BTreeMap::new(),
+        }),
+    })
+}
+
+/// `child-step FLEET_FILE STATE_URL SCALE`: one control-loop step, then one JSON line.
+pub fn child_step(args: &[String]) -> Result<()> {
+    let [file, state, scale] = args else {
+        bail!("usage: child-step FLEET_FILE STATE_URL SCALE");
+    };
+    let scale: f64 = scale.parse().context("SCALE")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let took = runtime.block_on(async {
+        let ctx = world::context(Path::new(file), state, scale).await?;
+        let mut took = Vec::new();
+        // The first step of a process, then the next one (what a running server pays).
+        for _ in 0..2 {
+            let (t, c) = (Instant::now(), measure::process_cpu());
+            let report = ops::step(&ctx, Mode::Control).await?;
+            took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
+            ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
+        }
+        ops::release(&ctx).await?;
+        Ok::<_, anyhow::Error>(took)
+    })?;
+    let [(wall, cpu), (warm_wall, warm_cpu)] = took[..] else {
+        bail!("two steps were run");
+    };
+    drop(runtime);
+    println!(
+        "{}",
+        json!({
+            "stepWallNs": wall.as_nanos() as u64,
+            "stepCpuNs": cpu.as_nanos() as u64,
+            "warmWallNs": warm_wall.as_nanos() as u64,
+            "warmCpuNs": warm_cpu.as_nanos() as u64,
+            "processCpuNs": measure::process_cpu().as_nanos() as u64,
+            "peakRss": measure::peak_rss()?,
+        })
+    );
+    Ok(())
+}
+
+/// `child-planner FLEET_FILE STATE_FILE`: reads the ledger, builds the matching observation,
+/// plans once, then one JSON line with the peak RSS.
+pub fn child_planner(args: &[String]) -> Result<()> {
+    let [file, state] = args else {
+        bail!("usage: child-planner FLEET_FILE STATE_FILE");
+    };
+    let config = fleetctl_core::config::load_file(Path::new(file)).map_err(|e| anyhow!("{e}"))?;
+    let ledger = Ledger::from_json(&std::fs::read(state)?)?;
+    let now = OffsetDateTime::now_utc();
+    let obs = observation_for(&config, &ledger, now)?;
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let p = plan::plan(&config, &ledger, &obs, now, Mode::Control);
+    let (wall, cpu) = (t.elapsed(), measure::process_cpu().saturating_sub(c));
+    ensure!(p.actions.is_empty(), "not steady");
+    println!(
+        "{}",
+        json!({
+            "planWallNs": wall.as_nanos() as u64,
+            "planCpuNs": cpu.as_nanos() as u64,
+            "peakRss": measure::peak_rss()?,
+        })
+    );
+    Ok(())
+}
+
+fn parse_json_line(stdout: &[u8]) -> Result<Value> {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .last()
+        .ok_or_else(|| anyhow!("the child printed nothing"))?;
+    serde_json::from_str(line).with_context(|| format!("the child's line {line:?}"))
+}
+
+fn parse_child(stdout: &[u8]) -> Result<ChildStep> {
+    let v = parse_json_line(stdout)?;
+    let ns = |k: &str| {
+        v[k].as_u64()
+            .map(Duration::from_nanos)
+            .ok_or_else(|| anyhow!("no {k} from the child step"))
+    };
+    Ok(ChildStep {
+        step_wall: ns("stepWallNs")?,
+        step_cpu: ns("stepCpuNs")?,
+        warm_wall: ns("warmWallNs")?,
+        warm_cpu: ns("warmCpuNs")?,
+        process_cpu: ns("processCpuNs")?,
+        peak_rss: v["peakRss"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no peakRss from the child step"))?,
+    })
+}
+
+pub fn print(f: &Figures) {
+    let c = &f.child;
+    println!(
+        "  fleet of {}: ledger {} records, {:.1} MiB; brought up in {:.1?} real ({} steps)",
+        f.bring_up.fleet,
+        f.records,
+        measure::mib(f.ledger_bytes as u64),
+        f.bring_up.bring_up,
+        f.bring_up.bring_up_steps
+    );
+    println!(
+        "  steady steps in a process of its own: first {:.1} ms real, {:.1} ms CPU; second {:.1} ms real, {:.1} ms CPU (whole process {:.1} ms CPU); peak RSS {:.1} MiB; {} OCI calls for the two {:?}",
+        measure::ms(c.step_wall),
+        measure::ms(c.step_cpu),
+        measure::ms(c.warm_wall),
+        measure::ms(c.warm_cpu),
+        measure::ms(c.process_cpu),
+        measure::mib(c.peak_rss),
+        f.child_calls.values().sum::<usize>(),
+        f.child_calls
+    );
+    println!(
+        "  planner alone (plan::plan, no network): {:.2} ms CPU, {:.2} ms wall (median of 11); peak RSS of a planner-only process {:.1} MiB",
+        measure::ms(f.plan_cpu),
+        measure::ms(f.plan_wall),
+        measure::mib(f.plan_rss)
+    );
+    println!(
+        "  ledger: serialize {:.2} ms + parse {:.2} ms = {:.2} ms; file store save {:.2} ms + load {:.2} ms = {:.2} ms",
+        measure::ms(f.to_json),
+        measure::ms(f.from_json),
+        measure::ms(f.to_json + f.from_json),
+        measure::ms(f.store_save),
+        measure::ms(f.store_load),
+        measure::ms(f.store_save + f.store_load)
+    );
+}
