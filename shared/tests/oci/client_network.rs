@@ -3,7 +3,7 @@
 //! [`TinyServer`] on 127.0.0.1, and name resolution is injected: nothing leaves the machine.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -3,8 +3,7 @@
 //! every case is one test per kind (`classic::…`, `network::…`).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod backends_support;
-mod oci_ops_support;
+use crate::backends_support;
 
 use backends_support::{Target, conformance};
 use fleetctl_core::config::LoadBalancerType;

@@ -3,7 +3,7 @@
 //! when nothing answers (connection refused on a closed loopback port).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

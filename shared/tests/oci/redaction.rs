@@ -2,7 +2,7 @@
 //! provider, credential, configuration value or error, nor in log lines.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use fleetctl_core::config::{
 };
 use fleetctl_core::{Error, ExitCode};
 
-const MINIMAL: &str = include_str!("data/config/minimal.yaml");
+const MINIMAL: &str = include_str!("../data/config/minimal.yaml");
 
 fn env(vars: &[(&str, &str)], home: Option<&str>) -> FixedEnvironment {
     FixedEnvironment {

@@ -4,7 +4,7 @@
 //! IMDS documents with the real `prepare_federation`.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_ops_support;
+use crate::oci_ops_support;
 
 use fleetctl_core::oci::compute::{self, InstanceLifecycleState};
 use fleetctl_core::oci::network::{self, NetworkError, VnicAttachmentState};

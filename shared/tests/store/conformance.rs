@@ -3,7 +3,7 @@
 //! loopback).
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod store_support;
+use crate::store_support;
 
 use std::sync::Arc;
 

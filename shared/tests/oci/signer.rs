@@ -2,7 +2,7 @@
 //! signing string, then the headers), and against the rules beyond the vectors.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use fleetctl_core::ids::{ResourceId, TenancyId, UserId};
 use fleetctl_core::oci::auth::instance::LeafCertificate;

@@ -3,7 +3,7 @@
 //! tokens, and provider selection.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! send in cleartext, how much it reads, and what of a server's error body it repeats.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod store_support;
+use crate::store_support;
 
 use fleetctl_core::env::Env;
 use fleetctl_core::store::{OpenOptions, StateStore, StoreError};

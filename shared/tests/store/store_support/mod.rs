@@ -13,11 +13,6 @@ use std::time::{Duration, Instant};
 
 use fleetctl_core::config::FleetName;
 use fleetctl_core::env::Env;
-use fleetctl_core::oci::OciClient;
-use fleetctl_core::oci::auth::{
-    AuthContext, AuthMethod, AuthSettings, build_provider, endpoints_for,
-};
-use fleetctl_core::oci::retry::RetryPolicy;
 use fleetctl_core::store::{Ledger, OpenOptions, StateStore};
 use time::macros::datetime;
 
@@ -171,81 +166,26 @@ impl Moto {
 // The simulator
 // ------------------------------------------------------------------------------------------
 
-/// A running simulator and a client signed with its DEFAULT profile (API key).
-pub struct SimEnv {
-    pub sim: oci_sim::SimHandle,
-    pub client: OciClient,
-    _dir: tempfile::TempDir,
-}
+/// A running simulator (real time, random seed) and a client signed with its DEFAULT profile
+/// (API key): the one harness, `fleetctl_testkit::TestSim`.
+pub struct SimEnv(fleetctl_testkit::TestSim);
 
-/// A retry policy with short waits, so retried attempts do not slow tests down.
-pub fn fast_retries() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_total: Duration::from_secs(10),
+impl std::ops::Deref for SimEnv {
+    type Target = fleetctl_testkit::TestSim;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
 impl SimEnv {
     pub async fn start() -> SimEnv {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = oci_sim::Sim::start(oci_sim::SimConfig::new(dir.path().join("sim")))
-            .await
-            .unwrap();
-        let settings = AuthSettings {
-            method: Some(AuthMethod::User),
-            config_file: Some(sim.config_file()),
-            endpoint: Some(url::Url::parse(sim.base_url()).unwrap()),
-            ..AuthSettings::default()
-        };
-        let env = Env::empty();
-        let provider = build_provider(&settings, &AuthContext::new(env.clone()))
-            .await
-            .unwrap();
-        let endpoints = endpoints_for(provider.as_ref(), &settings, &env).unwrap();
-        let client = OciClient::builder(Arc::from(provider), endpoints)
-            .retry_policy(fast_retries())
-            .build()
-            .unwrap();
-        SimEnv {
-            sim,
-            client,
-            _dir: dir,
-        }
-    }
-
-    /// Changes simulator settings (`PUT /_sim/settings`), e.g. `{"maxPageSize": 2}`.
-    pub async fn settings(&self, patch: serde_json::Value) {
-        let resp = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .put(format!("{}/_sim/settings", self.sim.base_url()))
-            .json(&patch)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "settings {patch} refused: {}",
-            resp.status()
-        );
-    }
-
-    /// Adds a fault rule (`POST /_sim/faults`).
-    pub async fn fault(&self, rule: serde_json::Value) {
-        let resp = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .post(format!("{}/_sim/faults", self.sim.base_url()))
-            .json(&rule)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201, "fault rule {rule} refused");
+        SimEnv(
+            fleetctl_testkit::TestSim::start_with(|c| {
+                c.time_scale = 1.0;
+                c.seed = None;
+            })
+            .await,
+        )
     }
 
     /// `oci://<seeded bucket>@<namespace>/<name>`.

@@ -14,48 +14,30 @@ use fleetctl_core::ops::{self, Context};
 use fleetctl_core::plan::Mode;
 use fleetctl_core::store::ledger::{OperationKind, OperationStatus, RecordState};
 use fleetctl_core::store::{OpenOptions, StateStore};
-use oci_sim::{Sim, SimConfig, SimHandle};
+use fleetctl_testkit::{SimHandle, TestSim};
 use serde_json::Value;
 
 struct World {
-    sim: SimHandle,
+    sim: TestSim,
     ctx: Context,
-    _dir: tempfile::TempDir,
 }
 
 /// A simulator and a fleet of `count` instances of group `web` behind the seeded classic
 /// load balancer, with the rollout settings in `rollout` (YAML flow map body).
 async fn world(count: u32, rollout: &str, lb_extra: &str) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = SimConfig::new(dir.path().join("sim"));
-    config.time_scale = 0.001;
-    config.seed = Some(11);
-    let sim = Sim::start(config).await.unwrap();
-    let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
-    let text = text
-        .replace(
-            "- {name: web, count: 3}",
-            &format!("- {{name: web, count: {count}}}"),
-        )
-        .replace("port: 8080}", &format!("port: 8080{lb_extra}}}"));
-    let text = format!("{text}  rollout: {{{rollout}}}\n");
-    let file = dir.path().join("fleet.yaml");
-    std::fs::write(&file, &text).unwrap();
+    let sim = TestSim::start_with(|c| c.seed = Some(11)).await;
+    let file = sim.edited_fleet_file(count, lb_extra, rollout);
     let fleet = config::load_file(&file).unwrap();
     let cloud = cloud::connect(&fleet, AuthContext::new(Env::empty()))
         .await
         .unwrap();
     let store = StateStore::open(
-        &format!("file://{}", dir.path().join("state.json").display()),
+        &format!("file://{}", sim.dir().join("state.json").display()),
         &OpenOptions::new(),
     )
     .unwrap();
     let ctx = Context::new(fleet, cloud, store).unwrap();
-    World {
-        sim,
-        ctx,
-        _dir: dir,
-    }
+    World { sim, ctx }
 }
 
 /// Runs steps until the active operation is over or paused; returns its status.

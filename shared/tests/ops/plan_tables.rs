@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
-mod plan_support;
+use crate::plan_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_ops_support;
+use crate::oci_ops_support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! never contain key bytes or the passphrase.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod oci_support;
+use crate::oci_support;
 
 use fleetctl_core::oci::keys::{KeyError, Passphrase, SigningKey, fingerprint_of_spki_der};
 use oci_support::*;

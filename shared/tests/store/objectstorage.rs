@@ -3,7 +3,7 @@
 //! conditional write whose response was lost.
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap test data
 
-mod store_support;
+use crate::store_support;
 
 use bytes::Bytes;
 use fleetctl_core::error::{Error, ExitCode};

@@ -323,7 +323,7 @@ fn unset_variable_in_config_file_points_at_the_variable() {
 
 #[test]
 fn several_problems_are_all_reported_in_file_order() {
-    let text = include_str!("data/config/several-problems.yaml");
+    let text = include_str!("../data/config/several-problems.yaml");
     assert_eq!(
         problems(text),
         [
@@ -345,7 +345,7 @@ fn several_problems_are_all_reported_in_file_order() {
 
 #[test]
 fn errors_display_one_problem_per_line() {
-    let text = include_str!("data/config/several-problems.yaml");
+    let text = include_str!("../data/config/several-problems.yaml");
     let errors = load_str("fleet.yaml", text).unwrap_err();
     let shown = errors.to_string();
     assert_eq!(shown.lines().count(), errors.problems.len());
