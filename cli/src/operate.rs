@@ -27,6 +27,8 @@ const MAX_POLL: Duration = Duration::from_secs(5);
 const MIN_POLL: Duration = Duration::from_millis(200);
 /// How long it waits for another holder's lease before giving up.
 const LEASE_WAIT: Duration = Duration::from_secs(300);
+/// How long it waits at least between two tries for another holder's lease.
+const LEASE_POLL_MIN: Duration = Duration::from_millis(20);
 
 /// What the command asks for.
 #[derive(Debug, Clone)]
@@ -65,7 +67,11 @@ async fn open(global: &GlobalArgs) -> Result<Context, Error> {
         Some(store) => store,
         None => StateStore::open(&url, &options.oci_client(cloud.client.clone()))?,
     };
-    Context::new(fleet, cloud, store)
+    let mut ctx = Context::new(fleet, cloud, store)?;
+    if let Some(ttl) = global.lease_ttl {
+        ctx.lease_ttl = ttl;
+    }
+    Ok(ctx)
 }
 
 fn kind_for(ask: &Ask, fleet: &FleetConfig) -> Option<OperationKind> {
@@ -258,7 +264,11 @@ async fn step_waiting(ctx: &Context, mode: Mode, stop: &AtomicBool) -> Result<St
                     return Err(Error::Conflict(busy.to_string()));
                 }
                 tracing::info!("{busy}; waiting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Until the lease expires (a crashed holder), checking every second for a
+                // release.
+                let left = busy.expires.get() - ctx.cloud.client.clock().now();
+                let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+                tokio::time::sleep(left.clamp(LEASE_POLL_MIN, Duration::from_secs(1))).await;
             }
             Err(StepError::Other(e)) => return Err(e),
         }

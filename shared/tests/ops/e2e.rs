@@ -407,3 +407,58 @@ async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_m
         "the vanished instance is reported: {messages:?}"
     );
 }
+
+#[tokio::test]
+async fn a_step_never_acts_past_its_lease() {
+    let mut w = world(0, "", ", drainTimeout: 50ms").await;
+    // Every launch answers after a second: four of them in one step would outlast this lease,
+    // and another holder could take it over while the step still launches.
+    w.ctx.lease_ttl = Duration::from_millis(1500);
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/faults", w.sim.base_url()))
+        .json(&serde_json::json!({"operation": "LaunchInstance", "latencyMs": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    ops::request(&w.ctx, OperationKind::Scale { desired: 4 })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut stopped = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < w.ctx.lease_ttl,
+            "a step took {took:?}, past its {:?} lease: {:?}",
+            w.ctx.lease_ttl,
+            report.did
+        );
+        if report.did.iter().any(|l| l.contains("out of time")) {
+            stopped += 1;
+            assert_eq!(report.requeue_after, Some(Duration::ZERO), "{report:?}");
+        }
+        if report.operation().is_some_and(|o| o.status.is_finished()) {
+            assert_eq!(
+                report.operation().unwrap().status,
+                OperationStatus::Succeeded
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            report.waiting_on
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stopped > 0, "no step had to stop: the test proves nothing");
+    assert_eq!(live(&w.sim).len(), 4, "one instance per slot, none twice");
+    assert_eq!(fleet_instances(&w.sim).len(), 4, "no launch was repeated");
+    assert_eq!(serving(&w.sim), 4, "the next steps did what was left");
+}
