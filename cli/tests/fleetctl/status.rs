@@ -20,21 +20,17 @@ use fleetctl_core::oci::wire::RetryToken;
 use fleetctl_core::oci::{AuthContext, Env};
 use fleetctl_core::store::ledger::{InstanceRecord, Ledger, RecordState, Timestamp};
 use fleetctl_core::store::{OpenOptions, StateStore};
-use oci_sim::{Sim, SimConfig, SimHandle};
+use fleetctl_testkit::TestSim;
 
 struct World {
-    sim: SimHandle,
+    sim: TestSim,
     fleet_file: PathBuf,
     fleet: FleetConfig,
     cloud: Cloud,
-    _dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = SimConfig::new(dir.path().join("sim"));
-    config.time_scale = 0.001;
-    let sim = Sim::start(config).await.unwrap();
+    let sim = TestSim::start_with(|c| c.seed = None).await;
     let fleet_file = sim.fleet_file();
     let fleet = config::load_file(&fleet_file).unwrap();
     let cloud = cloud::connect(&fleet, AuthContext::new(Env::empty()))
@@ -45,7 +41,6 @@ async fn world() -> World {
         fleet_file,
         fleet,
         cloud,
-        _dir: dir,
     }
 }
 

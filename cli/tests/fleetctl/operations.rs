@@ -3,44 +3,29 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Output;
 
-use oci_sim::{Sim, SimConfig, SimHandle};
+use fleetctl_testkit::{SimHandle, TestSim};
 use serde_json::{Value, json};
 
 struct World {
-    sim: SimHandle,
+    sim: TestSim,
     fleet_file: PathBuf,
     state: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 /// The simulator's fleet file with `count` instances of `web`, short drains and no warm-up.
 async fn world(count: u32) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = SimConfig::new(dir.path().join("sim"));
-    config.time_scale = 0.001;
-    config.seed = Some(5);
-    let sim = Sim::start(config).await.unwrap();
-    let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
-    let state = dir.path().join("state.json");
-    let text = text
-        .replace(
-            "- {name: web, count: 3}",
-            &format!("- {{name: web, count: {count}}}"),
-        )
-        .replace("port: 8080}", "port: 8080, drainTimeout: 50ms}");
-    let text = format!("{text}  rollout: {{minReadySeconds: 0}}\n");
-    let fleet_file = dir.path().join("fleet.yaml");
-    std::fs::write(&fleet_file, text).unwrap();
+    let sim = TestSim::start_with(|c| c.seed = Some(5)).await;
+    let fleet_file = sim.edited_fleet_file(count, ", drainTimeout: 50ms", "minReadySeconds: 0");
+    let state = sim.dir().join("state.json");
     World {
         sim,
         fleet_file,
         state,
-        _dir: dir,
     }
 }
 
@@ -99,13 +84,7 @@ fn mutating_calls(sim: &SimHandle) -> usize {
 }
 
 async fn admin(w: &World, method: reqwest::Method, path: &str, body: Option<Value>) {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut req = client.request(method, format!("{}{path}", w.sim.base_url()));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    assert!(resp.status().is_success(), "{path}: {}", resp.status());
+    w.sim.admin(method, path, body).await;
 }
 
 #[tokio::test]
