@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use fleetctl_core::cloud;
 use fleetctl_core::config;
+use fleetctl_core::fleet::{Fleet, Overrides};
 use fleetctl_core::oci::backend_set::BackendSetClient;
-use fleetctl_core::oci::{AuthContext, Env, WaitPolicy};
+use fleetctl_core::oci::{Env, WaitPolicy};
 use fleetctl_core::ops::{self, Context, StepReport};
 use fleetctl_core::plan::Mode;
 use fleetctl_core::store::ledger::{OperationKind, OperationStatus};
-use fleetctl_core::store::{OpenOptions, StateStore};
+
 use oci_sim::{LogEntry, Sim, SimConfig, SimHandle};
 
 /// What fleet to stand up.
@@ -107,11 +107,12 @@ pub async fn start(setup: &Setup) -> Result<World> {
 /// polling at `scale`.
 pub async fn context(fleet_file: &Path, state_url: &str, scale: f64) -> Result<Context> {
     let fleet = config::load_file(fleet_file).map_err(|e| anyhow!("{e}"))?;
-    let cloud = cloud::connect(&fleet, AuthContext::new(Env::empty()))
+    let mut overrides = Overrides::new(Env::empty());
+    overrides.state_url = Some(state_url.to_string());
+    let opened = Fleet::open(fleet, overrides)
         .await
-        .context("connecting to the simulator")?;
-    let store = StateStore::open(state_url, &OpenOptions::new()).context("opening the ledger")?;
-    let mut ctx = Context::new(fleet, cloud, store).context("building the reconcile context")?;
+        .context("opening the fleet against the simulator")?;
+    let mut ctx = opened.context().clone();
     if let Some(lb) = ctx.config.spec.load_balancer.clone() {
         let d = WaitPolicy::default();
         let client = BackendSetClient::new(

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fleetctl_core::Error;
 use fleetctl_core::config::HumanDuration;
+
+use crate::error::CliError as Error;
 
 /// Manage a fleet of OCI compute instances described in one YAML file.
 ///
@@ -54,6 +55,18 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// How long a reconcile step's lease lasts [default: 120s]: how long a crashed process
+    /// keeps others waiting. It must exceed the longest step. For tests and fast takeover.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        value_name = "DURATION",
+        env = "FLEETCTL_LEASE_TTL",
+        value_parser = parse_lease_ttl
+    )]
+    pub lease_ttl: Option<std::time::Duration>,
 }
 
 /// The action flags the tool has always had; each maps onto a subcommand.
@@ -308,6 +321,20 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The shortest lease accepted: below it, a step's own calls outlast the lease.
+const MIN_LEASE_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `--lease-ttl` / `FLEETCTL_LEASE_TTL`: a duration of at least 100ms.
+pub fn parse_lease_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl < MIN_LEASE_TTL {
+        return Err(format!(
+            "the lease must last at least 100ms (a step's calls outlast a shorter one), got {text}"
+        ));
+    }
+    Ok(ttl)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +362,25 @@ mod tests {
         for bad in ["", "30", "s", "1x", "-5s", "1.5s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn the_lease_ttl_is_a_duration_of_at_least_100ms() {
+        let cli = Cli::try_parse_from(["fleetctl", "--lease-ttl", "2s", "status"]).unwrap();
+        assert_eq!(cli.global.lease_ttl, Some(Duration::from_secs(2)));
+        let cli = Cli::try_parse_from(["fleetctl", "status"]).unwrap();
+        assert_eq!(cli.global.lease_ttl, None, "the core's 120 s unless set");
+        let err = Cli::try_parse_from(["fleetctl", "--lease-ttl", "50ms", "status"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--lease-ttl") && err.contains("at least 100ms") && err.contains("50ms"),
+            "{err}"
+        );
+        let err = Cli::try_parse_from(["fleetctl", "--lease-ttl", "soon", "status"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--lease-ttl") && err.contains("soon"), "{err}");
     }
 
     #[test]

@@ -3,17 +3,16 @@
 use std::io::Write;
 
 use fleetctl_core::config::{self, FleetConfig};
-use fleetctl_core::oci::{AuthContext, Env};
-use fleetctl_core::store::{OpenOptions, StateStore};
-use fleetctl_core::urls::state::StoreUrl;
-use fleetctl_core::{Error, cloud};
+use fleetctl_core::env::Env;
+use fleetctl_core::fleet::{self, Fleet, Overrides};
 
 use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
+use crate::error::CliError as Error;
 use crate::operate::{Ask, RunOptions};
 use crate::render::terminal_safe;
 
 /// `writeln!` to the command's output; a failed write is [`Error::Output`] (a closed pipe ends
-/// the run quietly with success, see `Error::exit_code`).
+/// the run quietly with success, see `CliError::exit_code`).
 macro_rules! say {
     ($out:expr) => {
         writeln!($out).map_err(Error::Output)?
@@ -21,6 +20,13 @@ macro_rules! say {
     ($out:expr, $($arg:tt)*) => {
         writeln!($out, $($arg)*).map_err(Error::Output)?
     };
+}
+
+/// What the command line adds to the fleet file, in the process environment.
+pub fn overrides(global: &GlobalArgs) -> Overrides {
+    Overrides::new(Env::from_process())
+        .state_url(global.state.clone())
+        .lease_ttl(global.lease_ttl)
 }
 
 /// Runs one resolved invocation, writing results to `out` (stdout).
@@ -134,34 +140,13 @@ fn validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     Ok(())
 }
 
-/// `status`: the ledger beside what OCI reports, by group, marking drift.
-///
-/// The state URL is checked before anything connects to OCI, so a mistyped URL is a usage
-/// error (exit 1) on any machine; only an `oci://` store waits for the connection, whose
-/// client it uses.
+/// `status`: the ledger beside what OCI reports, by group, marking drift. The core checks the
+/// state URL before it connects to OCI ([`Fleet::open`]).
 fn status(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let fleet = config::load_file(&global.config)?;
-    let url = global
-        .state
-        .clone()
-        .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
-    let parsed = StoreUrl::parse(&url)?;
-    let options = OpenOptions::new().env(Env::from_process());
-    let local_store = match parsed {
-        StoreUrl::Oci { .. } => None,
-        _ => Some(StateStore::open(&url, &options)?),
-    };
+    let config = config::load_file(&global.config)?;
     let report = runtime()?.block_on(async {
-        let cloud = cloud::connect(&fleet, AuthContext::new(Env::from_process()))
-            .await
-            .map_err(|e| cloud::with_hints(e, &fleet, None))?;
-        let store = match local_store {
-            Some(store) => store,
-            None => StateStore::open(&url, &options.oci_client(cloud.client.clone()))?,
-        };
-        fleetctl_core::status::fleet_status(&fleet, &cloud, &store)
-            .await
-            .map_err(|e| cloud::with_hints(e, &fleet, Some(cloud.client.endpoints())))
+        let fleet = Fleet::open(config, overrides(global)).await?;
+        fleet.status().await
     })?;
     match global.output {
         OutputFormat::Json => say!(out, "{}", json(&report)?),
@@ -172,10 +157,9 @@ fn status(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
 
 /// `auth validate`: one lightweight IAM call with the credentials the fleet file selects.
 fn auth_validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
-    let fleet = config::load_file(&global.config)?;
-    let ctx = AuthContext::new(Env::from_process());
+    let config = config::load_file(&global.config)?;
     // Failures come back with their hints attached.
-    let report = runtime()?.block_on(cloud::validate_auth(&fleet, ctx))?;
+    let report = runtime()?.block_on(fleet::validate_auth(&config, &overrides(global)))?;
     match global.output {
         OutputFormat::Json => say!(out, "{}", json(&report)?),
         OutputFormat::Text => {
@@ -237,7 +221,7 @@ fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
         );
         say!(out, "  fleet file: {}", fleet_file.display());
         say!(out, "  {}", summary_line(&fleet));
-        let report = cloud::validate_auth(&fleet, AuthContext::new(Env::from_process())).await?;
+        let report = fleet::validate_auth(&fleet, &Overrides::new(Env::from_process())).await?;
         say!(
             out,
             "  auth: ok ({} as {}, tenancy {})",

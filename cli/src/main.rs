@@ -3,6 +3,7 @@
 
 mod args;
 mod commands;
+mod error;
 mod operate;
 mod render;
 
@@ -10,9 +11,10 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExitCode;
 
 use clap::Parser;
-use fleetctl_core::{Error, ExitCode};
+use fleetctl_core::Error;
 
 use crate::args::Cli;
+use crate::error::{CliError, ExitCode};
 use crate::render::terminal_safe;
 
 fn main() -> ProcessExitCode {
@@ -42,17 +44,21 @@ fn main() -> ProcessExitCode {
 /// Prints an error the way users read it and returns its documented exit code. An error whose
 /// exit code is success (the reader of stdout went away) is not printed: the run just stops,
 /// as `rg … | head` does.
-fn report(err: &Error) -> ProcessExitCode {
+fn report(err: &CliError) -> ProcessExitCode {
     let code = err.exit_code();
     if code != ExitCode::Success {
-        print_error(err);
+        match err {
+            CliError::Core(core) => print_error(core),
+            other => print_chain(other),
+        }
     }
     ProcessExitCode::from(code.code())
 }
 
-/// Prints `err` on stderr: one line for it, one per cause, one per hint. Messages can carry
-/// text from outside (OCI's error messages, a fleet file's keys), so each is
-/// [`terminal_safe`]: a control character cannot break a line or reach the terminal.
+/// Prints a core error on stderr: one line for it, one per cause, one per hint, a fleet file's
+/// problems one per line. Messages can carry text from outside (OCI's error messages, a fleet
+/// file's keys), so each is [`terminal_safe`]: a control character cannot break a line or
+/// reach the terminal.
 fn print_error(err: &Error) {
     let mut stderr = std::io::stderr().lock();
     match err {
@@ -77,17 +83,25 @@ fn print_error(err: &Error) {
             );
         }
         other => {
-            let _ = writeln!(
-                stderr,
-                "fleetctl: error: {}",
-                terminal_safe(&other.to_string())
-            );
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                let _ = writeln!(stderr, "  caused by: {}", terminal_safe(&cause.to_string()));
-                source = cause.source();
-            }
+            drop(stderr);
+            print_chain(other);
         }
+    }
+}
+
+/// `fleetctl: error: …` and one `caused by:` line per underlying cause, each
+/// [`terminal_safe`].
+fn print_chain(err: &dyn std::error::Error) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "fleetctl: error: {}",
+        terminal_safe(&err.to_string())
+    );
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let _ = writeln!(stderr, "  caused by: {}", terminal_safe(&cause.to_string()));
+        source = cause.source();
     }
 }
 

@@ -8,21 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fleetctl_core::config::{self, FleetConfig, RolloutStrategy};
-use fleetctl_core::oci::{AuthContext, Env};
+use fleetctl_core::config::{FleetConfig, RolloutStrategy};
+use fleetctl_core::fleet::Fleet;
 use fleetctl_core::ops::{self, Context, StepError, StepReport};
 use fleetctl_core::plan::{self, Mode};
 use fleetctl_core::store::ledger::{
     Ledger, Operation, OperationId, OperationKind, OperationStatus, StepAction, StepStatus,
 };
-use fleetctl_core::store::{OpenOptions, StateStore, StoreUrl};
-use fleetctl_core::{Error, cloud};
 
 use crate::args::{GlobalArgs, OutputFormat, Strategy};
+use crate::error::CliError as Error;
 use crate::render::terminal_safe;
 
 /// How long it waits for another holder's lease before giving up.
 const LEASE_WAIT: Duration = Duration::from_secs(300);
+/// How long it waits at least between two tries for another holder's lease.
+const LEASE_POLL_MIN: Duration = Duration::from_millis(20);
 
 /// What the command asks for.
 #[derive(Debug, Clone)]
@@ -41,27 +42,10 @@ pub struct RunOptions {
     pub no_wait: bool,
 }
 
-/// Opens the fleet: the fleet file, the OCI connection, the store.
+/// Opens the fleet ([`Fleet::open_file`]) as the command line says.
 async fn open(global: &GlobalArgs) -> Result<Context, Error> {
-    let fleet = config::load_file(&global.config)?;
-    let url = global
-        .state
-        .clone()
-        .unwrap_or_else(|| fleet.spec.state.url.as_str().to_string());
-    let parsed = StoreUrl::parse(&url)?;
-    let options = OpenOptions::new().env(Env::from_process());
-    let local_store = match parsed {
-        StoreUrl::Oci { .. } => None,
-        _ => Some(StateStore::open(&url, &options)?),
-    };
-    let cloud = cloud::connect(&fleet, AuthContext::new(Env::from_process()))
-        .await
-        .map_err(|e| cloud::with_hints(e, &fleet, None))?;
-    let store = match local_store {
-        Some(store) => store,
-        None => StateStore::open(&url, &options.oci_client(cloud.client.clone()))?,
-    };
-    Context::new(fleet, cloud, store)
+    let fleet = Fleet::open_file(&global.config, crate::commands::overrides(global)).await?;
+    Ok(fleet.context().clone())
 }
 
 fn kind_for(ask: &Ask, fleet: &FleetConfig) -> Option<OperationKind> {
@@ -98,7 +82,7 @@ pub async fn run(
     let id = match &ask {
         Ask::Resume => {
             let (id, _) = ops::update(&ctx, |ledger, now| {
-                plan::resume(ledger, now).map_err(|e| Error::Usage(e.to_string()))?;
+                plan::resume(ledger, now)?;
                 Ok(current_id(ledger))
             })
             .await?;
@@ -106,7 +90,7 @@ pub async fn run(
         }
         Ask::Abort => {
             let (id, _) = ops::update(&ctx, |ledger, now| {
-                plan::abort(ledger, now).map_err(|e| Error::Usage(e.to_string()))?;
+                plan::abort(ledger, now)?;
                 Ok(current_id(ledger))
             })
             .await?;
@@ -194,7 +178,7 @@ pub async fn show_plan(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), E
 pub async fn pause(reason: &str, global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let ctx = open(global).await?;
     let (id, _) = ops::update(&ctx, |ledger, now| {
-        plan::pause(ledger, reason, now).map_err(|e| Error::Usage(e.to_string()))?;
+        plan::pause(ledger, reason, now)?;
         Ok(current_id(ledger))
     })
     .await?;
@@ -254,9 +238,13 @@ async fn step_waiting(ctx: &Context, mode: Mode, stop: &AtomicBool) -> Result<St
                     return Err(Error::Conflict(busy.to_string()));
                 }
                 tracing::info!("{busy}; waiting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Until the lease expires (a crashed holder), checking every second for a
+                // release.
+                let left = busy.expires.get() - ctx.cloud.client.clock().now();
+                let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+                tokio::time::sleep(left.clamp(LEASE_POLL_MIN, Duration::from_secs(1))).await;
             }
-            Err(StepError::Other(e)) => return Err(e),
+            Err(StepError::Other(e)) => return Err(e.into()),
         }
     }
 }
@@ -394,12 +382,12 @@ async fn dry_run(
     let (mut ledger, _) = ops::load(ctx).await?;
     let now = ctx.cloud.client.clock().now();
     match ask {
-        Ask::Resume => plan::resume(&mut ledger, now).map_err(|e| Error::Usage(e.to_string()))?,
-        Ask::Abort => plan::abort(&mut ledger, now).map_err(|e| Error::Usage(e.to_string()))?,
+        Ask::Resume => plan::resume(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
+        Ask::Abort => plan::abort(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
         other => {
             if let Some(kind) = kind_for(other, &ctx.config) {
                 plan::request(&mut ledger, &ctx.config, kind, now)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
+                    .map_err(fleetctl_core::Error::from)?;
             }
         }
     }

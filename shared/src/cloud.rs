@@ -1,8 +1,7 @@
-//! The fleet file turned into OCI calls: the auth and endpoint settings turned into the
-//! credential provider they select and the one [`OciClient`] everything else uses
-//! ([`connect`]), a group's launch request ([`launch_details`]), the load balancer's backend
-//! set ([`load_balancer_backends`]), the credential check behind `fleetctl auth validate`, and
-//! troubleshooting hints for failures ([`hints`]).
+//! The fleet file turned into the plain values OCI calls take: the auth and endpoint settings
+//! ([`auth_settings`], which [`crate::fleet::connect`] turns into a provider and a client), a
+//! group's launch request ([`launch_details`]), the load balancer's backend set
+//! ([`load_balancer_backends`]), and troubleshooting hints for failures ([`hints`]).
 //!
 //! This is the only place that reads a [`FleetConfig`] on behalf of the `oci` module: `oci`
 //! takes plain values ([`AuthSettings`], [`LaunchInstanceDetails`], ids and names) and never a
@@ -10,22 +9,18 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::Error;
 use crate::config::{self, FleetConfig, InstanceGroup, LoadBalancerConfig};
-use crate::oci::auth::{self, AuthContext, AuthError, AuthMethod, AuthSettings, PrincipalKind};
+use crate::oci::auth::{AuthError, AuthMethod, AuthSettings};
 use crate::oci::backend_set::BackendSetClient;
 use crate::oci::backends::{LbError, LoadBalancerBackends};
-use crate::oci::client::ProxyConfig;
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
-use crate::oci::{
-    Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region, identity,
-};
+use crate::oci::{Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region};
 
 /// A ready connection: the client (which owns the provider and the endpoints) and who it signs
-/// as.
+/// as. [`crate::fleet::connect`] makes one.
 #[derive(Debug)]
 pub struct Cloud {
     /// The client every OCI operation goes through.
@@ -54,39 +49,6 @@ pub fn auth_settings(fleet: &FleetConfig) -> AuthSettings {
         endpoint: fleet.spec.endpoint.clone(),
         metadata_base_url: None,
     }
-}
-
-/// Builds the provider the fleet file selects and a client over it.
-///
-/// # Errors
-/// [`Error::Auth`] for credentials that cannot be loaded (exit 1 when the configuration is at
-/// fault, 2 when a call such as instance-principal federation failed) and [`Error::Oci`] when
-/// the HTTP client cannot be built.
-pub async fn connect(fleet: &FleetConfig, ctx: AuthContext) -> Result<Cloud, Error> {
-    let settings = auth_settings(fleet);
-    let provider: Arc<dyn auth::CredentialProvider> =
-        Arc::from(auth::build_provider(&settings, &ctx).await?);
-    let endpoints = auth::endpoints_for(&*provider, &settings, &ctx.env)?;
-    let region = endpoints.region().clone();
-    let principal = provider.principal();
-    // The proxy comes from the injected environment, like everything else the connection reads.
-    let proxy = ProxyConfig::from_env(&ctx.env).map_err(|source| OciError::Proxy {
-        operation: "connect",
-        source,
-    })?;
-    let mut builder = OciClient::builder(provider, endpoints)
-        .clock(ctx.clock.clone())
-        .sleeper(ctx.sleeper.clone())
-        .proxy(proxy);
-    if let Some(http) = ctx.http.clone() {
-        builder = builder.http_client(http);
-    }
-    let client = builder.build()?;
-    Ok(Cloud {
-        client,
-        region,
-        principal,
-    })
 }
 
 /// The launch of one instance of `group`: compartment, availability domain, shape and shape
@@ -156,95 +118,6 @@ pub fn load_balancer_backends(
         lb.load_balancer_id.clone(),
         lb.backend_set_name.clone(),
     )?))
-}
-
-/// What `fleetctl auth validate` reports when OCI accepted the credentials.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuthReport {
-    /// Always true in a report (failures are errors).
-    pub ok: bool,
-    /// `api_key`, `session_token`, `instance` or `resource`.
-    pub principal_kind: &'static str,
-    /// The principal in words, e.g. `user (API key)`.
-    pub principal: String,
-    /// Where the credentials came from, e.g. `profile [DEFAULT] in /home/u/.oci/config`.
-    pub source: String,
-    /// The region requests went to.
-    pub region: String,
-    /// The tenancy OCID.
-    pub tenancy: String,
-    /// The user OCID (API key, session token).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// The user's name, when the check read the user.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
-    /// The instance OCID (instance principal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    /// The resource OCID (resource principal).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-    /// The IAM operation that proved the credentials (`GetUser` or `ListAvailabilityDomains`).
-    pub check: &'static str,
-    /// The base URL of the identity service that answered.
-    pub identity_endpoint: String,
-}
-
-/// Connects as the fleet file says and makes one lightweight IAM call: `GetUser` for a user
-/// principal (it proves the user OCID and the key together), `ListAvailabilityDomains` on the
-/// tenancy otherwise (every principal may list them, so no policy is needed).
-///
-/// # Errors
-/// As [`connect`], or the failed call; with [`hints`] attached ([`Error::WithHints`]) when
-/// fleetctl has advice.
-pub async fn validate_auth(fleet: &FleetConfig, ctx: AuthContext) -> Result<AuthReport, Error> {
-    let cloud = connect(fleet, ctx)
-        .await
-        .map_err(|e| with_hints(e, fleet, None))?;
-    let p = &cloud.principal;
-    let check = async {
-        Ok::<_, Error>(match &p.user {
-            Some(user) => {
-                let u = identity::get_user(&cloud.client, user).await?;
-                ("GetUser", u.name)
-            }
-            None => {
-                let compartment = crate::ids::CompartmentId::from(&p.tenancy);
-                identity::list_availability_domains(&cloud.client, &compartment).await?;
-                ("ListAvailabilityDomains", None)
-            }
-        })
-    };
-    let (check, user_name) = check
-        .await
-        .map_err(|e| with_hints(e, fleet, Some(cloud.client.endpoints())))?;
-    let identity_endpoint = cloud
-        .client
-        .endpoints()
-        .base_url(crate::oci::Service::Identity)
-        .map(|u| u.to_string())
-        .unwrap_or_default();
-    Ok(AuthReport {
-        ok: true,
-        principal_kind: match p.kind {
-            PrincipalKind::ApiKey => "api_key",
-            PrincipalKind::SessionToken => "session_token",
-            PrincipalKind::Instance => "instance",
-            PrincipalKind::Resource => "resource",
-        },
-        principal: p.kind.to_string(),
-        source: p.source.clone(),
-        region: cloud.region.id().to_string(),
-        tenancy: p.tenancy.to_string(),
-        user: p.user.as_ref().map(ToString::to_string),
-        user_name,
-        instance: p.instance.as_ref().map(ToString::to_string),
-        resource: p.resource.as_ref().map(ToString::to_string),
-        check,
-        identity_endpoint,
-    })
 }
 
 /// `err` with [`hints`] attached as [`Error::WithHints`]; `err` unchanged when there are none.
@@ -548,8 +421,8 @@ spec:
             matches!(&err, Error::WithHints { hints, .. } if hints.len() == 2),
             "{err:?}"
         );
-        assert_eq!(err.exit_code(), crate::ExitCode::Infrastructure);
-        let plain = with_hints(Error::Usage("x".into()), &fleet("{}"), None);
-        assert!(matches!(plain, Error::Usage(_)));
+        assert_eq!(err.class(), crate::ErrorClass::Infrastructure);
+        let plain = with_hints(Error::BadInput("x".into()), &fleet("{}"), None);
+        assert!(matches!(plain, Error::BadInput(_)));
     }
 }

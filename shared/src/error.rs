@@ -1,31 +1,33 @@
-//! The crate-wide error type and the one mapping from errors to exit codes.
+//! The crate-wide error type and its classes.
 //!
-//! Every front door reports failures through [`Error`]; the CLI turns it into a process exit
-//! code with [`Error::exit_code`], the HTTP API into a status code. Module errors keep their
-//! own context (file:line:column, request ids) and are wrapped here without repeating their
-//! text.
+//! Every operation of the core reports failures through [`Error`]. Each error has a class
+//! ([`Error::class`], [`ErrorClass`]): what kind of failure it is, so that each front door
+//! maps classes to its own vocabulary in one place (the CLI to exit codes, the HTTP API to
+//! statuses). Module errors keep their own context (file:line:column, request ids) and are
+//! wrapped here without repeating their text.
 
-/// The documented exit codes of `fleetctl` (see `docs/fleetctl-spec.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitCode {
-    /// 0: the command did what was asked.
-    Success = 0,
-    /// 1: invalid arguments or configuration; nothing was changed in the cloud.
-    Usage = 1,
-    /// 2: an infrastructure operation failed (OCI, the state store, the network).
-    Infrastructure = 2,
-    /// 3: an unexpected internal error (a bug).
-    Internal = 3,
+use crate::ids::FleetName;
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The request itself is wrong (a value out of range, arguments that cannot work
+    /// together); nothing was changed.
+    BadInput,
+    /// The configuration is wrong or unusable: the fleet file, the state URL, credential
+    /// settings, the endpoint override, proxy variables, a ledger of another fleet. The user
+    /// fixes it; nothing was changed in the cloud.
+    Configuration,
+    /// An infrastructure operation failed: OCI refused or failed a call, the network failed,
+    /// the state store failed.
+    Infrastructure,
+    /// Another writer changed the state first; nothing was written. Re-read and try again.
+    Conflict,
+    /// A bug: something the code assumed cannot happen did.
+    Internal,
 }
 
-impl ExitCode {
-    /// The numeric process exit code.
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
-/// Everything that can go wrong in fleetctl, classified for exit codes and HTTP statuses.
+/// Everything that can go wrong in the core, classified by [`Error::class`].
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The fleet file could not be read, parsed or validated.
@@ -46,55 +48,29 @@ pub enum Error {
     /// The state store failed, refused a URL, or another writer won.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    /// Arguments that cannot work together, or a value out of range.
-    #[error("{0}")]
-    Usage(String),
-    /// A command whose machinery is not built yet; it never pretends to work.
-    #[error("`{command}` is not available in this build of fleetctl yet: {reason}")]
-    NotAvailable {
-        /// The command the user asked for.
-        command: String,
-        /// What is missing, in the user's words.
-        reason: String,
+    /// The state store holds the ledger of another fleet: two fleets must never share one.
+    #[error(
+        "the state at {url} belongs to fleet {:?}, not {:?}: point --state or spec.state.url \
+         at this fleet's ledger",
+        found.as_str(),
+        expected.as_str()
+    )]
+    ForeignLedger {
+        /// The store (credentials redacted).
+        url: String,
+        /// The fleet the ledger names.
+        found: FleetName,
+        /// The fleet of the fleet file.
+        expected: FleetName,
     },
-    /// The results could not be written: stdout is full or failed. A closed pipe
-    /// (`fleetctl schema | head -1`) is no failure: its exit code is success, and front doors
-    /// stop quietly.
-    #[error("cannot write the output")]
-    Output(#[source] std::io::Error),
-    /// A local resource could not be used: a port already in use, a directory that cannot be
-    /// created.
-    #[error("{what}")]
-    Local {
-        /// What fleetctl was doing, e.g. "cannot start the simulated OCI".
-        what: String,
-        /// Why it failed.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// Another writer or lease holder is in the way (a lease held too long, a ledger that
-    /// kept changing).
+    /// A request the core refuses: a value out of range, arguments that cannot work together.
     #[error("{0}")]
-    Conflict(String),
-    /// An operation ended paused, failed or cancelled: the command did not get what it asked
-    /// for.
-    #[error("operation {operation} is {status}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
-    OperationNotDone {
-        /// The operation.
-        operation: String,
-        /// `paused`, `failed` or `cancelled`.
-        status: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// Ctrl-C: the operation stays recorded for the next step.
-    #[error("{0}")]
-    Interrupted(String),
+    BadInput(String),
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
     /// An error with advice on what to try next. `Display` shows only the error itself;
-    /// front doors print `hints` after it (the CLI as `hint:` lines).
+    /// front doors show `hints` after it (the CLI as `hint:` lines).
     #[error("{error}")]
     WithHints {
         /// The error.
@@ -105,31 +81,58 @@ pub enum Error {
 }
 
 impl Error {
-    /// The exit code this error ends the CLI with. This is the only place that decides it.
-    pub fn exit_code(&self) -> ExitCode {
+    /// The class of this error. This is the only place that decides it.
+    pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Config(_) | Error::Usage(_) | Error::NotAvailable { .. } => ExitCode::Usage,
-            // A bad state URL: the user fixes it. A failing store or a writer that won: 2.
-            Error::Store(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Store(e) if e.is_internal() => ExitCode::Internal,
-            Error::Store(_) => ExitCode::Infrastructure,
+            Error::BadInput(_) => ErrorClass::BadInput,
+            Error::Config(_) | Error::ForeignLedger { .. } => ErrorClass::Configuration,
+            // A bad state URL: the user fixes it. Another writer that won: a conflict. A
+            // ledger that cannot be encoded: a bug. Anything else the store did: 2.
+            Error::Store(e) if e.is_configuration_problem() => ErrorClass::Configuration,
+            Error::Store(e) if e.is_internal() => ErrorClass::Internal,
+            Error::Store(e) if e.is_conflict() => ErrorClass::Conflict,
+            Error::Store(_) => ErrorClass::Infrastructure,
             // A request or session key our own code failed to build: a bug. Missing config
             // file/profile/key/region: the user fixes configuration. A failed call, a network
             // error or refused credentials: infrastructure.
-            Error::Auth(e) if e.is_internal() => ExitCode::Internal,
-            Error::Oci(e) if e.is_internal() => ExitCode::Internal,
-            Error::Auth(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Oci(e) if e.is_configuration_problem() => ExitCode::Usage,
-            Error::Auth(_) | Error::Oci(_) => ExitCode::Infrastructure,
-            Error::LoadBalancer(_) | Error::Network(_) => ExitCode::Infrastructure,
-            // The reader went away (`| head`): the user has what they wanted.
-            Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
-            Error::Output(_) | Error::Local { .. } => ExitCode::Infrastructure,
-            Error::Conflict(_) | Error::OperationNotDone { .. } | Error::Interrupted(_) => {
-                ExitCode::Infrastructure
-            }
-            Error::WithHints { error, .. } => error.exit_code(),
-            Error::Internal(_) => ExitCode::Internal,
+            Error::Auth(e) if e.is_internal() => ErrorClass::Internal,
+            Error::Oci(e) if e.is_internal() => ErrorClass::Internal,
+            Error::Auth(e) if e.is_configuration_problem() => ErrorClass::Configuration,
+            Error::Oci(e) if e.is_configuration_problem() => ErrorClass::Configuration,
+            Error::Auth(_) | Error::Oci(_) => ErrorClass::Infrastructure,
+            Error::LoadBalancer(_) | Error::Network(_) => ErrorClass::Infrastructure,
+            Error::WithHints { error, .. } => error.class(),
+            Error::Internal(_) => ErrorClass::Internal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_keep_the_class_of_the_error_they_explain() {
+        let err = Error::WithHints {
+            error: Box::new(Error::Internal("x".into())),
+            hints: vec!["try y".into()],
+        };
+        assert_eq!(err.class(), ErrorClass::Internal);
+        assert_eq!(err.to_string(), "internal error: x");
+    }
+
+    #[test]
+    fn a_ledger_of_another_fleet_is_a_configuration_problem_named_as_before() {
+        let err = Error::ForeignLedger {
+            url: "memory://x".into(),
+            found: "other".parse().unwrap(),
+            expected: "web".parse().unwrap(),
+        };
+        assert_eq!(err.class(), ErrorClass::Configuration);
+        assert_eq!(
+            err.to_string(),
+            "the state at memory://x belongs to fleet \"other\", not \"web\": point --state or \
+             spec.state.url at this fleet's ledger"
+        );
     }
 }

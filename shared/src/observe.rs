@@ -8,10 +8,10 @@ use std::net::IpAddr;
 use time::OffsetDateTime;
 
 use crate::Error;
-use crate::cloud::Cloud;
 use crate::config::FleetConfig;
 use crate::ids::InstanceId;
-use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus};
+use crate::oci::OciClient;
+use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus, LoadBalancerBackends};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
 use crate::oci::workrequest::{WorkRequestId, WorkRequestState};
@@ -73,16 +73,17 @@ impl Observation {
 /// backend set with its health. The IP map is [`private_ips`].
 pub async fn observe(
     fleet: &FleetConfig,
-    cloud: &Cloud,
+    client: &OciClient,
+    load_balancer: Option<&dyn LoadBalancerBackends>,
     ledger: Option<&Ledger>,
 ) -> Result<Observation, Error> {
-    let observed_at = cloud.client.clock().now();
+    let observed_at = client.clock().now();
     let compartment = &fleet.spec.compartment_id;
     let instances =
-        compute::list_fleet_instances(&cloud.client, compartment, &fleet.metadata.name).await?;
+        compute::list_fleet_instances(client, compartment, &fleet.metadata.name).await?;
     let mut looked_up = BTreeMap::new();
     for id in ips_to_look_up(ledger, &instances) {
-        match network::primary_private_ip(&cloud.client, compartment, id).await {
+        match network::primary_private_ip(client, compartment, id).await {
             Ok(Some(ips)) => {
                 looked_up.insert(id.clone(), ips.private_ip);
             }
@@ -104,7 +105,7 @@ pub async fn observe(
         .map(|r| r.instance_id.clone())
         .collect();
     for id in unlisted {
-        match compute::get_instance(&cloud.client, &id).await {
+        match compute::get_instance(client, &id).await {
             Ok(inst) if inst.lifecycle_state != InstanceLifecycleState::Terminated => {
                 instances.push(inst);
             }
@@ -114,9 +115,8 @@ pub async fn observe(
         }
     }
     let private_ips = private_ips(ledger, &instances, &looked_up);
-    let load_balancer = match &fleet.spec.load_balancer {
-        Some(lb) => {
-            let backends = crate::cloud::load_balancer_backends(&cloud.client, lb)?;
+    let load_balancer = match load_balancer {
+        Some(backends) => {
             let mut work_requests = BTreeMap::new();
             for pending in ledger.iter().flat_map(|l| l.work_requests.iter()) {
                 let Some(id) = WorkRequestId::new(&pending.id) else {

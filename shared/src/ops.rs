@@ -18,6 +18,11 @@
 //!   retry token, and every other call is made only when what OCI shows says it is needed.
 //! - One writer at a time: a step acts only after recording a ledger in which it holds the
 //!   lease; a step of another holder refuses with [`StepError::LeaseBusy`] until it expires.
+//! - A step's calls end before its budget does, and the budget ends a tenth of the lease
+//!   before the lease does: a call still running then is dropped and the calls after it are
+//!   left to the next step, which plans them again from what OCI shows. So a slow call
+//!   (throttled, retried) never overlaps the calls of a holder that took an expired lease
+//!   over.
 //!
 //! # Caveats
 //! - A step makes no call once its budget is spent (`step_within`); the rest is planned
@@ -44,9 +49,9 @@ use crate::store::lease::LeaseBusy;
 use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
 use crate::store::{StateStore, StoreError, Version};
 
-/// How long a step's lease lasts past its start: long enough for the step's calls (each
-/// bounded by the client's retry deadline), short enough that a crashed holder blocks
-/// others for at most this long.
+/// How long a step's lease lasts past its start, unless the [`Context`] says otherwise: long
+/// enough for the step's calls (each bounded by the client's retry deadline), short enough
+/// that a crashed holder blocks others for at most this long.
 pub const LEASE_TTL: Duration = Duration::from_secs(120);
 
 /// The longest a caller that runs steps in a loop (the CLI) waits between two steps: a step
@@ -59,7 +64,7 @@ pub const MIN_POLL: Duration = Duration::from_millis(200);
 const MAX_CONFLICT_RETRIES: usize = 5;
 
 /// What the reconcile step works with: the fleet file, the OCI connection, the store and the
-/// load balancer handle.
+/// load balancer handle. [`crate::fleet::Fleet`] puts one together ([`crate::fleet::Fleet::context`]).
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The fleet file.
@@ -72,24 +77,13 @@ pub struct Context {
     pub lb: Option<Arc<dyn LoadBalancerBackends>>,
     /// Who this process is, for the lease.
     pub holder: HolderId,
+    /// How long each step's lease lasts ([`LEASE_TTL`] unless set): how long a crashed
+    /// holder keeps others waiting. It must exceed the longest step, or another holder may
+    /// start acting while this one still does.
+    pub lease_ttl: Duration,
 }
 
 impl Context {
-    /// A context for `config` over `cloud` and `store`.
-    pub fn new(config: FleetConfig, cloud: Cloud, store: StateStore) -> Result<Self, Error> {
-        let lb = match &config.spec.load_balancer {
-            Some(lb) => Some(cloud::load_balancer_backends(&cloud.client, lb)?),
-            None => None,
-        };
-        Ok(Context {
-            config: Arc::new(config),
-            cloud: Arc::new(cloud),
-            store: Arc::new(store),
-            lb,
-            holder: holder_id(),
-        })
-    }
-
     fn now(&self) -> OffsetDateTime {
         self.cloud.client.clock().now()
     }
@@ -166,21 +160,29 @@ impl From<StoreError> for StepError {
     }
 }
 
-/// Reads the ledger (checking it is this fleet's), or a new one.
+/// Reads the ledger and its version, or `None` when the store has none yet.
+///
+/// # Errors
+/// [`Error::ForeignLedger`] when the ledger belongs to another fleet (two fleets must never
+/// share one; it is left untouched), and [`Error::Store`] when it cannot be read.
+pub async fn read(ctx: &Context) -> Result<Option<(Ledger, Version)>, Error> {
+    let loaded = ctx.store.load().await?;
+    if let Some((ledger, _)) = &loaded
+        && ledger.fleet != ctx.config.metadata.name
+    {
+        return Err(Error::ForeignLedger {
+            url: ctx.store.url().to_string(),
+            found: ledger.fleet.clone(),
+            expected: ctx.config.metadata.name.clone(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Reads the ledger (checking it is this fleet's, see [`read`]), or a new one.
 pub async fn load(ctx: &Context) -> Result<(Ledger, Option<Version>), Error> {
-    match ctx.store.load().await? {
-        Some((ledger, version)) => {
-            if ledger.fleet.as_str() != ctx.config.metadata.name.as_str() {
-                return Err(Error::Usage(format!(
-                    "the state at {} belongs to fleet {:?}, not {:?}: point --state or \
-                     spec.state.url at this fleet's ledger",
-                    ctx.store.url(),
-                    ledger.fleet.as_str(),
-                    ctx.config.metadata.name.as_str()
-                )));
-            }
-            Ok((ledger, Some(version)))
-        }
+    match read(ctx).await? {
+        Some((ledger, version)) => Ok((ledger, Some(version))),
         None => Ok((
             Ledger::new(ctx.config.metadata.name.clone(), ctx.now()),
             None,
@@ -222,7 +224,7 @@ pub async fn update<T>(
 pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, Error> {
     let config = ctx.config.clone();
     let (id, _) = update(ctx, |ledger, now| {
-        plan::request(ledger, &config, kind.clone(), now).map_err(|e| Error::Usage(e.to_string()))
+        Ok(plan::request(ledger, &config, kind.clone(), now)?)
     })
     .await?;
     Ok(id)
@@ -230,7 +232,13 @@ pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, 
 
 /// Observes the cloud for `ledger` (see [`crate::observe::observe`]).
 pub async fn observe(ctx: &Context, ledger: &Ledger) -> Result<Observation, Error> {
-    crate::observe::observe(&ctx.config, &ctx.cloud, Some(ledger)).await
+    crate::observe::observe(
+        &ctx.config,
+        &ctx.cloud.client,
+        ctx.lb.as_deref(),
+        Some(ledger),
+    )
+    .await
 }
 
 /// Plans one step without acting or recording (`--dry-run`, `fleetctl plan`).
@@ -250,20 +258,24 @@ pub async fn step(ctx: &Context, mode: Mode) -> Result<StepReport, StepError> {
 pub const STEP_BUDGET: Duration = Duration::from_secs(60);
 
 /// One reconcile step that makes no call after `budget` has passed (an OCI Function passes
-/// what is left of its invocation). A load balancer change is started, not waited for: its
+/// what is left of its invocation), nor after a tenth of the lease before it ends, and drops
+/// a call still running then. A load balancer change is started, not waited for: its
 /// work request is recorded and checked by the next step.
 pub async fn step_within(
     ctx: &Context,
     mode: Mode,
     budget: Duration,
 ) -> Result<StepReport, StepError> {
+    // The lease is taken below, after the deadline starts: every call ends a tenth of the
+    // lease before the lease does.
+    let budget = budget.min(ctx.lease_ttl - lease_margin(ctx.lease_ttl));
     let deadline = Deadline::after(ctx.cloud.client.clock().as_ref(), budget);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let (mut ledger, version) = load(ctx).await?;
         let now = ctx.now();
-        ledger.lease.acquire(&ctx.holder, now, LEASE_TTL)?;
+        ledger.lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
         let obs = observe(ctx, &ledger).await?;
         let plan = plan::plan(&ctx.config, &ledger, &obs, now, mode);
         let Plan {
@@ -280,15 +292,31 @@ pub async fn step_within(
         };
         let mut did = Vec::new();
         let mut outcomes = Vec::new();
-        for action in &actions {
-            if deadline
-                .remaining(ctx.cloud.client.clock().as_ref())
-                .is_zero()
-            {
+        let mut waiting_on = waiting_on;
+        let mut requeue_after = requeue_after;
+        for (i, action) in actions.iter().enumerate() {
+            let left = deadline.remaining(ctx.cloud.client.clock().as_ref());
+            // A call still running when the budget (at the latest: a tenth of the lease
+            // before it ends) is spent is dropped: past the lease, another holder may act.
+            let done = if left.is_zero() {
+                None
+            } else {
+                tokio::time::timeout(left, act(ctx, action, deadline))
+                    .await
+                    .ok()
+            };
+            let Some((line, outcome)) = done else {
+                if !left.is_zero() {
+                    did.push(format!("{}: stopped, out of time", label(action)));
+                }
                 did.push("out of time: the rest waits for the next step".to_string());
+                waiting_on.push(format!(
+                    "{} call(s) left for the next step: this step ran out of time",
+                    actions.len() - i
+                ));
+                requeue_after = Some(Duration::ZERO);
                 break;
-            }
-            let (line, outcome) = act(ctx, action, deadline).await;
+            };
             did.push(line);
             outcomes.extend(outcome);
         }
@@ -349,8 +377,32 @@ async fn record_outcomes(
     }
 }
 
+/// How long before its lease ends a step stops its calls: a tenth of the lease, so a
+/// request on the wire when it stops reaches OCI before another holder can act.
+fn lease_margin(ttl: Duration) -> Duration {
+    ttl / 10
+}
+
+/// An action in a few words, for a call the step stopped.
+fn label(action: &Action) -> String {
+    match action {
+        Action::Launch { name, .. } => format!("launch {name}"),
+        Action::AddBackend { ip, port, .. } => format!("add backend {ip}:{port}"),
+        Action::SetDrain { backend, drain, .. } => format!(
+            "{} backend {}",
+            if *drain { "drain" } else { "undrain" },
+            backend.as_str()
+        ),
+        Action::DeleteBackend { backend } => format!("remove backend {}", backend.as_str()),
+        Action::Terminate { instance } => format!("terminate {instance}"),
+        Action::Reboot {
+            instance, action, ..
+        } => format!("{action} {instance}"),
+    }
+}
+
 fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
-    RetryToken::derive(purpose, op.as_str(), &slot.to_string())
+    RetryToken::derive(purpose, op, &slot.to_string())
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
@@ -372,24 +424,12 @@ async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Opt
                     }),
                 );
             };
-            let tags = match FleetTags::new(
+            let tags = FleetTags::new(
                 ctx.config.metadata.name.clone(),
                 group.clone(),
-                operation.as_str(),
+                operation.clone(),
                 *slot,
-            ) {
-                Ok(t) => t,
-                Err(e) => {
-                    return (
-                        format!("launch {name}: {e}"),
-                        Some(Outcome::StepFailed {
-                            operation: operation.clone(),
-                            slot: *slot,
-                            reason: e.to_string(),
-                        }),
-                    );
-                }
-            };
+            );
             let details = cloud::launch_details(&ctx.config, g, &tags);
             match compute::launch_instance(
                 &ctx.cloud.client,

@@ -365,6 +365,13 @@ pub enum RequestError {
     Nothing(&'static str),
 }
 
+impl From<RequestError> for crate::Error {
+    /// A request the ledger's state refuses is bad input: nothing was recorded.
+    fn from(e: RequestError) -> Self {
+        crate::Error::BadInput(e.to_string())
+    }
+}
+
 /// `pause`: the running operation starts no more steps; those in flight finish.
 pub fn pause(ledger: &mut Ledger, reason: &str, now: OffsetDateTime) -> Result<(), RequestError> {
     let op = ledger
@@ -922,7 +929,7 @@ impl<'a> Planner<'a> {
     fn reconcile_records(&mut self) {
         let fleet = self.config.metadata.name.clone();
         let now = self.ts();
-        let claimed: BTreeSet<(String, u32)> = self
+        let claimed: BTreeSet<(OperationId, u32)> = self
             .ledger
             .operation
             .iter()
@@ -930,7 +937,7 @@ impl<'a> Planner<'a> {
                 op.steps
                     .iter()
                     .filter(|s| s.slot != 0)
-                    .map(|s| (op.id.to_string(), s.slot))
+                    .map(|s| (op.id.clone(), s.slot))
             })
             .collect();
         // Adopt what is tagged for the fleet and unknown to the ledger.
@@ -968,7 +975,7 @@ impl<'a> Planner<'a> {
                 created: inst.created_at().map(Timestamp::new).unwrap_or(now),
                 terminated: None,
                 state,
-                operation: tags.operation.as_deref().and_then(|o| o.parse().ok()),
+                operation: tags.operation.clone(),
             });
             if !ours {
                 self.event(
@@ -1425,7 +1432,7 @@ impl<'a> Planner<'a> {
                 if step.instance.is_none()
                     && let Some(found) = self.obs.instances.iter().find(|inst| {
                         let t = inst.fleet_tags();
-                        t.operation.as_deref() == Some(op.id.as_str()) && t.slot == Some(step.slot)
+                        t.operation.as_ref() == Some(&op.id) && t.slot == Some(step.slot)
                     })
                 {
                     step.instance = Some(found.id.clone());

@@ -1,6 +1,7 @@
 //! `fleetctl status`: the ledger beside what OCI reports, by group, with drift.
 //!
-//! Kept apart so the judgment is testable without I/O:
+//! Kept apart so the judgment is testable without I/O ([`crate::fleet::Fleet::status`] puts
+//! them together):
 //! - [`crate::observe::observe`] reads the cloud into an [`Observation`];
 //! - [`crate::drift::findings`] judges it (typed findings);
 //! - [`build`] is pure: (fleet file, ledger, observation) → [`FleetStatus`], the findings
@@ -16,38 +17,13 @@ use fleetctl_api::status::{
 };
 use time::format_description::well_known::Rfc3339;
 
-use crate::Error;
-use crate::cloud::Cloud;
 use crate::config::{FleetConfig, LoadBalancerType};
 use crate::drift::{self, Finding};
 use crate::ids::InstanceId;
 pub use crate::observe::{LoadBalancerObservation, Observation};
 use crate::oci::backends::Backend;
 use crate::oci::compute::Instance;
-use crate::store::StateStore;
 use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
-
-/// Loads the ledger, observes the cloud and builds the status.
-pub async fn fleet_status(
-    fleet: &FleetConfig,
-    cloud: &Cloud,
-    store: &StateStore,
-) -> Result<FleetStatus, Error> {
-    let ledger = store.load().await?.map(|(ledger, _)| ledger);
-    if let Some(l) = &ledger
-        && l.fleet.as_str() != fleet.metadata.name.as_str()
-    {
-        return Err(Error::Usage(format!(
-            "the state at {} belongs to fleet {:?}, not {:?}: point --state or spec.state.url \
-             at this fleet's ledger",
-            store.url(),
-            l.fleet.as_str(),
-            fleet.metadata.name.as_str()
-        )));
-    }
-    let observation = crate::observe::observe(fleet, cloud, ledger.as_ref()).await?;
-    Ok(build(fleet, store.url(), ledger.as_ref(), &observation))
-}
 
 /// The status of `fleet` from its ledger (if any) and an observation. Pure.
 pub fn build(

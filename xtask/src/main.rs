@@ -96,6 +96,9 @@ fn test() -> Result<()> {
                 "clippy",
                 "-p",
                 "fleetctl-frontend",
+                // The wire types must build for the dashboard too (they have no I/O).
+                "-p",
+                "fleetctl-api",
                 "--target",
                 "wasm32-unknown-unknown",
                 "--",

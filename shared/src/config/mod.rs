@@ -46,6 +46,7 @@ mod yaml;
 use std::io::Read;
 use std::path::Path;
 
+pub use crate::ids::{FleetName, GroupName};
 pub use expand::{Environment, ExpandError, FixedEnvironment, ProcessEnvironment, expand_path};
 pub use model::{
     ApiConfig, AuthConfig, AuthMethod, FleetConfig, FleetSpec, InstanceGroup, InstanceMetadata,
@@ -54,8 +55,8 @@ pub use model::{
 };
 pub use report::{ConfigErrors, Problem};
 pub use types::{
-    CountOrPercent, EndpointUrl, EnvVarName, FleetName, GroupName, HumanDuration, InvalidValue,
-    ListenAddr, Region, SshPublicKey, StateUrl, TagValue,
+    CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, InvalidValue, ListenAddr, Region,
+    SshPublicKey, StateUrl, TagValue,
 };
 
 pub(crate) use report::describe;

@@ -8,14 +8,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
 
-use crate::ids::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
-
-pub use super::raw::{AuthMethod, LoadBalancerType, RebootAction, RolloutStrategy};
-use super::types::{
-    CountOrPercent, EnvVarName, FleetName, GroupName, ListenAddr, Region, StateUrl, TagValue,
-};
+pub use super::raw::AuthMethod;
+use super::types::{CountOrPercent, EnvVarName, ListenAddr, Region, StateUrl, TagValue};
+pub use crate::values::{InstanceMetadata, LoadBalancerType, RebootAction, RolloutStrategy};
 
 /// A validated fleet file.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,62 +88,6 @@ pub struct FleetSpec {
     pub state: StateConfig,
     /// The HTTP API and reconcile loop.
     pub api: ApiConfig,
-}
-
-/// Instance metadata (`ssh_authorized_keys`, `user_data`, …), as the fleet file gives it and
-/// as OCI sends it back. `user_data` often carries bootstrap secrets, so `Debug` shows the
-/// keys and the size of each value, never the values.
-#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct InstanceMetadata(pub BTreeMap<String, String>);
-
-impl InstanceMetadata {
-    /// The most bytes (keys plus values) OCI accepts in one instance's metadata (it counts
-    /// `extendedMetadata` too).
-    pub const MAX_BYTES: usize = 32_000;
-
-    /// True when there is no metadata.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Keys plus values, in bytes (what OCI limits to [`InstanceMetadata::MAX_BYTES`]).
-    pub fn byte_size(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
-    }
-}
-
-impl std::ops::Deref for InstanceMetadata {
-    type Target = BTreeMap<String, String>;
-    fn deref(&self) -> &Self::Target {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for InstanceMetadata {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
-    }
-}
-
-impl From<BTreeMap<String, String>> for InstanceMetadata {
-    fn from(map: BTreeMap<String, String>) -> Self {
-        Self(map)
-    }
-}
-
-impl std::fmt::Debug for InstanceMetadata {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        struct Size(usize);
-        impl std::fmt::Debug for Size {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                write!(f, "<{} bytes>", self.0)
-            }
-        }
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, Size(v.len()))))
-            .finish()
-    }
 }
 
 /// OCPUs and memory of a flexible shape (both > 0 when set).

@@ -12,10 +12,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::types::{
-    CountOrPercent, EndpointUrl, EnvVarName, FleetName, GroupName, HumanDuration, ListenAddr,
-    Region, SshPublicKey, StateUrl, TagValue,
+    CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, ListenAddr, Region, SshPublicKey,
+    StateUrl, TagValue,
 };
-use crate::ids::{CompartmentId, ImageId, LoadBalancerId, SubnetId};
+use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
+use crate::values::{LoadBalancerType, RebootAction, RolloutStrategy};
 
 /// A fleet of OCI compute instances managed by fleetctl: what to launch, where, how many, and
 /// how to roll changes out.
@@ -201,17 +202,6 @@ impl Default for RawAuth {
     }
 }
 
-/// Which kind of load balancer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LoadBalancerType {
-    /// The classic load balancer (ocid1.loadbalancer.…).
-    #[default]
-    Classic,
-    /// The network load balancer (ocid1.networkloadbalancer.…).
-    Network,
-}
-
 fn default_weight() -> u8 {
     1
 }
@@ -278,29 +268,6 @@ impl Default for RawLoadBalancer {
             health_timeout: default_health_timeout(),
         }
     }
-}
-
-/// How a rolling restart replaces instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RolloutStrategy {
-    /// Launch a new instance, then terminate the old one.
-    #[default]
-    Replace,
-    /// Reboot instances in place.
-    Reboot,
-}
-
-/// The instance action used by the reboot strategy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
-pub enum RebootAction {
-    /// A graceful reboot (ACPI).
-    #[default]
-    #[serde(rename = "SOFTRESET")]
-    SoftReset,
-    /// A hard reset.
-    #[serde(rename = "RESET")]
-    Reset,
 }
 
 /// `rollout.maxSurge` when not written.

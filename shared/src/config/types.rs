@@ -14,7 +14,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::ids::quoted;
+use crate::ids::{FleetName, GroupName, quoted, string_schema};
+use crate::urls::state::{InvalidStateUrl, StoreUrl};
 
 /// A value that does not have the form its field requires. The message is complete and
 /// user-facing ("must be … , got …"); it never contains the value of a field that might hold a
@@ -31,18 +32,6 @@ impl InvalidValue {
             message: message.into(),
         }
     }
-}
-
-/// A string schema with a description and a pattern.
-pub(crate) fn string_schema(description: &str, pattern: &str, max_length: Option<usize>) -> Schema {
-    let mut map = serde_json::Map::new();
-    map.insert("description".into(), description.into());
-    map.insert("type".into(), "string".into());
-    if let Some(max) = max_length {
-        map.insert("maxLength".into(), max.into());
-    }
-    map.insert("pattern".into(), pattern.into());
-    Schema::from(map)
 }
 
 /// Implements `FromStr`, `TryFrom<String>`, `Display`, `as_str`, serde (as a string) and
@@ -120,71 +109,6 @@ fn got(s: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-/// A fleet name (`metadata.name`) or display-name prefix: 1-63 characters of `[A-Za-z0-9._-]`,
-/// starting with a letter or digit. It ends up in tags and instance display names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FleetName(String);
-
-impl FleetName {
-    pub(crate) const EXPECTED: &'static str =
-        "1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit";
-
-    fn check(s: &str) -> Result<(), InvalidValue> {
-        let ok = (1..=63).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(())
-        } else {
-            Err(InvalidValue::new(format!(
-                "must be {}, got {}",
-                Self::EXPECTED,
-                got(s)
-            )))
-        }
-    }
-}
-
-checked_string!(
-    FleetName,
-    "1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit.",
-    "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$",
-    None
-);
-
-/// An instance group name: 1-32 characters of `[a-z0-9-]`, starting with a letter.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GroupName(String);
-
-impl GroupName {
-    pub(crate) const EXPECTED: &'static str =
-        "1-32 characters of lower-case letters, digits and '-', starting with a letter";
-
-    fn check(s: &str) -> Result<(), InvalidValue> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(())
-        } else {
-            Err(InvalidValue::new(format!(
-                "must be {}, got {}",
-                Self::EXPECTED,
-                got(s)
-            )))
-        }
-    }
-}
-
-checked_string!(
-    GroupName,
-    "1-32 characters of lower-case letters, digits and '-', starting with a letter.",
-    "^[a-z][a-z0-9-]{0,31}$",
-    None
-);
 
 /// An OCI region identifier (`us-ashburn-1`) or short code (`iad`): `[a-z0-9-]+`. Mapping a
 /// short code to its identifier is the auth module's job.
@@ -287,7 +211,7 @@ checked_string!(
 
 /// Where the state document lives: a path, or a URL with scheme `file://`, `memory://`,
 /// `s3://` or `oci://`. Checked by the state store's own parser
-/// ([`crate::store::StoreUrl::parse`]), so `validate` accepts exactly what a run can open.
+/// ([`crate::urls::state::StoreUrl::parse`]), so `validate` accepts exactly what a run can open.
 /// Messages never show user info (`user:secret@`): such a URL is shown as `scheme://***`.
 ///
 /// The schema pattern checks the scheme (in any case), that `file://`, `memory://` and `s3://`
@@ -305,16 +229,12 @@ impl StateUrl {
         "a path or a URL starting with file://, memory://, s3:// or oci://";
 
     fn check(s: &str) -> Result<(), InvalidValue> {
-        match crate::store::StoreUrl::parse(s) {
+        match StoreUrl::parse(s) {
             Ok(_) => Ok(()),
-            Err(crate::store::StoreError::InvalidUrl { url, reason }) => Err(InvalidValue::new(
-                format!("must be {}, got {} ({reason})", Self::EXPECTED, got(&url)),
-            )),
-            // `parse` only returns `InvalidUrl`; anything else is described without the value.
-            Err(other) => Err(InvalidValue::new(format!(
-                "must be {}: {}",
+            Err(InvalidStateUrl { url, reason }) => Err(InvalidValue::new(format!(
+                "must be {}, got {} ({reason})",
                 Self::EXPECTED,
-                other
+                got(&url)
             ))),
         }
     }
@@ -396,7 +316,7 @@ checked_string!(
 
 /// The one base URL used for every OCI service (the simulator): `http://` or `https://`, a
 /// host, an optional port and path; no user info, query or fragment. Checked by the same rules
-/// as the client applies at connect time ([`crate::oci::endpoints::parse_base_url`]).
+/// as the client applies at connect time ([`crate::urls::endpoint::parse_base_url`]).
 /// Messages show at most `scheme://host:port` of a refused value.
 ///
 /// The schema pattern accepts exactly what those rules accept, except that the URL parser
@@ -413,7 +333,7 @@ impl EndpointUrl {
     }
 
     fn parse_url(s: &str) -> Result<url::Url, InvalidValue> {
-        use crate::oci::endpoints::{parse_base_url, shown_base_url};
+        use crate::urls::endpoint::{parse_base_url, shown_base_url};
         parse_base_url(s).map_err(|problem| {
             let subject = match shown_base_url(s) {
                 Some(shown) => format!("`{shown}`"),

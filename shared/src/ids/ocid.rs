@@ -13,7 +13,8 @@
 //! [`SubnetId`], [`LoadBalancerId`], [`InstanceId`], [`TenancyId`], [`UserId`]) also check the
 //! type, so a subnet OCID can never be passed where an image is expected. All of them
 //! serialize as plain strings and describe themselves in JSON Schema with a `pattern` that
-//! accepts exactly the strings their `FromStr` accepts.
+//! accepts exactly the strings their `FromStr` accepts; a refused text is an
+//! [`InvalidId`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,35 +23,13 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{InvalidId, string_schema};
+
 /// The longest OCID accepted (real ones are about 90 characters).
 pub const MAX_OCID_LEN: usize = 255;
 
 /// The form every OCID has, for messages.
-const OCID_FORM: &str = "ocid1.<type>.<realm>.[region][.future].<unique>";
-
-/// Why a string is not an acceptable OCID.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OcidError {
-    /// The string is not an OCID at all.
-    #[error(
-        "malformed OCID {}: {reason}; an OCID has the form {OCID_FORM}",
-        quoted(value)
-    )]
-    Malformed {
-        /// The rejected text (shortened in the message if long).
-        value: String,
-        /// What is wrong with it, in plain English.
-        reason: &'static str,
-    },
-    /// A well-formed OCID of the wrong resource type.
-    #[error("expected {expected}, got {} {got} OCID", article(got))]
-    WrongType {
-        /// What was expected, e.g. "an image OCID (ocid1.image.…)".
-        expected: &'static str,
-        /// The resource type the OCID has, e.g. "subnet".
-        got: String,
-    },
-}
+pub(crate) const OCID_FORM: &str = "ocid1.<type>.<realm>.[region][.future].<unique>";
 
 /// A syntactically valid OCID of any resource type.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -60,7 +39,7 @@ pub struct Ocid {
 
 impl Ocid {
     /// Checks `text` and wraps it.
-    pub fn parse(text: &str) -> Result<Ocid, OcidError> {
+    pub fn parse(text: &str) -> Result<Ocid, InvalidId> {
         check_form(text)?;
         Ok(Ocid {
             text: text.to_owned(),
@@ -110,14 +89,14 @@ impl fmt::Debug for Ocid {
 }
 
 impl FromStr for Ocid {
-    type Err = OcidError;
+    type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ocid::parse(s)
     }
 }
 
 impl TryFrom<String> for Ocid {
-    type Error = OcidError;
+    type Error = InvalidId;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         check_form(&s)?;
         Ok(Ocid { text: s })
@@ -148,17 +127,18 @@ impl JsonSchema for Ocid {
         "Ocid".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        ocid_schema(
+        string_schema(
             "An Oracle Cloud ID of any resource type: ocid1.<type>.<realm>.[region][.future].<unique>.",
-            "[a-z0-9]+",
+            &ocid_pattern("[a-z0-9]+"),
+            Some(MAX_OCID_LEN),
         )
     }
 }
 
 /// Checks the generic OCID form. The JSON Schema pattern built by [`ocid_pattern`] accepts
 /// exactly the same strings (plus the length limit, expressed as `maxLength`).
-fn check_form(text: &str) -> Result<(), OcidError> {
-    let malformed = |reason| OcidError::Malformed {
+fn check_form(text: &str) -> Result<(), InvalidId> {
+    let malformed = |reason| InvalidId::MalformedOcid {
         value: text.to_owned(),
         reason,
     };
@@ -215,197 +195,65 @@ pub(crate) fn ocid_pattern(types: &str) -> String {
     format!(r"^ocid1\.{types}\.[a-z0-9]+\.[a-z0-9-]*(\.[a-z0-9-]+)?\.[a-z0-9]+$")
 }
 
-fn ocid_schema(description: &str, types: &str) -> Schema {
-    let mut map = serde_json::Map::new();
-    map.insert("description".into(), description.into());
-    map.insert("type".into(), "string".into());
-    map.insert("maxLength".into(), MAX_OCID_LEN.into());
-    map.insert("pattern".into(), ocid_pattern(types).into());
-    Schema::from(map)
-}
-
-fn article(word: &str) -> &'static str {
-    match word.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
-        _ => "a",
-    }
-}
-
-/// `text` in double quotes, shortened to 80 characters.
-pub(crate) fn quoted(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() > MAX {
-        let short: String = text.chars().take(MAX).collect();
-        format!("{:?}…", short)
-    } else {
-        format!("{text:?}")
-    }
-}
-
-macro_rules! typed_ocid {
-    (
-        $(#[$doc:meta])*
-        $name:ident, types: [$($ty:literal),+], expected: $expected:literal, pattern: $pattern:literal
-    ) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(Ocid);
-
-        impl $name {
-            /// The resource types this ID accepts.
-            pub const RESOURCE_TYPES: &'static [&'static str] = &[$($ty),+];
-            /// What this ID is, for messages ("an image OCID (ocid1.image.…)").
-            pub const EXPECTED: &'static str = $expected;
-
-            /// Checks `text` (form and resource type) and wraps it.
-            pub fn parse(text: &str) -> Result<Self, OcidError> {
-                Self::from_ocid(Ocid::parse(text)?)
-            }
-
-            /// Checks the resource type of an already parsed OCID.
-            pub fn from_ocid(ocid: Ocid) -> Result<Self, OcidError> {
-                if Self::RESOURCE_TYPES.contains(&ocid.resource_type()) {
-                    Ok($name(ocid))
-                } else {
-                    Err(OcidError::WrongType {
-                        expected: Self::EXPECTED,
-                        got: ocid.resource_type().to_owned(),
-                    })
-                }
-            }
-
-            /// The OCID as written.
-            pub fn as_str(&self) -> &str {
-                self.0.as_str()
-            }
-
-            /// The untyped OCID.
-            pub fn as_ocid(&self) -> &Ocid {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = OcidError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::parse(s)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = OcidError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::from_ocid(Ocid::try_from(s)?)
-            }
-        }
-
-        impl From<$name> for Ocid {
-            fn from(id: $name) -> Ocid {
-                id.0
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                self.as_str()
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                $name::try_from(s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                ocid_schema(concat!("Must be ", $expected, "."), $pattern)
-            }
-        }
-    };
-}
-
-typed_ocid! {
+id! {
     /// The OCID of a compartment, or of a tenancy (its root compartment).
-    CompartmentId, types: ["compartment", "tenancy"],
+    CompartmentId: ocid ["compartment", "tenancy"],
     expected: "a compartment or tenancy OCID (ocid1.compartment.… or ocid1.tenancy.…)",
     pattern: "(compartment|tenancy)"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a compute image.
-    ImageId, types: ["image"],
+    ImageId: ocid ["image"],
     expected: "an image OCID (ocid1.image.…)",
     pattern: "image"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a VCN subnet.
-    SubnetId, types: ["subnet"],
+    SubnetId: ocid ["subnet"],
     expected: "a subnet OCID (ocid1.subnet.…)",
     pattern: "subnet"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a load balancer: classic (`loadbalancer`) or network (`networkloadbalancer`).
-    LoadBalancerId, types: ["loadbalancer", "networkloadbalancer"],
+    LoadBalancerId: ocid ["loadbalancer", "networkloadbalancer"],
     expected: "a load balancer OCID (ocid1.loadbalancer.… or ocid1.networkloadbalancer.…)",
     pattern: "(loadbalancer|networkloadbalancer)"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a compute instance.
-    InstanceId, types: ["instance"],
+    InstanceId: ocid ["instance"],
     expected: "an instance OCID (ocid1.instance.…)",
     pattern: "instance"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a tenancy.
-    TenancyId, types: ["tenancy"],
+    TenancyId: ocid ["tenancy"],
     expected: "a tenancy OCID (ocid1.tenancy.…)",
     pattern: "tenancy"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of an IAM user.
-    UserId, types: ["user"],
+    UserId: ocid ["user"],
     expected: "a user OCID (ocid1.user.…)",
     pattern: "user"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a VNIC.
-    VnicId, types: ["vnic"],
+    VnicId: ocid ["vnic"],
     expected: "a VNIC OCID (ocid1.vnic.…)",
     pattern: "vnic"
 }
 
-typed_ocid! {
+id! {
     /// The OCID of a VNIC attachment (the link between an instance and a VNIC).
-    VnicAttachmentId, types: ["vnicattachment"],
+    VnicAttachmentId: ocid ["vnicattachment"],
     expected: "a VNIC attachment OCID (ocid1.vnicattachment.…)",
     pattern: "vnicattachment"
 }
@@ -418,7 +266,7 @@ pub struct ResourceId(Ocid);
 
 impl ResourceId {
     /// Checks the form of `text` (any resource type) and wraps it.
-    pub fn parse(text: &str) -> Result<Self, OcidError> {
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
         Ocid::parse(text).map(ResourceId)
     }
 
@@ -435,7 +283,7 @@ impl fmt::Display for ResourceId {
 }
 
 impl FromStr for ResourceId {
-    type Err = OcidError;
+    type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
     }

@@ -30,8 +30,8 @@ use super::workrequest::{
     Deadline, MutationLocks, MutationTurn, WaitError, WaitPolicy, WorkRequestCheck, WorkRequestId,
     WorkRequestState, WorkRequestStatus, error_line, wait_until_terminal,
 };
-use crate::config::LoadBalancerType;
 use crate::ids::LoadBalancerId;
+use crate::values::LoadBalancerType;
 
 /// Everything that differs between the classic and the network load balancer's backend API.
 #[derive(Debug)]

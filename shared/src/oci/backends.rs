@@ -46,8 +46,8 @@ use super::wire::{RetryToken, open_enum};
 use super::workrequest::{
     Deadline, WaitPolicy, WorkRequestCheck, WorkRequestId, WorkRequestState, WorkRequestStatus,
 };
-use crate::config::LoadBalancerType;
-use crate::ids::{InstanceId, LoadBalancerId, Ocid, OcidError, SubnetId};
+use crate::ids::{InstanceId, InvalidId, LoadBalancerId, Ocid, SubnetId};
+use crate::values::LoadBalancerType;
 
 /// How many times an update reads the backend and writes it back with `if-match` before it
 /// gives up on a backend that keeps changing ([`LbError::KeptChanging`]).
@@ -111,7 +111,7 @@ pub enum BackendTarget {
 
 impl BackendTarget {
     /// Checks the form of `text` (any resource type) and sorts it by type.
-    pub fn parse(text: &str) -> Result<Self, OcidError> {
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
         let ocid = Ocid::parse(text)?;
         Ok(match ocid.resource_type() {
             "instance" => BackendTarget::Instance(InstanceId::from_ocid(ocid)?),
@@ -138,8 +138,8 @@ impl BackendTarget {
 }
 
 impl TryFrom<String> for BackendTarget {
-    type Error = OcidError;
-    fn try_from(text: String) -> Result<Self, OcidError> {
+    type Error = InvalidId;
+    fn try_from(text: String) -> Result<Self, InvalidId> {
         Self::parse(&text)
     }
 }

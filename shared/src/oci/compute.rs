@@ -32,9 +32,9 @@ use super::endpoints::Service;
 use super::error::OciError;
 use super::tags::{FleetTags, ObservedFleetTags};
 use super::wire::{RetryToken, open_enum};
-use crate::config::FleetName;
-pub use crate::config::InstanceMetadata;
+use crate::ids::FleetName;
 use crate::ids::{CompartmentId, ImageId, InstanceId, SubnetId};
+pub use crate::values::InstanceMetadata;
 
 /// The most bytes `metadata` may hold (keys and values; OCI counts `extendedMetadata` too).
 pub const MAX_METADATA_BYTES: usize = InstanceMetadata::MAX_BYTES;

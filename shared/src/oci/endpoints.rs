@@ -14,10 +14,10 @@
 //! `http://127.0.0.1:8999` for the local simulator. API version prefixes are never part of an
 //! endpoint: operations append them.
 //!
-//! One rule set ([`parse_base_url`]) decides what an override may be, wherever it comes from
-//! (the fleet file checks its `endpoint` with it too): `http://` or `https://`, a host, an
-//! optional port and path; no user info, query or fragment. Errors show at most
-//! `scheme://host:port` of a refused value.
+//! One rule set ([`parse_base_url`], from the leaf [`crate::urls::endpoint`]) decides what an
+//! override may be, wherever it comes from (the fleet file checks its `endpoint` with it too):
+//! `http://` or `https://`, a host, an optional port and path; no user info, query or
+//! fragment. Errors show at most `scheme://host:port` of a refused value.
 //!
 //! # Plain HTTP
 //! Every request carries its signature, and with a session token, instance or resource
@@ -31,6 +31,8 @@ use url::Url;
 
 use super::region::Region;
 use crate::env::Env;
+pub use crate::http::is_loopback_host;
+pub use crate::urls::endpoint::{BaseUrlProblem, parse_base_url, shown_base_url};
 
 /// The environment variable holding the endpoint override.
 pub const ENDPOINT_ENV: &str = "FLEETCTL_OCI_ENDPOINT";
@@ -38,19 +40,6 @@ pub const ENDPOINT_ENV: &str = "FLEETCTL_OCI_ENDPOINT";
 /// The environment variable that allows a plain `http://` override to a host that is not
 /// loopback (`1` or `true`; `0`, `false` or unset: not allowed).
 pub const ALLOW_INSECURE_ENDPOINT_ENV: &str = "FLEETCTL_ALLOW_INSECURE_ENDPOINT";
-
-/// True for loopback hosts: `127.0.0.0/8`, `::1`, `localhost` and names under `.localhost`
-/// (which resolve to loopback by definition, RFC 6761).
-pub fn is_loopback_host(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-    }
-}
 
 /// An OCI service fleetctl calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -101,104 +90,6 @@ impl Service {
             Service::Auth => ("auth", false),
         }
     }
-}
-
-/// Why a text cannot be the endpoint override. One rule set, applied by [`parse_base_url`]
-/// to the `endpoint` setting of the fleet file (at validation), to env
-/// `FLEETCTL_OCI_ENDPOINT` and to [`Endpoints::with_override`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BaseUrlProblem {
-    /// The scheme is not `http` or `https`.
-    #[error("is not http:// or https://")]
-    NotHttp,
-    /// `HTTP://`, `Https://`, ...
-    #[error("has its scheme in capitals; write http:// or https://")]
-    SchemeCase,
-    /// Whitespace, a control character or a backslash anywhere.
-    #[error("contains whitespace, a control character or a backslash")]
-    Whitespace,
-    /// Nothing between `://` and the path.
-    #[error("has no host")]
-    NoHost,
-    /// `user:password@` (or any `@`) before the host.
-    #[error(
-        "has user info (a name or password before `@`); credentials never belong in an endpoint"
-    )]
-    UserInfo,
-    /// `?...`.
-    #[error("has a query (`?…`)")]
-    Query,
-    /// `#...`.
-    #[error("has a fragment (`#…`)")]
-    Fragment,
-    /// Anything else the URL parser refuses (a bad port, a bad IPv6 address, ...).
-    #[error("is not a valid URL")]
-    NotAUrl,
-}
-
-/// The characters [`parse_base_url`] refuses anywhere.
-fn forbidden_char(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || c == '\\' || c == '\u{feff}'
-}
-
-/// Checks `text` as the base URL of every service: `http://` or `https://` (lower case), a
-/// host, an optional port and path, and nothing else: no user info, query or fragment, no
-/// whitespace, control character or backslash.
-pub fn parse_base_url(text: &str) -> Result<Url, BaseUrlProblem> {
-    let Some(rest) = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-    else {
-        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
-        return Err(
-            if lower.starts_with("http://") || lower.starts_with("https://") {
-                BaseUrlProblem::SchemeCase
-            } else {
-                BaseUrlProblem::NotHttp
-            },
-        );
-    };
-    if text.chars().any(forbidden_char) {
-        return Err(BaseUrlProblem::Whitespace);
-    }
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    if authority.contains('@') {
-        return Err(BaseUrlProblem::UserInfo);
-    }
-    if authority.is_empty() {
-        return Err(BaseUrlProblem::NoHost);
-    }
-    match rest.find(['?', '#']).map(|at| &rest[at..at + 1]) {
-        Some("?") => return Err(BaseUrlProblem::Query),
-        Some(_) => return Err(BaseUrlProblem::Fragment),
-        None => {}
-    }
-    let url = Url::parse(text).map_err(|_| BaseUrlProblem::NotAUrl)?;
-    // The text checks above make these impossible; the parsed URL is checked all the same.
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(BaseUrlProblem::NoHost);
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(BaseUrlProblem::UserInfo);
-    }
-    if url.query().is_some() {
-        return Err(BaseUrlProblem::Query);
-    }
-    if url.fragment().is_some() {
-        return Err(BaseUrlProblem::Fragment);
-    }
-    Ok(url)
-}
-
-/// `scheme://host[:port]` of `text`, the only part of an endpoint messages show (user info,
-/// path, query and fragment may hold secrets); `None` when `text` has no host to show.
-pub fn shown_base_url(text: &str) -> Option<String> {
-    let url = Url::parse(text).ok()?;
-    let host = url.host_str().filter(|h| !h.is_empty())?;
-    Some(match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    })
 }
 
 /// An endpoint override that cannot be used. Messages name where the value came from and

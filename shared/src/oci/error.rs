@@ -9,6 +9,7 @@ use super::auth::AuthError;
 use super::endpoints::EndpointError;
 use super::retry::is_out_of_host_capacity;
 use super::signer::SignError;
+use super::wire::parse_error_body;
 
 /// What kind of failure an [`OciError`] is, for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,22 +120,6 @@ impl ServiceError {
     }
 }
 
-/// `(code, message)` of an OCI error body; the trimmed text (at most 1000 characters) as
-/// message when the body is not OCI JSON.
-pub fn parse_error_body(body: &[u8]) -> (String, String) {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
-        && v.is_object()
-    {
-        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
-        let message = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
-        if !code.is_empty() || !message.is_empty() {
-            return (code.to_string(), message.to_string());
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    (String::new(), text.trim().chars().take(1000).collect())
-}
-
 /// Why an OCI call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
@@ -191,7 +176,7 @@ pub enum OciError {
         operation: &'static str,
         /// What is wrong.
         #[source]
-        source: super::client::ProxyError,
+        source: crate::http::ProxyError,
     },
     /// Credentials could not be obtained or refreshed.
     #[error("{operation}: no usable OCI credentials")]
@@ -235,7 +220,7 @@ pub enum OciError {
         "{operation}: the answer from {url} (HTTP {status}, opc-request-id: {}) is larger than \
          {}, the most fleetctl reads of one OCI answer; it was not read",
         request_id.as_deref().unwrap_or("none"),
-        super::client::format_byte_limit(*limit)
+        crate::http::format_byte_limit(*limit)
     )]
     ResponseTooLarge {
         /// The operation.

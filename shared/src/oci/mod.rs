@@ -15,9 +15,11 @@
 //! - [`backends`]: one view of a load balancer's backend set (reads, and mutations in a start
 //!   form and a waiting form), implemented for classic and network load balancers alike by
 //!   [`backend_set`]; work requests and per-LB turns in [`workrequest`].
-//! - [`wire`]: open enums and `opc-retry-token`s shared by the service modules.
-//! - [`clock`], [`env`](mod@env): injected time and environment (typed OCIDs are in
-//!   [`crate::ids`]).
+//! - [`wire`]: open enums, `opc-retry-token`s and OCI's error body, shared by the service
+//!   modules.
+//!
+//! Below `oci` on the core's ladder: typed ids ([`crate::ids`]), injected time and environment
+//! ([`crate::clock`], [`crate::env`]) and the HTTP client ([`crate::http`]).
 //!
 //! Secrets (private keys, passphrases, tokens) never appear in a `Debug`/`Display` output, a
 //! log line or an error message of this module.

@@ -15,12 +15,13 @@
 //! group or operation. Freeform tags are used (not defined tags) because they need no tag
 //! namespace to exist in the tenancy.
 //!
-//! Discovery ([`super::compute::list_fleet_instances`]) pages ListInstances and keeps the
-//! instances whose `fleetctl-fleet` equals the fleet name; ListInstances has no tag filter.
+//! Discovery (`compute::list_fleet_instances`) pages ListInstances and keeps the instances
+//! whose `fleetctl-fleet` equals the fleet name ([`ObservedFleetTags::belongs_to`]);
+//! ListInstances has no tag filter.
 
 use std::collections::BTreeMap;
 
-use crate::config::{FleetName, GroupName};
+use crate::ids::{FleetName, GroupName, OperationId};
 
 /// The fleet tag key.
 pub const TAG_FLEET: &str = "fleetctl-fleet";
@@ -33,49 +34,25 @@ pub const TAG_SLOT: &str = "fleetctl-slot";
 /// Every key fleetctl owns.
 pub const RESERVED_TAG_KEYS: [&str; 4] = [TAG_FLEET, TAG_GROUP, TAG_OPERATION, TAG_SLOT];
 
-/// The longest freeform tag value OCI accepts.
-pub const MAX_TAG_VALUE_LEN: usize = 256;
-
-/// A tag value fleetctl cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TagError {
-    /// The operation id is empty, too long or has control characters.
-    #[error(
-        "the operation id used in tag `{TAG_OPERATION}` must be 1 to {MAX_TAG_VALUE_LEN} characters without control characters, got {len} character(s)"
-    )]
-    BadOperation {
-        /// Its length in characters.
-        len: usize,
-    },
-}
-
 /// The tags that mark one launched instance (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FleetTags {
     fleet: FleetName,
     group: GroupName,
-    operation: String,
+    operation: OperationId,
     slot: u32,
 }
 
 impl FleetTags {
-    /// The tags of the instance `operation` launches for `slot` of `group` in `fleet`.
-    pub fn new(
-        fleet: FleetName,
-        group: GroupName,
-        operation: &str,
-        slot: u32,
-    ) -> Result<Self, TagError> {
-        let len = operation.chars().count();
-        if len == 0 || len > MAX_TAG_VALUE_LEN || operation.chars().any(char::is_control) {
-            return Err(TagError::BadOperation { len });
-        }
-        Ok(Self {
+    /// The tags of the instance `operation` launches for `slot` of `group` in `fleet`. Every
+    /// value fits OCI's freeform tags: the id types limit their length and characters.
+    pub fn new(fleet: FleetName, group: GroupName, operation: OperationId, slot: u32) -> Self {
+        Self {
             fleet,
             group,
-            operation: operation.to_string(),
+            operation,
             slot,
-        })
+        }
     }
 
     /// The fleet.
@@ -89,7 +66,7 @@ impl FleetTags {
     }
 
     /// The operation id.
-    pub fn operation(&self) -> &str {
+    pub fn operation(&self) -> &OperationId {
         &self.operation
     }
 
@@ -103,7 +80,10 @@ impl FleetTags {
         BTreeMap::from([
             (TAG_FLEET.to_string(), self.fleet.as_str().to_string()),
             (TAG_GROUP.to_string(), self.group.as_str().to_string()),
-            (TAG_OPERATION.to_string(), self.operation.clone()),
+            (
+                TAG_OPERATION.to_string(),
+                self.operation.as_str().to_string(),
+            ),
             (TAG_SLOT.to_string(), self.slot.to_string()),
         ])
     }
@@ -154,8 +134,8 @@ pub struct ObservedFleetTags {
     pub fleet: Option<String>,
     /// `fleetctl-group`, when it is a valid group name.
     pub group: Option<GroupName>,
-    /// `fleetctl-operation`.
-    pub operation: Option<String>,
+    /// `fleetctl-operation`, when it is a valid operation id.
+    pub operation: Option<OperationId>,
     /// `fleetctl-slot`, when it is a number.
     pub slot: Option<u32>,
 }
@@ -166,7 +146,7 @@ impl ObservedFleetTags {
         Self {
             fleet: tag_value(tags, TAG_FLEET).map(str::to_string),
             group: tag_value(tags, TAG_GROUP).and_then(|g| g.parse().ok()),
-            operation: tag_value(tags, TAG_OPERATION).map(str::to_string),
+            operation: tag_value(tags, TAG_OPERATION).and_then(|o| o.parse().ok()),
             slot: tag_value(tags, TAG_SLOT).and_then(|s| s.parse().ok()),
         }
     }
@@ -185,10 +165,9 @@ mod tests {
         FleetTags::new(
             "web-prod".parse().unwrap(),
             "api".parse().unwrap(),
-            "op-1",
+            "op-1".parse().unwrap(),
             3,
         )
-        .unwrap()
     }
 
     #[test]
@@ -221,7 +200,10 @@ mod tests {
         assert!(observed.belongs_to(&"web-prod".parse().unwrap()));
         assert!(!observed.belongs_to(&"web".parse().unwrap()));
         assert_eq!(observed.group.as_ref().map(|g| g.as_str()), Some("api"));
-        assert_eq!(observed.operation.as_deref(), Some("op-1"));
+        assert_eq!(
+            observed.operation.as_ref().map(|o| o.as_str()),
+            Some("op-1")
+        );
         assert_eq!(observed.slot, Some(3));
     }
 
@@ -231,25 +213,12 @@ mod tests {
             ("Fleetctl-Fleet".to_string(), "web".to_string()),
             ("fleetctl-slot".to_string(), "three".to_string()),
             ("fleetctl-group".to_string(), "Not A Group".to_string()),
+            ("fleetctl-operation".to_string(), "not an id".to_string()),
         ]);
         let observed = ObservedFleetTags::read(&t);
         assert_eq!(observed.fleet.as_deref(), Some("web"));
         assert_eq!(observed.slot, None);
         assert_eq!(observed.group, None);
         assert_eq!(observed.operation, None);
-    }
-
-    #[test]
-    fn an_unusable_operation_id_is_refused() {
-        let make = |op: &str| {
-            FleetTags::new("f".parse().unwrap(), "g".parse().unwrap(), op, 0).map(|_| ())
-        };
-        assert_eq!(make(""), Err(TagError::BadOperation { len: 0 }));
-        assert_eq!(
-            make(&"x".repeat(257)),
-            Err(TagError::BadOperation { len: 257 })
-        );
-        assert_eq!(make("a\nb"), Err(TagError::BadOperation { len: 3 }));
-        assert!(make(&"x".repeat(256)).is_ok());
     }
 }

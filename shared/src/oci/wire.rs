@@ -1,9 +1,12 @@
 //! Wire helpers shared by the service modules: open enums (unknown values kept, never a
-//! decode failure) and idempotency tokens (`opc-retry-token`).
+//! decode failure), idempotency tokens (`opc-retry-token`) and OCI's error body
+//! ([`parse_error_body`]).
 
 use std::fmt;
 
 use aws_lc_rs::digest;
+
+use crate::ids::OperationId;
 
 /// Declares an enum of OCI wire strings that keeps values it does not know as
 /// `Unknown(<value>)` instead of failing to decode (OCI adds lifecycle states over time).
@@ -112,8 +115,8 @@ impl RetryToken {
     ///
     /// The readable form `purpose:operation:slot` is used when it fits in 64 characters of the
     /// allowed alphabet; otherwise the token is a readable prefix of it followed by 32 hex
-    /// digits of its SHA-256, so long operation ids still give distinct, valid tokens.
-    pub fn derive(purpose: &str, operation: &str, slot: &str) -> Self {
+    /// digits of its SHA-256, so long purposes and slots still give distinct, valid tokens.
+    pub fn derive(purpose: &str, operation: &OperationId, slot: &str) -> Self {
         let readable = format!("{purpose}:{operation}:{slot}");
         if readable.len() <= MAX_RETRY_TOKEN_LEN && readable.chars().all(token_char) {
             return Self(readable);
@@ -150,30 +153,66 @@ impl fmt::Debug for RetryToken {
     }
 }
 
+/// `(code, message)` of an OCI error body; the trimmed text (at most 1000 characters) as
+/// message when the body is not OCI JSON.
+pub fn parse_error_body(body: &[u8]) -> (String, String) {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && v.is_object()
+    {
+        let code = v.get("code").and_then(|c| c.as_str()).unwrap_or("");
+        let message = v.get("message").and_then(|c| c.as_str()).unwrap_or("");
+        if !code.is_empty() || !message.is_empty() {
+            return (code.to_string(), message.to_string());
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    (String::new(), text.trim().chars().take(1000).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn op(text: &str) -> OperationId {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn derived_tokens_are_stable_valid_and_distinct_per_step() {
-        let a = RetryToken::derive("launch", "op-20250114-0001", "web-3");
+        let a = RetryToken::derive("launch", &op("op-20250114-0001"), "web-3");
         assert_eq!(a.as_str(), "launch:op-20250114-0001:web-3");
-        assert_eq!(a, RetryToken::derive("launch", "op-20250114-0001", "web-3"));
-        assert_ne!(a, RetryToken::derive("launch", "op-20250114-0001", "web-4"));
-        assert_ne!(a, RetryToken::derive("action", "op-20250114-0001", "web-3"));
+        assert_eq!(
+            a,
+            RetryToken::derive("launch", &op("op-20250114-0001"), "web-3")
+        );
+        assert_ne!(
+            a,
+            RetryToken::derive("launch", &op("op-20250114-0001"), "web-4")
+        );
+        assert_ne!(
+            a,
+            RetryToken::derive("action", &op("op-20250114-0001"), "web-3")
+        );
+        assert_ne!(
+            a,
+            RetryToken::derive("launch", &op("op-20250114-0002"), "web-3")
+        );
     }
 
     #[test]
     fn long_or_odd_inputs_are_hashed_into_a_valid_token() {
-        let long_op = "o".repeat(100);
-        let t = RetryToken::derive("launch", &long_op, "1");
+        let uuid = OperationId::random();
+        let t = RetryToken::derive("launch", &uuid, "group-with-a-long-name-1");
         assert_eq!(t.as_str().len(), MAX_RETRY_TOKEN_LEN);
         assert!(RetryToken::new(t.as_str()).is_ok());
-        let u = RetryToken::derive("launch", &long_op, "2");
+        let u = RetryToken::derive("launch", &uuid, "group-with-a-long-name-2");
         assert_ne!(t, u, "the hash keeps the slot even when the prefix is cut");
-        let odd = RetryToken::derive("launch", "op with spaces/é", "1");
+        let odd = RetryToken::derive("launch", &op("op-1"), "slot with spaces/é");
         assert!(RetryToken::new(odd.as_str()).is_ok());
-        assert_ne!(odd, RetryToken::derive("launch", "op_with_spaces/é", "1"));
+        assert_ne!(
+            odd,
+            RetryToken::derive("launch", &op("op-1"), "slot_with_spaces/é")
+        );
     }
 
     #[test]

@@ -26,14 +26,14 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
-use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::config::{FleetName, GroupName, RebootAction, RolloutStrategy};
-use crate::ids::InstanceId;
+use crate::ids::{FleetName, GroupName, InstanceId, ParseVisitor};
+pub use crate::ids::{HolderId, InvalidId, OperationId};
+use crate::values::{RebootAction, RolloutStrategy};
 
 /// The document version this build reads and writes.
 pub const LEDGER_VERSION: u64 = 1;
@@ -130,25 +130,6 @@ impl Serialize for Timestamp {
     }
 }
 
-/// Deserialises a string through `parse`, inside the string visitor so that serde_json
-/// reports the position of the value itself.
-struct ParseVisitor<F>(&'static str, F);
-
-impl<'de, T, F> serde::de::Visitor<'de> for ParseVisitor<F>
-where
-    F: FnOnce(&str) -> Result<T, String>,
-{
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-        (self.1)(v).map_err(E::custom)
-    }
-}
-
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(ParseVisitor("an RFC 3339 timestamp", |text: &str| {
@@ -159,107 +140,6 @@ impl<'de> Deserialize<'de> for Timestamp {
         }))
     }
 }
-
-/// Why a text is not a valid id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{got:?} is not a valid {what}: expected {expected}")]
-pub struct InvalidId {
-    /// What kind of id.
-    pub what: &'static str,
-    /// What the id must look like.
-    pub expected: &'static str,
-    /// The text given (ids are not secrets).
-    pub got: String,
-}
-
-macro_rules! text_id {
-    ($(#[$doc:meta])* $name:ident, what: $what:literal, expected: $expected:literal, check: $check:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            /// What a valid value looks like.
-            pub const EXPECTED: &'static str = $expected;
-
-            /// Checks and wraps `text`.
-            pub fn parse(text: &str) -> Result<Self, InvalidId> {
-                let check: fn(&str) -> bool = $check;
-                if check(text) {
-                    Ok($name(text.to_string()))
-                } else {
-                    Err(InvalidId { what: $what, expected: $expected, got: text.to_string() })
-                }
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = InvalidId;
-            fn from_str(s: &str) -> Result<Self, InvalidId> {
-                Self::parse(s)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_str(ParseVisitor($what, |text: &str| {
-                    $name::parse(text).map_err(|e| e.to_string())
-                }))
-            }
-        }
-    };
-}
-
-text_id!(
-    /// The id of an operation or a scale request: 1-36 characters of `[A-Za-z0-9-]`, starting
-    /// alphanumeric (a UUID fits). Retry tokens are derived from it by
-    /// [`crate::oci::wire::RetryToken::derive`], never built here.
-    OperationId,
-    what: "operation id",
-    expected: "1-36 characters of letters, digits and '-', starting with a letter or digit",
-    check: |s| (1..=36).contains(&s.len())
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-);
-
-impl OperationId {
-    /// A new random id (a UUID v4 in its hyphenated form).
-    pub fn random() -> Self {
-        OperationId(uuid::Uuid::new_v4().hyphenated().to_string())
-    }
-}
-
-text_id!(
-    /// Who holds (or wants) the lease: 1-128 printable ASCII characters, for example
-    /// `cli:host-1:4242` or a function call id. Shown to users when the lease is busy.
-    HolderId,
-    what: "lease holder id",
-    expected: "1-128 printable ASCII characters",
-    check: |s| (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-);
 
 // ---------------------------------------------------------------------------------------------
 // The document

@@ -55,7 +55,7 @@ pub use ledger::{
     ScaleRequest, Step, StepAction, StepStatus, Timestamp, TimestampError,
 };
 pub use oci::OciObjectStore;
-pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, StoreUrl};
+pub use url::{DEFAULT_OBJECT_NAME, DEFAULT_STATE_PATH, InvalidStateUrl, StoreUrl};
 
 /// The largest state document fleetctl reads: 64 MiB. A ledger of 10,000 records and the
 /// latest events is a few MiB, so anything larger is not a ledger (or is damaged), and
@@ -223,6 +223,15 @@ fn conflict_message(url: &str, reason: ConflictReason) -> String {
             "the state at {url} was changed by another writer since it was read, so nothing was \
              written; re-read it and try again"
         ),
+    }
+}
+
+impl From<InvalidStateUrl> for StoreError {
+    fn from(e: InvalidStateUrl) -> Self {
+        StoreError::InvalidUrl {
+            url: e.url,
+            reason: e.reason,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use object_store::{ClientConfigKey, ClientOptions};
 
 use super::{StoreError, foreign};
 use crate::env::Env;
-use crate::oci::client::ProxyConfig;
+use crate::http::ProxyConfig;
 
 /// The environment variables an `s3://` store passes to object_store (besides the region),
 /// each under its lower-case name.

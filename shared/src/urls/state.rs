@@ -23,13 +23,21 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::store::StoreError;
-
 /// The default state location: `.fleetctl/state.json` under the working directory.
 pub const DEFAULT_STATE_PATH: &str = ".fleetctl/state.json";
 
 /// The object name used when a URL names a folder.
 pub const DEFAULT_OBJECT_NAME: &str = "state.json";
+
+/// A state URL that cannot be parsed: the user's to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid state URL `{url}`: {reason}")]
+pub struct InvalidStateUrl {
+    /// The URL as given, or only `scheme://***` when it carries credentials ([`redact`]).
+    pub url: String,
+    /// What is wrong, and how to write it.
+    pub reason: String,
+}
 
 /// A parsed state URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,8 +88,8 @@ impl fmt::Display for StoreUrl {
 }
 
 impl std::str::FromStr for StoreUrl {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
+    type Err = InvalidStateUrl;
+    fn from_str(s: &str) -> Result<Self, InvalidStateUrl> {
         StoreUrl::parse(s)
     }
 }
@@ -158,8 +166,8 @@ fn credentials_reason(scheme: &str) -> String {
     }
 }
 
-fn invalid(url: &str, reason: impl Into<String>) -> StoreError {
-    StoreError::InvalidUrl {
+fn invalid(url: &str, reason: impl Into<String>) -> InvalidStateUrl {
+    InvalidStateUrl {
         url: redact(url),
         reason: reason.into(),
     }
@@ -174,7 +182,7 @@ fn object_name(name: &str) -> String {
     }
 }
 
-fn check_object_name(url: &str, what: &str, name: &str) -> Result<(), StoreError> {
+fn check_object_name(url: &str, what: &str, name: &str) -> Result<(), InvalidStateUrl> {
     if name.starts_with('/') {
         return Err(invalid(
             url,
@@ -196,7 +204,7 @@ fn check_object_name(url: &str, what: &str, name: &str) -> Result<(), StoreError
     Ok(())
 }
 
-fn check_bucket(url: &str, bucket: &str, example: &str) -> Result<(), StoreError> {
+fn check_bucket(url: &str, bucket: &str, example: &str) -> Result<(), InvalidStateUrl> {
     if bucket.is_empty() {
         return Err(invalid(
             url,
@@ -222,7 +230,7 @@ fn check_bucket(url: &str, bucket: &str, example: &str) -> Result<(), StoreError
 impl StoreUrl {
     /// Parses a state URL (see the module docs). Errors name the URL (credentials redacted)
     /// and what is wrong with it.
-    pub fn parse(url: &str) -> Result<StoreUrl, StoreError> {
+    pub fn parse(url: &str) -> Result<StoreUrl, InvalidStateUrl> {
         if url.trim().is_empty() {
             return Err(invalid(
                 url,

@@ -53,18 +53,18 @@ use super::{
     PrincipalKind, lock, needs_refresh,
 };
 use crate::clock::{Clock, Sleeper};
-use crate::ids::{InstanceId, TenancyId};
-use crate::oci::client::{
+use crate::http::{
     BodyError, ProxyConfig, SystemResolver, http_client_with_resolver, read_body_limited,
     redact_url,
 };
+use crate::ids::{InstanceId, TenancyId};
 use crate::oci::endpoints::{Endpoints, Service};
-use crate::oci::error::parse_error_body;
 use crate::oci::keys::{SigningKey, colon_hex, parse_pem_blocks};
 use crate::oci::region::Region;
 use crate::oci::retry::{RetryPolicy, backoff_delay, may_retry};
 use crate::oci::signer::{self, BodyMode, KeyId, SignRequest};
 use crate::oci::token::{SecurityToken, format_time};
+use crate::oci::wire::parse_error_body;
 
 /// The default IMDS v2 base URL.
 pub const DEFAULT_METADATA_BASE_URL: &str = "http://169.254.169.254/opc/v2";

@@ -19,7 +19,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use super::client::{ProxyError, redact_url};
 use super::endpoints::{EndpointError, Endpoints};
 use super::keys::{KeyError, SigningKey};
 use super::region::{Region, RegionError};
@@ -27,6 +26,7 @@ use super::signer::KeyId;
 use super::token::{SecurityToken, TokenError};
 use crate::clock::{Clock, Sleeper, SystemClock, TokioSleeper};
 use crate::env::Env;
+use crate::http::{ProxyError, redact_url};
 use crate::ids::{CompartmentId, InstanceId, ResourceId, TenancyId, UserId};
 
 pub use config_file::{
@@ -566,7 +566,7 @@ pub enum AuthError {
         origin: String,
         /// What is wrong with it.
         #[source]
-        source: crate::ids::OcidError,
+        source: crate::ids::InvalidId,
     },
     /// A region value is unusable.
     #[error(transparent)]
@@ -624,7 +624,7 @@ pub enum AuthError {
     /// retried.
     #[error(
         "{request}: the answer is larger than {}, the most fleetctl reads of it; it was not read",
-        crate::oci::client::format_byte_limit(*limit)
+        crate::http::format_byte_limit(*limit)
     )]
     ResponseTooLarge {
         /// The request (`instance metadata request GET <url>`).
@@ -714,7 +714,7 @@ impl AuthError {
 /// naming where it came from when it is unusable.
 pub(crate) fn parse_ocid<T>(text: &str, origin: impl FnOnce() -> String) -> Result<T, AuthError>
 where
-    T: std::str::FromStr<Err = crate::ids::OcidError>,
+    T: std::str::FromStr<Err = crate::ids::InvalidId>,
 {
     text.trim()
         .parse()

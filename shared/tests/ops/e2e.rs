@@ -1,0 +1,476 @@
+//! Fleet operations end to end: the reconcile step against oci-sim over loopback HTTP
+//! (time-scaled), checked from the simulator's own state and request log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use fleetctl_core::config::RolloutStrategy;
+use fleetctl_core::env::Env;
+use fleetctl_core::fleet::{Fleet, Overrides};
+use fleetctl_core::ops::{self, Context};
+use fleetctl_core::plan::Mode;
+use fleetctl_core::store::ledger::{OperationKind, OperationStatus, RecordState};
+use fleetctl_core::{cloud, config};
+use fleetctl_testkit::{SimHandle, TestSim};
+use serde_json::Value;
+
+struct World {
+    sim: TestSim,
+    ctx: Context,
+}
+
+/// A simulator and a fleet of `count` instances of group `web` behind the seeded classic
+/// load balancer, with the rollout settings in `rollout` (YAML flow map body).
+async fn world(count: u32, rollout: &str, lb_extra: &str) -> World {
+    let sim = TestSim::start_with(|c| c.seed = Some(11)).await;
+    let file = sim.edited_fleet_file(count, lb_extra, rollout);
+    let fleet = config::load_file(&file).unwrap();
+    let state = format!("file://{}", sim.dir().join("state.json").display());
+    let overrides = Overrides::new(Env::empty()).state_url(Some(state));
+    let ctx = Fleet::open(fleet, overrides)
+        .await
+        .unwrap()
+        .context()
+        .clone();
+    World { sim, ctx }
+}
+
+/// Runs steps until the active operation is over or paused; returns its status.
+async fn run_to_end(w: &World) -> OperationStatus {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+        if let Some(op) = report.operation()
+            && (op.status.is_finished() || op.status == OperationStatus::Paused)
+        {
+            return op.status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "operation did not finish; waiting on {:?}",
+            report.waiting_on
+        );
+        let pause = report
+            .requeue_after
+            .unwrap_or(Duration::from_millis(20))
+            .min(Duration::from_millis(20));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+fn fleet_instances(sim: &SimHandle) -> Vec<Value> {
+    let world = sim.world_json();
+    world["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["freeformTags"]["fleetctl-fleet"] == "demo")
+        .cloned()
+        .collect()
+}
+
+fn live(sim: &SimHandle) -> Vec<Value> {
+    fleet_instances(sim)
+        .into_iter()
+        .filter(|i| {
+            !matches!(
+                i["lifecycleState"].as_str(),
+                Some("TERMINATING" | "TERMINATED")
+            )
+        })
+        .collect()
+}
+
+fn backends(sim: &SimHandle) -> Vec<Value> {
+    let world = sim.world_json();
+    world["loadBalancers"][0]["backendSets"][0]["backends"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Healthy backends taking traffic (not drained, not offline).
+fn serving(sim: &SimHandle) -> u32 {
+    backends(sim)
+        .iter()
+        .filter(|b| b["health"] == "OK" && b["drain"] != true && b["offline"] != true)
+        .count() as u32
+}
+
+fn launches(sim: &SimHandle) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|e| {
+            e.operation.as_deref() == Some("LaunchInstance") && e.status.is_some_and(|s| s < 300)
+        })
+        .count()
+}
+
+async fn scale(w: &World, n: u32) -> OperationStatus {
+    ops::request(&w.ctx, OperationKind::Scale { desired: n })
+        .await
+        .unwrap();
+    run_to_end(w).await
+}
+
+#[tokio::test]
+async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
+    let w = world(0, "", ", drainTimeout: 50ms").await;
+    assert_eq!(scale(&w, 3).await, OperationStatus::Succeeded);
+    let up = live(&w.sim);
+    assert_eq!(up.len(), 3, "three instances run");
+    assert_eq!(launches(&w.sim), 3, "exactly three launches");
+    assert_eq!(serving(&w.sim), 3, "three healthy backends");
+    let names: BTreeSet<String> = up
+        .iter()
+        .map(|i| i["displayName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "demo-web-1".into(),
+            "demo-web-2".into(),
+            "demo-web-3".into()
+        ])
+    );
+
+    // A steady step (nothing to do) reads the fleet in three calls, none per instance: the
+    // ledger holds every IP, so no VNIC is looked up.
+    let before = w.sim.requests().len();
+    let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+    assert!(r.did.is_empty(), "steady: {:?}", r.did);
+    let mut calls: Vec<String> = w.sim.requests()[before..]
+        .iter()
+        .map(|e| e.operation.clone().unwrap_or_default())
+        .collect();
+    calls.sort();
+    assert_eq!(
+        calls,
+        ["GetBackendSetHealth", "ListBackends", "ListInstances"],
+        "a steady step's calls"
+    );
+
+    // Make one instance clearly the newest: scale to 4, then down to 1.
+    assert_eq!(scale(&w, 4).await, OperationStatus::Succeeded);
+    let newest = live(&w.sim)
+        .into_iter()
+        .max_by_key(|i| i["timeCreated"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(scale(&w, 1).await, OperationStatus::Succeeded);
+    let left = live(&w.sim);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["id"], newest["id"], "the newest instance stays");
+    assert_eq!(backends(&w.sim).len(), 1, "only its backend is left");
+
+    // Every terminated instance was drained, then its backend deleted, before termination.
+    let log = w.sim.requests();
+    let terminated: Vec<String> = log
+        .iter()
+        .filter(|e| e.operation.as_deref() == Some("TerminateInstance"))
+        .map(|e| e.path.clone())
+        .collect();
+    assert_eq!(terminated.len(), 3, "three terminations: {terminated:?}");
+    for path in terminated {
+        let t = log
+            .iter()
+            .position(|e| e.path == path && e.operation.as_deref() == Some("TerminateInstance"))
+            .unwrap();
+        let deletes_before = log[..t]
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("DeleteBackend"))
+            .count();
+        let drains_before = log[..t]
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("UpdateBackend"))
+            .count();
+        assert!(
+            deletes_before >= 1 && drains_before >= 1,
+            "termination {path} not drained first"
+        );
+    }
+    let (ledger, _) = ops::load(&w.ctx).await.unwrap();
+    let active: Vec<_> = ledger
+        .records
+        .iter()
+        .filter(|r| r.state == RecordState::Running)
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        ledger
+            .records
+            .iter()
+            .filter(|r| r.state == RecordState::Terminated)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn rolling_replace_of_6_never_drops_below_the_bound() {
+    let w = world(
+        6,
+        "maxSurge: 2, maxUnavailable: 1, minReadySeconds: 0",
+        ", drainTimeout: 30ms",
+    )
+    .await;
+    // Bring the fleet up with the control loop.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+        if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == 6 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let launches_before = launches(&w.sim);
+
+    // Watch the simulator while the rollout runs.
+    let stop = AtomicBool::new(false);
+    let lowest = AtomicU32::new(u32::MAX);
+    let watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            lowest.fetch_min(serving(&w.sim), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    ops::request(
+        &w.ctx,
+        OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Replace,
+            reboot_action: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = async {
+        let status = run_to_end(&w).await;
+        stop.store(true, Ordering::SeqCst);
+        status
+    };
+    let (status, ()) = tokio::join!(run, watch);
+    assert_eq!(status, OperationStatus::Succeeded);
+
+    let after: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after.len(), 6, "six instances after");
+    assert!(after.is_disjoint(&before), "every instance was replaced");
+    assert_eq!(
+        launches(&w.sim) - launches_before,
+        6,
+        "one launch per replacement"
+    );
+    assert_eq!(serving(&w.sim), 6);
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(
+        low >= 5,
+        "healthy serving backends fell to {low}, below 6 - maxUnavailable 1"
+    );
+}
+
+async fn bring_up(w: &World, n: u32) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
+        if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn rolling_reboot_resets_every_instance_in_place_within_the_bound() {
+    let w = world(
+        4,
+        "minReadySeconds: 0, maxUnavailable: 1",
+        ", drainTimeout: 20ms",
+    )
+    .await;
+    bring_up(&w, 4).await;
+    let before: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    let stop = AtomicBool::new(false);
+    let lowest = AtomicU32::new(u32::MAX);
+    let watch = async {
+        while !stop.load(Ordering::SeqCst) {
+            lowest.fetch_min(serving(&w.sim), Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    ops::request(
+        &w.ctx,
+        OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Reboot,
+            reboot_action: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = async {
+        let status = run_to_end(&w).await;
+        stop.store(true, Ordering::SeqCst);
+        status
+    };
+    let (status, ()) = tokio::join!(run, watch);
+    assert_eq!(status, OperationStatus::Succeeded);
+    let after: BTreeSet<String> = live(&w.sim)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(after, before, "a reboot keeps every instance");
+    let resets = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|e| {
+            e.operation.as_deref() == Some("InstanceAction")
+                && e.query.as_deref().is_some_and(|q| q.contains("SOFTRESET"))
+                && e.status.is_some_and(|s| s < 300)
+        })
+        .count();
+    assert!(
+        resets >= 4,
+        "every instance soft-reset ({resets} accepted calls)"
+    );
+    assert_eq!(launches(&w.sim), 4, "no launch during a reboot");
+    assert_eq!(serving(&w.sim), 4, "all back in service");
+    let low = lowest.load(Ordering::SeqCst);
+    assert!(
+        low >= 3,
+        "serving backends fell to {low}, below 4 - maxUnavailable 1"
+    );
+}
+
+#[tokio::test]
+async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_missing() {
+    use fleetctl_core::oci::compute;
+    use fleetctl_core::oci::tags::FleetTags;
+    use fleetctl_core::oci::wire::RetryToken;
+
+    let w = world(1, "", ", drainTimeout: 20ms").await;
+    bring_up(&w, 1).await;
+    let (ledger, _) = ops::load(&w.ctx).await.unwrap();
+    let first = ledger.records[0].instance_id.clone();
+    // Someone launches an instance with the fleet's tags outside fleetctl, and terminates the
+    // fleet's own instance from the console.
+    let group = w.ctx.config.group("web").unwrap();
+    let tags = FleetTags::new(
+        w.ctx.config.metadata.name.clone(),
+        group.name.clone(),
+        "by-hand".parse().unwrap(),
+        9,
+    );
+    let details = cloud::launch_details(&w.ctx.config, group, &tags);
+    let outside = compute::launch_instance(
+        &w.ctx.cloud.client,
+        &details,
+        &RetryToken::derive("launch", &"by-hand".parse().unwrap(), "9"),
+    )
+    .await
+    .unwrap();
+    compute::terminate_instance(&w.ctx.cloud.client, &first)
+        .await
+        .unwrap();
+
+    ops::request(&w.ctx, OperationKind::SyncState)
+        .await
+        .unwrap();
+    let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+    assert_eq!(
+        report.operation().map(|o| o.status),
+        Some(OperationStatus::Succeeded)
+    );
+    let adopted = report.ledger.record(&outside.id).expect("adopted");
+    assert!(!adopted.state.is_gone());
+    assert_eq!(
+        report.ledger.record(&first).map(|r| r.state),
+        Some(RecordState::Missing)
+    );
+    let messages: Vec<&str> = report
+        .ledger
+        .events
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("adopted")),
+        "the adoption is reported: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("marked missing")),
+        "the vanished instance is reported: {messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_never_acts_past_its_lease() {
+    let mut w = world(0, "", ", drainTimeout: 50ms").await;
+    // Every launch answers after a second: four of them in one step would outlast this lease,
+    // and another holder could take it over while the step still launches.
+    w.ctx.lease_ttl = Duration::from_millis(1500);
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/_sim/faults", w.sim.base_url()))
+        .json(&serde_json::json!({"operation": "LaunchInstance", "latencyMs": 1000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    ops::request(&w.ctx, OperationKind::Scale { desired: 4 })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut stopped = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+        let took = started.elapsed();
+        assert!(
+            took < w.ctx.lease_ttl,
+            "a step took {took:?}, past its {:?} lease: {:?}",
+            w.ctx.lease_ttl,
+            report.did
+        );
+        if report.did.iter().any(|l| l.contains("out of time")) {
+            stopped += 1;
+            assert_eq!(report.requeue_after, Some(Duration::ZERO), "{report:?}");
+        }
+        if report.operation().is_some_and(|o| o.status.is_finished()) {
+            assert_eq!(
+                report.operation().unwrap().status,
+                OperationStatus::Succeeded
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            report.waiting_on
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(stopped > 0, "no step had to stop: the test proves nothing");
+    assert_eq!(live(&w.sim).len(), 4, "one instance per slot, none twice");
+    assert_eq!(fleet_instances(&w.sim).len(), 4, "no launch was repeated");
+    assert_eq!(serving(&w.sim), 4, "the next steps did what was left");
+}

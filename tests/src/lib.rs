@@ -1,1 +1,0 @@
-//! Helpers for fleetctl's end-to-end tests.
