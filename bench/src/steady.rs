@@ -221,6 +221,7 @@ pub fn observation_for(
                 total_backend_count: total,
             },
             work_requests: BTreeMap::new(),
+            in_flight: None,
         }),
     })
 }

@@ -40,6 +40,10 @@ pub struct LoadBalancerObservation {
     pub health: BackendSetHealth,
     /// The state of each work request the ledger waits on, by id.
     pub work_requests: BTreeMap<String, WorkRequestState>,
+    /// The load balancer's unfinished work requests, looked up only while the ledger has a
+    /// backend removal whose answer it did not record and the backend is still listed
+    /// (`None` otherwise, or when this kind of load balancer cannot list them).
+    pub in_flight: Option<Vec<String>>,
 }
 
 impl Observation {
@@ -125,10 +129,25 @@ pub async fn observe(
                 let check = backends.check_work_request(&id).await?;
                 work_requests.insert(pending.id.clone(), check.state);
             }
+            let listed = backends.list_backends().await?;
+            let unconfirmed_still_listed = ledger.is_some_and(|l| {
+                l.unconfirmed_removals
+                    .iter()
+                    .any(|u| listed.iter().any(|b| b.name.as_str() == u.backend))
+            });
+            let in_flight = if unconfirmed_still_listed {
+                backends
+                    .in_flight_work_requests()
+                    .await?
+                    .map(|ids| ids.iter().map(|id| id.as_str().to_string()).collect())
+            } else {
+                None
+            };
             Some(LoadBalancerObservation {
-                backends: backends.list_backends().await?,
+                backends: listed,
                 health: backends.backend_set_health().await?,
                 work_requests,
+                in_flight,
             })
         }
         None => None,

@@ -315,6 +315,15 @@ pub async fn step_within(
                     actions.len() - i
                 ));
                 requeue_after = Some(Duration::ZERO);
+                // Removals never sent (the call that was cut short may have been) are not
+                // left for the next steps to wait on.
+                let unsent = if left.is_zero() { i } else { i + 1 };
+                outcomes.extend(actions[unsent..].iter().filter_map(|a| match a {
+                    Action::DeleteBackend { backend } => Some(Outcome::RemovalSettled {
+                        backend: backend.as_str().to_string(),
+                    }),
+                    _ => None,
+                }));
                 break;
             };
             did.push(line);
@@ -406,7 +415,53 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
-async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Option<Outcome>) {
+/// Makes one call; returns its line for the report and what the ledger must learn of it.
+async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Vec<Outcome>) {
+    match action {
+        Action::DeleteBackend { backend } => {
+            let settled = Outcome::RemovalSettled {
+                backend: backend.as_str().to_string(),
+            };
+            let Some(lb) = &ctx.lb else {
+                return ("no load balancer".to_string(), vec![settled]);
+            };
+            let r = lb.start_delete_backend(backend, deadline).await;
+            // Only an answer that proves nothing was applied settles a failed removal: a
+            // refusal on the first attempt. A timeout, a dropped connection or a retried
+            // call may have removed it; the next steps find out (see
+            // `plan::UNCONFIRMED_REMOVAL_WAIT`).
+            let known = match &r {
+                Ok(_) => true,
+                Err(e) => e
+                    .oci()
+                    .and_then(OciError::service)
+                    .is_some_and(|s| s.attempts == 1 && (400..500).contains(&s.status)),
+            };
+            let (line, outcome) = lb_line(
+                format!("remove backend {}", backend.as_str()),
+                r.map(|d| match d {
+                    DeleteStarted::Started(m) => Some(m),
+                    DeleteStarted::AlreadyAbsent { .. } => None,
+                }),
+            );
+            let mut outcomes: Vec<Outcome> = outcome.into_iter().collect();
+            if known {
+                outcomes.push(settled);
+            }
+            (line, outcomes)
+        }
+        other => {
+            let (line, outcome) = act_other(ctx, other, deadline).await;
+            (line, outcome.into_iter().collect())
+        }
+    }
+}
+
+async fn act_other(
+    ctx: &Context,
+    action: &Action,
+    deadline: Deadline,
+) -> (String, Option<Outcome>) {
     match action {
         Action::Launch {
             operation,
@@ -509,19 +564,8 @@ async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Opt
                 r.map(Some),
             )
         }
-        Action::DeleteBackend { backend } => {
-            let Some(lb) = &ctx.lb else {
-                return ("no load balancer".to_string(), None);
-            };
-            let r = lb.start_delete_backend(backend, deadline).await;
-            lb_line(
-                format!("remove backend {}", backend.as_str()),
-                r.map(|d| match d {
-                    DeleteStarted::Started(m) => Some(m),
-                    DeleteStarted::AlreadyAbsent { .. } => None,
-                }),
-            )
-        }
+        // `act` sends removals itself: their answer also settles the ledger's note.
+        Action::DeleteBackend { .. } => (label(action), None),
         Action::Terminate { instance } => {
             match compute::terminate_instance(&ctx.cloud.client, instance).await {
                 Ok(()) => (format!("terminate {instance}"), None),

@@ -47,7 +47,7 @@ use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
     OperationStatus, PendingWorkRequest, RecordState, RolloutLimits, ScaleRequest, Step,
-    StepAction, StepPhase, StepStatus, Timestamp,
+    StepAction, StepPhase, StepStatus, Timestamp, UnconfirmedRemoval,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -66,6 +66,13 @@ pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a load balancer work request may stay unfinished before steps stop waiting for
 /// it. OCI applies a backend change in seconds to a few minutes.
 pub const STUCK_WORK_REQUEST: Duration = Duration::from_secs(900);
+
+/// How long a backend removal that an earlier step may have sent (it stopped before it
+/// recorded the answer) is waited for, where the load balancer cannot list its work
+/// requests (NLB), before it is sent again. Where it can (classic), the answer is exact:
+/// while any of its work requests runs, wait; when none does and the backend is still
+/// there, the removal never took effect.
+pub const UNCONFIRMED_REMOVAL_WAIT: Duration = Duration::from_secs(300);
 
 /// Whether the step may start the control loop's repairs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +165,9 @@ pub enum Outcome {
     LbChangeStarted { work_request: String, what: String },
     /// A call failed in a way the next step retries (throttling, a network error).
     Transient { reason: String },
+    /// The answer to the removal of `backend` is known (accepted, already gone, refused, or
+    /// never sent): it is no longer an unconfirmed removal.
+    RemovalSettled { backend: String },
 }
 
 /// A rolling restart's limits for a fleet of `desired`: `maxSurge` rounded up and
@@ -723,11 +733,13 @@ pub fn plan(
     };
     p.reconcile_records();
     p.settle_work_requests();
+    p.settle_unconfirmed_removals();
     p.start_next(mode);
     p.advance();
     p.retry_lost_terminations();
     p.reconcile_backends();
     p.hold_lb_changes_while_busy();
+    p.note_removals();
     p.record_waiting();
     p.into_plan()
 }
@@ -1982,6 +1994,75 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Backend removals an earlier step decided on but whose answer it never recorded (it
+    /// stopped in between). DeleteBackend takes no retry token, so sending one again while
+    /// the first is still queued would make the load balancer run it twice: wait until the
+    /// backend is gone (done), or the load balancer has no work request left and still
+    /// lists it (the removal never took effect: it is decided again), or, where the load
+    /// balancer cannot list its work requests, [`UNCONFIRMED_REMOVAL_WAIT`] has passed.
+    fn settle_unconfirmed_removals(&mut self) {
+        let pending = std::mem::take(&mut self.ledger.unconfirmed_removals);
+        let Some(lb) = self.obs.load_balancer.as_ref() else {
+            // The fleet no longer has a load balancer to remove backends from.
+            return;
+        };
+        let mut keep = Vec::new();
+        let mut notes = Vec::new();
+        for u in pending {
+            if !lb.backends.iter().any(|b| b.name.as_str() == u.backend) {
+                continue;
+            }
+            let age = self.elapsed(Some(u.since));
+            let waiting = match &lb.in_flight {
+                Some(ids) => !ids.is_empty(),
+                None if age > UNCONFIRMED_REMOVAL_WAIT => {
+                    notes.push(format!(
+                        "removal of backend {} (sent before a restart) not applied after {} s; sending it again",
+                        u.backend,
+                        age.as_secs()
+                    ));
+                    false
+                }
+                None => true,
+            };
+            if waiting {
+                if self.lb_busy.is_none() {
+                    self.lb_busy = Some(format!(
+                        "the removal of backend {} sent before a restart, {} s so far",
+                        u.backend,
+                        age.as_secs()
+                    ));
+                }
+                keep.push(u);
+            }
+        }
+        self.ledger.unconfirmed_removals = keep;
+        for message in notes {
+            self.event(EventLevel::Warning, message, None);
+        }
+    }
+
+    /// Every backend removal this step will send is noted in the ledger the plan saves
+    /// before acting ([`apply`] drops the note when the answer is recorded), so a restart
+    /// between sending and recording cannot send it twice.
+    fn note_removals(&mut self) {
+        let since = self.ts();
+        for a in &self.actions {
+            if let Action::DeleteBackend { backend } = a
+                && !self
+                    .ledger
+                    .unconfirmed_removals
+                    .iter()
+                    .any(|u| u.backend == backend.as_str())
+            {
+                self.ledger.unconfirmed_removals.push(UnconfirmedRemoval {
+                    backend: backend.as_str().to_string(),
+                    since,
+                });
+            }
+        }
+    }
+
     /// While a load balancer change is being applied, the step's other backend changes wait
     /// for the next step (which sees the first one's result).
     fn hold_lb_changes_while_busy(&mut self) {
@@ -2151,6 +2232,11 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
             }
             Outcome::Transient { reason } => {
                 push(ledger, now, EventLevel::Warning, reason.clone(), None, None);
+            }
+            Outcome::RemovalSettled { backend } => {
+                ledger
+                    .unconfirmed_removals
+                    .retain(|u| &u.backend != backend);
             }
         }
     }

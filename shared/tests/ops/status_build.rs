@@ -124,6 +124,7 @@ fn observation(
             },
             backends,
             work_requests: Default::default(),
+            in_flight: None,
         }),
     }
 }

@@ -253,6 +253,7 @@ impl World {
                     total_backend_count: self.backends.len() as u32,
                 },
                 work_requests: Default::default(),
+                in_flight: None,
             }
         });
         Observation {
@@ -377,7 +378,9 @@ impl World {
             }
             Action::DeleteBackend { backend } => {
                 self.backends.retain(|b| &b.name != backend);
-                None
+                Some(Outcome::RemovalSettled {
+                    backend: backend.as_str().to_string(),
+                })
             }
             Action::Terminate { .. } if self.lose_terminations => Some(Outcome::Transient {
                 reason: "terminate failed: 503".to_string(),
