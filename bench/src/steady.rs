@@ -223,6 +223,7 @@ pub fn observation_for(
             work_requests: BTreeMap::new(),
             in_flight: None,
         }),
+        untagged: Vec::new(),
     })
 }
 

@@ -36,6 +36,7 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
+use crate::ids::{GroupName, InstanceId};
 use crate::observe::Observation;
 use crate::oci::backends::{
     BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
@@ -396,6 +397,7 @@ fn lease_margin(ttl: Duration) -> Duration {
 fn label(action: &Action) -> String {
     match action {
         Action::Launch { name, .. } => format!("launch {name}"),
+        Action::Tag { instance, group } => format!("tag {instance} for group {group}"),
         Action::AddBackend { ip, port, .. } => format!("add backend {ip}:{port}"),
         Action::SetDrain { backend, drain, .. } => format!(
             "{} backend {}",
@@ -566,6 +568,16 @@ async fn act_other(
         }
         // `act` sends removals itself: their answer also settles the ledger's note.
         Action::DeleteBackend { .. } => (label(action), None),
+        Action::Tag { instance, group } => {
+            let what = format!("tag {instance} for group {group}");
+            match tag_for_fleet(ctx, instance, group).await {
+                Ok(line) => (format!("{what}: {line}"), None),
+                Err(e) => {
+                    let line = format!("{what} failed: {}", chain(&e));
+                    (line.clone(), Some(Outcome::Transient { reason: line }))
+                }
+            }
+        }
         Action::Terminate { instance } => {
             match compute::terminate_instance(&ctx.cloud.client, instance).await {
                 Ok(()) => (format!("terminate {instance}"), None),
@@ -628,6 +640,30 @@ fn lb_line(
             (line.clone(), Some(Outcome::Transient { reason: line }))
         }
     }
+}
+
+/// Tags an adopted instance for the fleet: reads it (tags and ETag), and unless it already
+/// carries the fleet tag, writes its own tags plus the fleet's and the group's, only if it did
+/// not change since the read (`if-match`; a 412 leaves it for the next step, which reads it
+/// again). An instance that meanwhile got another fleet's tag is left alone.
+async fn tag_for_fleet(
+    ctx: &Context,
+    instance: &InstanceId,
+    group: &GroupName,
+) -> Result<&'static str, OciError> {
+    let client = &ctx.cloud.client;
+    let fleet = &ctx.config.metadata.name;
+    let (current, etag) = compute::get_instance_with_etag(client, instance).await?;
+    let tags = current.fleet_tags();
+    if tags.belongs_to(fleet) {
+        return Ok("already tagged");
+    }
+    if tags.fleet.is_some() {
+        return Ok("tagged for another fleet meanwhile; left alone");
+    }
+    let wanted = crate::oci::tags::adoption_tags(&current.freeform_tags, fleet, group);
+    compute::update_instance_freeform_tags(client, instance, &wanted, etag.as_deref()).await?;
+    Ok("tagged")
 }
 
 /// Errors that no retry fixes: the step fails (and the operation pauses).

@@ -43,6 +43,7 @@ use crate::ids::InstanceId;
 use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
+use crate::oci::tags::has_no_fleet_tag;
 use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
@@ -113,6 +114,13 @@ pub enum Action {
     DeleteBackend { backend: BackendName },
     /// Terminate an instance.
     Terminate { instance: InstanceId },
+    /// Give an instance the record has but OCI shows without a fleet tag (adopted by
+    /// `sync --adopt-untagged`) the fleet's and `group`'s tags, keeping its own; never one
+    /// tagged for another fleet.
+    Tag {
+        instance: InstanceId,
+        group: GroupName,
+    },
     /// Soft reset or reset an instance.
     Reboot {
         operation: OperationId,
@@ -581,7 +589,7 @@ fn start(
                 steps.push(step);
             }
         }
-        OperationKind::SyncState => {}
+        OperationKind::SyncState { .. } => {}
     }
     let kind = match kind {
         OperationKind::Scale { .. } => OperationKind::Scale {
@@ -638,7 +646,7 @@ fn describe_kind(kind: &OperationKind) -> String {
                 RolloutStrategy::Reboot => "reboot",
             }
         ),
-        OperationKind::SyncState => "sync".to_string(),
+        OperationKind::SyncState { .. } => "sync".to_string(),
     }
 }
 
@@ -742,6 +750,25 @@ pub fn plan(
     p.note_removals();
     p.record_waiting();
     p.into_plan()
+}
+
+/// The group of an instance named `<displayNamePrefix>-<group>-<n>` by this fleet's rule
+/// (`n` decimal digits, `group` one of the fleet file's groups), else `None`. Unambiguous
+/// even when group names share a prefix (`web`, `web-api`): the number is the last part.
+pub fn group_of_display_name(config: &FleetConfig, name: &str) -> Option<GroupName> {
+    let rest = name
+        .strip_prefix(config.spec.display_name_prefix.as_str())?
+        .strip_prefix('-')?;
+    let (group, n) = rest.rsplit_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    config
+        .spec
+        .instances
+        .iter()
+        .find(|g| g.name.as_str() == group)
+        .map(|g| g.name.clone())
 }
 
 /// The operation id of backend changes the steady state makes (not part of an operation);
@@ -906,6 +933,52 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// `sync --adopt-untagged`: live instances with no fleet tag whose display name is one
+    /// this fleet gives (`<displayNamePrefix>-<group>-<n>`, `group` in the fleet file) get a
+    /// record (RUNNING ones as running) and are tagged for the fleet in the same step.
+    fn adopt_untagged(&mut self, now: Timestamp) {
+        // The observation reads untagged instances only for such a sync; checked again here
+        // so no other plan ever adopts by name.
+        if !crate::observe::adopts_untagged(&self.ledger) {
+            return;
+        }
+        for inst in &self.obs.untagged {
+            if self.records.contains_key(&inst.id) || inst.lifecycle_state.is_going_away() {
+                continue;
+            }
+            let Some(name) = inst.display_name.clone() else {
+                continue;
+            };
+            let Some(group) = group_of_display_name(self.config, &name) else {
+                continue;
+            };
+            let state = if inst.lifecycle_state == InstanceLifecycleState::Running {
+                RecordState::Running
+            } else {
+                RecordState::Launching
+            };
+            self.records
+                .insert(inst.id.clone(), self.ledger.records.len());
+            self.ledger.records.push(InstanceRecord {
+                instance_id: inst.id.clone(),
+                group: group.clone(),
+                name: name.clone(),
+                private_ip: self.obs.private_ips.get(&inst.id).copied(),
+                created: inst.created_at().map(Timestamp::new).unwrap_or(now),
+                terminated: None,
+                state,
+                operation: None,
+            });
+            self.event(
+                EventLevel::Warning,
+                format!(
+                    "{name}: adopted (untagged; its display name puts it in group {group}); tagging it for the fleet"
+                ),
+                Some(&inst.id),
+            );
+        }
+    }
+
     fn lb_enabled(&self) -> bool {
         self.config.spec.load_balancer.is_some()
     }
@@ -997,18 +1070,30 @@ impl<'a> Planner<'a> {
                 );
             }
         }
+        self.adopt_untagged(now);
         // Records against the instances.
+        let mut untagged = Vec::new();
         let mut gone = Vec::new();
         let mut missing = Vec::new();
         for r in &mut self.ledger.records {
             if r.state.is_gone() {
                 continue;
             }
-            let seen = self.seen.instances.get(&r.instance_id);
+            // An instance adopted untagged in this very step is in `untagged`, not in
+            // the fleet's list.
+            let seen = self
+                .seen
+                .instances
+                .get(&r.instance_id)
+                .copied()
+                .or_else(|| self.obs.untagged.iter().find(|i| i.id == r.instance_id));
             match seen {
                 Some(i) if !i.lifecycle_state.is_going_away() => {
                     if r.private_ip.is_none() {
                         r.private_ip = self.obs.private_ips.get(&r.instance_id).copied();
+                    }
+                    if has_no_fleet_tag(&i.freeform_tags) {
+                        untagged.push((r.instance_id.clone(), r.group.clone()));
                     }
                 }
                 _ if r.state == RecordState::Terminating => {
@@ -1025,6 +1110,11 @@ impl<'a> Planner<'a> {
         }
         for (name, id) in gone {
             self.event(EventLevel::Info, format!("{name}: terminated"), Some(&id));
+        }
+        // A record whose instance lost (or never got) the fleet's tags: an adoption whose
+        // tagging did not happen yet. Tagged again until it is.
+        for (instance, group) in untagged {
+            self.actions.push(Action::Tag { instance, group });
         }
         for (name, id) in missing {
             self.event(
@@ -1143,7 +1233,7 @@ impl<'a> Planner<'a> {
         else {
             return;
         };
-        if let OperationKind::SyncState = op.kind {
+        if let OperationKind::SyncState { .. } = op.kind {
             // Records were brought up to date above: that is the sync.
             finish(&mut self.ledger, OperationStatus::Succeeded, self.now, None);
             self.event(EventLevel::Info, "sync finished".to_string(), None);

@@ -542,7 +542,12 @@ pub enum OperationKind {
         reboot_action: Option<RebootAction>,
     },
     /// Rebuild the ledger from what OCI reports.
-    SyncState,
+    SyncState {
+        /// Also adopt instances with no fleet tag at all whose display name is one this fleet
+        /// gives (`<displayNamePrefix>-<group>-<n>`): they are tagged for the fleet.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adopt_untagged: bool,
+    },
 }
 
 impl OperationKind {
@@ -552,7 +557,7 @@ impl OperationKind {
         match self {
             OperationKind::Scale { .. } => "scale",
             OperationKind::RollingRestart { .. } => "rolling_restart",
-            OperationKind::SyncState => "sync_state",
+            OperationKind::SyncState { .. } => "sync_state",
         }
     }
 }

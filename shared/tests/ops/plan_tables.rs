@@ -773,7 +773,12 @@ fn a_rolling_restart_or_sync_is_refused_while_another_operation_runs() {
     w.seed("web", 3);
     let running = w.request(rolling(RolloutStrategy::Replace)).unwrap();
     w.step(Mode::Operation);
-    for kind in [rolling(RolloutStrategy::Replace), OperationKind::SyncState] {
+    for kind in [
+        rolling(RolloutStrategy::Replace),
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
+    ] {
         let err = w.request(kind).unwrap_err();
         assert!(
             matches!(&err, RequestError::Busy { operation, .. } if *operation == running),
@@ -1110,7 +1115,10 @@ fn sync_adopts_and_finishes_in_one_step() {
         "demo",
         T0,
     ));
-    w.request(OperationKind::SyncState).unwrap();
+    w.request(OperationKind::SyncState {
+        adopt_untagged: false,
+    })
+    .unwrap();
     w.step(Mode::Operation);
     assert_eq!(
         w.ledger.operation.as_ref().unwrap().status,
@@ -1361,4 +1369,25 @@ fn a_removal_sent_before_a_restart_is_not_sent_again_while_it_may_be_applying() 
     let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
     assert_eq!(removes(&p), 0);
     assert!(p.ledger.unconfirmed_removals.is_empty());
+}
+
+#[test]
+fn display_names_map_to_groups_by_the_fleets_naming_rule() {
+    let config = fleet(&[("web", 1), ("web-api", 1)], false, "");
+    let prefix = config.spec.display_name_prefix.as_str().to_string();
+    let group = |name: String| plan::group_of_display_name(&config, &name).map(|g| g.to_string());
+    assert_eq!(group(format!("{prefix}-web-3")).as_deref(), Some("web"));
+    assert_eq!(
+        group(format!("{prefix}-web-api-12")).as_deref(),
+        Some("web-api")
+    );
+    assert_eq!(group(format!("{prefix}-web-")), None, "no number");
+    assert_eq!(group(format!("{prefix}-web-3a")), None, "not a number");
+    assert_eq!(group(format!("{prefix}-cache-1")), None, "no such group");
+    assert_eq!(
+        group(format!("{prefix}web-1")),
+        None,
+        "no dash after the prefix"
+    );
+    assert_eq!(group("other-web-1".to_string()), None, "another prefix");
 }
