@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fleetctl_api::http::{
     Accepted, ErrorBody, ErrorCode, Health, MAX_DESIRED, MAX_REASON_CHARS, PauseRequest,
-    ReconcileReport, RollingRestartRequest, ScaleRequest,
+    ReconcileReport, RollingRestartRequest, ScaleRequest, SyncStateRequest,
 };
 use fleetctl_api::metrics::{
     ControlStatus, EventHistory, MetricsSnapshot, OperationStatus as ApiStatus, Strategy,
@@ -190,8 +190,10 @@ pub async fn rolling_restart(
     accepted(&state, &ledger, id, "rolling restart started".into()).await
 }
 
-/// `POST /sync-state`: brings the ledger up to date with OCI.
+/// `POST /sync-state`: brings the ledger up to date with OCI (with `adoptUntagged`, also
+/// adopts untagged instances named as the fleet names them).
 #[utoipa::path(post, path = "/sync-state", tag = "mutate", security(("bearer" = [])),
+    request_body(content = Option<SyncStateRequest>, description = "Optional"),
     responses(
         (status = 202, description = "Recorded; the next step carries it out", body = Accepted),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
@@ -203,8 +205,11 @@ pub async fn sync_state(
     body: Body,
 ) -> Result<Response, ApiError> {
     state.token().check(&headers)?;
-    read_json::<serde_json::Map<String, serde_json::Value>>(&headers, body, true).await?;
-    let (id, ledger) = request_operation(&state, OperationKind::SyncState).await?;
+    let request: SyncStateRequest = read_json(&headers, body, true).await?.unwrap_or_default();
+    let kind = OperationKind::SyncState {
+        adopt_untagged: request.adopt_untagged,
+    };
+    let (id, ledger) = request_operation(&state, kind).await?;
     accepted(&state, &ledger, id, "sync started".into()).await
 }
 

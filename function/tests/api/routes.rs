@@ -293,3 +293,24 @@ async fn a_request_id_from_a_gateway_is_kept_and_a_bad_one_replaced() {
     let id = a.headers["x-request-id"].to_str().unwrap();
     assert_eq!(id.len(), 16, "{id}");
 }
+
+#[tokio::test]
+async fn sync_state_can_adopt_untagged_instances() {
+    let api = Api::start().await;
+    let a = api
+        .post("/sync-state", Some(json!({"adoptUntagged": true})))
+        .await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    let (ledger, _) = api.state.fleet().ledger().await.unwrap().unwrap();
+    assert_eq!(
+        ledger.operation.unwrap().kind,
+        fleetctl_core::store::ledger::OperationKind::SyncState {
+            adopt_untagged: true
+        }
+    );
+    let e = api
+        .post("/sync-state", Some(json!({"adopt": true})))
+        .await
+        .error(422, "invalid_request");
+    assert_eq!(e["field"], "adopt");
+}

@@ -47,6 +47,17 @@ pub struct RollingRestartRequest {
     pub strategy: Option<crate::metrics::Strategy>,
 }
 
+/// `POST /sync-state` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncStateRequest {
+    /// Also adopt live instances with no fleet tag whose display name is one the fleet gives
+    /// (`fleetctl sync --adopt-untagged`); false when absent.
+    #[serde(default)]
+    pub adopt_untagged: bool,
+}
+
 /// `POST /pause` (the body is optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
