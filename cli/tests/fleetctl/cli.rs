@@ -322,7 +322,11 @@ fn serve_and_the_http_flag_need_a_valid_fleet_file_before_they_listen() {
     }
     let out = fleetctl(&["serve", "--http", "localhost"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("expected IP:PORT"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected IP:PORT"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
