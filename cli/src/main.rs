@@ -3,9 +3,11 @@
 
 mod args;
 mod commands;
+mod demo;
 mod error;
 mod operate;
 mod render;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExitCode;

@@ -24,6 +24,27 @@ fn listen_addr() -> Result<SocketAddr, String> {
     }
 }
 
+/// Opens the fleet of `$FLEETCTL_CONFIG` (default `fleet.yaml`) and the API token.
+async fn open_state() -> Result<fleetctl_function::AppState, (u8, String)> {
+    use fleetctl_core::env::Env;
+    use fleetctl_core::fleet::{Fleet, Overrides};
+    let path = std::env::var("FLEETCTL_CONFIG").unwrap_or_else(|_| "fleet.yaml".to_string());
+    let fleet = Fleet::open_file(path.as_ref(), Overrides::new(Env::from_process()))
+        .await
+        .map_err(|e| (1, format!("cannot open the fleet of {path}: {e}")))?;
+    let var = fleet.config().spec.api.token_env.as_str().to_string();
+    let (token, origin) =
+        fleetctl_function::ApiToken::from_env_or_random(&var, std::env::var(&var).ok())
+            .map_err(|e| (1, e.to_string()))?;
+    if origin == fleetctl_function::TokenOrigin::Generated {
+        eprintln!(
+            "fleetctl-function: API token for mutations (set ${var} to choose one): {}",
+            token.reveal()
+        );
+    }
+    Ok(fleetctl_function::AppState::new(fleet, token.digest()))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -47,8 +68,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let state = match open_state().await {
+        Ok(state) => state,
+        Err((code, msg)) => {
+            eprintln!("fleetctl-function: {msg}");
+            return ExitCode::from(code);
+        }
+    };
     tracing::info!(%addr, "fleetctl-function listening");
-    if let Err(e) = axum::serve(listener, fleetctl_function::router()).await {
+    if let Err(e) = axum::serve(listener, fleetctl_function::router(state)).await {
         eprintln!("fleetctl-function: server error: {e}");
         return ExitCode::from(2);
     }

@@ -363,6 +363,20 @@ pub fn request(
     Ok(id)
 }
 
+/// The rolling restart a request asks for: `strategy`, else the fleet file's
+/// `spec.rollout.strategy`; a reboot carries the fleet file's `rebootAction`.
+pub fn rolling_restart_kind(
+    config: &FleetConfig,
+    strategy: Option<RolloutStrategy>,
+) -> OperationKind {
+    let strategy = strategy.unwrap_or(config.spec.rollout.strategy);
+    OperationKind::RollingRestart {
+        strategy,
+        reboot_action: (strategy == RolloutStrategy::Reboot)
+            .then_some(config.spec.rollout.reboot_action),
+    }
+}
+
 /// Why a request was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -384,9 +398,9 @@ pub enum RequestError {
 }
 
 impl From<RequestError> for crate::Error {
-    /// A request the ledger's state refuses is bad input: nothing was recorded.
+    /// A request the ledger's state refuses: nothing was recorded.
     fn from(e: RequestError) -> Self {
-        crate::Error::BadInput(e.to_string())
+        crate::Error::Refused(e.to_string())
     }
 }
 

@@ -5,6 +5,8 @@
 //! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK and moto,
 //!   rustup components and the wasm32 target).
 //! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
+//! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
+//!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
 //!   against its bound, OCI calls per steady step, the 10,000-instance step (figures and
 //!   commands in `docs/benchmarks.md`).
@@ -29,6 +31,7 @@ commands:
   setup    only the idempotent installs (.venv with tests/python/requirements.txt,
            rustfmt/clippy, the wasm32-unknown-unknown target)
   schema   regenerate schema/fleetctl.schema.json from the config types
+  openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
            `bench` go to fleetctl-bench: [all|rollout|calls|steady] [--rollout-scale F]
            [--fleet N]
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("setup") => setup().map(|_| ()),
         Some("schema") => schema(),
+        Some("openapi") => openapi(),
         Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -155,6 +159,28 @@ fn schema() -> Result<()> {
     let path = root.join("schema/fleetctl.schema.json");
     fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
     println!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// `cargo xtask openapi`: the test that compares `docs/openapi.json` with the generated
+/// document, run in its writing mode.
+fn openapi() -> Result<()> {
+    let root = root();
+    run(cargo()
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "fleetctl-function",
+            "--test",
+            "api",
+            "--",
+            "--exact",
+            "openapi::the_checked_in_document_is_current",
+        ])
+        .env("FLEETCTL_UPDATE_OPENAPI", "1")
+        .current_dir(&root))?;
+    println!("xtask: wrote {}", root.join("docs/openapi.json").display());
     Ok(())
 }
 

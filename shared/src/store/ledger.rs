@@ -169,6 +169,10 @@ impl<'de> Deserialize<'de> for FormatVersion {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The ledger of one fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -193,6 +197,11 @@ pub struct Ledger {
     /// Recent events, oldest first, at most [`MAX_EVENTS`].
     #[serde(default)]
     pub events: VecDeque<Event>,
+    /// How many events were ever appended ([`Ledger::push_event`]): the id of the newest
+    /// event, so the ids of `events` survive the window (the API's SSE `id:`). At least
+    /// `events.len()`; 0 in a ledger written before it was kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub event_count: u64,
     /// Who may act on the fleet, until when, and the fencing counter.
     #[serde(default)]
     pub lease: Lease,
@@ -219,6 +228,7 @@ impl Ledger {
             scale_queue: VecDeque::new(),
             operation: None,
             events: VecDeque::new(),
+            event_count: 0,
             lease: Lease::default(),
             work_requests: Vec::new(),
             unconfirmed_removals: Vec::new(),
@@ -242,10 +252,25 @@ impl Ledger {
 
     /// Appends an event, dropping the oldest ones beyond [`MAX_EVENTS`].
     pub fn push_event(&mut self, event: Event) {
+        self.event_count = self.newest_event_id() + 1;
         self.events.push_back(event);
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
         }
+    }
+
+    /// The id of the newest event (0 when there is none): [`Ledger::event_count`], or the
+    /// window's length for a ledger written before the count was kept.
+    pub fn newest_event_id(&self) -> u64 {
+        self.event_count
+            .max(u64::try_from(self.events.len()).unwrap_or(u64::MAX))
+    }
+
+    /// The events of the window with their ids (oldest first): ids are consecutive and end
+    /// at [`Ledger::newest_event_id`].
+    pub fn events_with_ids(&self) -> impl Iterator<Item = (u64, &Event)> {
+        let first = self.newest_event_id() + 1 - u64::try_from(self.events.len()).unwrap_or(0);
+        self.events.iter().zip(first..).map(|(e, id)| (id, e))
     }
 
     /// The document as written to the store: compact JSON with a final newline (a quarter
@@ -840,4 +865,54 @@ pub struct LeaseHold {
     pub acquired: Timestamp,
     /// When it ends unless renewed.
     pub expires: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> Event {
+        Event {
+            at: Timestamp::new(OffsetDateTime::UNIX_EPOCH),
+            level: EventLevel::Info,
+            message: format!("event {n}"),
+            operation: None,
+            instance: None,
+        }
+    }
+
+    #[test]
+    fn event_ids_run_on_past_the_window_and_survive_a_round_trip() {
+        let mut ledger = Ledger::new("web".parse().unwrap(), OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(ledger.newest_event_id(), 0);
+        for n in 1..=MAX_EVENTS + 5 {
+            ledger.push_event(event(n));
+        }
+        assert_eq!(ledger.events.len(), MAX_EVENTS);
+        assert_eq!(ledger.newest_event_id(), (MAX_EVENTS + 5) as u64);
+        let ids: Vec<(u64, String)> = ledger
+            .events_with_ids()
+            .map(|(id, e)| (id, e.message.clone()))
+            .collect();
+        assert_eq!(ids.first().unwrap(), &(6, "event 6".to_string()));
+        assert_eq!(
+            ids.last().unwrap(),
+            &((MAX_EVENTS + 5) as u64, format!("event {}", MAX_EVENTS + 5))
+        );
+        let back = Ledger::from_json(&ledger.to_json().unwrap()).unwrap();
+        assert_eq!(back.newest_event_id(), ledger.newest_event_id());
+    }
+
+    #[test]
+    fn a_ledger_written_before_the_count_numbers_its_window_from_one() {
+        let mut ledger = Ledger::new("web".parse().unwrap(), OffsetDateTime::UNIX_EPOCH);
+        ledger.events.push_back(event(1));
+        ledger.events.push_back(event(2));
+        let json = String::from_utf8(ledger.to_json().unwrap()).unwrap();
+        assert!(!json.contains("eventCount"), "{json}");
+        let ids: Vec<u64> = ledger.events_with_ids().map(|(id, _)| id).collect();
+        assert_eq!(ids, [1, 2]);
+        ledger.push_event(event(3));
+        assert_eq!(ledger.event_count, 3);
+    }
 }
