@@ -1,0 +1,1 @@
+//! The Fn platform tests.
