@@ -5,7 +5,8 @@
 //! (which state URL wins, which store needs the OCI client, whose ledger a store holds) is
 //! made here.
 //!
-//! Also here: [`connect`] (the client alone, for commands that need no store) and
+//! Also here: [`connect`] (the client alone, for commands that need no store),
+//! [`connect_settings`] (a client before any fleet file exists) and
 //! [`validate_auth`], behind `fleetctl auth validate`.
 //!
 //! The top rung of the core's ladder: it uses every other module, and none uses it.
@@ -99,8 +100,21 @@ pub async fn connect(fleet: &FleetConfig, overrides: &Overrides) -> Result<Cloud
 }
 
 async fn connect_plain(fleet: &FleetConfig, overrides: &Overrides) -> Result<Cloud, Error> {
+    connect_settings(auth_settings(fleet), overrides).await
+}
+
+/// [`connect`] from plain settings, before any fleet file exists: `fleetctl-function` reads
+/// its fleet file from Object Storage with such a client. [`Overrides::endpoint`] wins over
+/// `settings.endpoint`; the injected context ([`Overrides::auth`]) gives the environment,
+/// clock and HTTP.
+///
+/// # Errors
+/// As [`connect`], without hints (there is no fleet file to advise on).
+pub async fn connect_settings(
+    mut settings: auth::AuthSettings,
+    overrides: &Overrides,
+) -> Result<Cloud, Error> {
     let ctx = &overrides.auth;
-    let mut settings = auth_settings(fleet);
     if let Some(endpoint) = &overrides.endpoint {
         settings.endpoint = Some(endpoint.clone());
     }
