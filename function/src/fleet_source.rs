@@ -48,7 +48,14 @@ impl FleetLocation {
         if let Some(path) = text.strip_prefix("file://") {
             return Ok(FleetLocation::File(PathBuf::from(path)));
         }
-        if text.starts_with("oci://") {
+        if let Some(rest) = text.strip_prefix("oci://") {
+            // The state URL's parser defaults the object name; a fleet file must be named.
+            if rest
+                .split_once('/')
+                .is_none_or(|(_, object)| object.is_empty())
+            {
+                return Err(bad("expected oci://bucket@namespace/object"));
+            }
             return match StoreUrl::parse(text) {
                 Ok(StoreUrl::Oci {
                     bucket,
@@ -117,7 +124,7 @@ pub enum SourceError {
         location: String,
         /// The cause.
         #[source]
-        source: fleetctl_core::Error,
+        source: Box<fleetctl_core::Error>,
     },
     /// Object Storage failed (network, 5xx, throttling).
     #[error("cannot read the fleet file {location}")]
@@ -126,7 +133,7 @@ pub enum SourceError {
         location: String,
         /// The cause.
         #[source]
-        source: ObjectStorageError,
+        source: Box<ObjectStorageError>,
     },
 }
 
@@ -191,7 +198,7 @@ impl FleetSource {
                     .await
                     .map_err(|source| SourceError::Connect {
                         location: location.to_string(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 Some(cloud.client)
             }
@@ -296,7 +303,7 @@ impl FleetSource {
                     ))),
                     Err(source) => Err(SourceError::Read {
                         location: name,
-                        source,
+                        source: Box::new(source),
                     }),
                 }
             }
