@@ -6,7 +6,9 @@ use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::env::Env;
 use fleetctl_core::fleet::{self, Fleet, Overrides};
 
-use crate::args::{AuthCommand, Command, DemoArgs, GlobalArgs, Invocation, OutputFormat};
+#[cfg(feature = "demo")]
+use crate::args::DemoArgs;
+use crate::args::{AuthCommand, Command, GlobalArgs, Invocation, OutputFormat};
 use crate::error::CliError as Error;
 use crate::operate::{Ask, RunOptions};
 use crate::render::terminal_safe;
@@ -90,6 +92,7 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
         Command::Pause(a) => runtime()?.block_on(crate::operate::pause(&a.reason, global, out)),
         Command::Auth(AuthCommand::Validate) => auth_validate(global, out),
         Command::Serve(_) => not_available("serve", "the HTTP API and the control loop"),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => demo(&args, out),
     }
 }
@@ -188,8 +191,10 @@ fn auth_validate(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> 
     Ok(())
 }
 
-/// `demo`: starts the simulated OCI in this process, checks fleetctl's credentials against
-/// it, and keeps it running (until Ctrl-C or SIGTERM) for other fleetctl commands to use.
+/// `demo`: starts the simulated OCI in this process, writes its fleet file
+/// ([`crate::demo_fleet`]), checks fleetctl's credentials against it, and keeps it running
+/// (until Ctrl-C or SIGTERM) for other fleetctl commands to use.
+#[cfg(feature = "demo")]
 fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
     runtime()?.block_on(async {
         let mut config = oci_sim::SimConfig::new(args.dir.join("sim"));
@@ -212,7 +217,10 @@ fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
                     Error::Internal(format!("the simulated OCI failed to start: {e}"))
                 }
             })?;
-        let fleet_file = sim.fleet_file();
+        let fleet_file = crate::demo_fleet::write(&sim).map_err(|e| Error::Local {
+            what: "cannot write the demo's fleet file".into(),
+            source: Box::new(e),
+        })?;
         let fleet = config::load_file(&fleet_file)?;
         say!(
             out,
@@ -253,6 +261,7 @@ fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+#[cfg(feature = "demo")]
 async fn wait_for_shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

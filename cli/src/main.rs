@@ -3,6 +3,8 @@
 
 mod args;
 mod commands;
+#[cfg(feature = "demo")]
+mod demo_fleet;
 mod error;
 mod operate;
 mod render;

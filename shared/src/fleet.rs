@@ -380,8 +380,35 @@ mod tests {
         let sim = oci_sim::Sim::start(sim_config)
             .await
             .expect("the simulator starts");
-        let mut config = config::load_file(&sim.fleet_file()).expect("the sim's fleet file");
-        config.spec.endpoint = Some(Url::parse("http://127.0.0.1:9").expect("a URL"));
+        // The simulator writes no fleet file (it does not know the format): a small one here.
+        let s = sim.seeded();
+        let text = format!(
+            "kind: FleetConfig\n\
+             metadata: {{name: demo}}\n\
+             spec:\n\
+             \x20 compartmentId: {}\n\
+             \x20 imageId: {}\n\
+             \x20 availabilityDomain: \"{}\"\n\
+             \x20 shape: VM.Standard2.1\n\
+             \x20 subnetId: {}\n\
+             \x20 endpoint: http://127.0.0.1:9\n\
+             \x20 auth: {{method: user, configFile: {}, profile: DEFAULT}}\n\
+             \x20 instances: [{{name: web, count: 3}}]\n\
+             \x20 loadBalancer: {{enabled: true, type: classic, loadBalancerId: {}, backendSetName: {}, port: 8080}}\n\
+             \x20 state: {{url: {}}}\n",
+            s.compartment,
+            s.image,
+            s.availability_domains
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+            s.subnet,
+            sim.config_file().display(),
+            s.load_balancer,
+            s.backend_set,
+            dir.join("state.json").display(),
+        );
+        let config = config::load_str("fleet.yaml", &text).expect("a valid fleet file");
         (sim, config)
     }
 
