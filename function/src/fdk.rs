@@ -182,11 +182,12 @@ impl FnConfig {
     }
 
     /// Reads `FLEETCTL_PATH_PREFIX`, `FN_LOGFRAME_NAME` and `FN_LOGFRAME_HDR` through `var`;
-    /// with `FLEETCTL_API_TOKEN` set, non-HTTP invocations carry it as a bearer token.
+    /// with the variable `token_env` names set (the fleet file's `spec.api.tokenEnv`,
+    /// `FLEETCTL_API_TOKEN` by default), non-HTTP invocations carry it as a bearer token.
     ///
     /// # Errors
     /// A token that cannot be a header value (the message does not include it).
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_env(token_env: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let mut config = FnConfig::new();
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         config.path_prefix = non_empty("FLEETCTL_PATH_PREFIX");
@@ -195,8 +196,10 @@ impl FnConfig {
         {
             config.log_frame = Some((name, header));
         }
-        if let Some(token) = non_empty("FLEETCTL_API_TOKEN") {
-            config = config.bearer(token.trim())?;
+        if let Some(token) = non_empty(token_env) {
+            config = config
+                .bearer(token.trim())
+                .map_err(|e| format!("{token_env}: {e}"))?;
         }
         Ok(config)
     }

@@ -96,12 +96,14 @@ fn init_logging() {
     }
 }
 
-/// The fleet source `FLEETCTL_CONFIG` names, read once (so a bad one stops the process);
-/// `None` without it.
-async fn fleet_source(fn_mode: bool) -> Result<Option<Arc<FleetSource>>, Fatal> {
+/// The fleet source `FLEETCTL_CONFIG` names, read once (so a bad one stops the process),
+/// and the name of the variable holding the API token (`spec.api.tokenEnv`); `None` and
+/// `FLEETCTL_API_TOKEN` without it.
+async fn fleet_source(fn_mode: bool) -> Result<(Option<Arc<FleetSource>>, String), Fatal> {
+    const DEFAULT_TOKEN_ENV: &str = "FLEETCTL_API_TOKEN";
     let Some(config) = var("FLEETCTL_CONFIG") else {
         tracing::warn!("FLEETCTL_CONFIG is not set: serving without a fleet");
-        return Ok(None);
+        return Ok((None, DEFAULT_TOKEN_ENV.to_string()));
     };
     let location = FleetLocation::parse(&config).map_err(|e| bad(e.to_string()))?;
     let auth = match var("FLEETCTL_AUTH") {
@@ -137,7 +139,8 @@ async fn fleet_source(fn_mode: bool) -> Result<Option<Arc<FleetSource>>, Fatal> 
         name = current.config.metadata.name.as_str(),
         "fleet file loaded"
     );
-    Ok(Some(Arc::new(source)))
+    let token_env = current.config.spec.api.token_env.as_str().to_string();
+    Ok((Some(Arc::new(source)), token_env))
 }
 
 /// The router for the current fleet. Today's router serves no fleet yet; the fleet routes
@@ -180,14 +183,14 @@ async fn run() -> Result<(), Fatal> {
                 infra(message)
             }
         })?;
-        let config = FnConfig::from_env(var).map_err(bad)?;
         tracing::info!(
             socket = %listener.path().display(),
             fdk = fdk::FDK_VERSION,
             runtime = fdk::FDK_RUNTIME,
             "fleetctl-function listening for Fn calls"
         );
-        let source = fleet_source(true).await?;
+        let (source, token_env) = fleet_source(true).await?;
+        let config = FnConfig::from_env(&token_env, var).map_err(bad)?;
         let app = FleetApp::new(source, Arc::new(build_app)).into_router();
         let service = fdk::FnAdapter::new(app, config);
         fdk::serve(&listener, service, shutdown_signal())
@@ -200,7 +203,7 @@ async fn run() -> Result<(), Fatal> {
         .await
         .map_err(|e| infra(format!("cannot listen on {addr}: {e}")))?;
     tracing::info!(%addr, "fleetctl-function listening");
-    let source = fleet_source(false).await?;
+    let (source, _) = fleet_source(false).await?;
     let app = FleetApp::new(source, Arc::new(build_app)).into_router();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

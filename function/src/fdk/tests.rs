@@ -481,13 +481,14 @@ fn the_invoke_token_is_sensitive_and_refused_when_it_cannot_be_a_header() {
     let err = FnConfig::new().bearer("bad\ntoken").unwrap_err();
     assert!(!err.contains("bad"), "{err}");
     let env = |k: &str| match k {
-        "FLEETCTL_API_TOKEN" => Some("t0k".to_string()),
+        "FLEET_TOKEN" => Some("t0k".to_string()),
+        "FLEETCTL_API_TOKEN" => Some("not this one".to_string()),
         "FLEETCTL_PATH_PREFIX" => Some("/fleet".to_string()),
         "FN_LOGFRAME_NAME" => Some("01ES54E5RN".to_string()),
         "FN_LOGFRAME_HDR" => Some("Opc-Request-Id".to_string()),
         _ => None,
     };
-    let c = FnConfig::from_env(env).unwrap();
+    let c = FnConfig::from_env("FLEET_TOKEN", env).unwrap();
     assert_eq!(c.invoke_headers["authorization"], "Bearer t0k");
     assert_eq!(c.path_prefix.as_deref(), Some("/fleet"));
     assert_eq!(
