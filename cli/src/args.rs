@@ -165,6 +165,10 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
+    /// Also adopt instances with no fleet tag whose display name is one this fleet gives
+    /// (<displayNamePrefix>-<group>-<n>, a group of the fleet file): they get the fleet's tags.
+    #[arg(long)]
+    pub adopt_untagged: bool,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
     #[command(flatten)]

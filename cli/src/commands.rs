@@ -79,7 +79,15 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
             global,
             out,
         ),
-        Command::Sync(a) => operation(Ask::Sync, a.dry_run.dry_run, a.wait.no_wait, global, out),
+        Command::Sync(a) => operation(
+            Ask::Sync {
+                adopt_untagged: a.adopt_untagged,
+            },
+            a.dry_run.dry_run,
+            a.wait.no_wait,
+            global,
+            out,
+        ),
         Command::Resume(a) => operation(Ask::Resume, false, a.no_wait, global, out),
         Command::Abort(a) => operation(Ask::Abort, false, a.no_wait, global, out),
         Command::Reconcile(a) => runtime()?.block_on(crate::operate::reconcile(

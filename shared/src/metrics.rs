@@ -176,7 +176,7 @@ fn kind(k: &OperationKind) -> ApiKind {
     match k {
         OperationKind::Scale { .. } => ApiKind::Scale,
         OperationKind::RollingRestart { .. } => ApiKind::RollingRestart,
-        OperationKind::SyncState => ApiKind::SyncState,
+        OperationKind::SyncState { .. } => ApiKind::SyncState,
     }
 }
 

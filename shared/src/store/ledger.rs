@@ -200,6 +200,12 @@ pub struct Ledger {
     /// them and make no other backend change until they are done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub work_requests: Vec<PendingWorkRequest>,
+    /// Backend removals a step decided on and may have sent, whose answer it has not
+    /// recorded yet. A removal carries no retry token (OCI's DeleteBackend takes none), so
+    /// after a restart this is what stops the next step from sending it a second time
+    /// while the first is still being applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed_removals: Vec<UnconfirmedRemoval>,
 }
 
 impl Ledger {
@@ -215,6 +221,7 @@ impl Ledger {
             events: VecDeque::new(),
             lease: Lease::default(),
             work_requests: Vec::new(),
+            unconfirmed_removals: Vec::new(),
         }
     }
 
@@ -535,7 +542,12 @@ pub enum OperationKind {
         reboot_action: Option<RebootAction>,
     },
     /// Rebuild the ledger from what OCI reports.
-    SyncState,
+    SyncState {
+        /// Also adopt instances with no fleet tag at all whose display name is one this fleet
+        /// gives (`<displayNamePrefix>-<group>-<n>`): they are tagged for the fleet.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adopt_untagged: bool,
+    },
 }
 
 impl OperationKind {
@@ -545,7 +557,7 @@ impl OperationKind {
         match self {
             OperationKind::Scale { .. } => "scale",
             OperationKind::RollingRestart { .. } => "rolling_restart",
-            OperationKind::SyncState => "sync_state",
+            OperationKind::SyncState { .. } => "sync_state",
         }
     }
 }
@@ -769,6 +781,16 @@ pub struct PendingWorkRequest {
     pub what: String,
     /// When OCI accepted it.
     pub started: Timestamp,
+}
+
+/// A backend removal that may have been sent and whose answer is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnconfirmedRemoval {
+    /// The backend's name (`ip:port`).
+    pub backend: String,
+    /// When the step that decided it saved its plan.
+    pub since: Timestamp,
 }
 
 // ---------------------------------------------------------------------------------------------
