@@ -17,6 +17,10 @@
 //! memory is theirs alone).
 
 mod calls;
+/// The demo fleet file's writer, shared with `fleetctl demo`.
+#[path = "../../cli/src/demo_fleet.rs"]
+#[allow(dead_code)] // the benchmarks use the text only
+mod demo_fleet;
 mod ledger;
 mod measure;
 mod rollout;

@@ -135,6 +135,7 @@ pub enum Command {
     /// Run the HTTP API, the dashboard and the control loop.
     Serve(ServeArgs),
     /// Run fleetctl against the built-in simulated OCI (no cloud account needed).
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
@@ -230,6 +231,7 @@ pub struct ServeArgs {
     pub reconcile_every: Option<std::time::Duration>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the simulator writes its OCI config, keys, tokens and fleet file.

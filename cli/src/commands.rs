@@ -98,6 +98,7 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
         Command::Pause(a) => runtime()?.block_on(crate::operate::pause(&a.reason, global, out)),
         Command::Auth(AuthCommand::Validate) => auth_validate(global, out),
         Command::Serve(a) => crate::serve::serve(&a, global, out),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::demo(&args, out),
     }
 }

@@ -63,7 +63,10 @@ pub fn demo(args: &DemoArgs, out: &mut dyn Write) -> Result<(), Error> {
 }
 
 async fn run(args: &DemoArgs, sim: &oci_sim::SimHandle, out: &mut dyn Write) -> Result<(), Error> {
-    let fleet_file = sim.fleet_file();
+    let fleet_file = crate::demo_fleet::write(sim).map_err(|e| Error::Local {
+        what: "cannot write the demo's fleet file".into(),
+        source: Box::new(e),
+    })?;
     let fleet_config = config::load_file(&fleet_file)?;
     say!(
         out,

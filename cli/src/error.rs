@@ -48,6 +48,7 @@ pub enum CliError {
     /// A local resource could not be used: a port already in use, a directory that cannot be
     /// created.
     #[error("{what}")]
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))] // only `demo` fails this way today
     Local {
         /// What fleetctl was doing, e.g. "cannot start the simulated OCI".
         what: String,

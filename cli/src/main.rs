@@ -3,7 +3,10 @@
 
 mod args;
 mod commands;
+#[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_fleet;
 mod error;
 mod operate;
 mod render;

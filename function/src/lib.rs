@@ -17,6 +17,8 @@ pub mod auth;
 pub mod control;
 pub mod dashboard;
 pub mod error;
+pub mod fdk;
+pub mod fleet_source;
 mod handlers;
 pub mod layers;
 pub mod openapi;

@@ -94,6 +94,28 @@ fn test() -> Result<()> {
             .args(["clippy", "--all-targets", "--", "-D", "warnings"])
             .current_dir(&root))
     })?;
+    step("fleetctl without the demo (what the image ships)", || {
+        // Builds and lints the CLI as the Dockerfile builds it...
+        run(cargo()
+            .args([
+                "clippy",
+                "-p",
+                "fleetctl",
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .current_dir(&root))?;
+        // ...and proves neither deployed binary links the simulator.
+        for (package, features) in [
+            ("fleetctl", &["--no-default-features"][..]),
+            ("fleetctl-function", &[][..]),
+        ] {
+            no_simulator_in(package, features, &root)?;
+        }
+        Ok(())
+    })?;
     step("cargo clippy (dashboard, wasm32)", || {
         run(cargo()
             .args([
@@ -262,6 +284,40 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
         .arg(&requirements))?;
     fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(python)
+}
+
+/// Fails when `package` (built with `features`) depends on `oci-sim` outside its tests.
+fn no_simulator_in(package: &str, features: &[&str], root: &Path) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args([
+        "tree",
+        "-p",
+        package,
+        "-e",
+        "normal,build",
+        "--prefix",
+        "none",
+    ])
+    .args(features)
+    .current_dir(root);
+    let shown = show(&cmd);
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` exited with {}", out.status);
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    if tree.lines().any(|l| l.starts_with("oci-sim ")) {
+        bail!(
+            "{package} {} links oci-sim; the simulator must not ship",
+            features.join(" ")
+        );
+    }
+    if !tree.lines().any(|l| l.starts_with(&format!("{package} "))) {
+        bail!("`{shown}` printed no tree for {package}:\n{tree}");
+    }
+    Ok(())
 }
 
 fn cargo_bin() -> String {

@@ -258,7 +258,7 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
     // next run to find.
     config.services.lb_work_request_seconds = 700.0;
     let sim = Arc::new(Sim::start(config).await.unwrap());
-    let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
+    let text = std::fs::read_to_string(fleetctl_testkit::fleet_file(&sim)).unwrap();
     let text = text
         .replace(
             "- {name: web, count: 3}",

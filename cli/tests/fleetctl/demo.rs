@@ -351,3 +351,46 @@ async fn the_local_template_names_the_resources_the_demo_seeds() {
         "the demo writes its OCI config under --dir (default .fleetctl/demo)/sim"
     );
 }
+
+/// The demo's fleet file (cli/src/demo_fleet.rs, which the test harness includes) targets the
+/// simulator's seeded resources; the simulator itself writes none.
+#[tokio::test]
+async fn the_demo_fleet_file_targets_the_seeded_resources() {
+    let t = fleetctl_testkit::TestSim::start().await;
+    let s = t.seeded();
+    let dir = t.out_dir().display().to_string();
+    let expected = format!(
+        "kind: FleetConfig
+metadata: {{name: demo}}
+spec:
+  compartmentId: {}
+  imageId: {}
+  availabilityDomain: \"Uocm:US-ASHBURN-AD-1\"
+  shape: VM.Standard.E4.Flex
+  shapeConfig: {{ocpus: 1, memoryInGBs: 16}}
+  subnetId: {}
+  endpoint: {}
+  auth: {{method: user, configFile: {dir}/config, profile: DEFAULT, region: us-ashburn-1}}
+  instances:
+    - {{name: web, count: 3}}
+  loadBalancer: {{enabled: true, type: classic, loadBalancerId: {}, backendSetName: web, port: 8080}}
+  state: {{url: {dir}/state.json}}
+",
+        s.compartment,
+        s.image,
+        s.subnet,
+        t.base_url(),
+        s.load_balancer
+    );
+    assert_eq!(t.fleet_file(), t.out_dir().join("fleet.yaml"));
+    assert_eq!(std::fs::read_to_string(t.fleet_file()).unwrap(), expected);
+    fleetctl_core::config::load_file(&t.fleet_file()).unwrap();
+}
+
+#[tokio::test]
+async fn with_the_large_subnet_the_demo_fleet_file_uses_it() {
+    let t = fleetctl_testkit::TestSim::start_with(|c| c.large_subnet = true).await;
+    let large = t.large_subnet_id().unwrap().to_string();
+    let text = std::fs::read_to_string(t.fleet_file()).unwrap();
+    assert!(text.contains(&format!("subnetId: {large}\n")), "{text}");
+}
