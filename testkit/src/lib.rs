@@ -8,6 +8,8 @@
 //!   [`user_client`] / [`TestSim::client`]: a fleetctl `OciClient` signed with the simulator's
 //!   DEFAULT profile that uses them.
 //! - [`eventually`]: polling with a deadline (tests never sleep a fixed time).
+//! - [`Secrets`] / [`assert_no_secrets`]: the test secrets (the simulator's keys and tokens,
+//!   the test passphrase, the API token a test adds) and the check that output holds none.
 //!
 //! A dev-dependency only; the simulator's own tests (`sim/tests`) do not use it because it
 //! links fleetctl-core (the two walls of `DESIGN.md`).
@@ -17,6 +19,9 @@
 /// fleetctl's format).
 #[path = "../../cli/src/demo_fleet.rs"]
 pub mod demo_fleet;
+mod secrets;
+
+pub use secrets::{Secrets, TEST_PASSPHRASE, assert_no_secrets};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

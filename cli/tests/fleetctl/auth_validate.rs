@@ -83,12 +83,15 @@ impl Fixture {
     }
 }
 
-async fn fleetctl(args: &[&str], env: &BTreeMap<String, String>) -> Output {
+async fn fleetctl(f: &Fixture, args: &[&str], env: &BTreeMap<String, String>) -> Output {
     // Nothing from the machine running the tests may leak into the run.
     let mut cmd = support::fleetctl_async();
     cmd.args(args);
     cmd.envs(env);
-    cmd.output().await.unwrap()
+    support::no_secrets(
+        cmd.output().await.unwrap(),
+        &support::Secrets::of_sim(&f.sim),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -104,6 +107,7 @@ async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
     let f = Fixture::start().await;
     let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -135,6 +139,7 @@ async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
     let f = Fixture::start().await;
     let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
+        &f,
         &[
             "-vvv",
             "--config",
@@ -156,6 +161,7 @@ async fn legacy_flag_and_json_output_report_the_same() {
     let f = Fixture::start().await;
     let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
+        &f,
         &[
             "--config",
             fleet.to_str().unwrap(),
@@ -181,6 +187,7 @@ async fn session_token_profile_signs_with_the_token() {
     let f = Fixture::start().await;
     let fleet = f.fleet_with_auth("session.yaml", &f.user_auth("SESSION"));
     let out = fleetctl(
+        &f,
         &[
             "--config",
             fleet.to_str().unwrap(),
@@ -211,6 +218,7 @@ async fn instance_principal_federates_through_the_metadata_service() {
         format!("{}/opc/v2", f.sim.base_url()),
     )]);
     let out = fleetctl(
+        &f,
         &[
             "--config",
             fleet.to_str().unwrap(),
@@ -258,6 +266,7 @@ async fn resource_principal_reads_the_function_environment() {
             .collect();
     assert!(env.contains_key("OCI_RESOURCE_PRINCIPAL_RPST"), "{env:?}");
     let out = fleetctl(
+        &f,
         &[
             "--config",
             fleet.to_str().unwrap(),
@@ -290,6 +299,7 @@ async fn a_missing_profile_is_exit_1_listing_the_profiles_with_a_hint() {
     let f = Fixture::start().await;
     let fleet = f.fleet_with_auth("noprofile.yaml", &f.user_auth("NOPE"));
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -311,6 +321,7 @@ async fn a_missing_config_file_is_exit_1_with_the_wrong_machine_hints() {
         "{method: user, configFile: /nonexistent/oci/config, region: us-ashburn-1}",
     );
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -345,6 +356,7 @@ async fn a_wrong_key_is_refused_by_oci_exit_2_with_signature_hints() {
     std::fs::write(&wrong, default_section + "\n").unwrap();
     let fleet = f.fleet_with_config_file("wrongkey.yaml", &wrong);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -379,6 +391,7 @@ async fn no_region_anywhere_is_exit_1_with_a_hint() {
         &format!("{{method: user, configFile: {}}}", path.display()),
     );
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -409,6 +422,7 @@ async fn instance_method_off_an_oci_instance_is_exit_2_with_a_hint() {
         format!("http://127.0.0.1:{port}/opc/v2"),
     )]);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &env,
     )
@@ -460,6 +474,7 @@ async fn instance_principal_rides_out_metadata_and_federation_errors() {
         format!("{}/opc/v2", f.sim.base_url()),
     )]);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &env,
     )
@@ -495,6 +510,7 @@ async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_
     std::fs::write(&fleet, text_of.replace(base, &remote)).unwrap();
 
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -525,6 +541,7 @@ async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_
         ("HTTP_PROXY".to_string(), f.sim.base_url().to_string()),
     ]);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &env,
     )
@@ -562,6 +579,7 @@ async fn an_upper_case_fingerprint_in_the_profile_signs_with_the_fingerprint_oci
     std::fs::write(&config, upper + "\n").unwrap();
     let fleet = f.fleet_with_config_file("upper.yaml", &config);
     let out = fleetctl(
+        &f,
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
     )
@@ -576,4 +594,51 @@ async fn an_upper_case_fingerprint_in_the_profile_signs_with_the_fingerprint_oci
         f.ok_calls(),
         vec![("GetUser".to_string(), Some(KeyIdKind::ApiKey))]
     );
+}
+
+/// Issue 12 item 5: a key file its group or others can read is warned about on stderr, once,
+/// naming the file and its mode, as the OCI CLI warns; a 0600 key is not. The key still signs.
+#[tokio::test]
+async fn a_key_file_readable_by_others_is_warned_about_and_a_0600_one_is_not() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = Fixture::start().await;
+    let original = std::fs::read_to_string(f.sim.config_file()).unwrap();
+    for mode in [0o644, 0o640, 0o600] {
+        let key = f.dir().join(format!("key-{mode:o}.pem"));
+        std::fs::copy(f.dir().join("key.pem"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let config_text: String = original
+            .lines()
+            .map(|l| match l.starts_with("key_file") {
+                true => format!("key_file={}", key.display()),
+                false => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = f.dir().join(format!("config-{mode:o}"));
+        std::fs::write(&config, config_text + "\n").unwrap();
+        let fleet = f.fleet_with_config_file(&format!("fleet-{mode:o}.yaml"), &config);
+        let out = fleetctl(
+            &f,
+            &["--config", fleet.to_str().unwrap(), "auth", "validate"],
+            &no_env(),
+        )
+        .await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{mode:o}: {stderr}");
+        let warning = format!("permissions on {} are too open ({mode:04o})", key.display());
+        if mode == 0o600 {
+            assert!(!stderr.contains("too open"), "{mode:o}: {stderr}");
+        } else {
+            assert_eq!(
+                stderr.matches(&warning).count(),
+                1,
+                "one warning for {mode:o}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("run chmod 600 {}", key.display())),
+                "{stderr}"
+            );
+        }
+    }
 }

@@ -234,6 +234,8 @@ struct World {
     /// The same store, to read the ledger.
     store: StateStore,
     seed: u64,
+    /// The simulator's keys and tokens: no run's stderr may hold them.
+    secrets: fleetctl_testkit::Secrets,
     runs: AtomicU32,
     watch: Arc<Mutex<Watch>>,
     stop: Arc<AtomicBool>,
@@ -284,6 +286,7 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
         .store()
         .clone();
     let w = World {
+        secrets: fleetctl_testkit::Secrets::of_sim(&sim),
         sim,
         dir,
         kind,
@@ -480,8 +483,19 @@ impl World {
         }
     }
 
-    /// Runs fleetctl `args` until it ends or `kill` says to kill it.
+    /// Runs fleetctl `args` until it ends or `kill` says to kill it; its stderr may hold no
+    /// secret.
     async fn run(&self, args: &[&str], kill: Kill, ttl: &str) -> Run {
+        let run = self.run_unchecked(args, kill, ttl).await;
+        fleetctl_testkit::assert_no_secrets(
+            &format!("the stderr of {}", run.what),
+            &run.stderr,
+            &self.secrets,
+        );
+        run
+    }
+
+    async fn run_unchecked(&self, args: &[&str], kill: Kill, ttl: &str) -> Run {
         let log_before = self.sim.requests().len();
         let calls_before = mutating(&self.sim.requests()).count();
         let mut mark = self.ledger_mark();
@@ -1358,11 +1372,15 @@ impl World {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        Race {
-            runs: runs.into_iter().map(Option::unwrap).collect(),
-            killed,
-            pids,
+        let runs: Vec<Run> = runs.into_iter().map(Option::unwrap).collect();
+        for run in &runs {
+            fleetctl_testkit::assert_no_secrets(
+                &format!("the stderr of {}", run.what),
+                &run.stderr,
+                &self.secrets,
+            );
         }
+        Race { runs, killed, pids }
     }
 }
 

@@ -84,6 +84,11 @@ fn demo_sim_only_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sig
     });
     let text = lines.text();
     assert!(ready, "the demo did not get ready within 60 s:\n{text}");
+    fleetctl_testkit::assert_no_secrets(
+        "the demo's stdout",
+        &text,
+        &support::Secrets::of_sim_dir(&demo_dir.join("sim")),
+    );
     assert!(
         text.contains("a simulated OCI is serving at http://127.0.0.1:"),
         "{text}"
@@ -108,6 +113,8 @@ fn demo_sim_only_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sig
         ])
         .output()
         .unwrap();
+    let secrets = support::Secrets::of_sim_dir(&demo_dir.join("sim"));
+    let other = support::no_secrets(other, &secrets);
     assert_eq!(
         other.status.code(),
         Some(0),
@@ -118,6 +125,7 @@ fn demo_sim_only_serves_a_simulated_oci_that_other_runs_can_use_and_stops_on_sig
         .args(["--config", fleet.to_str().unwrap(), "status", "-o", "json"])
         .output()
         .unwrap();
+    let status = support::no_secrets(status, &secrets);
     assert_eq!(
         status.status.code(),
         Some(0),

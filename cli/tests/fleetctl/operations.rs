@@ -41,7 +41,10 @@ async fn fleetctl(w: &World, args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"));
     support::hermetic(&mut cmd);
     let mut cmd = tokio::process::Command::from(cmd);
-    cmd.args(all).output().await.unwrap()
+    support::no_secrets(
+        cmd.args(all).output().await.unwrap(),
+        &support::Secrets::of_sim(&w.sim),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -228,6 +228,7 @@ async fn serve_on_a_port_in_use_is_exit_2() {
         .output()
         .await
         .unwrap();
+    let out = support::no_secrets(out, &support::Secrets::of_sim(&sim));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -84,7 +84,10 @@ async fn an_s3_store_on_loopback_is_never_reached_through_the_proxy() {
     ] {
         cmd.env(variable, &proxy);
     }
-    let out = cmd.output().await.unwrap();
+    let out = support::no_secrets(
+        cmd.output().await.unwrap(),
+        &support::Secrets::of_sim(&sim).with("S3 secret key", "t0p-s3cret"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -112,6 +115,10 @@ async fn an_unusable_proxy_variable_for_an_s3_store_is_exit_1_naming_it() {
         .output()
         .await
         .unwrap();
+    let out = support::no_secrets(
+        out,
+        &support::Secrets::new().with("S3 secret key", "t0p-s3cret"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let first = stderr.lines().next().unwrap_or_default();

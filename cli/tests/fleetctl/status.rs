@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
+use crate::support;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Output;
@@ -128,14 +130,15 @@ async fn add_backend(w: &World, ip: IpAddr) {
 async fn fleetctl(w: &World, args: &[&str]) -> Output {
     let mut all = vec!["--config", w.fleet_file.to_str().unwrap()];
     all.extend_from_slice(args);
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"))
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"))
         .args(all)
         .env_remove("FLEETCTL_STATE")
         .env_remove("FLEETCTL_OCI_ENDPOINT")
         .env_remove("OCI_REGION")
         .output()
         .await
-        .unwrap()
+        .unwrap();
+    support::no_secrets(out, &support::Secrets::of_sim(&w.sim))
 }
 
 fn text(bytes: &[u8]) -> String {

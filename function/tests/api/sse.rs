@@ -23,6 +23,8 @@ struct Message {
 struct Client {
     body: axum::body::BodyDataStream,
     buffer: String,
+    /// Every chunk is searched for these.
+    secrets: fleetctl_testkit::Secrets,
 }
 
 impl Client {
@@ -42,6 +44,7 @@ impl Client {
         Client {
             body: response.into_body().into_data_stream(),
             buffer: String::new(),
+            secrets: api.secrets.clone(),
         }
     }
 
@@ -73,6 +76,8 @@ impl Client {
                 }
                 let chunk = self.body.next().await.expect("the stream ended").unwrap();
                 self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+                // The unread part, so a secret split across chunks is whole here.
+                fleetctl_testkit::assert_no_secrets("the SSE stream", &self.buffer, &self.secrets);
             }
         })
         .await

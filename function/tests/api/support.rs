@@ -11,7 +11,7 @@ use fleetctl_core::config;
 use fleetctl_core::env::Env;
 use fleetctl_core::fleet::{Fleet, Overrides};
 use fleetctl_function::{AppState, Options, TokenDigest};
-use fleetctl_testkit::TestSim;
+use fleetctl_testkit::{Secrets, TestSim, assert_no_secrets};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -22,6 +22,8 @@ pub struct Api {
     pub sim: TestSim,
     pub state: AppState,
     pub router: Router,
+    /// The simulator's keys and tokens and [`TOKEN`]: no answer may hold any of them.
+    pub secrets: Secrets,
 }
 
 /// One answer.
@@ -94,16 +96,30 @@ impl Api {
         let fleet = Fleet::open(config, overrides).await.unwrap();
         let state = AppState::with_options(fleet, TokenDigest::of(TOKEN), options);
         let router = fleetctl_function::router(state.clone());
-        Api { sim, state, router }
+        let secrets = Secrets::of_sim(&sim).with("API bearer token", TOKEN);
+        Api {
+            sim,
+            state,
+            router,
+            secrets,
+        }
     }
 
+    /// Sends `request` and reads the whole answer, which must hold no secret (headers and
+    /// body).
     pub async fn send(&self, request: Request<Body>) -> Answer {
+        let what = format!("{} {}", request.method(), request.uri());
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
         let body = axum::body::to_bytes(response.into_body(), 1 << 24)
             .await
             .unwrap();
+        assert_no_secrets(
+            &format!("the answer to {what}"),
+            &format!("{headers:?}\n{}", String::from_utf8_lossy(&body)),
+            &self.secrets,
+        );
         Answer {
             status,
             headers,

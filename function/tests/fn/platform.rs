@@ -13,7 +13,7 @@ use http::{Request, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use fleetctl_testkit::{TestSim, eventually};
+use fleetctl_testkit::{Secrets, TestSim, assert_no_secrets, eventually};
 
 use crate::support::{OBJECT, fleet_text, functions_env, object_url, put};
 
@@ -24,6 +24,8 @@ const TOKEN: &str = "fn-test-token-not-a-secret";
 struct Function {
     child: Child,
     iofs: TempDir,
+    /// Its logs may hold none of these.
+    secrets: Secrets,
 }
 
 impl Function {
@@ -39,7 +41,9 @@ impl Function {
             .status()
             .unwrap();
         assert!(status.success());
-        (self.child.wait_with_output().await.unwrap(), self.iofs)
+        let output = self.child.wait_with_output().await.unwrap();
+        no_secrets(&output, &self.secrets);
+        (output, self.iofs)
     }
 }
 
@@ -68,10 +72,34 @@ fn command(sim: &TestSim, iofs: &Path, extra: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// What the function's logs may not hold: the simulator's keys and tokens (the resource
+/// principal's among them) and the invoke token.
+fn secrets(sim: &TestSim) -> Secrets {
+    Secrets::of_sim(sim).with("API bearer token", TOKEN)
+}
+
+/// Fails when the function's stdout or stderr holds a secret.
+fn no_secrets(output: &Output, secrets: &Secrets) {
+    assert_no_secrets(
+        "the function's stdout",
+        &String::from_utf8_lossy(&output.stdout),
+        secrets,
+    );
+    assert_no_secrets(
+        "the function's logs (stderr)",
+        &String::from_utf8_lossy(&output.stderr),
+        secrets,
+    );
+}
+
 async fn start(sim: &TestSim, extra: &[(&str, &str)]) -> Function {
     let iofs = tempfile::tempdir().unwrap();
     let child = command(sim, iofs.path(), extra).spawn().unwrap();
-    let f = Function { child, iofs };
+    let f = Function {
+        child,
+        iofs,
+        secrets: secrets(sim),
+    };
     let link = f.socket();
     // The platform watches for the link; the function makes it last.
     eventually("the lsnr.sock symlink", || {
@@ -307,6 +335,7 @@ async fn a_format_other_than_http_stream_exits_1_without_a_socket() {
         .output()
         .await
         .unwrap();
+    no_secrets(&output, &secrets(&sim));
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -323,6 +352,7 @@ async fn a_broken_fleet_object_exits_1_naming_it() {
     put(&sim, OBJECT, &broken).await;
     let iofs = tempfile::tempdir().unwrap();
     let output = command(&sim, iofs.path(), &[]).output().await.unwrap();
+    no_secrets(&output, &secrets(&sim));
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let line = broken
@@ -349,6 +379,7 @@ async fn a_socket_that_cannot_be_bound_exits_2() {
     .output()
     .await
     .unwrap();
+    no_secrets(&output, &secrets(&sim));
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot bind the socket"), "{stderr}");
@@ -369,7 +400,11 @@ async fn without_fn_listener_it_serves_http_with_the_same_fleet() {
         .env("FLEETCTL_CONFIG", &path)
         .args(["--listen", &format!("127.0.0.1:{port}")]);
     let child = cmd.spawn().unwrap();
-    let f = Function { child, iofs };
+    let f = Function {
+        child,
+        iofs,
+        secrets: secrets(&sim),
+    };
     let http = fleetctl_testkit::admin_http();
     let url = format!("http://127.0.0.1:{port}/healthz");
     let body: Value = eventually("GET /healthz", || {

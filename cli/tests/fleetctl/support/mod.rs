@@ -5,7 +5,9 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::ffi::OsString;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Output};
+
+pub use fleetctl_testkit::Secrets;
 
 /// A home directory that does not exist, so `~/.oci/config` is never the tester's own.
 pub const NO_HOME: &str = "/nonexistent/fleetctl-test-home";
@@ -131,4 +133,18 @@ spec:
       count: 2
 "
     )
+}
+
+/// Fails when `out`'s stdout or stderr holds one of `secrets` (or any private key or token,
+/// whatever its origin); returns `out`. Every helper that runs the binary passes its output
+/// through here.
+pub fn no_secrets(out: Output, secrets: &Secrets) -> Output {
+    for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        fleetctl_testkit::assert_no_secrets(
+            &format!("fleetctl's {name}"),
+            &String::from_utf8_lossy(bytes),
+            secrets,
+        );
+    }
+    out
 }

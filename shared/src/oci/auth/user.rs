@@ -164,7 +164,7 @@ fn profile_region(
     }
 }
 
-/// Reads and loads a PEM key file.
+/// Reads and loads a PEM key file; warns when others than its owner may read it.
 pub(crate) fn load_key_file(
     path: &Path,
     origin: &str,
@@ -175,10 +175,46 @@ pub(crate) fn load_key_file(
         origin: origin.to_string(),
         source,
     })?;
+    warn_if_readable_by_others(path);
     SigningKey::from_pem(&pem, passphrase).map_err(|source| AuthError::Key {
         origin: format!("{} ({origin})", path.display()),
         source,
     })
+}
+
+/// Key files already warned about in this process: a session provider re-reads its key on
+/// every token change, and one warning per file is enough.
+static WARNED_KEY_FILES: Mutex<std::collections::BTreeSet<PathBuf>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// Warns once per file when a private key file can be read by its group or by others, as the
+/// OCI CLI warns about its files (`oci setup repair-file-permissions`). Only a warning: the
+/// key still loads, since refusing it would break setups the OCI CLI accepts.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let first = WARNED_KEY_FILES
+            .lock()
+            .map(|mut warned| warned.insert(path.to_path_buf()))
+            .unwrap_or(true);
+        if first {
+            tracing::warn!(
+                "permissions on {path} are too open ({mode:04o}): the private key can be read \
+                 by others than its owner; run chmod 600 {path}",
+                path = path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Compares the configured fingerprint with the key's. A mismatch is only a warning: requests
