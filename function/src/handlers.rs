@@ -169,10 +169,14 @@ pub async fn scale(
     request_body(content = Option<RollingRestartRequest>, description = "Optional"),
     responses(
         (status = 202, description = "Recorded; the steps carry it out", body = Accepted),
+        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 409, description = "Another operation runs (pause or abort it first)",
             body = ErrorBody),
         (status = 422, description = "A field is unknown or mistyped", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
     ))]
 pub async fn rolling_restart(
     State(state): State<AppState>,
@@ -196,8 +200,13 @@ pub async fn rolling_restart(
     request_body(content = Option<SyncStateRequest>, description = "Optional"),
     responses(
         (status = 202, description = "Recorded; the next step carries it out", body = Accepted),
+        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 409, description = "Another operation runs", body = ErrorBody),
+        (status = 422, description = "A field is unknown or mistyped", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
     ))]
 pub async fn sync_state(
     State(state): State<AppState>,
@@ -218,9 +227,13 @@ pub async fn sync_state(
     request_body(content = Option<PauseRequest>, description = "Optional"),
     responses(
         (status = 200, description = "Paused", body = Accepted),
+        (status = 400, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 409, description = "No operation is running", body = ErrorBody),
         (status = 422, description = "A field is unknown, mistyped or too long", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
     ))]
 pub async fn pause(
     State(state): State<AppState>,
@@ -260,6 +273,7 @@ pub async fn pause(
         (status = 202, description = "Running again", body = Accepted),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
         (status = 409, description = "No operation is paused", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
     ))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -282,6 +296,7 @@ pub async fn resume(
         (status = 202, description = "Abort recorded", body = Accepted),
         (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
         (status = 409, description = "No operation is running or paused", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
     ))]
 pub async fn abort(
     State(state): State<AppState>,

@@ -10,6 +10,7 @@
 //! - [`eventually`]: polling with a deadline (tests never sleep a fixed time).
 //! - [`Secrets`] / [`assert_no_secrets`]: the test secrets (the simulator's keys and tokens,
 //!   the test passphrase, the API token a test adds) and the check that output holds none.
+//! - [`props`]: the seeded, bounded proptest runner of the bad-input suites.
 //!
 //! A dev-dependency only; the simulator's own tests (`sim/tests`) do not use it because it
 //! links fleetctl-core (the two walls of `DESIGN.md`).
@@ -19,6 +20,7 @@
 /// fleetctl's format).
 #[path = "../../cli/src/demo_fleet.rs"]
 pub mod demo_fleet;
+pub mod props;
 mod secrets;
 
 pub use secrets::{Secrets, TEST_PASSPHRASE, assert_no_secrets};

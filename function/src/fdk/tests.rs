@@ -541,3 +541,162 @@ async fn the_listener_refuses_other_formats_and_malformed_listeners() {
     }
     FnListener::bind(&listener, Some("")).expect("an empty FN_FORMAT is http-stream");
 }
+
+/// A header value: one the platform could plausibly send, or any bytes a header can carry.
+fn header_value(
+    plausible: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = HeaderValue> {
+    use proptest::prelude::*;
+    let bytes = prop::collection::vec(prop_oneof![0x20u8..0x7f, 0x80u8..=0xff, Just(b'\t')], 0..48);
+    prop_oneof![
+        prop::sample::select(plausible).prop_map(|s| s.as_bytes().to_vec()),
+        bytes,
+    ]
+    .prop_filter_map("a header value", |b| HeaderValue::from_bytes(&b).ok())
+}
+
+/// Issue 12 item 4: random values of every header the adapter reads (the HTTP method, URL
+/// and client headers, the deadline, the call id, the intent, the log-frame header) never
+/// panic the adapter: each call is answered, 200 carrying the router's status in
+/// `Fn-Http-Status`, or 502 / 504 with the platform error body.
+#[test]
+fn property_random_fn_header_values_never_panic_and_always_get_an_answer() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let methods: &'static [&'static str] = &[
+        "GET", "POST", "post", "DELETE", "CONNECT", "OPTIONS", "G E T", "", "TRACE", "PATCH",
+    ];
+    let urls: &'static [&'static str] = &[
+        "/v1/things",
+        "/v1/things?x=1&y",
+        "http://h/t/app/v1/things?x=1",
+        "/v1/reconcile",
+        "/v1/fail",
+        "v1/things",
+        "//",
+        "/v1/../etc/passwd",
+        "%zz",
+        "http://",
+        "http://[::1",
+        "/v1?",
+        "*",
+        "",
+    ];
+    let deadlines: &'static [&'static str] = &[
+        "2020-12-10T01:36:13Z",
+        "9999-12-31T23:59:59Z",
+        "0000-01-01T00:00:00Z",
+        "2099-01-01T00:00:00+14:00",
+        "2026-13-45T99:99:99Z",
+        "not a date",
+        "",
+    ];
+    let names: &'static [&'static str] = &[
+        "fn-http-h-content-type",
+        "fn-http-h-authorization",
+        "fn-http-h-x-thing",
+        "fn-http-h-",
+        "fn-http-h-host",
+        "fn-http-h-content-length",
+        "content-type",
+        "content-length",
+        "fn-intent",
+        "fn-call-id",
+        "x-log",
+    ];
+    let strategy = (
+        prop::option::of(header_value(methods)),
+        prop::option::of(header_value(urls)),
+        prop::option::of(header_value(deadlines)),
+        prop::collection::vec(
+            (
+                prop::sample::select(names),
+                header_value(&[
+                    "text/plain",
+                    "application/json",
+                    "12",
+                    "-1",
+                    "httprequest",
+                    "cloudevent",
+                ]),
+            ),
+            0..5,
+        ),
+        prop::collection::vec(any::<u8>(), 0..64),
+    );
+    let mut config = config();
+    config.log_frame = Some(("fleetctl_frame".into(), "x-log".into()));
+    let mut runner = fleetctl_testkit::props::runner("Fn headers", 2000);
+    let (relayed_calls, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    fleetctl_testkit::props::check(
+        &mut runner,
+        &strategy,
+        |(method, url, deadline, headers, body)| {
+            let mut req = Request::post("/call").header("host", "localhost");
+            for (name, value) in [
+                ("fn-http-method", method),
+                ("fn-http-request-url", url),
+                ("fn-deadline", deadline),
+            ] {
+                if let Some(v) = value {
+                    req = req.header(name, v);
+                }
+            }
+            for (name, value) in headers {
+                req = req.header(name, value);
+            }
+            let req = req.body(Body::from(body)).unwrap();
+            let call = handle(
+                app(Arc::default()),
+                &config,
+                req,
+                SystemTime::now(),
+                Instant::now(),
+            );
+            let response = rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), call).await })
+                .expect("an answer within 10 s");
+            let status = response.status();
+            prop_assert!(
+                [
+                    StatusCode::OK,
+                    StatusCode::BAD_GATEWAY,
+                    StatusCode::GATEWAY_TIMEOUT
+                ]
+                .contains(&status),
+                "socket status {}",
+                status
+            );
+            if status == StatusCode::OK {
+                let relayed = response
+                    .headers()
+                    .get(FN_HTTP_STATUS)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u16>().ok());
+                prop_assert!(
+                    relayed.is_some_and(|s| (100..600).contains(&s)),
+                    "{:?}",
+                    response.headers()
+                );
+                relayed_calls.fetch_add(1, Ordering::Relaxed);
+            } else {
+                refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        },
+    );
+    let (relayed, refused) = (relayed_calls.into_inner(), refused.into_inner());
+    println!(
+        "Fn headers: {} calls answered ({relayed} relayed to the router, {refused} refused \
+         with 502/504), panics 0",
+        relayed + refused
+    );
+    // Both paths ran, or the headers never reached the decoding they are meant to test.
+    assert!(
+        relayed > 0 && refused > 0,
+        "relayed {relayed}, refused {refused}"
+    );
+}

@@ -9,4 +9,5 @@ mod errors;
 mod fuzz;
 mod openapi;
 mod routes;
+mod schema_fuzz;
 mod sse;

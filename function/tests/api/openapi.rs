@@ -69,7 +69,7 @@ async fn the_router_serves_the_document_and_every_operation_in_it() {
 
 /// The project's Python (`FLEETCTL_TEST_PYTHON`, else `<workspace>/.venv/bin/python`), with
 /// openapi-spec-validator from `tests/python/requirements.txt` (`cargo xtask setup`).
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("FLEETCTL_TEST_PYTHON") {
         return PathBuf::from(p);
     }

@@ -6,5 +6,6 @@
 mod errors;
 mod load;
 mod mutations;
+mod properties;
 mod schema;
 mod templates;

@@ -693,7 +693,7 @@ fn a_request_our_own_code_cannot_sign_is_an_internal_error() {
     assert_eq!(err.class(), ErrorClass::Internal);
 }
 
-fn list_client(base: &str) -> OciClient {
+pub(crate) fn list_client(base: &str) -> OciClient {
     let clock = ManualClock::new(VECTOR_DATE);
     let sleeper = RecordingSleeper::new(clock.clone());
     client(CountingProvider::new(), base, &clock, &sleeper)

@@ -9,6 +9,7 @@ mod client_core;
 mod client_network;
 mod instance_principal;
 mod keys;
+mod malformed;
 mod redaction;
 mod regions_endpoints;
 mod resource_principal;
