@@ -2,8 +2,11 @@
 //!
 //! - `cargo xtask test`   the whole test suite, exactly what CI runs (`.ci/run`): installs what
 //!   the tests need (idempotently), then format check, clippy, the tests, the dashboard build.
-//! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK and moto,
-//!   rustup components and the wasm32 target).
+//! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK, moto and
+//!   schemathesis, rustup components and the wasm32 target, cargo-deny).
+//! - `cargo xtask deny`   the supply-chain check alone: `cargo deny` (advisories, licenses,
+//!   duplicate and banned crates, sources) offline against the RustSec snapshot in
+//!   `../shared/advisory-db` (`FLEETCTL_ADVISORY_DB` overrides), waivers in `deny.toml`.
 //! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
 //! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
 //!   types (a test fails while the checked-in file is stale).
@@ -26,10 +29,12 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test     install what the tests need, then fmt --check, clippy -D warnings, every test,
-           and the dashboard's wasm build (what CI runs)
+  test     install what the tests need, then fmt --check, clippy -D warnings, cargo deny,
+           every test, and the dashboard's wasm build (what CI runs)
   setup    only the idempotent installs (.venv with tests/python/requirements.txt,
-           rustfmt/clippy, the wasm32-unknown-unknown target)
+           rustfmt/clippy, the wasm32-unknown-unknown target, cargo-deny)
+  deny     cargo deny check (advisories, licenses, bans, sources) with no network, against
+           the RustSec snapshot in ../shared/advisory-db (or $FLEETCTL_ADVISORY_DB)
   schema   regenerate schema/fleetctl.schema.json from the config types
   openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("setup") => setup().map(|_| ()),
+        Some("deny") => deny(),
         Some("schema") => schema(),
         Some("openapi") => openapi(),
         Some("bench") => bench(&args[1..]),
@@ -94,6 +100,7 @@ fn test() -> Result<()> {
             .args(["clippy", "--all-targets", "--", "-D", "warnings"])
             .current_dir(&root))
     })?;
+    step("cargo deny (supply chain, offline)", deny_check)?;
     step("fleetctl without the demo (what the image ships)", || {
         // Builds and lints the CLI as the Dockerfile builds it...
         run(cargo()
@@ -162,7 +169,109 @@ fn setup() -> Result<Env> {
         ensure_rustup_target("wasm32-unknown-unknown")
     })?;
     let python = step("python venv (.venv)", || ensure_venv(&root))?;
+    step("cargo-deny", ensure_cargo_deny)?;
     Ok(Env { python })
+}
+
+/// The cargo-deny release `setup` installs: one that builds with the workspace's rustc
+/// (1.95; 0.20 needs 1.88) and whose advisory-database layout [`advisory_db`] reproduces.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// Where cargo-deny 0.20 keeps the database of `db-urls` in `deny.toml`
+/// (`https://github.com/rustsec/advisory-db`): `<db-path>/advisory-db-<hash of the URL>`.
+const ADVISORY_DB_DIR: &str = "target/advisory-dbs/advisory-db-3157b0e258782691";
+
+/// Installs cargo-deny [`CARGO_DENY_VERSION`] unless that version is already on PATH.
+fn ensure_cargo_deny() -> Result<()> {
+    let installed = Command::new(cargo_bin())
+        .args(["deny", "--version"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if installed.as_deref() == Some(&format!("cargo-deny {CARGO_DENY_VERSION}")) {
+        return Ok(());
+    }
+    run(cargo().args([
+        "install",
+        "cargo-deny",
+        "--locked",
+        "--version",
+        CARGO_DENY_VERSION,
+    ]))
+}
+
+/// `cargo xtask deny`: the installs it needs, then the check.
+fn deny() -> Result<()> {
+    step("cargo-deny", ensure_cargo_deny)?;
+    step("cargo deny (supply chain, offline)", deny_check)
+}
+
+/// `cargo deny check` with no network against the RustSec snapshot: any advisory not waived
+/// in `deny.toml`, a license outside its list, a banned or unexpected duplicate crate, or a
+/// crate from another source fails.
+fn deny_check() -> Result<()> {
+    let root = root();
+    advisory_db(&root)?;
+    run(cargo()
+        .args(["deny", "--offline", "--color", "never", "check"])
+        .current_dir(&root))
+}
+
+/// Lays the RustSec snapshot out where `deny.toml` points cargo-deny ([`ADVISORY_DB_DIR`]):
+/// a copy of `../shared/advisory-db` (or `$FLEETCTL_ADVISORY_DB`) committed into a fresh git
+/// repository, because cargo-deny reads the database's date from its `HEAD` commit. The
+/// commit carries the snapshot's own date, so a stale-database check sees its true age.
+/// Rebuilt only when the snapshot's `SNAPSHOT` stamp changes.
+fn advisory_db(root: &Path) -> Result<()> {
+    let source = match std::env::var_os("FLEETCTL_ADVISORY_DB") {
+        Some(p) => PathBuf::from(p),
+        None => root.join("../shared/advisory-db"),
+    };
+    let stamp_file = source.join("SNAPSHOT");
+    let stamp = fs::read_to_string(&stamp_file).with_context(|| {
+        format!(
+            "the RustSec advisory snapshot is missing: expected {} (the reference folder \
+             `shared/` beside the repository, as CI lays it out). Put the snapshot there or \
+             set FLEETCTL_ADVISORY_DB to its directory; `cargo deny` runs with no network \
+             and cannot fetch one",
+            stamp_file.display()
+        )
+    })?;
+    let db = root.join(ADVISORY_DB_DIR);
+    let copied_stamp = db.join("SNAPSHOT");
+    if fs::read_to_string(&copied_stamp).ok().as_deref() == Some(stamp.as_str())
+        && db.join(".git").exists()
+    {
+        return Ok(());
+    }
+    if db.exists() {
+        fs::remove_dir_all(&db).with_context(|| format!("removing {}", db.display()))?;
+    }
+    fs::create_dir_all(&db).with_context(|| format!("creating {}", db.display()))?;
+    // `cp -a SOURCE/. DB`: the whole tree, dotfiles included.
+    run(Command::new("cp").arg("-a").arg(source.join(".")).arg(&db))?;
+    // "rustsec/advisory-db at <commit> (YYYY-MM-DD)": commit with that date.
+    let date = stamp
+        .rsplit_once('(')
+        .and_then(|(_, d)| d.split(')').next())
+        .filter(|d| d.len() == 10)
+        .map(|d| format!("{d}T00:00:00Z"))
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string());
+    let git = |args: &[&str]| {
+        let mut cmd = Command::new("git");
+        cmd.args(["-c", "user.name=xtask", "-c", "user.email=xtask@localhost"])
+            .args(args)
+            .current_dir(&db)
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .stdout(std::process::Stdio::null());
+        run(&mut cmd)
+    };
+    git(&["init", "--quiet"])?;
+    git(&["add", "--all"])?;
+    git(&["commit", "--quiet", "--no-gpg-sign", "-m", stamp.trim()])?;
+    Ok(())
 }
 
 fn schema() -> Result<()> {
