@@ -5,6 +5,8 @@
 //! `/events`, `POST /scale`, `POST /rolling-restart`, `POST /sync-state`, `POST /reconcile`)
 //! arrive with the reconcile step and are listed as planned in `docs/fleetctl-spec.md`.
 
+pub mod dashboard;
+
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
