@@ -148,6 +148,91 @@ mod tests {
         assert!(asset_with(".wasm").bytes.starts_with(b"\0asm"));
     }
 
+    /// The `--name: #rrggbb` colours of the first `:root` block after `from` in the page.
+    fn palette(html: &str, from: &str) -> std::collections::HashMap<String, [f64; 3]> {
+        let start = html.find(from).unwrap();
+        let block = &html[start..];
+        let block = &block[block.find(":root {").unwrap() + ":root {".len()..];
+        let block = &block[..block.find('}').unwrap()];
+        block
+            .split(';')
+            .filter_map(|decl| {
+                let (name, value) = decl.split_once(':')?;
+                let hex = value.trim().strip_prefix('#')?;
+                let channel = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
+                Some((
+                    name.trim().trim_start_matches("--").to_string(),
+                    [channel(0), channel(2), channel(4)],
+                ))
+            })
+            .collect()
+    }
+
+    /// WCAG 2 contrast ratio of two sRGB colours.
+    fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let luminance = |c: [f64; 3]| {
+            let lin = |v: f64| {
+                let v = v / 255.0;
+                if v <= 0.03928 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+        };
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn text_and_controls_meet_wcag_aa_contrast_in_both_schemes() {
+        let html =
+            std::str::from_utf8(ASSETS.iter().find(|a| a.name == INDEX).unwrap().bytes).unwrap();
+        // (foreground, background) of every text the page's CSS draws.
+        let text_pairs = [
+            ("text", "bg"),
+            ("text", "surface"),
+            ("muted", "bg"),
+            ("muted", "surface"),
+            ("neutral-fg", "neutral-bg"),
+            ("active-fg", "active-bg"),
+            ("warning-fg", "warning-bg"),
+            ("error-fg", "error-bg"),
+            ("error-text", "surface"),
+            ("text", "info-bg"),
+            ("button-fg", "button-bg"),
+            ("button-fg", "button-hover"),
+            ("danger-fg", "danger-bg"),
+            ("danger-fg", "danger-hover"),
+            ("disabled-fg", "disabled-bg"),
+            ("link", "surface"),
+            ("link", "bg"),
+            ("ok", "surface"),
+        ];
+        // Non-text: the focus ring and the connection dots need 3:1 (WCAG 1.4.11).
+        let ui_pairs = [
+            ("focus", "surface"),
+            ("focus", "bg"),
+            ("ok", "bg"),
+            ("busy", "bg"),
+            ("bad", "bg"),
+        ];
+        for (scheme, from) in [("light", "<style>"), ("dark", "prefers-color-scheme: dark")] {
+            let p = palette(html, from);
+            let colour = |n: &str| *p.get(n).unwrap_or_else(|| panic!("{scheme}: no --{n}"));
+            for (min, pairs) in [(4.5, &text_pairs[..]), (3.0, &ui_pairs[..])] {
+                for (fg, bg) in pairs {
+                    let ratio = contrast(colour(fg), colour(bg));
+                    assert!(
+                        ratio >= min,
+                        "{scheme}: --{fg} on --{bg} is {ratio:.2}:1, under {min}:1"
+                    );
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn other_paths_are_not_the_dashboard() {
         let (status, _, _) = get("/nope.js").await;
