@@ -145,7 +145,12 @@ async fn scale_to_5_counts_the_scaling_badge_up_and_adds_rows() {
     );
 
     // Keyboard only: a scale-down asks first; Escape cancels and nothing is sent.
-    browser.type_into("#desired", "4\n").await;
+    browser
+        .type_into(
+            "#desired",
+            &format!("4{}", char::from(fantoccini::key::Key::Enter)),
+        )
+        .await;
     let question = browser
         .until(
             "confirmation",
