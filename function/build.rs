@@ -1,15 +1,39 @@
-//! Embeds the dashboard: every file of `frontend/dist` (trunk's output, checked in) becomes
-//! an entry of `ASSETS` in `$OUT_DIR/dashboard_assets.rs`, included by `src/dashboard.rs`.
-//! Cargo reruns this when anything in that directory changes.
+//! Two things the function's code takes from its build:
+//!
+//! - The version of the rustc that builds it, for the `Fn-Fdk-Runtime` header
+//!   (`rust/<version>`), as the official FDKs report their language runtime.
+//! - The dashboard: every file of `frontend/dist` (trunk's output, checked in) becomes an
+//!   entry of `ASSETS` in `$OUT_DIR/dashboard_assets.rs`, included by `src/dashboard.rs`.
+//!   Cargo reruns this when anything in that directory changes.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::process::Command;
 use std::{env, fs};
 
 fn main() {
+    rustc_version();
+    dashboard_assets();
+}
+
+fn rustc_version() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    // `rustc 1.95.0 (abcdef 2026-01-01)`: the second word; "unknown" when rustc cannot say.
+    let version = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.split_whitespace().nth(1).map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=FLEETCTL_RUSTC_VERSION={version}");
+    println!("cargo:rerun-if-env-changed=RUSTC");
+}
+
+fn dashboard_assets() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let dist = manifest.join("../frontend/dist");
-    println!("cargo::rerun-if-changed={}", dist.display());
+    println!("cargo:rerun-if-changed={}", dist.display());
     let mut files: Vec<(String, PathBuf)> = match fs::read_dir(&dist) {
         Ok(entries) => entries
             .filter_map(Result::ok)
@@ -19,7 +43,7 @@ fn main() {
             .collect(),
         Err(_) => {
             println!(
-                "cargo::warning=frontend/dist is missing: the dashboard is not embedded (run `cargo xtask dashboard`)"
+                "cargo:warning=frontend/dist is missing: the dashboard is not embedded (run `cargo xtask dashboard`)"
             );
             Vec::new()
         }

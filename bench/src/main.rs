@@ -17,6 +17,11 @@
 //! memory is theirs alone).
 
 mod calls;
+/// The demo fleet file's writer, shared with `fleetctl demo`.
+#[path = "../../cli/src/demo_fleet.rs"]
+#[allow(dead_code)] // the benchmarks use the text only
+mod demo_fleet;
+mod ledger;
 mod measure;
 mod rollout;
 mod steady;
@@ -78,7 +83,7 @@ fn options(args: &[String]) -> Result<Options> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "all" | "rollout" | "calls" | "steady" => o.section = a.clone(),
+            "all" | "rollout" | "calls" | "steady" | "ledger" => o.section = a.clone(),
             "--instant-lb" => o.instant_lb = true,
             "--rollout-scale" => {
                 o.rollout_scale = it
@@ -95,7 +100,7 @@ fn options(args: &[String]) -> Result<Options> {
                     .context("--fleet")?;
             }
             other => bail!(
-                "unknown argument {other:?}; usage: fleetctl-bench [all|rollout|calls|steady] [--rollout-scale F] [--fleet N] [--instant-lb]"
+                "unknown argument {other:?}; usage: fleetctl-bench [all|rollout|calls|steady|ledger] [--rollout-scale F] [--fleet N] [--instant-lb]"
             ),
         }
     }
@@ -120,6 +125,9 @@ async fn bench(o: Options) -> Result<()> {
     }
     if all || o.section == "steady" {
         steady_step(&o, &mut verdicts).await?;
+    }
+    if all || o.section == "ledger" {
+        ledger_alone(&o, &mut verdicts)?;
     }
     println!();
     println!("== targets");
@@ -253,6 +261,33 @@ async fn call_counts(verdicts: &mut Vec<Verdict>) -> Result<()> {
             totals.iter().map(|t| t.0 - t.1).collect::<Vec<_>>()
         ),
         met: constant(totals.iter().map(|t| t.0 - t.1).collect()),
+    });
+    Ok(())
+}
+
+fn ledger_alone(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
+    println!();
+    println!(
+        "== the ledger alone: {} running records, the finished scale that launched them, 200 events",
+        o.fleet
+    );
+    let f = ledger::run(o.fleet)?;
+    let total = f.to_json + f.from_json;
+    println!(
+        "  {} records, {:.1} MiB: serialize {:.1} ms + parse {:.1} ms = {:.1} ms (medians of 11)",
+        f.records,
+        mib(f.bytes as u64),
+        ms(f.to_json),
+        ms(f.from_json),
+        ms(total)
+    );
+    verdicts.push(Verdict {
+        what: format!(
+            "{}-record ledger read and written < 20 ms (synthetic)",
+            f.records
+        ),
+        figure: format!("{:.1} ms", ms(total)),
+        met: total < Duration::from_millis(20),
     });
     Ok(())
 }

@@ -221,7 +221,9 @@ pub fn observation_for(
                 total_backend_count: total,
             },
             work_requests: BTreeMap::new(),
+            in_flight: None,
         }),
+        untagged: Vec::new(),
     })
 }
 

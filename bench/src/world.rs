@@ -73,7 +73,7 @@ pub async fn start(setup: &Setup) -> Result<World> {
         config.services.lb_work_request_seconds = 0.0;
     }
     let sim = Sim::start(config).await.context("starting oci-sim")?;
-    let text = std::fs::read_to_string(sim.fleet_file()).context("reading the sim's fleet.yaml")?;
+    let text = crate::demo_fleet::text(&sim, &dir.path().join("state.json").display().to_string());
     let drain_ms = (setup.drain.as_secs_f64() * setup.scale * 1000.0).max(1.0);
     let text = text
         .replace(

@@ -90,7 +90,7 @@ pub struct LegacyActions {
     pub status: bool,
 
     /// Same as `serve --http ADDR`.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub http: Option<SocketAddr>,
 
     /// Same as `serve --reconcile-every DURATION` (with --http) or
@@ -135,6 +135,7 @@ pub enum Command {
     /// Run the HTTP API, the dashboard and the control loop.
     Serve(ServeArgs),
     /// Run fleetctl against the built-in simulated OCI (no cloud account needed).
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Print the JSON Schema of the fleet file.
     Schema,
@@ -164,6 +165,10 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
+    /// Also adopt instances with no fleet tag whose display name is one this fleet gives
+    /// (<displayNamePrefix>-<group>-<n>, a group of the fleet file): they get the fleet's tags.
+    #[arg(long)]
+    pub adopt_untagged: bool,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
     #[command(flatten)]
@@ -218,14 +223,15 @@ pub enum AuthCommand {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Listen address of the HTTP API [default: spec.api.listen].
-    #[arg(long, value_name = "ADDR")]
+    /// Listen address of the HTTP API (`:8080` is every interface) [default: spec.api.listen].
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub http: Option<SocketAddr>,
     /// Control loop interval [default: spec.api.reconcileEvery].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub reconcile_every: Option<std::time::Duration>,
 }
 
+#[cfg(feature = "demo")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the simulator writes its OCI config, keys, tokens and fleet file.
@@ -238,6 +244,13 @@ pub struct DemoArgs {
     /// Every simulated duration is multiplied by this (0.05: a 60 s boot takes 3 s).
     #[arg(long, value_name = "F", default_value_t = 0.05)]
     pub time_scale: f64,
+    /// Listen address of the API and the dashboard (`:8080` is every interface; port 0
+    /// picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    pub http: SocketAddr,
+    /// Only the simulated OCI: no API, no dashboard, no control loop.
+    #[arg(long, conflicts_with = "http")]
+    pub sim_only: bool,
 }
 
 /// What one run of fleetctl does, after the flags are resolved.
@@ -311,6 +324,19 @@ impl Cli {
             (Some(command), None) | (None, Some((_, command))) => Ok(Invocation::Command(command)),
             (None, None) => Ok(Invocation::Summary),
         }
+    }
+}
+
+/// Parses a listen address: `IP:PORT`, or `:PORT` for every interface (as the Go tool had it).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    match text.strip_prefix(':') {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+            .map_err(|_| format!("{text:?}: expected :PORT with a port 0-65535")),
+        None => text.parse().map_err(|_| {
+            format!("{text:?}: expected IP:PORT (127.0.0.1:8080, [::1]:8080) or :PORT")
+        }),
     }
 }
 
@@ -444,5 +470,23 @@ mod tests {
     fn negative_scale_is_refused_by_the_parser() {
         assert!(invocation(&["--scale", "-2"]).is_err());
         assert!(invocation(&["scale", "-2"]).is_err());
+    }
+
+    #[test]
+    fn a_bare_port_listens_on_every_interface_as_the_go_tool_did() {
+        match invocation(&["--http", ":8080"]) {
+            Ok(Invocation::Command(Command::Serve(s))) => {
+                assert_eq!(s.http, Some("0.0.0.0:8080".parse().unwrap()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match invocation(&["serve", "--http", "[::1]:9000"]) {
+            Ok(Invocation::Command(Command::Serve(s))) => {
+                assert_eq!(s.http, Some("[::1]:9000".parse().unwrap()));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(invocation(&["serve", "--http", ":99999"]).is_err());
+        assert!(invocation(&["serve", "--http", "localhost"]).is_err());
     }
 }

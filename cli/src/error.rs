@@ -48,6 +48,7 @@ pub enum CliError {
     /// A local resource could not be used: a port already in use, a directory that cannot be
     /// created.
     #[error("{what}")]
+    #[cfg_attr(not(feature = "demo"), allow(dead_code))] // only `demo` fails this way today
     Local {
         /// What fleetctl was doing, e.g. "cannot start the simulated OCI".
         what: String,
@@ -89,7 +90,9 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Core(e) => match e.class() {
-                ErrorClass::BadInput | ErrorClass::Configuration => ExitCode::Usage,
+                ErrorClass::BadInput | ErrorClass::Configuration | ErrorClass::Refused => {
+                    ExitCode::Usage
+                }
                 ErrorClass::Infrastructure | ErrorClass::Conflict => ExitCode::Infrastructure,
                 ErrorClass::Internal => ExitCode::Internal,
             },
@@ -114,6 +117,7 @@ mod tests {
     fn every_class_has_its_documented_exit_code() {
         let core = |e: Error| CliError::Core(e).exit_code();
         assert_eq!(core(Error::BadInput("x".into())), ExitCode::Usage);
+        assert_eq!(core(Error::Refused("x".into())), ExitCode::Usage);
         let bad_url = fleetctl_core::store::StoreError::InvalidUrl {
             url: "x".into(),
             reason: "y".into(),

@@ -3,9 +3,14 @@
 
 mod args;
 mod commands;
+#[cfg(feature = "demo")]
+mod demo;
+#[cfg(feature = "demo")]
+mod demo_fleet;
 mod error;
 mod operate;
 mod render;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode as ProcessExitCode;

@@ -30,7 +30,7 @@ const LEASE_POLL_MIN: Duration = Duration::from_millis(20);
 pub enum Ask {
     Scale(u32),
     RollingRestart(Option<Strategy>),
-    Sync,
+    Sync { adopt_untagged: bool },
     Resume,
     Abort,
 }
@@ -63,7 +63,9 @@ fn kind_for(ask: &Ask, fleet: &FleetConfig) -> Option<OperationKind> {
                     .then_some(fleet.spec.rollout.reboot_action),
             })
         }
-        Ask::Sync => Some(OperationKind::SyncState),
+        Ask::Sync { adopt_untagged } => Some(OperationKind::SyncState {
+            adopt_untagged: *adopt_untagged,
+        }),
         Ask::Resume | Ask::Abort => None,
     }
 }
@@ -368,7 +370,7 @@ fn describe(op: &Operation) -> String {
                 RolloutStrategy::Reboot => "reboot",
             }
         ),
-        OperationKind::SyncState => "sync".into(),
+        OperationKind::SyncState { .. } => "sync".into(),
     }
 }
 
@@ -515,6 +517,9 @@ fn action_line(a: &plan::Action) -> String {
         }
         plan::Action::DeleteBackend { backend } => format!("DeleteBackend {}", backend.as_str()),
         plan::Action::Terminate { instance } => format!("TerminateInstance {instance}"),
+        plan::Action::Tag { instance, group } => {
+            format!("UpdateInstance {instance} freeformTags += fleet, group {group}")
+        }
         plan::Action::Reboot {
             instance, action, ..
         } => format!("InstanceAction {action} {instance}"),

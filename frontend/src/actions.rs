@@ -1,5 +1,6 @@
 //! The control actions: what each sends, which need a confirmation, and sending them.
 
+use fleetctl_api::http::{Accepted, PauseRequest, RollingRestartRequest, ScaleRequest};
 use fleetctl_api::metrics::{MetricsSnapshot, OperationKind, Strategy};
 use leptos::prelude::*;
 
@@ -12,8 +13,8 @@ use crate::state::{AppState, Outcome, Prompt};
 pub enum Action {
     /// `POST /scale`.
     Scale(u32),
-    /// `POST /rolling-restart`.
-    RollingRestart(Strategy),
+    /// `POST /rolling-restart`, with a strategy or the fleet file's.
+    RollingRestart(Option<Strategy>),
     /// `POST /sync-state`.
     SyncState,
     /// `POST /pause`.
@@ -28,16 +29,12 @@ impl Action {
     /// The path and JSON body.
     fn request(self) -> (&'static str, String) {
         match self {
-            Action::Scale(desired) => (
-                "scale",
-                serde_json::json!({ "desired": desired }).to_string(),
-            ),
-            Action::RollingRestart(strategy) => (
-                "rolling-restart",
-                serde_json::json!({ "strategy": strategy }).to_string(),
-            ),
+            Action::Scale(desired) => ("scale", json(&ScaleRequest { desired })),
+            Action::RollingRestart(strategy) => {
+                ("rolling-restart", json(&RollingRestartRequest { strategy }))
+            }
             Action::SyncState => ("sync-state", "{}".to_string()),
-            Action::Pause => ("pause", "{}".to_string()),
+            Action::Pause => ("pause", json(&PauseRequest::default())),
             Action::Resume => ("resume", "{}".to_string()),
             Action::Abort => ("abort", "{}".to_string()),
         }
@@ -47,14 +44,24 @@ impl Action {
     pub fn label(self) -> String {
         match self {
             Action::Scale(n) => format!("Scale to {n}"),
-            Action::RollingRestart(Strategy::Replace) => "Rolling restart (replace)".to_string(),
-            Action::RollingRestart(Strategy::Reboot) => "Rolling restart (reboot)".to_string(),
+            Action::RollingRestart(None) => "Rolling restart".to_string(),
+            Action::RollingRestart(Some(Strategy::Replace)) => {
+                "Rolling restart (replace)".to_string()
+            }
+            Action::RollingRestart(Some(Strategy::Reboot)) => {
+                "Rolling restart (reboot)".to_string()
+            }
             Action::SyncState => "Sync state".to_string(),
             Action::Pause => "Pause".to_string(),
             Action::Resume => "Resume".to_string(),
             Action::Abort => "Abort".to_string(),
         }
     }
+}
+
+fn json<T: serde::Serialize>(request: &T) -> String {
+    // The request types serialise infallibly (plain fields).
+    serde_json::to_string(request).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// A destructive action waiting for a person's yes.
@@ -121,9 +128,16 @@ pub fn send(app: AppState, action: Action) {
         let (path, body) = action.request();
         let result = net::post(path, &body, token.as_deref()).await;
         let outcome = match result {
-            Ok(status) => Outcome {
+            Ok((status, body)) => Outcome {
                 ok: true,
-                text: format!("{}: accepted (HTTP {status}).", action.label()),
+                text: match serde_json::from_str::<Accepted>(&body) {
+                    Ok(a) => format!(
+                        "{}: accepted (HTTP {status}): {}",
+                        action.label(),
+                        a.message
+                    ),
+                    Err(_) => format!("{}: accepted (HTTP {status}).", action.label()),
+                },
             },
             Err(Failure::Unauthorized(message)) => {
                 app.forget_token();

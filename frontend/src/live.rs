@@ -17,7 +17,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
-use crate::net::{self, Failure, Health};
+use fleetctl_api::http::Health;
+
+use crate::net::{self, Failure};
 use crate::state::{AppState, Poll, Prompt, Stream};
 use crate::time;
 

@@ -1,31 +1,10 @@
 //! Talking to fleetctl's HTTP API with `fetch`. Paths are relative (`metrics`, not
 //! `/metrics`), so the dashboard also works under a gateway's path prefix.
 
-use serde::Deserialize;
+use fleetctl_api::http::{ErrorBody, ErrorDetail};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-
-/// The API's error body: `{"error":{"code","message","field","requestId"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiError {
-    /// A stable code (`invalid_request`, `unauthorized`, `conflict`, ...).
-    pub code: String,
-    /// For people.
-    pub message: String,
-    /// The request field it concerns, if any.
-    #[serde(default)]
-    pub field: Option<String>,
-    /// The request id the server logged it under.
-    #[serde(default)]
-    pub request_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: ApiError,
-}
 
 /// Why a request did not give what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +18,7 @@ pub enum Failure {
         /// The HTTP status.
         status: u16,
         /// The API's error, if the body was one.
-        error: Option<ApiError>,
+        error: Option<ErrorDetail>,
     },
     /// A success whose body is not what the API documents.
     Decode(String),
@@ -54,7 +33,13 @@ impl std::fmt::Display for Failure {
                 status,
                 error: Some(e),
             } => {
-                write!(f, "{} (HTTP {status}, {})", e.message, e.code)?;
+                let code = serde_json::to_value(e.code).unwrap_or_default();
+                write!(
+                    f,
+                    "{} (HTTP {status}, {})",
+                    e.message,
+                    code.as_str().unwrap_or("error")
+                )?;
                 if let Some(field) = &e.field {
                     write!(f, ", field {field}")?;
                 }
@@ -140,23 +125,12 @@ pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, Failure> {
     serde_json::from_str(&body).map_err(|e| Failure::Decode(format!("{path}: {e}")))
 }
 
-/// `POST path` with a JSON body and the token; `Ok(status)` for a 2xx.
-pub async fn post(path: &str, body: &str, token: Option<&str>) -> Result<u16, Failure> {
+/// `POST path` with a JSON body and the token; the status and body of a 2xx.
+pub async fn post(path: &str, body: &str, token: Option<&str>) -> Result<(u16, String), Failure> {
     let (status, text) = send("POST", path, Some(body), token).await?;
     if (200..300).contains(&status) {
-        Ok(status)
+        Ok((status, text))
     } else {
         Err(failure(status, &text))
     }
-}
-
-/// `GET /healthz`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Health {
-    /// The fleetctl version serving.
-    pub version: String,
-    /// Whether mutations need a token.
-    #[serde(default)]
-    pub token_required: bool,
 }

@@ -150,10 +150,12 @@ impl AppState {
     }
 
     /// Appends an event unless the timeline already has it (a resumed stream and a
-    /// re-read history can both carry it).
+    /// re-read history can both carry it): the same id, or for a server that does not
+    /// number events (id 0), the same event.
     pub fn push_event(&self, e: EventEntry) {
         self.events.update(|list| {
-            if list.iter().rev().take(MAX_EVENTS).any(|x| x == &e) {
+            let known = |x: &EventEntry| if e.id == 0 { x == &e } else { x.id == e.id };
+            if list.iter().rev().take(MAX_EVENTS).any(known) {
                 return;
             }
             list.push(e);

@@ -2,6 +2,7 @@
 //! token), badges, the active operation, controls, the status grid, the event timeline.
 
 use fleetctl_api::badges::{self, Badge, Tone};
+use fleetctl_api::http::MAX_DESIRED;
 use fleetctl_api::metrics::{
     EventEntry, EventLevel, InstanceRow, MetricsSnapshot, OperationKind, OperationStatus, Strategy,
 };
@@ -165,12 +166,18 @@ pub fn Badges() -> impl IntoView {
     }
 }
 
+/// A badge; its detail shows under the text when the badge needs attention (drift, a paused
+/// reason), else as its tooltip (the load balancer's explanation).
 fn badge(b: Badge) -> impl IntoView {
     let class = format!("badge tone-{}", tone_class(b.tone));
+    let (shown, tooltip) = match b.tone {
+        Tone::Neutral => (None, b.detail),
+        _ => (b.detail, None),
+    };
     view! {
-        <li class=class data-kind=wire_name(&b.kind)>
+        <li class=class data-kind=wire_name(&b.kind) title=tooltip>
             <span class="badge-text">{b.text}</span>
-            {b.detail.map(|d| view! { <span class="badge-detail">{d}</span> })}
+            {shown.map(|d| view! { <span class="badge-detail">{d}</span> })}
         </li>
     }
 }
@@ -295,7 +302,7 @@ pub fn Controls() -> impl IntoView {
     let confirm = app.confirm;
     let desired = RwSignal::new(String::new());
     let desired_error = RwSignal::new(None::<String>);
-    let strategy = RwSignal::new(Strategy::Replace);
+    let strategy = RwSignal::new(None::<Strategy>);
     let yes: NodeRef<html::Button> = NodeRef::new();
     Effect::new(move |_| {
         if confirm.get().is_some()
@@ -313,13 +320,13 @@ pub fn Controls() -> impl IntoView {
     let scale = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match desired.get_untracked().trim().parse::<u32>() {
-            Ok(n) => {
+            Ok(n) if n <= MAX_DESIRED => {
                 desired_error.set(None);
                 request(app, Action::Scale(n));
             }
-            Err(_) => {
-                desired_error.set(Some("Enter a whole number of instances, 0 or more.".into()))
-            }
+            _ => desired_error.set(Some(format!(
+                "Enter a whole number of instances from 0 to {MAX_DESIRED}."
+            ))),
         }
     };
     let restart = move |ev: leptos::ev::SubmitEvent| {
@@ -336,7 +343,7 @@ pub fn Controls() -> impl IntoView {
             <h2 id="controls-h">"Controls"</h2>
             <form id="scale-form" class="row" on:submit=scale novalidate>
                 <label for="desired">"Desired total"</label>
-                <input id="desired" type="number" min="0" step="1" inputmode="numeric"
+                <input id="desired" type="number" min="0" max=MAX_DESIRED step="1" inputmode="numeric"
                     placeholder=placeholder
                     aria-describedby="desired-error"
                     aria-invalid=move || desired_error.get().is_some().to_string()
@@ -348,9 +355,14 @@ pub fn Controls() -> impl IntoView {
             <form id="restart-form" class="row" on:submit=restart>
                 <label for="strategy">"Strategy"</label>
                 <select id="strategy" on:change=move |ev| {
-                    strategy.set(if event_target_value(&ev) == "reboot" { Strategy::Reboot } else { Strategy::Replace })
+                    strategy.set(match event_target_value(&ev).as_str() {
+                        "replace" => Some(Strategy::Replace),
+                        "reboot" => Some(Strategy::Reboot),
+                        _ => None,
+                    })
                 }>
-                    <option value="replace" selected=true>"replace (new instance first)"</option>
+                    <option value="" selected=true>"as in the fleet file"</option>
+                    <option value="replace">"replace (new instance first)"</option>
                     <option value="reboot">"reboot (in place)"</option>
                 </select>
                 <button type="submit" id="rolling-restart">"Rolling restart"</button>
@@ -441,7 +453,7 @@ fn row(app: AppState, r: InstanceRow) -> impl IntoView {
             <td data-label="State"><span class=format!("state state-{}", r.state)>{r.state.clone()}</span></td>
             <td data-label="Private IP">{r.private_ip.clone().unwrap_or_else(|| "—".to_string())}</td>
             <td data-label="LB backend" class=format!("backend backend-{backend}")>{backend.clone()}</td>
-            <td data-label="Age">{age}</td>
+            <td data-label="Age" class="nowrap">{age}</td>
             <td data-label="Activity" class="activity">{activity}</td>
         </tr>
     }

@@ -1,65 +1,51 @@
 //! fleetctl's HTTP API: [`router`] is the whole application, served over TCP by
-//! `fleetctl-function` (and by `fleetctl serve`), and later over the Fn unix socket.
+//! `fleetctl-function` and `fleetctl serve`, and over the Fn unix socket.
 //!
-//! Today it answers only `GET /healthz`; the fleet routes (`/status`, `/metrics`, `/control`,
-//! `/events`, `POST /scale`, `POST /rolling-restart`, `POST /sync-state`, `POST /reconcile`)
-//! arrive with the reconcile step and are listed as planned in `docs/fleetctl-spec.md`.
+//! - [`state`]: [`AppState`], the opened fleet, the token's digest and the cached view the
+//!   read-only routes serve (no OCI call per request).
+//! - `handlers`: one function per route; `sse`: `/events` as Server-Sent Events;
+//!   `prometheus`: `/metrics` as Prometheus text.
+//! - [`error`]: the one error shape and the mapping from the core's error classes.
+//! - [`auth`]: the bearer token of mutations.
+//! - [`openapi`]: the OpenAPI document, generated with the routes.
+//! - [`control`]: the control loop of a long-running server.
+//! - [`dashboard`]: `GET /`.
+//!
+//! Routes are described in `docs/fleetctl-spec.md`, section 6.
 
+pub mod auth;
+pub mod control;
 pub mod dashboard;
+pub mod error;
+pub mod fdk;
+pub mod fleet_source;
+mod handlers;
+pub mod layers;
+pub mod openapi;
+mod prometheus;
+mod sse;
+pub mod state;
 
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
 
-/// The body of `GET /healthz`.
-#[derive(Debug, Serialize)]
-pub struct Health {
-    /// Always `"ok"` when the process can answer.
-    pub status: &'static str,
-    /// The fleetctl version serving the request.
-    pub version: &'static str,
-}
+pub use auth::{ApiToken, TokenDigest, TokenOrigin};
+pub use handlers::MAX_BODY_BYTES;
+pub use state::{AppState, Options};
 
-/// The whole HTTP application.
-pub fn router() -> Router {
-    Router::new().route("/healthz", get(healthz))
-}
+/// When the invocation that carries a request must be answered (the Fn platform's
+/// `Fn-Deadline`): `POST /reconcile` bounds its step by it. Put it in the request's
+/// extensions; without it a step gets the default budget (`fleetctl_core::ops::STEP_BUDGET`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDeadline(pub std::time::Instant);
 
-async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    #[tokio::test]
-    async fn healthz_answers_ok_with_the_version() {
-        let response = router()
-            .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(json["status"], "ok");
-        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
-    }
-
-    #[tokio::test]
-    async fn unknown_routes_are_404() {
-        let response = router()
-            .oneshot(Request::get("/status").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    }
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = openapi::api_routes();
+    api.merge(dashboard::routes())
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(CatchPanicLayer::custom(layers::panic_response))
+        .layer(axum::middleware::from_fn(layers::request_id))
+        .with_state(state)
 }

@@ -1,56 +1,275 @@
-//! `fleetctl-function`: serves fleetctl's HTTP API over TCP (any container host).
+//! `fleetctl-function`: fleetctl's HTTP API, as an OCI Function or in any container.
 //!
-//! Listen address: `--listen ADDR`, else `$PORT` on 0.0.0.0 (container convention), else
-//! 127.0.0.1:8080. Exit codes follow fleetctl's: 1 for a bad address, 2 if the port cannot
-//! be bound.
+//! - With `FN_LISTENER` set (OCI Functions, `FN_FORMAT=http-stream`): the Fn contract on that
+//!   unix socket ([`fleetctl_function::fdk`]); the socket is bound before anything else, so the
+//!   platform's start timeout is met. Resource principal is the default auth of the client that
+//!   reads an `oci://` fleet file (`FLEETCTL_AUTH` overrides it).
+//! - Without it: HTTP on `--listen ADDR`, else `$PORT` on 0.0.0.0 (container convention),
+//!   else 127.0.0.1:8080.
+//!
+//! The fleet file: `FLEETCTL_CONFIG` (a path, or `oci://bucket@namespace/object`), read at
+//! start (a bad one stops the process) and again when it changes
+//! ([`fleetctl_function::fleet_source`]). Logs: JSON lines on stderr when it is not a terminal
+//! (OCI Logging ingests them), text otherwise (`FLEETCTL_LOG_FORMAT=json|text` forces one).
+//!
+//! Exit codes as fleetctl's: 1 for a bad argument, environment or fleet file; 2 when the
+//! socket or port cannot be bound, the fleet file cannot be read, or the server fails.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-fn listen_addr() -> Result<SocketAddr, String> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (Some("--listen"), Some(addr)) => addr
+use fleetctl_core::env::Env;
+use fleetctl_core::fleet::Fleet;
+use fleetctl_core::fleet::Overrides;
+use fleetctl_core::oci::AuthMethod;
+use fleetctl_function::fdk::{self, FnConfig, FnListener};
+use fleetctl_function::fleet_source::{
+    self, BuildApp, FleetApp, FleetLocation, FleetSource, SourceError, SourceOptions, error_chain,
+};
+use fleetctl_function::{ApiToken, AppState, StepDeadline, TokenDigest, TokenOrigin};
+
+/// Exit code 1: a bad argument, environment variable or fleet file.
+const BAD_INPUT: u8 = 1;
+/// Exit code 2: infrastructure (a socket, a port, Object Storage).
+const INFRASTRUCTURE: u8 = 2;
+
+/// A failure that ends the process, with its exit code.
+struct Fatal {
+    code: u8,
+    message: String,
+}
+
+fn bad(message: impl Into<String>) -> Fatal {
+    Fatal {
+        code: BAD_INPUT,
+        message: message.into(),
+    }
+}
+
+fn infra(message: impl Into<String>) -> Fatal {
+    Fatal {
+        code: INFRASTRUCTURE,
+        message: message.into(),
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn listen_addr(args: &[String]) -> Result<SocketAddr, Fatal> {
+    match args {
+        [flag, addr] if flag == "--listen" => addr
             .parse()
-            .map_err(|e| format!("invalid --listen address {addr:?}: {e}")),
-        (None, _) => match std::env::var("PORT") {
-            Ok(port) => port
+            .map_err(|e| bad(format!("invalid --listen address {addr:?}: {e}"))),
+        [] => match var("PORT") {
+            Some(port) => port
+                .trim()
                 .parse::<u16>()
                 .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
-                .map_err(|e| format!("invalid PORT {port:?}: {e}")),
-            Err(_) => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
+                .map_err(|e| bad(format!("invalid PORT {port:?}: {e}"))),
+            None => Ok(SocketAddr::from(([127, 0, 0, 1], 8080))),
         },
-        _ => Err("usage: fleetctl-function [--listen ADDR]".to_string()),
+        _ => Err(bad("usage: fleetctl-function [--listen ADDR]")),
     }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match var("FLEETCTL_LOG_FORMAT").as_deref() {
+        Some("json") => true,
+        Some("text") => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The fleet source `FLEETCTL_CONFIG` names (default `fleet.yaml` in the working
+/// directory), read once (so a bad one stops the process), and the name of the variable
+/// holding the API token (`spec.api.tokenEnv`).
+async fn fleet_source(fn_mode: bool) -> Result<(Arc<FleetSource>, String), Fatal> {
+    let config = var("FLEETCTL_CONFIG").unwrap_or_else(|| "fleet.yaml".to_string());
+    let location = FleetLocation::parse(&config).map_err(|e| bad(e.to_string()))?;
+    let auth = match var("FLEETCTL_AUTH") {
+        Some(text) => Some(
+            text.parse::<AuthMethod>()
+                .map_err(|e| bad(format!("FLEETCTL_AUTH: {e}")))?,
+        ),
+        None if fn_mode => Some(AuthMethod::Resource),
+        None => None,
+    };
+    let refresh_every = match var("FLEETCTL_CONFIG_REFRESH") {
+        Some(text) => humantime::parse_duration(text.trim())
+            .map_err(|e| bad(format!("FLEETCTL_CONFIG_REFRESH={text:?}: {e}")))?,
+        None => fleet_source::REFRESH_EVERY,
+    };
+    let options = SourceOptions {
+        auth,
+        overrides: Overrides::new(Env::from_process()),
+        refresh_every,
+    };
+    let fatal = |e: SourceError| {
+        let message = error_chain(&e);
+        if e.is_configuration_problem() {
+            bad(message)
+        } else {
+            infra(message)
+        }
+    };
+    let source = FleetSource::open(location, options).await.map_err(fatal)?;
+    let current = source.current().await.map_err(fatal)?;
+    tracing::info!(
+        fleet = %source.location(),
+        name = current.config.metadata.name.as_str(),
+        "fleet file loaded"
+    );
+    let token_env = current.config.spec.api.token_env.as_str().to_string();
+    Ok((Arc::new(source), token_env))
+}
+
+/// The API token: the variable the fleet file names (`spec.api.tokenEnv`), else one made at
+/// random. Over HTTP a made one is printed once on stderr, so its operator can use it; in Fn
+/// mode it is never printed (stderr is the function's log): only the platform's own
+/// schedule and Events invocations carry it ([`FnConfig::bearer`]), and HTTP mutations need
+/// a configured token.
+fn api_token(token_env: &str, fn_mode: bool) -> Result<ApiToken, Fatal> {
+    let (token, origin) =
+        ApiToken::from_env_or_random(token_env, var(token_env)).map_err(|e| bad(e.to_string()))?;
+    if origin == TokenOrigin::Generated {
+        if fn_mode {
+            tracing::warn!(
+                variable = token_env,
+                "no API token configured: HTTP mutations are refused; schedules and Events still run steps"
+            );
+        } else {
+            eprintln!(
+                "fleetctl-function: API token for mutations (set ${token_env} to choose one): {}",
+                token.reveal()
+            );
+        }
+    }
+    Ok(token)
+}
+
+/// Opens the fleet of each fleet file generation and serves the router over it: the Fn
+/// deadline of a call, when there is one, bounds `POST /reconcile`'s step.
+fn build_app(token: TokenDigest) -> BuildApp {
+    Arc::new(move |current: Option<fleet_source::Current>| {
+        let token = token.clone();
+        Box::pin(async move {
+            let Some(current) = current else {
+                return Err("no fleet file to serve".to_string());
+            };
+            let config = (*current.config).clone();
+            let fleet = Fleet::open(config, Overrides::new(Env::from_process()))
+                .await
+                .map_err(|e| format!("cannot open the fleet: {}", error_chain(&e)))?;
+            let router = fleetctl_function::router(AppState::new(fleet, token));
+            Ok(router.layer(axum::middleware::from_fn(fn_deadline)))
+        })
+    })
+}
+
+/// Carries the Fn platform's deadline (`fdk::Deadline`) to the router as the step's.
+async fn fn_deadline(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(fdk::Deadline(at)) = req.extensions().get::<fdk::Deadline>().copied() {
+        req.extensions_mut().insert(StepDeadline(at));
+    }
+    next.run(req).await
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run() -> Result<(), Fatal> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(fn_listener) = var("FN_LISTENER") {
+        if !args.is_empty() {
+            return Err(bad(
+                "--listen cannot be used with FN_LISTENER (the platform names the socket)",
+            ));
+        }
+        // Bind first: the platform waits only a few seconds for the socket.
+        let listener = FnListener::bind(&fn_listener, std::env::var("FN_FORMAT").ok().as_deref())
+            .map_err(|e| {
+            let message = error_chain(&e);
+            if e.is_configuration_problem() {
+                bad(message)
+            } else {
+                infra(message)
+            }
+        })?;
+        tracing::info!(
+            socket = %listener.path().display(),
+            fdk = fdk::FDK_VERSION,
+            runtime = fdk::FDK_RUNTIME,
+            "fleetctl-function listening for Fn calls"
+        );
+        let (source, token_env) = fleet_source(true).await?;
+        let token = api_token(&token_env, true)?;
+        let config = FnConfig::from_env(&token_env, var)
+            .and_then(|c| c.bearer(token.reveal()))
+            .map_err(bad)?;
+        let app = FleetApp::new(Some(source), build_app(token.digest())).into_router();
+        let service = fdk::FnAdapter::new(app, config);
+        fdk::serve(&listener, service, shutdown_signal())
+            .await
+            .map_err(|e| infra(format!("the Fn socket failed: {e}")))?;
+        return Ok(());
+    }
+    let addr = listen_addr(&args)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| infra(format!("cannot listen on {addr}: {e}")))?;
+    tracing::info!(%addr, "fleetctl-function listening");
+    let (source, token_env) = fleet_source(false).await?;
+    let token = api_token(&token_env, false)?;
+    let app = FleetApp::new(Some(source), build_app(token.digest())).into_router();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| infra(format!("server error: {e}")))?;
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let addr = match listen_addr() {
-        Ok(addr) => addr,
-        Err(msg) => {
-            eprintln!("fleetctl-function: {msg}");
-            return ExitCode::from(1);
+    init_logging();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(fatal) => {
+            eprintln!("fleetctl-function: {}", fatal.message);
+            ExitCode::from(fatal.code)
         }
-    };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("fleetctl-function: cannot listen on {addr}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    tracing::info!(%addr, "fleetctl-function listening");
-    if let Err(e) = axum::serve(listener, fleetctl_function::router()).await {
-        eprintln!("fleetctl-function: server error: {e}");
-        return ExitCode::from(2);
     }
-    ExitCode::SUCCESS
 }

@@ -23,6 +23,10 @@ pub enum ErrorClass {
     Infrastructure,
     /// Another writer changed the state first; nothing was written. Re-read and try again.
     Conflict,
+    /// The request is well formed but the fleet's current state refuses it (another
+    /// operation runs, nothing to pause or resume, a rolling reboot of one instance);
+    /// nothing was recorded.
+    Refused,
     /// A bug: something the code assumed cannot happen did.
     Internal,
 }
@@ -66,6 +70,10 @@ pub enum Error {
     /// A request the core refuses: a value out of range, arguments that cannot work together.
     #[error("{0}")]
     BadInput(String),
+    /// A request the fleet's current state refuses (another operation runs, nothing to
+    /// pause): nothing was recorded.
+    #[error("{0}")]
+    Refused(String),
     /// A bug: something the code assumed cannot happen did.
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,6 +93,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::BadInput(_) => ErrorClass::BadInput,
+            Error::Refused(_) => ErrorClass::Refused,
             Error::Config(_) | Error::ForeignLedger { .. } => ErrorClass::Configuration,
             // A bad state URL: the user fixes it. Another writer that won: a conflict. A
             // ledger that cannot be encoded: a bug. Anything else the store did: 2.

@@ -5,7 +5,8 @@
 //! (which state URL wins, which store needs the OCI client, whose ledger a store holds) is
 //! made here.
 //!
-//! Also here: [`connect`] (the client alone, for commands that need no store) and
+//! Also here: [`connect`] (the client alone, for commands that need no store),
+//! [`connect_settings`] (a client before any fleet file exists) and
 //! [`validate_auth`], behind `fleetctl auth validate`.
 //!
 //! The top rung of the core's ladder: it uses every other module, and none uses it.
@@ -99,8 +100,21 @@ pub async fn connect(fleet: &FleetConfig, overrides: &Overrides) -> Result<Cloud
 }
 
 async fn connect_plain(fleet: &FleetConfig, overrides: &Overrides) -> Result<Cloud, Error> {
+    connect_settings(auth_settings(fleet), overrides).await
+}
+
+/// [`connect`] from plain settings, before any fleet file exists: `fleetctl-function` reads
+/// its fleet file from Object Storage with such a client. [`Overrides::endpoint`] wins over
+/// `settings.endpoint`; the injected context ([`Overrides::auth`]) gives the environment,
+/// clock and HTTP.
+///
+/// # Errors
+/// As [`connect`], without hints (there is no fleet file to advise on).
+pub async fn connect_settings(
+    mut settings: auth::AuthSettings,
+    overrides: &Overrides,
+) -> Result<Cloud, Error> {
     let ctx = &overrides.auth;
-    let mut settings = auth_settings(fleet);
     if let Some(endpoint) = &overrides.endpoint {
         settings.endpoint = Some(endpoint.clone());
     }
@@ -366,8 +380,35 @@ mod tests {
         let sim = oci_sim::Sim::start(sim_config)
             .await
             .expect("the simulator starts");
-        let mut config = config::load_file(&sim.fleet_file()).expect("the sim's fleet file");
-        config.spec.endpoint = Some(Url::parse("http://127.0.0.1:9").expect("a URL"));
+        // The simulator writes no fleet file (it does not know the format): a small one here.
+        let s = sim.seeded();
+        let text = format!(
+            "kind: FleetConfig\n\
+             metadata: {{name: demo}}\n\
+             spec:\n\
+             \x20 compartmentId: {}\n\
+             \x20 imageId: {}\n\
+             \x20 availabilityDomain: \"{}\"\n\
+             \x20 shape: VM.Standard2.1\n\
+             \x20 subnetId: {}\n\
+             \x20 endpoint: http://127.0.0.1:9\n\
+             \x20 auth: {{method: user, configFile: {}, profile: DEFAULT}}\n\
+             \x20 instances: [{{name: web, count: 3}}]\n\
+             \x20 loadBalancer: {{enabled: true, type: classic, loadBalancerId: {}, backendSetName: {}, port: 8080}}\n\
+             \x20 state: {{url: {}}}\n",
+            s.compartment,
+            s.image,
+            s.availability_domains
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+            s.subnet,
+            sim.config_file().display(),
+            s.load_balancer,
+            s.backend_set,
+            dir.join("state.json").display(),
+        );
+        let config = config::load_str("fleet.yaml", &text).expect("a valid fleet file");
         (sim, config)
     }
 

@@ -137,13 +137,14 @@ pub fn control_status(
     }
 }
 
-/// The ledger's recent events, oldest first, with the names of the instances they concern.
+/// The ledger's recent events, oldest first, with their ids and the names of the instances
+/// they concern.
 pub fn events(ledger: &Ledger) -> EventHistory {
     EventHistory {
         events: ledger
-            .events
-            .iter()
-            .map(|e| EventEntry {
+            .events_with_ids()
+            .map(|(id, e)| EventEntry {
+                id,
                 at: e.at.to_string(),
                 level: match e.level {
                     ledger::EventLevel::Info => EventLevel::Info,
@@ -176,7 +177,7 @@ fn kind(k: &OperationKind) -> ApiKind {
     match k {
         OperationKind::Scale { .. } => ApiKind::Scale,
         OperationKind::RollingRestart { .. } => ApiKind::RollingRestart,
-        OperationKind::SyncState => ApiKind::SyncState,
+        OperationKind::SyncState { .. } => ApiKind::SyncState,
     }
 }
 

@@ -14,8 +14,9 @@ use crate::oci::OciClient;
 use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus, LoadBalancerBackends};
 use crate::oci::compute::{self, Instance, InstanceLifecycleState};
 use crate::oci::network;
+use crate::oci::tags::has_no_fleet_tag;
 use crate::oci::workrequest::{WorkRequestId, WorkRequestState};
-use crate::store::ledger::Ledger;
+use crate::store::ledger::{Ledger, OperationKind};
 
 /// What [`observe`] read from the cloud.
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ pub struct Observation {
     pub private_ips: BTreeMap<InstanceId, IpAddr>,
     /// The backend set, when the fleet uses a load balancer.
     pub load_balancer: Option<LoadBalancerObservation>,
+    /// Live instances with no fleet tag at all, read (from the same ListInstances pages) only
+    /// while a sync that adopts untagged instances runs; empty otherwise. The planner picks
+    /// those whose display name this fleet gives.
+    pub untagged: Vec<Instance>,
 }
 
 /// The fleet's backend set as observed.
@@ -40,6 +45,10 @@ pub struct LoadBalancerObservation {
     pub health: BackendSetHealth,
     /// The state of each work request the ledger waits on, by id.
     pub work_requests: BTreeMap<String, WorkRequestState>,
+    /// The load balancer's unfinished work requests, looked up only while the ledger has a
+    /// backend removal whose answer it did not record and the backend is still listed
+    /// (`None` otherwise, or when this kind of load balancer cannot list them).
+    pub in_flight: Option<Vec<String>>,
 }
 
 impl Observation {
@@ -68,6 +77,19 @@ impl Observation {
     }
 }
 
+/// Whether the ledger's running operation is a sync that adopts untagged instances.
+pub fn adopts_untagged(ledger: &Ledger) -> bool {
+    ledger.operation.as_ref().is_some_and(|op| {
+        !op.status.is_finished()
+            && matches!(
+                op.kind,
+                OperationKind::SyncState {
+                    adopt_untagged: true
+                }
+            )
+    })
+}
+
 /// Reads what OCI reports about the fleet: its instances (every page), the primary private IP
 /// of each live instance no live ledger record has an IP for ([`ips_to_look_up`]), and the
 /// backend set with its health. The IP map is [`private_ips`].
@@ -79,8 +101,28 @@ pub async fn observe(
 ) -> Result<Observation, Error> {
     let observed_at = client.clock().now();
     let compartment = &fleet.spec.compartment_id;
-    let instances =
-        compute::list_fleet_instances(client, compartment, &fleet.metadata.name).await?;
+    let adopting = ledger.is_some_and(adopts_untagged);
+    let listed = compute::list_instances(
+        client,
+        compartment,
+        &compute::ListInstancesFilter {
+            page_size: Some(compute::MAX_PAGE_SIZE),
+            ..compute::ListInstancesFilter::default()
+        },
+    )
+    .await?;
+    let (instances, others): (Vec<Instance>, Vec<Instance>) = listed
+        .into_iter()
+        .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
+        .partition(|i| i.fleet_tags().belongs_to(&fleet.metadata.name));
+    let untagged = if adopting {
+        others
+            .into_iter()
+            .filter(|i| !i.lifecycle_state.is_going_away() && has_no_fleet_tag(&i.freeform_tags))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut looked_up = BTreeMap::new();
     for id in ips_to_look_up(ledger, &instances) {
         match network::primary_private_ip(client, compartment, id).await {
@@ -125,10 +167,25 @@ pub async fn observe(
                 let check = backends.check_work_request(&id).await?;
                 work_requests.insert(pending.id.clone(), check.state);
             }
+            let listed = backends.list_backends().await?;
+            let unconfirmed_still_listed = ledger.is_some_and(|l| {
+                l.unconfirmed_removals
+                    .iter()
+                    .any(|u| listed.iter().any(|b| b.name.as_str() == u.backend))
+            });
+            let in_flight = if unconfirmed_still_listed {
+                backends
+                    .in_flight_work_requests()
+                    .await?
+                    .map(|ids| ids.iter().map(|id| id.as_str().to_string()).collect())
+            } else {
+                None
+            };
             Some(LoadBalancerObservation {
-                backends: backends.list_backends().await?,
+                backends: listed,
                 health: backends.backend_set_health().await?,
                 work_requests,
+                in_flight,
             })
         }
         None => None,
@@ -138,6 +195,7 @@ pub async fn observe(
         instances,
         private_ips,
         load_balancer,
+        untagged,
     })
 }
 

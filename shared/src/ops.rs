@@ -36,6 +36,7 @@ use time::OffsetDateTime;
 use crate::Error;
 use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
+use crate::ids::{GroupName, InstanceId};
 use crate::observe::Observation;
 use crate::oci::backends::{
     BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
@@ -315,6 +316,15 @@ pub async fn step_within(
                     actions.len() - i
                 ));
                 requeue_after = Some(Duration::ZERO);
+                // Removals never sent (the call that was cut short may have been) are not
+                // left for the next steps to wait on.
+                let unsent = if left.is_zero() { i } else { i + 1 };
+                outcomes.extend(actions[unsent..].iter().filter_map(|a| match a {
+                    Action::DeleteBackend { backend } => Some(Outcome::RemovalSettled {
+                        backend: backend.as_str().to_string(),
+                    }),
+                    _ => None,
+                }));
                 break;
             };
             did.push(line);
@@ -387,6 +397,7 @@ fn lease_margin(ttl: Duration) -> Duration {
 fn label(action: &Action) -> String {
     match action {
         Action::Launch { name, .. } => format!("launch {name}"),
+        Action::Tag { instance, group } => format!("tag {instance} for group {group}"),
         Action::AddBackend { ip, port, .. } => format!("add backend {ip}:{port}"),
         Action::SetDrain { backend, drain, .. } => format!(
             "{} backend {}",
@@ -406,7 +417,53 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
-async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Option<Outcome>) {
+/// Makes one call; returns its line for the report and what the ledger must learn of it.
+async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Vec<Outcome>) {
+    match action {
+        Action::DeleteBackend { backend } => {
+            let settled = Outcome::RemovalSettled {
+                backend: backend.as_str().to_string(),
+            };
+            let Some(lb) = &ctx.lb else {
+                return ("no load balancer".to_string(), vec![settled]);
+            };
+            let r = lb.start_delete_backend(backend, deadline).await;
+            // Only an answer that proves nothing was applied settles a failed removal: a
+            // refusal on the first attempt. A timeout, a dropped connection or a retried
+            // call may have removed it; the next steps find out (see
+            // `plan::UNCONFIRMED_REMOVAL_WAIT`).
+            let known = match &r {
+                Ok(_) => true,
+                Err(e) => e
+                    .oci()
+                    .and_then(OciError::service)
+                    .is_some_and(|s| s.attempts == 1 && (400..500).contains(&s.status)),
+            };
+            let (line, outcome) = lb_line(
+                format!("remove backend {}", backend.as_str()),
+                r.map(|d| match d {
+                    DeleteStarted::Started(m) => Some(m),
+                    DeleteStarted::AlreadyAbsent { .. } => None,
+                }),
+            );
+            let mut outcomes: Vec<Outcome> = outcome.into_iter().collect();
+            if known {
+                outcomes.push(settled);
+            }
+            (line, outcomes)
+        }
+        other => {
+            let (line, outcome) = act_other(ctx, other, deadline).await;
+            (line, outcome.into_iter().collect())
+        }
+    }
+}
+
+async fn act_other(
+    ctx: &Context,
+    action: &Action,
+    deadline: Deadline,
+) -> (String, Option<Outcome>) {
     match action {
         Action::Launch {
             operation,
@@ -509,18 +566,17 @@ async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Opt
                 r.map(Some),
             )
         }
-        Action::DeleteBackend { backend } => {
-            let Some(lb) = &ctx.lb else {
-                return ("no load balancer".to_string(), None);
-            };
-            let r = lb.start_delete_backend(backend, deadline).await;
-            lb_line(
-                format!("remove backend {}", backend.as_str()),
-                r.map(|d| match d {
-                    DeleteStarted::Started(m) => Some(m),
-                    DeleteStarted::AlreadyAbsent { .. } => None,
-                }),
-            )
+        // `act` sends removals itself: their answer also settles the ledger's note.
+        Action::DeleteBackend { .. } => (label(action), None),
+        Action::Tag { instance, group } => {
+            let what = format!("tag {instance} for group {group}");
+            match tag_for_fleet(ctx, instance, group).await {
+                Ok(line) => (format!("{what}: {line}"), None),
+                Err(e) => {
+                    let line = format!("{what} failed: {}", chain(&e));
+                    (line.clone(), Some(Outcome::Transient { reason: line }))
+                }
+            }
         }
         Action::Terminate { instance } => {
             match compute::terminate_instance(&ctx.cloud.client, instance).await {
@@ -584,6 +640,30 @@ fn lb_line(
             (line.clone(), Some(Outcome::Transient { reason: line }))
         }
     }
+}
+
+/// Tags an adopted instance for the fleet: reads it (tags and ETag), and unless it already
+/// carries the fleet tag, writes its own tags plus the fleet's and the group's, only if it did
+/// not change since the read (`if-match`; a 412 leaves it for the next step, which reads it
+/// again). An instance that meanwhile got another fleet's tag is left alone.
+async fn tag_for_fleet(
+    ctx: &Context,
+    instance: &InstanceId,
+    group: &GroupName,
+) -> Result<&'static str, OciError> {
+    let client = &ctx.cloud.client;
+    let fleet = &ctx.config.metadata.name;
+    let (current, etag) = compute::get_instance_with_etag(client, instance).await?;
+    let tags = current.fleet_tags();
+    if tags.belongs_to(fleet) {
+        return Ok("already tagged");
+    }
+    if tags.fleet.is_some() {
+        return Ok("tagged for another fleet meanwhile; left alone");
+    }
+    let wanted = crate::oci::tags::adoption_tags(&current.freeform_tags, fleet, group);
+    compute::update_instance_freeform_tags(client, instance, &wanted, etag.as_deref()).await?;
+    Ok("tagged")
 }
 
 /// Errors that no retry fixes: the step fails (and the operation pauses).

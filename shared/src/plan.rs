@@ -43,11 +43,12 @@ use crate::ids::InstanceId;
 use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
 use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
+use crate::oci::tags::has_no_fleet_tag;
 use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
     OperationStatus, PendingWorkRequest, RecordState, RolloutLimits, ScaleRequest, Step,
-    StepAction, StepPhase, StepStatus, Timestamp,
+    StepAction, StepPhase, StepStatus, Timestamp, UnconfirmedRemoval,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -66,6 +67,13 @@ pub const REBOOT_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a load balancer work request may stay unfinished before steps stop waiting for
 /// it. OCI applies a backend change in seconds to a few minutes.
 pub const STUCK_WORK_REQUEST: Duration = Duration::from_secs(900);
+
+/// How long a backend removal that an earlier step may have sent (it stopped before it
+/// recorded the answer) is waited for, where the load balancer cannot list its work
+/// requests (NLB), before it is sent again. Where it can (classic), the answer is exact:
+/// while any of its work requests runs, wait; when none does and the backend is still
+/// there, the removal never took effect.
+pub const UNCONFIRMED_REMOVAL_WAIT: Duration = Duration::from_secs(300);
 
 /// Whether the step may start the control loop's repairs on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +114,13 @@ pub enum Action {
     DeleteBackend { backend: BackendName },
     /// Terminate an instance.
     Terminate { instance: InstanceId },
+    /// Give an instance the record has but OCI shows without a fleet tag (adopted by
+    /// `sync --adopt-untagged`) the fleet's and `group`'s tags, keeping its own; never one
+    /// tagged for another fleet.
+    Tag {
+        instance: InstanceId,
+        group: GroupName,
+    },
     /// Soft reset or reset an instance.
     Reboot {
         operation: OperationId,
@@ -158,6 +173,9 @@ pub enum Outcome {
     LbChangeStarted { work_request: String, what: String },
     /// A call failed in a way the next step retries (throttling, a network error).
     Transient { reason: String },
+    /// The answer to the removal of `backend` is known (accepted, already gone, refused, or
+    /// never sent): it is no longer an unconfirmed removal.
+    RemovalSettled { backend: String },
 }
 
 /// A rolling restart's limits for a fleet of `desired`: `maxSurge` rounded up and
@@ -345,6 +363,20 @@ pub fn request(
     Ok(id)
 }
 
+/// The rolling restart a request asks for: `strategy`, else the fleet file's
+/// `spec.rollout.strategy`; a reboot carries the fleet file's `rebootAction`.
+pub fn rolling_restart_kind(
+    config: &FleetConfig,
+    strategy: Option<RolloutStrategy>,
+) -> OperationKind {
+    let strategy = strategy.unwrap_or(config.spec.rollout.strategy);
+    OperationKind::RollingRestart {
+        strategy,
+        reboot_action: (strategy == RolloutStrategy::Reboot)
+            .then_some(config.spec.rollout.reboot_action),
+    }
+}
+
 /// Why a request was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
@@ -366,9 +398,9 @@ pub enum RequestError {
 }
 
 impl From<RequestError> for crate::Error {
-    /// A request the ledger's state refuses is bad input: nothing was recorded.
+    /// A request the ledger's state refuses: nothing was recorded.
     fn from(e: RequestError) -> Self {
-        crate::Error::BadInput(e.to_string())
+        crate::Error::Refused(e.to_string())
     }
 }
 
@@ -571,7 +603,7 @@ fn start(
                 steps.push(step);
             }
         }
-        OperationKind::SyncState => {}
+        OperationKind::SyncState { .. } => {}
     }
     let kind = match kind {
         OperationKind::Scale { .. } => OperationKind::Scale {
@@ -628,7 +660,7 @@ fn describe_kind(kind: &OperationKind) -> String {
                 RolloutStrategy::Reboot => "reboot",
             }
         ),
-        OperationKind::SyncState => "sync".to_string(),
+        OperationKind::SyncState { .. } => "sync".to_string(),
     }
 }
 
@@ -723,13 +755,34 @@ pub fn plan(
     };
     p.reconcile_records();
     p.settle_work_requests();
+    p.settle_unconfirmed_removals();
     p.start_next(mode);
     p.advance();
     p.retry_lost_terminations();
     p.reconcile_backends();
     p.hold_lb_changes_while_busy();
+    p.note_removals();
     p.record_waiting();
     p.into_plan()
+}
+
+/// The group of an instance named `<displayNamePrefix>-<group>-<n>` by this fleet's rule
+/// (`n` decimal digits, `group` one of the fleet file's groups), else `None`. Unambiguous
+/// even when group names share a prefix (`web`, `web-api`): the number is the last part.
+pub fn group_of_display_name(config: &FleetConfig, name: &str) -> Option<GroupName> {
+    let rest = name
+        .strip_prefix(config.spec.display_name_prefix.as_str())?
+        .strip_prefix('-')?;
+    let (group, n) = rest.rsplit_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    config
+        .spec
+        .instances
+        .iter()
+        .find(|g| g.name.as_str() == group)
+        .map(|g| g.name.clone())
 }
 
 /// The operation id of backend changes the steady state makes (not part of an operation);
@@ -894,6 +947,52 @@ impl<'a> Planner<'a> {
         })
     }
 
+    /// `sync --adopt-untagged`: live instances with no fleet tag whose display name is one
+    /// this fleet gives (`<displayNamePrefix>-<group>-<n>`, `group` in the fleet file) get a
+    /// record (RUNNING ones as running) and are tagged for the fleet in the same step.
+    fn adopt_untagged(&mut self, now: Timestamp) {
+        // The observation reads untagged instances only for such a sync; checked again here
+        // so no other plan ever adopts by name.
+        if !crate::observe::adopts_untagged(&self.ledger) {
+            return;
+        }
+        for inst in &self.obs.untagged {
+            if self.records.contains_key(&inst.id) || inst.lifecycle_state.is_going_away() {
+                continue;
+            }
+            let Some(name) = inst.display_name.clone() else {
+                continue;
+            };
+            let Some(group) = group_of_display_name(self.config, &name) else {
+                continue;
+            };
+            let state = if inst.lifecycle_state == InstanceLifecycleState::Running {
+                RecordState::Running
+            } else {
+                RecordState::Launching
+            };
+            self.records
+                .insert(inst.id.clone(), self.ledger.records.len());
+            self.ledger.records.push(InstanceRecord {
+                instance_id: inst.id.clone(),
+                group: group.clone(),
+                name: name.clone(),
+                private_ip: self.obs.private_ips.get(&inst.id).copied(),
+                created: inst.created_at().map(Timestamp::new).unwrap_or(now),
+                terminated: None,
+                state,
+                operation: None,
+            });
+            self.event(
+                EventLevel::Warning,
+                format!(
+                    "{name}: adopted (untagged; its display name puts it in group {group}); tagging it for the fleet"
+                ),
+                Some(&inst.id),
+            );
+        }
+    }
+
     fn lb_enabled(&self) -> bool {
         self.config.spec.load_balancer.is_some()
     }
@@ -985,18 +1084,30 @@ impl<'a> Planner<'a> {
                 );
             }
         }
+        self.adopt_untagged(now);
         // Records against the instances.
+        let mut untagged = Vec::new();
         let mut gone = Vec::new();
         let mut missing = Vec::new();
         for r in &mut self.ledger.records {
             if r.state.is_gone() {
                 continue;
             }
-            let seen = self.seen.instances.get(&r.instance_id);
+            // An instance adopted untagged in this very step is in `untagged`, not in
+            // the fleet's list.
+            let seen = self
+                .seen
+                .instances
+                .get(&r.instance_id)
+                .copied()
+                .or_else(|| self.obs.untagged.iter().find(|i| i.id == r.instance_id));
             match seen {
                 Some(i) if !i.lifecycle_state.is_going_away() => {
                     if r.private_ip.is_none() {
                         r.private_ip = self.obs.private_ips.get(&r.instance_id).copied();
+                    }
+                    if has_no_fleet_tag(&i.freeform_tags) {
+                        untagged.push((r.instance_id.clone(), r.group.clone()));
                     }
                 }
                 _ if r.state == RecordState::Terminating => {
@@ -1013,6 +1124,11 @@ impl<'a> Planner<'a> {
         }
         for (name, id) in gone {
             self.event(EventLevel::Info, format!("{name}: terminated"), Some(&id));
+        }
+        // A record whose instance lost (or never got) the fleet's tags: an adoption whose
+        // tagging did not happen yet. Tagged again until it is.
+        for (instance, group) in untagged {
+            self.actions.push(Action::Tag { instance, group });
         }
         for (name, id) in missing {
             self.event(
@@ -1131,7 +1247,7 @@ impl<'a> Planner<'a> {
         else {
             return;
         };
-        if let OperationKind::SyncState = op.kind {
+        if let OperationKind::SyncState { .. } = op.kind {
             // Records were brought up to date above: that is the sync.
             finish(&mut self.ledger, OperationStatus::Succeeded, self.now, None);
             self.event(EventLevel::Info, "sync finished".to_string(), None);
@@ -1982,6 +2098,75 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Backend removals an earlier step decided on but whose answer it never recorded (it
+    /// stopped in between). DeleteBackend takes no retry token, so sending one again while
+    /// the first is still queued would make the load balancer run it twice: wait until the
+    /// backend is gone (done), or the load balancer has no work request left and still
+    /// lists it (the removal never took effect: it is decided again), or, where the load
+    /// balancer cannot list its work requests, [`UNCONFIRMED_REMOVAL_WAIT`] has passed.
+    fn settle_unconfirmed_removals(&mut self) {
+        let pending = std::mem::take(&mut self.ledger.unconfirmed_removals);
+        let Some(lb) = self.obs.load_balancer.as_ref() else {
+            // The fleet no longer has a load balancer to remove backends from.
+            return;
+        };
+        let mut keep = Vec::new();
+        let mut notes = Vec::new();
+        for u in pending {
+            if !lb.backends.iter().any(|b| b.name.as_str() == u.backend) {
+                continue;
+            }
+            let age = self.elapsed(Some(u.since));
+            let waiting = match &lb.in_flight {
+                Some(ids) => !ids.is_empty(),
+                None if age > UNCONFIRMED_REMOVAL_WAIT => {
+                    notes.push(format!(
+                        "removal of backend {} (sent before a restart) not applied after {} s; sending it again",
+                        u.backend,
+                        age.as_secs()
+                    ));
+                    false
+                }
+                None => true,
+            };
+            if waiting {
+                if self.lb_busy.is_none() {
+                    self.lb_busy = Some(format!(
+                        "the removal of backend {} sent before a restart, {} s so far",
+                        u.backend,
+                        age.as_secs()
+                    ));
+                }
+                keep.push(u);
+            }
+        }
+        self.ledger.unconfirmed_removals = keep;
+        for message in notes {
+            self.event(EventLevel::Warning, message, None);
+        }
+    }
+
+    /// Every backend removal this step will send is noted in the ledger the plan saves
+    /// before acting ([`apply`] drops the note when the answer is recorded), so a restart
+    /// between sending and recording cannot send it twice.
+    fn note_removals(&mut self) {
+        let since = self.ts();
+        for a in &self.actions {
+            if let Action::DeleteBackend { backend } = a
+                && !self
+                    .ledger
+                    .unconfirmed_removals
+                    .iter()
+                    .any(|u| u.backend == backend.as_str())
+            {
+                self.ledger.unconfirmed_removals.push(UnconfirmedRemoval {
+                    backend: backend.as_str().to_string(),
+                    since,
+                });
+            }
+        }
+    }
+
     /// While a load balancer change is being applied, the step's other backend changes wait
     /// for the next step (which sees the first one's result).
     fn hold_lb_changes_while_busy(&mut self) {
@@ -2151,6 +2336,11 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
             }
             Outcome::Transient { reason } => {
                 push(ledger, now, EventLevel::Warning, reason.clone(), None, None);
+            }
+            Outcome::RemovalSettled { backend } => {
+                ledger
+                    .unconfirmed_removals
+                    .retain(|u| &u.backend != backend);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The files the simulator writes into its output directory: the OCI CLI config with its
-//! DEFAULT (API key) and SESSION (session token) profiles, resource-principal files, and a
-//! ready `fleet.yaml`.
+//! DEFAULT (API key) and SESSION (session token) profiles and resource-principal files. No
+//! fleet file: the simulator does not know fleetctl's format (fleetctl writes its demo fleet
+//! file from [`crate::SimHandle::seeded`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -29,8 +30,6 @@ pub struct OutFiles {
     pub rpst: PathBuf,
     pub rp_key: PathBuf,
     pub rp_env: PathBuf,
-    pub fleet_yaml: PathBuf,
-    pub state_json: PathBuf,
 }
 
 impl OutFiles {
@@ -44,19 +43,12 @@ impl OutFiles {
             rpst: dir.join("rp").join("rpst"),
             rp_key: dir.join("rp").join("private.pem"),
             rp_env: dir.join("rp").join("env"),
-            fleet_yaml: dir.join("fleet.yaml"),
-            state_json: dir.join("state.json"),
             dir,
         }
     }
 
     /// Writes every file (called once at start).
-    pub fn write_all(
-        &self,
-        auth: &AuthState,
-        seeded: &SeededIds,
-        base_url: &str,
-    ) -> Result<(), WriteError> {
+    pub fn write_all(&self, auth: &AuthState, seeded: &SeededIds) -> Result<(), WriteError> {
         write_file(
             &self.key_pem,
             auth.api_key.private_pkcs8_pem().as_bytes(),
@@ -78,13 +70,7 @@ impl OutFiles {
             0o600,
         )?;
         self.write_resource_principal(&auth.rp)?;
-        write_file(&self.rp_env, self.rp_env_text().as_bytes(), 0o644)?;
-        write_file(
-            &self.fleet_yaml,
-            self.fleet_yaml_text(seeded, base_url).as_bytes(),
-            0o644,
-        )?;
-        Ok(())
+        write_file(&self.rp_env, self.rp_env_text().as_bytes(), 0o644)
     }
 
     /// (Re)writes the RPST and its private key; each file is replaced atomically.
@@ -129,38 +115,6 @@ impl OutFiles {
              OCI_RESOURCE_PRINCIPAL_REGION={REGION}\n",
             self.rpst.display(),
             self.rp_key.display()
-        )
-    }
-
-    fn fleet_yaml_text(&self, s: &SeededIds, base_url: &str) -> String {
-        let ad = s
-            .availability_domains
-            .first()
-            .map(String::as_str)
-            .unwrap_or_default();
-        format!(
-            "kind: FleetConfig\n\
-             metadata: {{name: demo}}\n\
-             spec:\n\
-             \x20 compartmentId: {compartment}\n\
-             \x20 imageId: {image}\n\
-             \x20 availabilityDomain: \"{ad}\"\n\
-             \x20 shape: VM.Standard.E4.Flex\n\
-             \x20 shapeConfig: {{ocpus: 1, memoryInGBs: 16}}\n\
-             \x20 subnetId: {subnet}\n\
-             \x20 endpoint: {base_url}\n\
-             \x20 auth: {{method: user, configFile: {config}, profile: DEFAULT, region: {REGION}}}\n\
-             \x20 instances:\n\
-             \x20   - {{name: web, count: 3}}\n\
-             \x20 loadBalancer: {{enabled: true, type: classic, loadBalancerId: {lb}, backendSetName: {bs}, port: 8080}}\n\
-             \x20 state: {{url: {state}}}\n",
-            compartment = s.compartment,
-            image = s.image,
-            subnet = s.large_subnet.as_ref().unwrap_or(&s.subnet),
-            config = self.config.display(),
-            lb = s.load_balancer,
-            bs = s.backend_set,
-            state = self.state_json.display(),
         )
     }
 }

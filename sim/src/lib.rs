@@ -74,7 +74,7 @@ pub use crate::services::settings::{BadSetting, CapacityRule, LimitRule, Service
 pub struct SimConfig {
     /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
     pub listen: SocketAddr,
-    /// Where the config, keys, tokens and `fleet.yaml` are written (created if missing).
+    /// Where the config, keys and tokens are written (created if missing).
     pub out_dir: PathBuf,
     /// Every simulated duration is multiplied by this (0.001: a 60 s boot takes 60 ms).
     pub time_scale: f64,
@@ -89,9 +89,9 @@ pub struct SimConfig {
     pub capacity: Vec<CapacityRule>,
     /// Service limits (later `PUT /_sim/limits`); none means unlimited.
     pub limits: Vec<LimitRule>,
-    /// Also seed `fleet-subnet-large` (10.0.128.0/17, 32,765 addresses) and point
-    /// `fleet.yaml` at it, for fleets of thousands of instances (the /24 subnets hold about
-    /// 250). Default `false`: every other seeded id is the same either way.
+    /// Also seed `fleet-subnet-large` (10.0.128.0/17, 32,765 addresses), for fleets of
+    /// thousands of instances (the /24 subnets hold about 250). Default `false`: every other
+    /// seeded id is the same either way.
     pub large_subnet: bool,
 }
 
@@ -214,7 +214,7 @@ impl Sim {
         world.limits = config.limits.clone();
         let files = OutFiles::new(out_dir.clone());
         files
-            .write_all(&world.auth, &seeded, &base_url)
+            .write_all(&world.auth, &seeded)
             .map_err(SimError::Files)?;
 
         let ctx = Arc::new(Ctx {
@@ -431,10 +431,6 @@ impl SimHandle {
     /// `DIR/config` (profiles DEFAULT and SESSION).
     pub fn config_file(&self) -> PathBuf {
         self.ctx.files.config.clone()
-    }
-    /// `DIR/fleet.yaml`.
-    pub fn fleet_file(&self) -> PathBuf {
-        self.ctx.files.fleet_yaml.clone()
     }
     /// `DIR/rp/env`.
     pub fn resource_principal_env_file(&self) -> PathBuf {

@@ -16,7 +16,7 @@ struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// Directory for the config file, keys, tokens and fleet.yaml (created if missing).
+    /// Directory for the config file, keys and tokens (created if missing).
     #[arg(long)]
     out: PathBuf,
     /// Multiplies every simulated duration (0.001 turns a 60 s boot into 60 ms).
@@ -25,8 +25,8 @@ struct Args {
     /// Seed for OCIDs and fault probabilities (default: random).
     #[arg(long)]
     seed: Option<u64>,
-    /// Also seed the subnet fleet-subnet-large (10.0.128.0/17) and use it in fleet.yaml, for
-    /// fleets of more than about 250 instances.
+    /// Also seed the subnet fleet-subnet-large (10.0.128.0/17), for fleets of more than about
+    /// 250 instances.
     #[arg(long)]
     large_subnet: bool,
 }

@@ -84,14 +84,14 @@ pub struct SeededIds {
     pub compartment: Ocid,
     pub availability_domains: Vec<String>,
     pub image: Ocid,
-    /// The first subnet (10.0.0.0/24, private): the one `fleet.yaml` uses unless the large
-    /// subnet is seeded.
+    /// The first subnet (10.0.0.0/24, private): the one fleetctl's demo fleet file uses
+    /// unless the large subnet is seeded.
     pub subnet: Ocid,
     /// Every seeded subnet, the first one first (10.0.0.0/24 private, 10.0.1.0/24 public,
     /// then the large one when seeded).
     pub subnets: Vec<Ocid>,
     /// `fleet-subnet-large` (10.0.128.0/17, private), seeded only with
-    /// [`crate::SimConfig::large_subnet`]; `fleet.yaml` uses it then.
+    /// [`crate::SimConfig::large_subnet`]; fleetctl's demo fleet file uses it then.
     pub large_subnet: Option<Ocid>,
     pub load_balancer: Ocid,
     pub backend_set: String,

@@ -13,6 +13,11 @@
 //! links fleetctl-core (the two walls of `DESIGN.md`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap here is a failed test
 
+/// The demo fleet file's writer, shared with `fleetctl demo` (the simulator does not know
+/// fleetctl's format).
+#[path = "../../cli/src/demo_fleet.rs"]
+pub mod demo_fleet;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,6 +83,7 @@ pub struct TestSim {
     pub client: OciClient,
     admin: reqwest::Client,
     dir: tempfile::TempDir,
+    fleet_file: PathBuf,
 }
 
 impl TestSim {
@@ -95,6 +101,7 @@ impl TestSim {
         config.seed = Some(SEED);
         edit(&mut config);
         let sim = Sim::start(config).await.unwrap();
+        let fleet_file = demo_fleet::write(&sim).unwrap();
         let client = user_client(&sim, |b| b.retry_policy(fast_retries()))
             .await
             .build()
@@ -104,6 +111,7 @@ impl TestSim {
             client,
             admin: admin_http(),
             dir,
+            fleet_file,
         }
     }
 
@@ -161,9 +169,10 @@ impl TestSim {
     // ---- the fleet file ---------------------------------------------------------------
 
     /// The demo fleet file for this simulator (group `web` of 3 behind the seeded classic
-    /// load balancer). The one place the tests get it: where it is written may move.
+    /// load balancer), written at start by [`demo_fleet`] as `fleetctl demo` writes it. The one
+    /// place the tests get it.
     pub fn fleet_file(&self) -> PathBuf {
-        self.sim.fleet_file()
+        self.fleet_file.clone()
     }
 
     /// The demo fleet file with `count` instances of `web`, `lb_extra` appended inside the
@@ -350,6 +359,13 @@ pub async fn user_client(
         Arc::from(build_provider(&settings, &ctx).await.unwrap());
     let endpoints = endpoints_for(provider.as_ref(), &settings, &ctx.env).unwrap();
     edit(OciClient::builder(provider, endpoints))
+}
+
+/// Writes the demo fleet file of a simulator started without [`TestSim`] (as
+/// [`TestSim::fleet_file`] has it: `DIR/fleet.yaml` of its output directory) and returns its
+/// path.
+pub fn fleet_file(sim: &SimHandle) -> PathBuf {
+    demo_fleet::write(sim).unwrap()
 }
 
 /// Polls `check` until it returns `Ok`, for at most [`DEADLINE`]; panics with the last value

@@ -8,6 +8,8 @@
 //! - `cargo xtask dashboard` rebuilds the dashboard (`frontend/dist`, checked in) with trunk
 //!   and records its inputs' hash (`frontend/dist.stamp`; a test fails when it is stale).
 //! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
+//! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
+//!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
 //!   against its bound, OCI calls per steady step, the 10,000-instance step (figures and
 //!   commands in `docs/benchmarks.md`), and the dashboard's compressed size.
@@ -37,6 +39,7 @@ commands:
   schema   regenerate schema/fleetctl.schema.json from the config types
   dashboard
            rebuild frontend/dist with trunk (release) and write frontend/dist.stamp
+  openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
            `bench` go to fleetctl-bench: [all|rollout|calls|steady] [--rollout-scale F]
            [--fleet N]; `bench dashboard` only measures the dashboard's gzip size
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Some("setup") => setup().map(|_| ()),
         Some("schema") => schema(),
         Some("dashboard") => dashboard::build(&root()),
+        Some("openapi") => openapi(),
         Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -98,6 +102,28 @@ fn test() -> Result<()> {
         run(cargo()
             .args(["clippy", "--all-targets", "--", "-D", "warnings"])
             .current_dir(&root))
+    })?;
+    step("fleetctl without the demo (what the image ships)", || {
+        // Builds and lints the CLI as the Dockerfile builds it...
+        run(cargo()
+            .args([
+                "clippy",
+                "-p",
+                "fleetctl",
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ])
+            .current_dir(&root))?;
+        // ...and proves neither deployed binary links the simulator.
+        for (package, features) in [
+            ("fleetctl", &["--no-default-features"][..]),
+            ("fleetctl-function", &[][..]),
+        ] {
+            no_simulator_in(package, features, &root)?;
+        }
+        Ok(())
     })?;
     step("cargo clippy (dashboard, wasm32)", || {
         run(cargo()
@@ -187,6 +213,28 @@ fn schema() -> Result<()> {
     let path = root.join("schema/fleetctl.schema.json");
     fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
     println!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+/// `cargo xtask openapi`: the test that compares `docs/openapi.json` with the generated
+/// document, run in its writing mode.
+fn openapi() -> Result<()> {
+    let root = root();
+    run(cargo()
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "fleetctl-function",
+            "--test",
+            "api",
+            "--",
+            "--exact",
+            "openapi::the_checked_in_document_is_current",
+        ])
+        .env("FLEETCTL_UPDATE_OPENAPI", "1")
+        .current_dir(&root))?;
+    println!("xtask: wrote {}", root.join("docs/openapi.json").display());
     Ok(())
 }
 
@@ -396,6 +444,40 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
         .arg(&requirements))?;
     fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(python)
+}
+
+/// Fails when `package` (built with `features`) depends on `oci-sim` outside its tests.
+fn no_simulator_in(package: &str, features: &[&str], root: &Path) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args([
+        "tree",
+        "-p",
+        package,
+        "-e",
+        "normal,build",
+        "--prefix",
+        "none",
+    ])
+    .args(features)
+    .current_dir(root);
+    let shown = show(&cmd);
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !out.status.success() {
+        bail!("`{shown}` exited with {}", out.status);
+    }
+    let tree = String::from_utf8_lossy(&out.stdout);
+    if tree.lines().any(|l| l.starts_with("oci-sim ")) {
+        bail!(
+            "{package} {} links oci-sim; the simulator must not ship",
+            features.join(" ")
+        );
+    }
+    if !tree.lines().any(|l| l.starts_with(&format!("{package} "))) {
+        bail!("`{shown}` printed no tree for {package}:\n{tree}");
+    }
+    Ok(())
 }
 
 fn cargo_bin() -> String {

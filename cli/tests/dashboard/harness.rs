@@ -184,6 +184,31 @@ fn program(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
 }
 
+/// A Chrome DevTools Protocol command sent through chromedriver (`goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// Headless chromium through chromedriver, with a fresh profile.
 pub struct Browser {
     pub client: Client,
@@ -255,6 +280,20 @@ impl Browser {
             _driver: driver,
             _profile: profile,
             shots,
+        }
+    }
+
+    /// Makes every request whose URL matches one of `patterns` fail (as a gateway that does
+    /// not pass a route would), from now on.
+    pub async fn block(&self, patterns: &[&str]) {
+        for (cmd, params) in [
+            ("Network.enable", json!({})),
+            ("Network.setBlockedURLs", json!({ "urls": patterns })),
+        ] {
+            self.client
+                .issue_cmd(Cdp { cmd, params })
+                .await
+                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
         }
     }
 

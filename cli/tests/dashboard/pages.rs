@@ -200,6 +200,12 @@ async fn a_rolling_restart_advances_its_badge_and_replaces_the_rows() {
     until_idle(&browser, &demo).await;
     let before: Vec<String> = browser.rows().await.into_iter().map(|r| r.0).collect();
     browser.record_badge("rolling_restart").await;
+    let strategy = browser
+        .client
+        .find(fantoccini::Locator::Css("#strategy"))
+        .await
+        .unwrap();
+    strategy.select_by_value("replace").await.unwrap();
     browser.click("#rolling-restart").await;
     browser
         .until(
@@ -217,7 +223,9 @@ async fn a_rolling_restart_advances_its_badge_and_replaces_the_rows() {
         )
         .await;
     browser.shot("rolling").await;
-    let deadline = Instant::now() + WAIT;
+    // Each replacement waits minReadySeconds (10 s) and drains the old backend (30 s) in
+    // real time: the demo's three take about 150 s.
+    let deadline = Instant::now() + 3 * WAIT;
     loop {
         let seen = browser.recorded().await;
         if seen.last() == Some(&None) && seen.len() > 1 {
@@ -351,6 +359,8 @@ async fn without_a_token_the_page_asks_for_one() {
         "{why}"
     );
     browser.shot("prompt").await;
+    // Reading needs no token: the page shows the fleet meanwhile.
+    until_idle(&browser, &demo).await;
     // A wrong token: the server refuses it, the page says so and asks again.
     browser.type_into("#token-input", "not-the-token").await;
     browser.click("#token-save").await;
@@ -419,4 +429,42 @@ async fn the_server_going_away_shows_reconnecting_and_the_page_recovers() {
     assert_eq!(browser.text("#connection-lost").await, None);
     until_idle(&browser, &demo).await;
     browser.shot("recovered").await;
+}
+
+#[tokio::test]
+async fn where_streaming_is_unavailable_the_page_polls() {
+    let _one = serial().await;
+    let demo = Demo::start();
+    let browser = Browser::start("polling").await;
+    // As behind a gateway that does not pass the event stream.
+    browser.block(&["*/events*"]).await;
+    browser.client.goto(&demo.url).await.unwrap();
+    browser
+        .until(
+            "polling",
+            "return document.getElementById('connection').textContent;",
+            |v| v == "Polling (live stream unavailable)",
+        )
+        .await;
+    until_idle(&browser, &demo).await;
+    browser.shot("polling").await;
+    // Changes still show, from /metrics.
+    let before = browser.rows().await.len();
+    browser
+        .type_into("#desired", &(before + 1).to_string())
+        .await;
+    browser.click("#scale").await;
+    browser
+        .until(
+            "a row more",
+            "return document.querySelectorAll('#instances tbody tr').length;",
+            |v| v.as_u64() == Some(before as u64 + 1),
+        )
+        .await;
+    until_idle(&browser, &demo).await;
+    assert_eq!(
+        browser.text("#connection").await.as_deref(),
+        Some("Polling (live stream unavailable)")
+    );
+    browser.shot("polled").await;
 }

@@ -32,7 +32,7 @@ impl Fixture {
 
     /// The simulator's own fleet file with its `auth:` line replaced.
     fn fleet_with_auth(&self, name: &str, auth: &str) -> PathBuf {
-        let text = std::fs::read_to_string(self.sim.fleet_file()).unwrap();
+        let text = std::fs::read_to_string(fleetctl_testkit::fleet_file(&self.sim)).unwrap();
         let mut replaced = false;
         let lines: Vec<String> = text
             .lines()
@@ -102,7 +102,7 @@ fn no_env() -> BTreeMap<String, String> {
 #[tokio::test]
 async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
     let f = Fixture::start().await;
-    let fleet = f.sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
@@ -133,7 +133,7 @@ async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
 #[tokio::test]
 async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
     let f = Fixture::start().await;
-    let fleet = f.sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
         &[
             "-vvv",
@@ -154,7 +154,7 @@ async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
 #[tokio::test]
 async fn legacy_flag_and_json_output_report_the_same() {
     let f = Fixture::start().await;
-    let fleet = f.sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&f.sim);
     let out = fleetctl(
         &[
             "--config",
@@ -487,7 +487,7 @@ async fn instance_principal_rides_out_metadata_and_federation_errors() {
 async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_allowed() {
     let f = Fixture::start().await;
     let port = f.sim.local_addr().port();
-    let text_of = std::fs::read_to_string(f.sim.fleet_file()).unwrap();
+    let text_of = std::fs::read_to_string(fleetctl_testkit::fleet_file(&f.sim)).unwrap();
     let base = f.sim.base_url().trim_end_matches('/');
     assert!(text_of.contains(base), "{text_of}");
     let fleet = f.dir().join("insecure.yaml");

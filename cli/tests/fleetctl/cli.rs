@@ -306,17 +306,27 @@ fn an_internal_error_is_one_line_and_exit_3() {
 }
 
 #[test]
-fn commands_not_built_yet_say_so_and_exit_1() {
-    for args in [&["serve"][..], &["--http", "127.0.0.1:0"][..]] {
+fn serve_and_the_http_flag_need_a_valid_fleet_file_before_they_listen() {
+    for args in [
+        &["--config", "/nonexistent/fleet.yaml", "serve"][..],
+        &["--config", "/nonexistent/fleet.yaml", "--http", ":0"][..],
+    ] {
         let out = fleetctl(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
         assert!(stdout(&out).is_empty(), "{args:?} printed {}", stdout(&out));
         assert!(
-            stderr(&out).contains("is not available in this build of fleetctl yet"),
+            stderr(&out).contains("/nonexistent/fleet.yaml"),
             "{args:?}: {}",
             stderr(&out)
         );
     }
+    let out = fleetctl(&["serve", "--http", "localhost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("expected IP:PORT"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod demo;
 mod operations;
+mod serve;
 mod state_s3;
 mod status;
 mod status_errors;

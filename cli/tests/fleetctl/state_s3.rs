@@ -66,7 +66,7 @@ async fn an_s3_store_on_loopback_is_never_reached_through_the_proxy() {
     .await;
     // A proxy that refuses everything.
     let (proxy, proxy_connections) = answering(http_response("502 Bad Gateway", "")).await;
-    let fleet = sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&sim);
     let mut cmd = support::fleetctl_async();
     cmd.args(["--config", fleet.to_str().unwrap()])
         .args(["--state", "s3://fleet/state.json", "status"])

@@ -52,7 +52,7 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
     .await;
 
     let state = dir.path().join("state.json");
-    let fleet = sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&sim);
     let out = support::fleetctl_async()
         .args(["--config", fleet.to_str().unwrap()])
         .args(["--state", state.to_str().unwrap(), "status"])
@@ -88,7 +88,7 @@ async fn control_characters_in_an_oci_error_message_are_escaped() {
         "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good",
     )
     .await;
-    let fleet = sim.fleet_file();
+    let fleet = fleetctl_testkit::fleet_file(&sim);
     let out = support::fleetctl_async()
         .args(["--config", fleet.to_str().unwrap()])
         .args(["--state", "memory://x", "status"])

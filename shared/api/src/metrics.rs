@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The metrics snapshot: the fleet, the active (or last) operation and its progress, the load
 /// balancer, the scale queue and one row per instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MetricsSnapshot {
     /// `metadata.name`.
@@ -94,6 +95,7 @@ impl MetricsSnapshot {
 
 /// What an operation does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
     /// Bring the fleet to a desired total.
@@ -106,6 +108,7 @@ pub enum OperationKind {
 
 /// Where an operation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperationStatus {
     /// Steps remain.
@@ -128,6 +131,7 @@ pub enum OperationStatus {
 /// terminating). `planning` while no step is in progress (none started yet, or the
 /// operation is paused); `done` when there is no operation or it is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// No step in progress yet.
@@ -157,6 +161,7 @@ impl Phase {
 
 /// A rolling restart's strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// A new instance first, then the old one goes.
@@ -167,6 +172,7 @@ pub enum Strategy {
 
 /// A rolling restart's resolved limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
     /// The fleet size they were resolved for.
@@ -179,6 +185,7 @@ pub struct Limits {
 
 /// A group's count in the fleet file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GroupMinimum {
     /// The group.
@@ -189,6 +196,7 @@ pub struct GroupMinimum {
 
 /// One instance of the status grid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRow {
     /// The instance OCID.
@@ -213,6 +221,7 @@ pub struct InstanceRow {
 
 /// An instance's load balancer backend, as the ledger knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BackendState {
     /// No backend: not added yet (the instance is starting) or already removed.
@@ -245,6 +254,7 @@ impl BackendState {
 
 /// What an operation's step is doing to an instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     /// The step's action.
@@ -262,6 +272,7 @@ pub struct Activity {
 
 /// A step's action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepAction {
     /// A new instance.
@@ -276,6 +287,7 @@ pub enum StepAction {
 
 /// Which side of a replacement an instance is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The instance being replaced.
@@ -286,6 +298,7 @@ pub enum Role {
 
 /// Active instances against the fleet file's total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SizeDrift {
     /// Fewer active than desired.
@@ -317,6 +330,7 @@ impl SizeDrift {
 
 /// The control loop's view: desired against actual, and how its last runs went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ControlStatus {
     /// `metadata.name`.
@@ -338,6 +352,7 @@ pub struct ControlStatus {
 
 /// The recent events, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EventHistory {
     /// The events, oldest first.
@@ -348,8 +363,14 @@ pub struct EventHistory {
 
 /// Something that happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EventEntry {
+    /// Its id: events are numbered from 1 in the order the ledger recorded them, and the
+    /// number survives the window (`/events` SSE sends it as `id:`). 0 from a server that
+    /// did not number them.
+    #[serde(default)]
+    pub id: u64,
     /// When.
     pub at: String,
     /// How much it matters.
@@ -366,6 +387,7 @@ pub struct EventEntry {
 
 /// How much an event matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventLevel {
     /// Normal progress.

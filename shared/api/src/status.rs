@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything `fleetctl status` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FleetStatus {
     /// `metadata.name`.
@@ -36,6 +37,7 @@ pub struct FleetStatus {
 
 /// A summary of the ledger document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LedgerSummary {
     /// Whether a ledger document exists at the state URL.
@@ -53,6 +55,7 @@ pub struct LedgerSummary {
 
 /// The ledger's active or last operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OperationSummary {
     /// Its id.
@@ -65,6 +68,7 @@ pub struct OperationSummary {
 
 /// One instance group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GroupStatus {
     /// The group name.
@@ -81,6 +85,7 @@ pub struct GroupStatus {
 
 /// One instance, as the ledger, OCI and the load balancer see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceStatus {
     /// The instance OCID.
@@ -108,6 +113,7 @@ pub struct InstanceStatus {
 
 /// A backend of the fleet's backend set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BackendStatus {
     /// `ip:port`.
@@ -122,6 +128,7 @@ pub struct BackendStatus {
 
 /// The fleet's load balancer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerStatus {
     /// The load balancer OCID.
@@ -143,6 +150,7 @@ pub struct LoadBalancerStatus {
 
 /// A difference between what the ledger says, what OCI reports and what the load balancer has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Drift {
     /// What kind of difference.
@@ -162,6 +170,7 @@ pub struct Drift {
 
 /// The kinds of drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DriftKind {
     /// Fewer instances run in OCI than the fleet file's total.

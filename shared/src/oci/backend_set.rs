@@ -62,6 +62,9 @@ struct Api {
     work_request_errors: Option<&'static str>,
     /// An error's code field (the message is `message` on both).
     error_code: &'static str,
+    /// ListWorkRequests of one load balancer (`{load_balancers}/{id}/workRequests`), where
+    /// the API has it (classic); the NLB lists work requests by compartment only.
+    lists_work_requests: bool,
 }
 
 static CLASSIC: Api = Api {
@@ -79,6 +82,7 @@ static CLASSIC: Api = Api {
     work_request_operation: "type",
     work_request_errors: Some("errorDetails"),
     error_code: "errorCode",
+    lists_work_requests: true,
 };
 
 static NETWORK: Api = Api {
@@ -96,6 +100,7 @@ static NETWORK: Api = Api {
     work_request_operation: "operationType",
     work_request_errors: None,
     error_code: "code",
+    lists_work_requests: false,
 };
 
 impl Api {
@@ -665,6 +670,40 @@ impl LoadBalancerBackends for BackendSetClient {
             self.locks.finished(&self.lb, id);
         }
         Ok(check)
+    }
+
+    async fn in_flight_work_requests(&self) -> Result<Option<Vec<WorkRequestId>>, LbError> {
+        if !self.api.lists_work_requests {
+            return Ok(None);
+        }
+        let req = self.request(
+            "ListWorkRequests",
+            Method::GET,
+            format!(
+                "{}/{}/workRequests",
+                self.api.load_balancers,
+                encode_path_segment(self.lb.as_str())
+            ),
+        );
+        let items: Vec<Map<String, Value>> = self.client.list_all(&req).await?;
+        let mut in_flight = Vec::new();
+        for wr in items {
+            let field = |name: &str| wr.get(name).and_then(Value::as_str);
+            let status = WorkRequestStatus::from(
+                field(self.api.work_request_status)
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            // A work request without a state or id is not trusted to be finished: it counts
+            // as running unless its id cannot be read at all.
+            if status.is_terminal() {
+                continue;
+            }
+            if let Some(id) = field("id").and_then(WorkRequestId::new) {
+                in_flight.push(id);
+            }
+        }
+        Ok(Some(in_flight))
     }
 
     async fn wait_for(

@@ -660,6 +660,12 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
     /// One look at a work request of this load balancer (a started mutation's).
     async fn check_work_request(&self, id: &WorkRequestId) -> Result<WorkRequestCheck, LbError>;
 
+    /// The load balancer's work requests that are not finished (ACCEPTED, IN_PROGRESS, …),
+    /// whoever started them; `None` when this kind of load balancer cannot list them by load
+    /// balancer (the NLB lists work requests by compartment only). Used after a restart to
+    /// tell whether a backend removal sent just before it is still being applied.
+    async fn in_flight_work_requests(&self) -> Result<Option<Vec<WorkRequestId>>, LbError>;
+
     /// Polls a started mutation's work request until it is terminal (see
     /// [`MutationStarted::outcome`]) or `deadline` passes
     /// ([`LbError::WorkRequestTimedOut`]).

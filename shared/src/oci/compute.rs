@@ -382,6 +382,44 @@ pub async fn get_instance(client: &OciClient, id: &InstanceId) -> Result<Instanc
     client.send_json(&req).await
 }
 
+/// GetInstance with the answer's ETag (for a conditional update).
+pub async fn get_instance_with_etag(
+    client: &OciClient,
+    id: &InstanceId,
+) -> Result<(Instance, Option<String>), OciError> {
+    let req = OciRequest::new("GetInstance", Service::Core, Method::GET, instance_path(id));
+    let resp = client.send(&req).await?;
+    let instance: Instance = resp.json(req.operation)?;
+    Ok((instance, resp.etag().map(str::to_string)))
+}
+
+/// `PUT /20160918/instances/{id}` with `freeformTags` only (UpdateInstance): the map sent
+/// replaces the instance's freeform tags, so `tags` must hold the ones to keep. With `etag`
+/// the update is made only if the instance is unchanged since it was read (else 412,
+/// [`ErrorKind::PreconditionFailed`](super::error::ErrorKind::PreconditionFailed)). Setting
+/// the same tags twice changes nothing, so no retry token is needed; a retry after a lost
+/// answer meets the new ETag (412), and the caller reads the instance again.
+pub async fn update_instance_freeform_tags(
+    client: &OciClient,
+    id: &InstanceId,
+    tags: &BTreeMap<String, String>,
+    etag: Option<&str>,
+) -> Result<Instance, OciError> {
+    let mut req = OciRequest::new(
+        "UpdateInstance",
+        Service::Core,
+        Method::PUT,
+        instance_path(id),
+    )
+    .json_body(&serde_json::json!({ "freeformTags": tags }))?;
+    if let Some(etag) = etag {
+        req = req.if_match(etag)?;
+    }
+    let instance: Instance = client.send_json(&req).await?;
+    tracing::info!(instance = %id, "instance tags updated");
+    Ok(instance)
+}
+
 /// `GET /20160918/instances?compartmentId=…`: every page (`opc-next-page`), oldest first
 /// (`sortBy=TIMECREATED&sortOrder=ASC`, so instances created while paging land on later pages
 /// instead of shifting earlier ones), each instance once.

@@ -157,6 +157,30 @@ impl ObservedFleetTags {
     }
 }
 
+/// The freeform tags of an untagged instance that a sync adopts into `group` of `fleet`:
+/// its own tags kept (any that look like fleetctl's dropped), plus `fleetctl-fleet` and
+/// `fleetctl-group`. No operation or slot: no operation launched it.
+pub fn adoption_tags(
+    existing: &BTreeMap<String, String>,
+    fleet: &FleetName,
+    group: &GroupName,
+) -> BTreeMap<String, String> {
+    let mut tags: BTreeMap<String, String> = existing
+        .iter()
+        .filter(|(k, _)| !is_reserved_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.insert(TAG_FLEET.to_string(), fleet.as_str().to_string());
+    tags.insert(TAG_GROUP.to_string(), group.as_str().to_string());
+    tags
+}
+
+/// Whether an instance carries no `fleetctl-fleet` tag at all (in any case): the only kind a
+/// sync may adopt by display name. An instance tagged for another fleet is never taken.
+pub fn has_no_fleet_tag(tags: &BTreeMap<String, String>) -> bool {
+    tag_value(tags, TAG_FLEET).is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

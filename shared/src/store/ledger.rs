@@ -169,6 +169,10 @@ impl<'de> Deserialize<'de> for FormatVersion {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The ledger of one fleet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -193,6 +197,11 @@ pub struct Ledger {
     /// Recent events, oldest first, at most [`MAX_EVENTS`].
     #[serde(default)]
     pub events: VecDeque<Event>,
+    /// How many events were ever appended ([`Ledger::push_event`]): the id of the newest
+    /// event, so the ids of `events` survive the window (the API's SSE `id:`). At least
+    /// `events.len()`; 0 in a ledger written before it was kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub event_count: u64,
     /// Who may act on the fleet, until when, and the fencing counter.
     #[serde(default)]
     pub lease: Lease,
@@ -200,6 +209,12 @@ pub struct Ledger {
     /// them and make no other backend change until they are done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub work_requests: Vec<PendingWorkRequest>,
+    /// Backend removals a step decided on and may have sent, whose answer it has not
+    /// recorded yet. A removal carries no retry token (OCI's DeleteBackend takes none), so
+    /// after a restart this is what stops the next step from sending it a second time
+    /// while the first is still being applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unconfirmed_removals: Vec<UnconfirmedRemoval>,
 }
 
 impl Ledger {
@@ -213,8 +228,10 @@ impl Ledger {
             scale_queue: VecDeque::new(),
             operation: None,
             events: VecDeque::new(),
+            event_count: 0,
             lease: Lease::default(),
             work_requests: Vec::new(),
+            unconfirmed_removals: Vec::new(),
         }
     }
 
@@ -235,22 +252,51 @@ impl Ledger {
 
     /// Appends an event, dropping the oldest ones beyond [`MAX_EVENTS`].
     pub fn push_event(&mut self, event: Event) {
+        self.event_count = self.newest_event_id() + 1;
         self.events.push_back(event);
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
         }
     }
 
-    /// The document as written to the store: pretty JSON with a final newline.
+    /// The id of the newest event (0 when there is none): [`Ledger::event_count`], or the
+    /// window's length for a ledger written before the count was kept.
+    pub fn newest_event_id(&self) -> u64 {
+        self.event_count
+            .max(u64::try_from(self.events.len()).unwrap_or(u64::MAX))
+    }
+
+    /// The events of the window with their ids (oldest first): ids are consecutive and end
+    /// at [`Ledger::newest_event_id`].
+    pub fn events_with_ids(&self) -> impl Iterator<Item = (u64, &Event)> {
+        let first = self.newest_event_id() + 1 - u64::try_from(self.events.len()).unwrap_or(0);
+        self.events.iter().zip(first..).map(|(e, id)| (id, e))
+    }
+
+    /// The document as written to the store: compact JSON with a final newline (a quarter
+    /// smaller than pretty JSON for a large fleet; `jq .` shows it indented).
     pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = serde_json::to_vec_pretty(self)?;
+        let mut out = serde_json::to_vec(self)?;
         out.push(b'\n');
         Ok(out)
     }
 
     /// Reads a document: first its `version` (a newer one is refused before anything else is
     /// looked at), then the whole shape, strictly.
+    ///
+    /// A document of this version is parsed once: [`FormatVersion`] accepts only this
+    /// version, so a parse that succeeds read a current document, and only a failed one is
+    /// probed for its version (a newer or older document is reported as such, not as the
+    /// first field this build does not know).
     pub fn from_json(bytes: &[u8]) -> Result<Ledger, DecodeError> {
+        // serde reads a struct from a JSON array too; only an object is a ledger (an array
+        // goes to the probe, which refuses it).
+        let is_object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let parse_error = match is_object.then(|| serde_json::from_slice(bytes)) {
+            Some(Ok(ledger)) => return Ok(ledger),
+            Some(Err(e)) => Some(e),
+            None => None,
+        };
         let probe: Probe = serde_json::from_slice(bytes).map_err(DecodeError::invalid)?;
         if probe.version > LEDGER_VERSION {
             return Err(DecodeError::Newer {
@@ -262,7 +308,11 @@ impl Ledger {
                 found: probe.version,
             });
         }
-        serde_json::from_slice(bytes).map_err(DecodeError::invalid)
+        match parse_error {
+            Some(e) => Err(DecodeError::invalid(e)),
+            // The probe accepted an object after all (it cannot: kept for the types).
+            None => serde_json::from_slice(bytes).map_err(DecodeError::invalid),
+        }
     }
 }
 
@@ -535,7 +585,12 @@ pub enum OperationKind {
         reboot_action: Option<RebootAction>,
     },
     /// Rebuild the ledger from what OCI reports.
-    SyncState,
+    SyncState {
+        /// Also adopt instances with no fleet tag at all whose display name is one this fleet
+        /// gives (`<displayNamePrefix>-<group>-<n>`): they are tagged for the fleet.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adopt_untagged: bool,
+    },
 }
 
 impl OperationKind {
@@ -545,7 +600,7 @@ impl OperationKind {
         match self {
             OperationKind::Scale { .. } => "scale",
             OperationKind::RollingRestart { .. } => "rolling_restart",
-            OperationKind::SyncState => "sync_state",
+            OperationKind::SyncState { .. } => "sync_state",
         }
     }
 }
@@ -771,6 +826,16 @@ pub struct PendingWorkRequest {
     pub started: Timestamp,
 }
 
+/// A backend removal that may have been sent and whose answer is not recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnconfirmedRemoval {
+    /// The backend's name (`ip:port`).
+    pub backend: String,
+    /// When the step that decided it saved its plan.
+    pub since: Timestamp,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lease
 // ---------------------------------------------------------------------------------------------
@@ -800,4 +865,54 @@ pub struct LeaseHold {
     pub acquired: Timestamp,
     /// When it ends unless renewed.
     pub expires: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: usize) -> Event {
+        Event {
+            at: Timestamp::new(OffsetDateTime::UNIX_EPOCH),
+            level: EventLevel::Info,
+            message: format!("event {n}"),
+            operation: None,
+            instance: None,
+        }
+    }
+
+    #[test]
+    fn event_ids_run_on_past_the_window_and_survive_a_round_trip() {
+        let mut ledger = Ledger::new("web".parse().unwrap(), OffsetDateTime::UNIX_EPOCH);
+        assert_eq!(ledger.newest_event_id(), 0);
+        for n in 1..=MAX_EVENTS + 5 {
+            ledger.push_event(event(n));
+        }
+        assert_eq!(ledger.events.len(), MAX_EVENTS);
+        assert_eq!(ledger.newest_event_id(), (MAX_EVENTS + 5) as u64);
+        let ids: Vec<(u64, String)> = ledger
+            .events_with_ids()
+            .map(|(id, e)| (id, e.message.clone()))
+            .collect();
+        assert_eq!(ids.first().unwrap(), &(6, "event 6".to_string()));
+        assert_eq!(
+            ids.last().unwrap(),
+            &((MAX_EVENTS + 5) as u64, format!("event {}", MAX_EVENTS + 5))
+        );
+        let back = Ledger::from_json(&ledger.to_json().unwrap()).unwrap();
+        assert_eq!(back.newest_event_id(), ledger.newest_event_id());
+    }
+
+    #[test]
+    fn a_ledger_written_before_the_count_numbers_its_window_from_one() {
+        let mut ledger = Ledger::new("web".parse().unwrap(), OffsetDateTime::UNIX_EPOCH);
+        ledger.events.push_back(event(1));
+        ledger.events.push_back(event(2));
+        let json = String::from_utf8(ledger.to_json().unwrap()).unwrap();
+        assert!(!json.contains("eventCount"), "{json}");
+        let ids: Vec<u64> = ledger.events_with_ids().map(|(id, _)| id).collect();
+        assert_eq!(ids, [1, 2]);
+        ledger.push_event(event(3));
+        assert_eq!(ledger.event_count, 3);
+    }
 }

@@ -390,9 +390,14 @@ async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_m
         .await
         .unwrap();
 
-    ops::request(&w.ctx, OperationKind::SyncState)
-        .await
-        .unwrap();
+    ops::request(
+        &w.ctx,
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
+    )
+    .await
+    .unwrap();
     let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
     assert_eq!(
         report.operation().map(|o| o.status),
@@ -418,6 +423,120 @@ async fn sync_adopts_an_instance_tagged_for_the_fleet_and_marks_a_vanished_one_m
         messages.iter().any(|m| m.contains("marked missing")),
         "the vanished instance is reported: {messages:?}"
     );
+}
+
+/// `sync --adopt-untagged`: an instance launched by hand without fleet tags but named the
+/// way the fleet names its instances is adopted and tagged (its own tags kept); one named
+/// otherwise, and one tagged for another fleet, are left alone; without the flag nothing
+/// untagged is adopted.
+#[tokio::test]
+async fn sync_adopting_untagged_instances_tags_those_named_like_the_fleet_only() {
+    use std::collections::BTreeMap;
+
+    use fleetctl_core::oci::compute;
+    use fleetctl_core::oci::tags::{FleetTags, TAG_FLEET};
+    use fleetctl_core::oci::wire::RetryToken;
+
+    let w = world(1, "", ", drainTimeout: 20ms").await;
+    bring_up(&w, 1).await;
+    let client = &w.ctx.cloud.client;
+    let fleet = w.ctx.config.metadata.name.clone();
+    let prefix = w.ctx.config.spec.display_name_prefix.as_str().to_string();
+    let group = w.ctx.config.group("web").unwrap();
+    let by_hand = |name: &str, tags: &[(&str, &str)]| {
+        let mut details = cloud::launch_details(
+            &w.ctx.config,
+            group,
+            &FleetTags::new(fleet.clone(), group.name.clone(), "x".parse().unwrap(), 0),
+        );
+        details.display_name = Some(name.to_string());
+        details.freeform_tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>();
+        let token = RetryToken::derive("by-hand", &"by-hand".parse().unwrap(), name);
+        async move {
+            compute::launch_instance(client, &details, &token)
+                .await
+                .unwrap()
+        }
+    };
+    let named = by_hand(&format!("{prefix}-web-7"), &[("team", "payments")]).await;
+    let other_name = by_hand(&format!("{prefix}-cache-1"), &[]).await;
+    let other_fleet = by_hand(&format!("{prefix}-web-8"), &[(TAG_FLEET, "someone-else")]).await;
+
+    ops::request(
+        &w.ctx,
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
+    )
+    .await
+    .unwrap();
+    let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+    assert!(
+        report.ledger.record(&named.id).is_none(),
+        "a plain sync adopts no untagged instance"
+    );
+
+    ops::request(
+        &w.ctx,
+        OperationKind::SyncState {
+            adopt_untagged: true,
+        },
+    )
+    .await
+    .unwrap();
+    let report = ops::step(&w.ctx, Mode::Operation).await.unwrap();
+    assert_eq!(
+        report.operation().map(|o| o.status),
+        Some(OperationStatus::Succeeded)
+    );
+    let adopted = report.ledger.record(&named.id).expect("adopted");
+    assert_eq!(adopted.group.as_str(), "web");
+    assert!(!adopted.state.is_gone());
+    assert!(
+        report
+            .ledger
+            .events
+            .iter()
+            .any(|e| e.message.contains("adopted (untagged")),
+        "{:?}",
+        report.ledger.events
+    );
+    assert!(report.ledger.record(&other_name.id).is_none());
+    assert!(report.ledger.record(&other_fleet.id).is_none());
+
+    let now = compute::get_instance(client, &named.id).await.unwrap();
+    assert!(
+        now.fleet_tags().belongs_to(&fleet),
+        "{:?}",
+        now.freeform_tags
+    );
+    assert_eq!(
+        now.fleet_tags().group.as_ref().map(|g| g.as_str()),
+        Some("web")
+    );
+    assert_eq!(
+        now.freeform_tags.get("team").map(String::as_str),
+        Some("payments"),
+        "its own tags are kept"
+    );
+    let untouched = compute::get_instance(client, &other_name.id).await.unwrap();
+    assert!(untouched.freeform_tags.is_empty());
+    let theirs = compute::get_instance(client, &other_fleet.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.freeform_tags.get(TAG_FLEET).map(String::as_str),
+        Some("someone-else")
+    );
+
+    // From now on it is a member like any other: listed by its tags, with its private IP.
+    let report = ops::step(&w.ctx, Mode::Control).await.unwrap();
+    let record = report.ledger.record(&named.id).expect("kept");
+    assert!(!record.state.is_gone());
+    assert!(record.private_ip.is_some(), "{record:?}");
 }
 
 #[tokio::test]

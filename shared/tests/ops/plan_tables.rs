@@ -773,7 +773,12 @@ fn a_rolling_restart_or_sync_is_refused_while_another_operation_runs() {
     w.seed("web", 3);
     let running = w.request(rolling(RolloutStrategy::Replace)).unwrap();
     w.step(Mode::Operation);
-    for kind in [rolling(RolloutStrategy::Replace), OperationKind::SyncState] {
+    for kind in [
+        rolling(RolloutStrategy::Replace),
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
+    ] {
         let err = w.request(kind).unwrap_err();
         assert!(
             matches!(&err, RequestError::Busy { operation, .. } if *operation == running),
@@ -1110,7 +1115,10 @@ fn sync_adopts_and_finishes_in_one_step() {
         "demo",
         T0,
     ));
-    w.request(OperationKind::SyncState).unwrap();
+    w.request(OperationKind::SyncState {
+        adopt_untagged: false,
+    })
+    .unwrap();
     w.step(Mode::Operation);
     assert_eq!(
         w.ledger.operation.as_ref().unwrap().status,
@@ -1282,4 +1290,104 @@ fn a_load_balancer_change_still_applying_holds_the_others_until_it_is_done() {
             .any(|e| e.level == EventLevel::Warning && e.message.contains("backend set is busy")),
         "a failed change is reported"
     );
+}
+
+/// A backend removal whose answer was never recorded (the process died between sending it
+/// and writing the ledger) is not sent again while the load balancer may still be applying
+/// it: DeleteBackend has no retry token.
+#[test]
+fn a_removal_sent_before_a_restart_is_not_sent_again_while_it_may_be_applying() {
+    let mut w = World::new(fleet(&[("web", 2)], true, ""));
+    w.seed("web", 3);
+    // web-3 is gone, but its backend is still there: the planner removes it.
+    w.instances.retain(|i| i.id != id(3));
+    for r in w
+        .ledger
+        .records
+        .iter_mut()
+        .filter(|r| r.instance_id == id(3))
+    {
+        r.state = RecordState::Terminated;
+        r.terminated = Some(Timestamp::new(w.now));
+    }
+    let gone = backend(3).name;
+    let removes = |p: &plan::Plan| {
+        p.actions
+            .iter()
+            .filter(|a| matches!(a, Action::DeleteBackend { backend: b } if b == &gone))
+            .count()
+    };
+    let obs = w.observe();
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
+    assert_eq!(removes(&p), 1, "{:?}", p.actions);
+    assert_eq!(
+        p.ledger.unconfirmed_removals.len(),
+        1,
+        "the plan saved before acting notes the removal"
+    );
+    // The process dies after sending it: the saved plan is all the next run has.
+    w.ledger = p.ledger;
+
+    // The load balancer is still applying a work request: wait.
+    let mut obs = w.observe();
+    obs.load_balancer.as_mut().unwrap().in_flight = Some(vec!["wr-1".into()]);
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
+    assert_eq!(removes(&p), 0, "{:?}", p.actions);
+    assert!(
+        p.waiting_on[0].contains(&format!(
+            "removal of backend {} sent before a restart",
+            gone.as_str()
+        )),
+        "{:?}",
+        p.waiting_on
+    );
+    assert_eq!(p.ledger.unconfirmed_removals.len(), 1);
+
+    // Nothing running and the backend still there: it never took effect; decided again.
+    obs.load_balancer.as_mut().unwrap().in_flight = Some(Vec::new());
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
+    assert_eq!(removes(&p), 1, "{:?}", p.actions);
+
+    // A load balancer that cannot list its work requests (NLB): wait a while, then send again.
+    obs.load_balancer.as_mut().unwrap().in_flight = None;
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
+    assert_eq!(removes(&p), 0, "{:?}", p.actions);
+    let later = w.now + plan::UNCONFIRMED_REMOVAL_WAIT + Duration::from_secs(1);
+    let p = plan::plan(&w.config, &w.ledger, &obs, later, Mode::Control);
+    assert_eq!(removes(&p), 1, "{:?}", p.actions);
+    assert!(
+        p.ledger
+            .events
+            .iter()
+            .any(|e| e.level == EventLevel::Warning && e.message.contains("sending it again")),
+        "a removal sent twice is reported"
+    );
+
+    // Gone: the note is dropped and nothing is sent.
+    w.backends.retain(|b| b.name != backend(3).name);
+    let obs = w.observe();
+    let p = plan::plan(&w.config, &w.ledger, &obs, w.now, Mode::Control);
+    assert_eq!(removes(&p), 0);
+    assert!(p.ledger.unconfirmed_removals.is_empty());
+}
+
+#[test]
+fn display_names_map_to_groups_by_the_fleets_naming_rule() {
+    let config = fleet(&[("web", 1), ("web-api", 1)], false, "");
+    let prefix = config.spec.display_name_prefix.as_str().to_string();
+    let group = |name: String| plan::group_of_display_name(&config, &name).map(|g| g.to_string());
+    assert_eq!(group(format!("{prefix}-web-3")).as_deref(), Some("web"));
+    assert_eq!(
+        group(format!("{prefix}-web-api-12")).as_deref(),
+        Some("web-api")
+    );
+    assert_eq!(group(format!("{prefix}-web-")), None, "no number");
+    assert_eq!(group(format!("{prefix}-web-3a")), None, "not a number");
+    assert_eq!(group(format!("{prefix}-cache-1")), None, "no such group");
+    assert_eq!(
+        group(format!("{prefix}web-1")),
+        None,
+        "no dash after the prefix"
+    );
+    assert_eq!(group("other-web-1".to_string()), None, "another prefix");
 }

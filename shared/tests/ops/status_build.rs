@@ -124,7 +124,9 @@ fn observation(
             },
             backends,
             work_requests: Default::default(),
+            in_flight: None,
         }),
+        untagged: Vec::new(),
     }
 }
 
@@ -475,7 +477,9 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
     let mut l = ledger(vec![]);
     l.operation = Some(Operation {
         id: OperationId::parse("op-1").unwrap(),
-        kind: OperationKind::SyncState,
+        kind: OperationKind::SyncState {
+            adopt_untagged: false,
+        },
         status: OperationStatus::Running,
         started: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
         updated: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),

@@ -220,7 +220,9 @@ fn every_kind_of_operation_round_trips() {
             strategy: RolloutStrategy::Replace,
             reboot_action: None,
         },
-        OperationKind::SyncState,
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
     ] {
         let mut l = full_ledger();
         l.operation.as_mut().unwrap().kind = kind.clone();
@@ -522,13 +524,21 @@ fn operation_kind_and_status_words_are_their_json_names() {
             strategy: RolloutStrategy::Reboot,
             reboot_action: None,
         },
-        OperationKind::SyncState,
+        OperationKind::SyncState {
+            adopt_untagged: false,
+        },
     ];
     for kind in kinds {
         let json = serde_json::to_value(&kind).unwrap();
         assert_eq!(json["type"], kind.as_str(), "{kind:?}");
     }
-    assert_eq!(OperationKind::SyncState.as_str(), "sync_state");
+    assert_eq!(
+        OperationKind::SyncState {
+            adopt_untagged: false
+        }
+        .as_str(),
+        "sync_state"
+    );
     for status in [
         OperationStatus::Running,
         OperationStatus::Succeeded,

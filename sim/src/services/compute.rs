@@ -419,6 +419,14 @@ pub fn operations() -> Vec<Operation> {
             terminate_instance,
         ),
         op(
+            "UpdateInstance",
+            "compute",
+            Method::PUT,
+            "/20160918/instances/{instanceId}",
+            signed,
+            update_instance,
+        ),
+        op(
             "InstanceAction",
             "compute",
             Method::POST,
@@ -1078,6 +1086,59 @@ fn instance_action(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> 
             )
         })?;
         tracing::info!(instance = %id, %action, ?outcome, "instance action");
+        Ok(instance_response(instance))
+    })
+}
+
+/// `PUT /20160918/instances/{id}` (UpdateInstanceDetails): the display name and the tags.
+/// Each given field replaces the whole value (OCI's rule for tags: the map sent is the map
+/// kept). Other fields of UpdateInstanceDetails (shape, metadata, …) are refused as not
+/// simulated rather than ignored. Honours `if-match` and `opc-retry-token`; a TERMINATING or
+/// TERMINATED instance is 409.
+fn update_instance(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let id = call.param("instanceId")?;
+    let body = object(call.req)?;
+    let f = Fields::root(&body);
+    for key in body.keys() {
+        if !["displayName", "freeformTags", "definedTags"].contains(&key.as_str()) {
+            return Err(ApiError::invalid_parameter(format!(
+                "UpdateInstance field '{key}' is not simulated (displayName, freeformTags and definedTags are)"
+            )));
+        }
+    }
+    let display_name = f.opt_str("displayName")?.map(str::to_string);
+    let freeform_tags = f.opt_string_map("freeformTags")?;
+    let defined_tags = f.opt_object_map("definedTags")?;
+    let (mut world, tick) = ctx.settled();
+    check_tenancy(&world, call, "instance", id)?;
+    idempotent(&mut world, call.req, tick.now, |world| {
+        visible_instance(world, id, tick)?;
+        let instance = world
+            .compute
+            .get_mut(id)
+            .ok_or_else(|| ApiError::not_found("instance", id))?;
+        if_match(call.req, &instance.etag, "instance", id)?;
+        if matches!(
+            instance.state,
+            InstanceState::Terminating | InstanceState::Terminated
+        ) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "IncorrectState",
+                format!("Instance {id} is {} and cannot be updated", instance.state),
+            ));
+        }
+        if let Some(name) = display_name.clone() {
+            instance.display_name = name;
+        }
+        if let Some(tags) = freeform_tags.clone() {
+            instance.freeform_tags = tags;
+        }
+        if let Some(tags) = defined_tags.clone() {
+            instance.defined_tags = tags;
+        }
+        instance.etag = new_etag();
+        tracing::info!(instance = %id, "instance updated");
         Ok(instance_response(instance))
     })
 }

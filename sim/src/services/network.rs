@@ -152,7 +152,7 @@ pub struct NewVnic {
 
 impl NetworkState {
     /// One VCN (10.0.0.0/16) with two regional subnets: `fleet-subnet` 10.0.0.0/24 (private;
-    /// what `fleet.yaml` uses) and `fleet-subnet-b` 10.0.1.0/24 (public IPs allowed).
+    /// what fleetctl's demo fleet file uses) and `fleet-subnet-b` 10.0.1.0/24 (public IPs allowed).
     pub fn seed(
         &mut self,
         rng: &mut fastrand::Rng,

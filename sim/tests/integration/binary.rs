@@ -41,8 +41,8 @@ async fn binary_announces_its_port_serves_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(scale["timeScale"], 0.001);
-    let yaml = std::fs::read_to_string(dir.path().join("fleet.yaml")).unwrap();
-    assert!(yaml.contains(&format!("endpoint: {base}\n")));
+    let config = std::fs::read_to_string(dir.path().join("config")).unwrap();
+    assert!(config.contains("[DEFAULT]"), "{config}");
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

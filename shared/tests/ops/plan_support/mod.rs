@@ -253,6 +253,7 @@ impl World {
                     total_backend_count: self.backends.len() as u32,
                 },
                 work_requests: Default::default(),
+                in_flight: None,
             }
         });
         Observation {
@@ -260,6 +261,7 @@ impl World {
             instances: listed,
             private_ips,
             load_balancer,
+            untagged: Vec::new(),
         }
     }
 
@@ -377,6 +379,22 @@ impl World {
             }
             Action::DeleteBackend { backend } => {
                 self.backends.retain(|b| &b.name != backend);
+                Some(Outcome::RemovalSettled {
+                    backend: backend.as_str().to_string(),
+                })
+            }
+            Action::Tag { instance, group } => {
+                let fleet = self.config.metadata.name.as_str().to_string();
+                for i in self.instances.iter_mut().filter(|i| &i.id == instance) {
+                    i.freeform_tags.insert(
+                        fleetctl_core::oci::tags::TAG_FLEET.to_string(),
+                        fleet.clone(),
+                    );
+                    i.freeform_tags.insert(
+                        fleetctl_core::oci::tags::TAG_GROUP.to_string(),
+                        group.as_str().to_string(),
+                    );
+                }
                 None
             }
             Action::Terminate { .. } if self.lose_terminations => Some(Outcome::Transient {

@@ -160,10 +160,11 @@ async fn create_then_load_returns_the_ledger_and_its_version(open: Open) {
         version, created,
         "load must return the version create returned"
     );
-    // The bytes are the pretty JSON of the ledger, version 1 first.
+    // The bytes are the compact JSON of the ledger, version 1 first, one final newline.
     let raw = raw_get(&store).await.unwrap();
     let text = std::str::from_utf8(&raw).unwrap();
-    assert!(text.starts_with("{\n  \"version\": 1,"), "{text}");
+    assert!(text.starts_with("{\"version\":1,"), "{text}");
+    assert_eq!(text.matches('\n').count(), 1, "{text}");
 }
 
 async fn save_with_the_current_version_replaces_the_document(open: Open) {

@@ -1,0 +1,111 @@
+//! The ledger alone, without a simulator: a synthetic ledger of `n` running records, a
+//! finished scale operation that launched them all (its `n` steps) and a full event history,
+//! serialized and parsed (medians of 11). The same shape as the 10,000-instance run writes,
+//! so the ledger's own cost can be measured in seconds instead of a seven-minute bring-up.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use fleetctl_core::store::ledger::{
+    Event, EventLevel, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus,
+    RecordState, Step, StepAction, StepStatus, Timestamp,
+};
+use time::OffsetDateTime;
+
+use crate::measure::median_of;
+
+/// What one run measured.
+pub struct Figures {
+    pub records: usize,
+    pub bytes: usize,
+    pub to_json: Duration,
+    pub from_json: Duration,
+}
+
+/// A ledger shaped like the one a control loop writes after bringing up `n` instances.
+pub fn synthetic(n: u32) -> Result<Ledger> {
+    let t0 = OffsetDateTime::from_unix_timestamp(1_780_000_000).context("a start time")?;
+    let at = |s: i64| Timestamp::new(t0 + time::Duration::seconds(s));
+    let mut ledger = Ledger::new("bench".parse().context("fleet name")?, t0);
+    let op: fleetctl_core::ids::OperationId = "op-20260601-0001".parse().context("operation id")?;
+    let group: fleetctl_core::ids::GroupName = "web".parse().context("group")?;
+    let mut steps = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let id = format!("ocid1.instance.oc1.iad.anuwcljt{i:0>52}")
+            .parse()
+            .context("instance id")?;
+        let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_8000 + i));
+        ledger.records.push(InstanceRecord {
+            instance_id: id,
+            group: group.clone(),
+            name: format!("bench-web-{i}"),
+            private_ip: Some(ip),
+            created: at(i64::from(i)),
+            terminated: None,
+            state: RecordState::Running,
+            operation: Some(op.clone()),
+        });
+        steps.push(Step {
+            slot: i,
+            action: StepAction::Launch {
+                group: group.clone(),
+            },
+            status: StepStatus::Done,
+            instance: ledger.records.last().map(|r| r.instance_id.clone()),
+            started: Some(at(i64::from(i))),
+            finished: Some(at(i64::from(i) + 60)),
+            detail: None,
+            phase: None,
+            since: None,
+            drain_first: false,
+            seen_down: false,
+            escalated: false,
+        });
+    }
+    ledger.operation = Some(Operation {
+        id: op.clone(),
+        kind: OperationKind::Scale { desired: n },
+        status: OperationStatus::Succeeded,
+        started: at(0),
+        updated: at(i64::from(n) + 60),
+        finished: Some(at(i64::from(n) + 60)),
+        steps,
+        error: None,
+        pause_reason: None,
+        waiting_on: Vec::new(),
+        start_total: 0,
+        target_total: n,
+        limits: None,
+        abort_requested: false,
+    });
+    for i in 0..200 {
+        ledger.push_event(Event {
+            at: at(i),
+            level: EventLevel::Info,
+            message: format!("bench-web-{i}: in service"),
+            operation: Some(op.clone()),
+            instance: ledger
+                .records
+                .get(i as usize)
+                .map(|r| r.instance_id.clone()),
+        });
+    }
+    Ok(ledger)
+}
+
+/// Serializes and parses a synthetic ledger of `n` records.
+pub fn run(n: u32) -> Result<Figures> {
+    let ledger = synthetic(n)?;
+    let bytes = ledger.to_json()?;
+    let back = Ledger::from_json(&bytes)?;
+    anyhow::ensure!(back == ledger, "the ledger does not read back as written");
+    let (to_json, _) = median_of(11, || ledger.to_json());
+    let (from_json, _) = median_of(11, || Ledger::from_json(&bytes));
+    Ok(Figures {
+        records: ledger.records.len(),
+        bytes: bytes.len(),
+        to_json,
+        from_json,
+    })
+}
