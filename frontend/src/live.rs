@@ -180,7 +180,7 @@ async fn read_health(app: AppState) {
 async fn read_control(app: AppState) {
     match net::get::<ControlStatus>("control").await {
         Ok(c) => app.control.set(Some(c)),
-        Err(Failure::Decode(e)) => app.notice.set(Some(e)),
+        Err(e @ Failure::Decode(_)) => app.notice.set(Some(e.to_string())),
         Err(_) => {}
     }
 }
@@ -192,7 +192,7 @@ async fn read_history(app: AppState) {
                 app.push_event(e);
             }
         }
-        Err(Failure::Decode(e)) => app.notice.set(Some(e)),
+        Err(e @ Failure::Decode(_)) => app.notice.set(Some(e.to_string())),
         Err(_) => {}
     }
 }
@@ -209,8 +209,8 @@ async fn poll_all(app: AppState, mark: bool) {
             app.apply_snapshot(s);
             true
         }
-        Err(Failure::Decode(e)) => {
-            app.notice.set(Some(e));
+        Err(e @ Failure::Decode(_)) => {
+            app.notice.set(Some(e.to_string()));
             true
         }
         Err(_) => false,

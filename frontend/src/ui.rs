@@ -136,9 +136,11 @@ pub fn TokenPrompt() -> impl IntoView {
                 <h2 id="token-h">"API token needed"</h2>
                 <p id="token-why">{match why {
                     Prompt::Required => "This server needs a token for changes (scale, restart, pause…). \
-                        Paste the token fleetctl printed: the part after #token= in the dashboard's address.",
-                    Prompt::Refused => "The server refused the token. Paste the token fleetctl printed: \
-                        the part after #token= in the dashboard's address.",
+                        Paste the API token: the part after #token= in the address fleetctl demo printed, \
+                        the token fleetctl serve printed, or the variable spec.api.tokenEnv names.",
+                    Prompt::Refused => "The server refused the token. Paste the API token: the part after \
+                        #token= in the address fleetctl demo printed, the token fleetctl serve printed, or \
+                        the variable spec.api.tokenEnv names.",
                 }}</p>
                 <form class="row" on:submit=save>
                     <label for="token-input">"Token"</label>
