@@ -213,7 +213,7 @@ fn demo_brings_its_fleet_into_service_behind_the_api_and_prints_the_dashboard_ur
 
     let (status, page) = http("GET", &format!("{base}/"), None, None);
     assert_eq!(status, 200);
-    assert!(page.contains("/openapi.json"), "{page}");
+    assert!(page.contains("_bg.wasm"), "the dashboard: {page}");
     let (status, metrics) = http("GET", &format!("{base}/metrics"), None, None);
     assert_eq!(status, 200);
     let m: serde_json::Value = serde_json::from_str(&metrics).unwrap();
