@@ -606,6 +606,35 @@ fn a_matching_fingerprint_emits_no_warning() {
     ));
 }
 
+/// Issue 12 item 5: a key file its group or others can read is a warning naming the file and
+/// its mode, once per file (a session provider re-reads its key); 0600 is not.
+#[test]
+fn a_key_file_others_can_read_is_warned_about_once_and_a_0600_one_is_not() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = Home::new(&api_key_config("", ""));
+    let file = OciConfigFile::load(&home.config()).unwrap();
+    let key = home.dir.path().join(".oci/key.pem");
+    let load = || {
+        let (captured, guard) = capture_tracing();
+        ApiKeyProvider::from_profile(&file.profile("DEFAULT").unwrap(), &home.env(), None).unwrap();
+        drop(guard);
+        captured.warnings()
+    };
+    assert!(load().is_empty(), "0600: {:?}", load());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warnings = load();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!(
+            "permissions on {} are too open (0644)",
+            key.display()
+        )) && warnings[0].contains("chmod 600"),
+        "{}",
+        warnings[0]
+    );
+    assert!(load().is_empty(), "warned once per file: {:?}", load());
+}
+
 #[tokio::test]
 async fn key_content_in_the_file_is_refused_without_echoing_it() {
     let home = Home::new(&api_key_config(

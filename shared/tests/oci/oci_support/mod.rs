@@ -164,13 +164,16 @@ pub fn capture_tracing() -> (Captured, tracing::subscriber::DefaultGuard) {
     (captured, guard)
 }
 
-/// Writes `contents` to `dir/name` and returns the path.
+/// Writes `contents` to `dir/name` with mode 0600 (as `oci setup config` leaves keys and
+/// configs; a key others can read is warned about) and returns the path.
 pub fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = dir.join(name);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).unwrap();
     }
     std::fs::write(&path, contents).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
 }
 
