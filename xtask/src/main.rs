@@ -8,8 +8,9 @@
 //! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
 //!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
-//!   against its bound, OCI calls per steady step, the 10,000-instance step (figures and
-//!   commands in `docs/benchmarks.md`).
+//!   against its bound, OCI calls per steady step, the 10,000-instance step, and the HTTP
+//!   face (`function`: the release binaries, built first as the Dockerfile does, against the
+//!   Python FDK) (figures and commands in `docs/benchmarks.md`).
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
 //! warm machine pays nothing. Nothing here needs root except the browser install that the
@@ -33,8 +34,9 @@ commands:
   schema   regenerate schema/fleetctl.schema.json from the config types
   openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
-           `bench` go to fleetctl-bench: [all|rollout|calls|steady] [--rollout-scale F]
-           [--fleet N]
+           `bench` go to fleetctl-bench: [all|rollout|calls|steady|ledger|function]
+           [--rollout-scale F] [--fleet N] [--runs N] [--requests N] [--clients N]
+           [--seconds S]
 ";
 
 fn main() -> ExitCode {
@@ -209,9 +211,45 @@ fn openapi() -> Result<()> {
 /// `cargo xtask bench [ARGS]`: the benchmarks, built and run in release mode (the figures
 /// mean nothing in a debug build). They print figures and ratios; a missed target is a figure,
 /// not a failure.
+///
+/// The `function` section (part of `all`) measures the release binaries that ship: they are
+/// built first exactly as the Dockerfile builds them, and the Python FDK it compares with comes
+/// from the project's venv (installed here when missing; without it that comparison is
+/// reported as not measured).
 fn bench(args: &[String]) -> Result<()> {
     let root = root();
-    run(cargo()
+    let section = args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.chars().all(|c| c.is_ascii_lowercase()))
+        .map_or("all", String::as_str);
+    let mut cmd = cargo();
+    if matches!(section, "all" | "function") {
+        step("release binaries (as the Dockerfile builds them)", || {
+            run(cargo()
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--no-default-features",
+                    "-p",
+                    "fleetctl",
+                    "-p",
+                    "fleetctl-function",
+                ])
+                .current_dir(&root))
+        })?;
+        match step("python venv (.venv, the Python FDK)", || ensure_venv(&root)) {
+            Ok(python) => {
+                if let Some(bin) = python.parent() {
+                    cmd.env("FLEETCTL_BENCH_FDK", bin.join("fdk"));
+                }
+            }
+            Err(e) => eprintln!(
+                "xtask: no Python FDK ({e:#}): the cold-start comparison will say it was not measured"
+            ),
+        }
+    }
+    run(cmd
         .args([
             "run",
             "--release",
