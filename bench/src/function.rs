@@ -78,7 +78,8 @@ impl Binaries {
 
 /// A simulator and a fleet file for it (the demo fleet, config-file auth, a `file://` ledger).
 pub struct Fleet {
-    pub sim: SimHandle,
+    /// Kept running (and alive) while the processes under test talk to it.
+    _sim: SimHandle,
     pub fleet_file: PathBuf,
     pub state_url: String,
     dir: tempfile::TempDir,
@@ -100,7 +101,7 @@ impl Fleet {
         std::fs::write(&fleet_file, crate::demo_fleet::text(&sim, &state_url))
             .context("writing fleet.yaml")?;
         Ok(Fleet {
-            sim,
+            _sim: sim,
             fleet_file,
             state_url,
             dir,
@@ -172,43 +173,7 @@ fn cold_start(mut cmd: Command, iofs: &Path, log: &Path) -> Result<Sample> {
         .stderr(File::create(log).context("creating a log file")?);
     let started = Instant::now();
     let mut child = cmd.spawn().context("spawning")?;
-    let result = (|| {
-        loop {
-            if std::fs::symlink_metadata(&link).is_ok() {
-                break;
-            }
-            if let Some(status) = child.try_wait().context("waiting")? {
-                bail!("exited with {status} before binding its socket");
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("no socket after {START_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_micros(50));
-        }
-        let socket = started.elapsed();
-        let stream = UnixStream::connect(&link).context("connecting to the socket")?;
-        stream
-            .set_read_timeout(Some(START_TIMEOUT))
-            .context("setting a timeout")?;
-        let mut conn = Conn::new(stream);
-        let r = conn.request(
-            "POST",
-            "/call",
-            &[
-                ("fn-call-id", "01BENCHCOLDSTART0000000000"),
-                ("fn-deadline", &deadline),
-                ("fn-intent", "httprequest"),
-                ("fn-invoke-type", "sync"),
-                ("fn-http-method", "GET"),
-                ("fn-http-request-url", "/healthz"),
-                ("fn-http-h-accept", "application/json"),
-            ],
-            b"",
-        )?;
-        let answer = started.elapsed();
-        check_call(&r)?;
-        Ok(Sample { socket, answer })
-    })();
+    let result = first_answer(&mut child, &link, started, &deadline);
     // SIGKILL: the next run starts from nothing; nothing here waits for a graceful stop.
     let _ = child.kill();
     let _ = child.wait();
@@ -216,6 +181,50 @@ fn cold_start(mut cmd: Command, iofs: &Path, log: &Path) -> Result<Sample> {
         let log = std::fs::read_to_string(log).unwrap_or_default();
         anyhow!("{e:#}; its stderr:\n{}", tail(&log, 20))
     })
+}
+
+/// Waits for the symlink at `link`, then sends the invocation and reads its answer.
+fn first_answer(
+    child: &mut Child,
+    link: &Path,
+    started: Instant,
+    deadline: &str,
+) -> Result<Sample> {
+    loop {
+        if std::fs::symlink_metadata(link).is_ok() {
+            break;
+        }
+        if let Some(status) = child.try_wait().context("waiting")? {
+            bail!("exited with {status} before binding its socket");
+        }
+        if started.elapsed() > START_TIMEOUT {
+            bail!("no socket after {START_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    let socket = started.elapsed();
+    let stream = UnixStream::connect(link).context("connecting to the socket")?;
+    stream
+        .set_read_timeout(Some(START_TIMEOUT))
+        .context("setting a timeout")?;
+    let mut conn = Conn::new(stream);
+    let r = conn.request(
+        "POST",
+        "/call",
+        &[
+            ("fn-call-id", "01BENCHCOLDSTART0000000000"),
+            ("fn-deadline", deadline),
+            ("fn-intent", "httprequest"),
+            ("fn-invoke-type", "sync"),
+            ("fn-http-method", "GET"),
+            ("fn-http-request-url", "/healthz"),
+            ("fn-http-h-accept", "application/json"),
+        ],
+        b"",
+    )?;
+    let answer = started.elapsed();
+    check_call(&r)?;
+    Ok(Sample { socket, answer })
 }
 
 /// The socket answers 200 and, when the FDK says it, the function's status is 200.
@@ -292,13 +301,14 @@ pub fn cold_starts(bins: &Binaries, fleet: &Fleet, runs: usize) -> Result<ColdSt
         if i > 0 {
             rust.push(s);
         }
-        if let (Ok(fdk), Ok(samples)) = (&fdk, &mut python) {
+        if let (Ok(fdk), true) = (&fdk, python.is_ok()) {
             let iofs = run.path().join("iofs-py");
             std::fs::create_dir(&iofs).context("creating iofs")?;
-            match cold_start(python_cmd(fdk), &iofs, &run.path().join("python.log")) {
-                Ok(s) if i > 0 => samples.push(s),
-                Ok(_) => {}
-                Err(e) => python = Err(format!("the Python FDK failed: {e:#}")),
+            let sample = cold_start(python_cmd(fdk), &iofs, &run.path().join("python.log"));
+            match (sample, &mut python) {
+                (Ok(s), Ok(samples)) if i > 0 => samples.push(s),
+                (Ok(_), _) => {}
+                (Err(e), _) => python = Err(format!("the Python FDK failed: {e:#}")),
             }
         }
     }
@@ -399,7 +409,7 @@ fn fleetctl_serve(bins: &Binaries, fleet: &Fleet, log: &Path) -> Result<Server> 
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().transpose().context("reading serve's output")?;
     // Keep draining its stdout so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    std::thread::spawn(move || lines.for_each(drop));
     let addr = first
         .as_deref()
         .and_then(|l| l.strip_prefix("fleetctl serve: listening on http://"))
@@ -512,10 +522,7 @@ pub fn memory(bins: &Binaries, fleet: &Fleet, requests: usize) -> Result<Memory>
         peak,
         rss_end,
         requests,
-        paths: MIX
-            .iter()
-            .map(|(p, a)| format!("{p} ({a})"))
-            .collect(),
+        paths: MIX.iter().map(|(p, a)| format!("{p} ({a})")).collect(),
     })
 }
 
@@ -559,7 +566,8 @@ fn throughput(server: &Server, clients: usize, length: Duration) -> Result<Throu
             std::thread::spawn(move || -> Result<u64> {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let r = conn.request("GET", "/metrics", &[("accept", "application/json")], b"")?;
+                    let r =
+                        conn.request("GET", "/metrics", &[("accept", "application/json")], b"")?;
                     if r.status != 200 {
                         bail!("GET /metrics answered {}", r.status);
                     }
@@ -573,7 +581,9 @@ fn throughput(server: &Server, clients: usize, length: Duration) -> Result<Throu
     stop.store(true, Ordering::Relaxed);
     let mut requests = 0;
     for t in threads {
-        requests += t.join().map_err(|_| anyhow!("a client thread panicked"))??;
+        requests += t
+            .join()
+            .map_err(|_| anyhow!("a client thread panicked"))??;
     }
     let elapsed = started.elapsed();
     let server_cpu = cpu_of(server.pid())?.saturating_sub(cpu0);
@@ -601,12 +611,10 @@ pub fn throughputs(
         let server = function_http(bins, fleet, &log)?;
         throughput(&server, clients, length).context("fleetctl-function --listen")?
     };
-    let serve = (|| {
-        let log = fleet.dir.path().join("serve-rps.log");
-        let server = fleetctl_serve(bins, fleet, &log)?;
-        throughput(&server, clients, length)
-    })()
-    .map_err(|e| format!("{e:#}"));
+    let log = fleet.dir.path().join("serve-rps.log");
+    let serve = fleetctl_serve(bins, fleet, &log)
+        .and_then(|server| throughput(&server, clients, length))
+        .map_err(|e| format!("{e:#}"));
     Ok(Throughputs {
         clients,
         function,
@@ -678,7 +686,8 @@ fn elf_sections(b: &[u8]) -> Result<Vec<String>> {
     if b.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
         bail!("not a little-endian ELF64 file");
     }
-    let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?, u16_at(0x3e)?);
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?, u16_at(0x3e)?);
     let header = |i: usize| shoff + i * shentsize;
     let strtab = u64_at(header(shstrndx) + 0x18)?;
     let mut names = Vec::with_capacity(shnum);

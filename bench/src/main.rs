@@ -21,12 +21,12 @@
 //! memory is theirs alone).
 
 mod calls;
-mod function;
-mod http1;
 /// The demo fleet file's writer, shared with `fleetctl demo`.
 #[path = "../../cli/src/demo_fleet.rs"]
 #[allow(dead_code)] // the benchmarks use the text only
 mod demo_fleet;
+mod function;
+mod http1;
 mod ledger;
 mod measure;
 mod rollout;
@@ -491,7 +491,9 @@ async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
     });
 
     println!();
-    println!("  release binaries (cargo build --release --no-default-features -p fleetctl -p fleetctl-function, as the Dockerfile)");
+    println!(
+        "  release binaries (cargo build --release --no-default-features -p fleetctl -p fleetctl-function, as the Dockerfile)"
+    );
     for s in &sizes {
         let carries = match (s.symbols, s.debuginfo) {
             (false, false) => "stripped",

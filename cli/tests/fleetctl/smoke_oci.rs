@@ -21,7 +21,7 @@
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -315,8 +315,15 @@ fn a_one_instance_fleet_lives_and_dies_in_a_real_tenancy() {
     ok(&fleet_file, &["rolling-restart", "--strategy", "replace"]);
     let replaced = status(&fleet_file);
     let second = instance_ids(&replaced);
-    assert_eq!(second.len(), 1, "one instance after the replace: {replaced}");
-    assert_ne!(second, first, "the replace launched a new instance: {replaced}");
+    assert_eq!(
+        second.len(),
+        1,
+        "one instance after the replace: {replaced}"
+    );
+    assert_ne!(
+        second, first,
+        "the replace launched a new instance: {replaced}"
+    );
     assert_eq!(replaced["inSync"], true, "{replaced}");
     assert_eq!(
         replaced["ledger"]["operation"]["status"], "succeeded",
