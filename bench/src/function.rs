@@ -160,8 +160,8 @@ fn rfc3339_in(d: Duration) -> Result<String> {
 fn cold_start(mut cmd: Command, iofs: &Path, log: &Path) -> Result<Sample> {
     let link = iofs.join("lsnr.sock");
     let deadline = rfc3339_in(Duration::from_secs(60))?;
-    cmd.env_clear()
-        .env("HOME", iofs)
+    // The callers cleared the environment (`env_clear`) and set their own variables.
+    cmd.env("HOME", iofs)
         .env("FN_LISTENER", format!("unix:{}", link.display()))
         .env("FN_FORMAT", "http-stream")
         .env("FN_APP_ID", "ocid1.fnapp.oc1.iad.bench")
@@ -280,14 +280,17 @@ pub fn cold_starts(bins: &Binaries, fleet: &Fleet, runs: usize) -> Result<ColdSt
     };
     let rust_cmd = || {
         let mut cmd = Command::new(&bins.function);
-        cmd.env("FLEETCTL_CONFIG", &fleet.fleet_file)
+        cmd.env_clear()
+            .env("FLEETCTL_CONFIG", &fleet.fleet_file)
             .env("FLEETCTL_API_TOKEN", TOKEN)
             .env("FLEETCTL_LOG_FORMAT", "json");
         cmd
     };
     let python_cmd = |fdk: &Path| {
         let mut cmd = Command::new(fdk);
-        cmd.args(["func.py", "handler"]).current_dir(&func_dir);
+        cmd.env_clear()
+            .args(["func.py", "handler"])
+            .current_dir(&func_dir);
         cmd
     };
     let mut rust = Vec::new();
