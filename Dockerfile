@@ -1,15 +1,14 @@
 # fleetctl-function as a container image: HTTP on $PORT (8080) on any container host, and the
 # Fn http-stream contract when OCI Functions sets FN_LISTENER (docs/deploy-oci-functions.md).
 #
-# Three stages:
-#   dashboard  the Leptos dashboard built by trunk into frontend/dist (embedded in the binary);
+# Two stages (the dashboard is checked in, built, under frontend/dist, and embedded by
+# function/build.rs; a test fails when it is stale against frontend/):
 #   build      static musl binaries: fleetctl-function, and fleetctl WITHOUT the `demo`
 #              feature, so the simulator (oci-sim) is not in the image;
 #   runtime    alpine with CA certificates and the uid/gid 1000 `fn` user OCI Functions
 #              expects; nothing runs as root.
 #
 # The same steps by hand, without Docker (what `cargo xtask test` checks too):
-#   (cd frontend && trunk build --release)
 #   cargo build --release --locked --no-default-features -p fleetctl -p fleetctl-function
 #   cargo tree -p fleetctl --no-default-features -e normal | grep oci-sim   # prints nothing
 #
@@ -19,22 +18,11 @@
 
 ARG RUST_VERSION=1.95
 
-FROM rust:${RUST_VERSION}-bookworm AS dashboard
-ARG TRUNK_VERSION=0.21.14
-WORKDIR /src
-RUN rustup target add wasm32-unknown-unknown \
-    && curl -fsSL "https://github.com/trunk-rs/trunk/releases/download/v${TRUNK_VERSION}/trunk-$(uname -m)-unknown-linux-gnu.tar.gz" \
-       | tar -xz -C /usr/local/bin trunk
-COPY . .
-# trunk fetches the wasm-bindgen CLI matching Cargo.lock (frontend/Cargo.toml pins it).
-RUN cd frontend && trunk build --release
-
 FROM rust:${RUST_VERSION}-alpine AS build
 # aws-lc-sys (the TLS crypto) compiles C: a C toolchain, cmake and perl.
 RUN apk add --no-cache musl-dev build-base cmake perl
 WORKDIR /src
 COPY . .
-COPY --from=dashboard /src/frontend/dist frontend/dist
 # musl targets link statically by default: no libc in the runtime image is needed.
 RUN cargo build --release --locked --no-default-features -p fleetctl -p fleetctl-function \
     && strip target/release/fleetctl-function target/release/fleetctl

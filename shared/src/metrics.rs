@@ -22,9 +22,9 @@
 use std::collections::BTreeMap;
 
 use fleetctl_api::metrics::{
-    Activity, ControlStatus, EventEntry, EventHistory, EventLevel, GroupMinimum, InstanceRow,
-    Limits, MetricsSnapshot, OperationKind as ApiKind, OperationStatus as ApiStatus, Phase, Role,
-    SizeDrift, StepAction as ApiAction, Strategy,
+    Activity, BackendState, ControlStatus, EventEntry, EventHistory, EventLevel, GroupMinimum,
+    InstanceRow, Limits, MetricsSnapshot, OperationKind as ApiKind, OperationStatus as ApiStatus,
+    Phase, Role, SizeDrift, StepAction as ApiAction, Strategy,
 };
 use time::OffsetDateTime;
 
@@ -112,7 +112,7 @@ pub fn snapshot(
                 count: g.count,
             })
             .collect(),
-        instances: rows(config, ledger),
+        instances: rows(config, ledger, lb_enabled),
     }
 }
 
@@ -256,7 +256,7 @@ fn step_counts(op: &Operation, ledger: &Ledger) -> StepCounts {
 
 /// The status grid: live records by group (file order, then groups the file no longer
 /// has), then creation and name, each with what the active operation does to it.
-fn rows(config: &FleetConfig, ledger: &Ledger) -> Vec<InstanceRow> {
+fn rows(config: &FleetConfig, ledger: &Ledger, lb_enabled: bool) -> Vec<InstanceRow> {
     let activities = activities(ledger);
     let group_rank = |r: &InstanceRecord| {
         config
@@ -281,14 +281,33 @@ fn rows(config: &FleetConfig, ledger: &Ledger) -> Vec<InstanceRow> {
             group: r.group.as_str().to_string(),
             state: r.state.as_str().to_string(),
             private_ip: r.private_ip.map(|ip| ip.to_string()),
+            backend: lb_enabled
+                .then(|| backend(r.state, activities.get(&r.instance_id).map(|(p, _)| *p))),
             created: r.created.to_string(),
-            activity: activities.get(&r.instance_id).cloned(),
+            activity: activities.get(&r.instance_id).map(|(_, a)| a.clone()),
         })
         .collect()
 }
 
+/// An instance's backend from its record's state and the phase of the step working on it.
+/// A replacement's step phase concerns both instances, so the record state decides first:
+/// while the new one registers the old one is `running` (healthy), and while the old one
+/// drains the new one is `running` too.
+fn backend(state: RecordState, phase: Option<StepPhase>) -> BackendState {
+    match (state, phase) {
+        (RecordState::Running, Some(StepPhase::Undraining)) => BackendState::Drained,
+        (RecordState::Running, _) => BackendState::Healthy,
+        (RecordState::Launching, Some(StepPhase::Registering)) => BackendState::Pending,
+        (RecordState::Launching, Some(StepPhase::Warming)) => BackendState::Healthy,
+        (RecordState::Rebooting, _) => BackendState::Drained,
+        (_, Some(StepPhase::Deregistering)) => BackendState::Removing,
+        (RecordState::Draining, _) => BackendState::Draining,
+        _ => BackendState::Absent,
+    }
+}
+
 /// What the in-progress steps of a running or paused operation do to each instance.
-fn activities(ledger: &Ledger) -> BTreeMap<InstanceId, Activity> {
+fn activities(ledger: &Ledger) -> BTreeMap<InstanceId, (StepPhase, Activity)> {
     let mut out = BTreeMap::new();
     let Some(op) = ledger
         .operation
@@ -309,12 +328,17 @@ fn activities(ledger: &Ledger) -> BTreeMap<InstanceId, Activity> {
     {
         let Some(phase) = s.phase else { continue };
         let words = phase_words(phase);
-        let activity = |action, role, text: String| Activity {
-            action,
-            role,
-            phase: phase.as_str().to_string(),
-            since: s.since.map(|t| t.to_string()),
-            text,
+        let activity = |action, role, text: String| {
+            (
+                phase,
+                Activity {
+                    action,
+                    role,
+                    phase: phase.as_str().to_string(),
+                    since: s.since.map(|t| t.to_string()),
+                    text,
+                },
+            )
         };
         match &s.action {
             StepAction::Launch { .. } => {

@@ -3,18 +3,22 @@
 //! - `cargo xtask test`   the whole test suite, exactly what CI runs (`.ci/run`): installs what
 //!   the tests need (idempotently), then format check, clippy, the tests, the dashboard build.
 //! - `cargo xtask setup`  only the idempotent installs (Python venv with the OCI SDK and moto,
-//!   rustup components and the wasm32 target).
+//!   rustup components and the wasm32 target, trunk and wasm-bindgen-cli for the dashboard,
+//!   Debian's chromium and chromium-driver for its browser tests).
+//! - `cargo xtask dashboard` rebuilds the dashboard (`frontend/dist`, checked in) with trunk
+//!   and records its inputs' hash (`frontend/dist.stamp`; a test fails when it is stale).
 //! - `cargo xtask schema` regenerates `schema/fleetctl.schema.json` from the config types.
 //! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
 //!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
-//!   against its bound, OCI calls per steady step, the 10,000-instance step, and the HTTP
-//!   face (`function`: the release binaries, built first as the Dockerfile does, against the
-//!   Python FDK) (figures and commands in `docs/benchmarks.md`).
+//!   against its bound, OCI calls per steady step, the 10,000-instance step, the HTTP face
+//!   (`function`: the release binaries, built first as the Dockerfile does, against the
+//!   Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
+//!   compressed size.
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
-//! warm machine pays nothing. Nothing here needs root except the browser install that the
-//! dashboard tests will add.
+//! warm machine pays nothing. Only the browser install needs root (apt-get); without root it
+//! says what to install.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -24,19 +28,24 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+mod dashboard;
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test     install what the tests need, then fmt --check, clippy -D warnings, every test,
            and the dashboard's wasm build (what CI runs)
   setup    only the idempotent installs (.venv with tests/python/requirements.txt,
-           rustfmt/clippy, the wasm32-unknown-unknown target)
+           rustfmt/clippy, the wasm32-unknown-unknown target, trunk, wasm-bindgen-cli,
+           chromium and chromium-driver)
   schema   regenerate schema/fleetctl.schema.json from the config types
+  dashboard
+           rebuild frontend/dist with trunk (release) and write frontend/dist.stamp
   openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
            `bench` go to fleetctl-bench: [all|rollout|calls|steady|ledger|function]
            [--rollout-scale F] [--fleet N] [--runs N] [--requests N] [--clients N]
-           [--seconds S]
+           [--seconds S]; `bench dashboard` only measures the dashboard's gzip size
 ";
 
 fn main() -> ExitCode {
@@ -45,6 +54,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("setup") => setup().map(|_| ()),
         Some("schema") => schema(),
+        Some("dashboard") => dashboard::build(&root()),
         Some("openapi") => openapi(),
         Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -141,16 +151,22 @@ fn test() -> Result<()> {
             .env("FLEETCTL_TEST_PYTHON", &env.python)
             .current_dir(&root))
     })?;
-    step("dashboard build (wasm32)", || {
-        run(cargo()
-            .args([
-                "build",
-                "-p",
-                "fleetctl-frontend",
-                "--target",
-                "wasm32-unknown-unknown",
-            ])
-            .current_dir(&root))
+    step("dashboard build (trunk --release)", || {
+        // Proves the sources build; whether frontend/dist is up to date is the stamp test's
+        // job (`cargo test` above), which does not depend on the toolchain's exact output.
+        let check = root.join("target/dashboard-check");
+        dashboard::trunk_build(&root, &check)?;
+        let same = same_files(&check, &root.join(dashboard::DIST))?;
+        println!(
+            "xtask: the fresh build {} the checked-in {}",
+            if same {
+                "is byte for byte"
+            } else {
+                "differs from (toolchain or paths)"
+            },
+            dashboard::DIST
+        );
+        Ok(())
     })?;
     println!("xtask: all checks passed in {:.0?}", started.elapsed());
     Ok(())
@@ -164,6 +180,23 @@ fn setup() -> Result<Env> {
         ensure_rustup_target("wasm32-unknown-unknown")
     })?;
     let python = step("python venv (.venv)", || ensure_venv(&root))?;
+    step("trunk and wasm-bindgen-cli (dashboard build)", || {
+        ensure_cargo_tool(
+            "trunk",
+            &format!("trunk {}", dashboard::TRUNK_VERSION),
+            &["trunk", "--version", dashboard::TRUNK_VERSION],
+        )?;
+        let wb = dashboard::locked_wasm_bindgen(&root)?;
+        ensure_cargo_tool(
+            "wasm-bindgen",
+            &format!("wasm-bindgen {wb}"),
+            &["wasm-bindgen-cli", "--version", &wb],
+        )
+    })?;
+    step(
+        "chromium and chromedriver (dashboard browser tests)",
+        ensure_browser,
+    )?;
     Ok(Env { python })
 }
 
@@ -218,6 +251,11 @@ fn openapi() -> Result<()> {
 /// reported as not measured).
 fn bench(args: &[String]) -> Result<()> {
     let root = root();
+    match args.first().map(String::as_str) {
+        Some("dashboard") => return dashboard_size(&root),
+        None | Some("all") => dashboard_size(&root)?,
+        _ => {}
+    }
     let section = args
         .iter()
         .find(|a| !a.starts_with('-') && a.chars().all(|c| c.is_ascii_lowercase()))
@@ -262,6 +300,129 @@ fn bench(args: &[String]) -> Result<()> {
         ])
         .args(args)
         .current_dir(&root))
+}
+
+/// Installs `crate_args` with `cargo install` unless `program --version` prints `want`.
+/// `--locked` first (the tool's own lockfile); without it when the registry lacks a locked
+/// version (wasm-bindgen-cli's lockfile pins crates this registry may not serve).
+fn ensure_cargo_tool(program: &str, want: &str, crate_args: &[&str]) -> Result<()> {
+    let have = Command::new(program)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if have.as_deref() == Some(want) {
+        return Ok(());
+    }
+    println!(
+        "xtask: installing {want} (found: {})",
+        have.as_deref().unwrap_or("none")
+    );
+    let locked = run(cargo().arg("install").args(crate_args).arg("--locked"));
+    if let Err(e) = locked {
+        println!("xtask: `cargo install --locked` failed ({e:#}); trying without --locked");
+        run(cargo().arg("install").args(crate_args))?;
+    }
+    Ok(())
+}
+
+fn answers(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Debian's chromium and chromium-driver (same version, no download at test time).
+fn ensure_browser() -> Result<()> {
+    if answers("chromium") && answers("chromedriver") {
+        return Ok(());
+    }
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root_user {
+        bail!(
+            "chromium or chromedriver is missing; install them as root: \
+             apt-get install -y chromium chromium-driver"
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "chromium", "chromium-driver"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// Whether two directories hold the same files with the same bytes.
+fn same_files(a: &Path, b: &Path) -> Result<bool> {
+    let list = |d: &Path| -> Result<Vec<(String, Vec<u8>)>> {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(d).with_context(|| format!("listing {}", d.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                files.push((
+                    entry.file_name().to_string_lossy().into_owned(),
+                    fs::read(entry.path())?,
+                ));
+            }
+        }
+        files.sort();
+        Ok(files)
+    };
+    Ok(list(a)? == list(b)?)
+}
+
+/// The dashboard's target: wasm + JS under 250 KB gzipped.
+const DASHBOARD_GZIP_TARGET: u64 = 250_000;
+
+/// The gzip (level 9) sizes of the shipped dashboard's wasm and JS (`frontend/dist`).
+fn dashboard_size(root: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let dist = root.join(dashboard::DIST);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dist)
+        .with_context(|| format!("listing {}", dist.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm" || e == "js"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!(
+            "{} has no .wasm or .js: run `cargo xtask dashboard`",
+            dist.display()
+        );
+    }
+    println!("dashboard size ({}, gzip -9):", dashboard::DIST);
+    let (mut raw_total, mut gz_total) = (0u64, 0u64);
+    for path in &files {
+        let bytes = fs::read(path)?;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        let gz_len = gz.finish()?.len() as u64;
+        let raw_len = bytes.len() as u64;
+        raw_total += raw_len;
+        gz_total += gz_len;
+        println!(
+            "  {:<48} {:>9} B raw {:>9} B gzip",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            raw_len,
+            gz_len
+        );
+    }
+    println!(
+        "  total wasm + JS: {raw_total} B raw, {gz_total} B gzip ({:.1} KB; target under {} KB: {})",
+        gz_total as f64 / 1000.0,
+        DASHBOARD_GZIP_TARGET / 1000,
+        if gz_total < DASHBOARD_GZIP_TARGET {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    Ok(())
 }
 
 fn ensure_rustup_component(component: &str, probe: &str) -> Result<()> {

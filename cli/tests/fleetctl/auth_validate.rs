@@ -9,21 +9,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use fleetctl_testkit::TestSim;
 use oci_sim::auth::keys::KeyIdKind;
-use oci_sim::{Sim, SimConfig, SimHandle};
 
 struct Fixture {
-    sim: SimHandle,
-    _dir: tempfile::TempDir,
+    sim: TestSim,
 }
 
 impl Fixture {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
-            .await
-            .unwrap();
-        Fixture { sim, _dir: dir }
+        Fixture {
+            sim: TestSim::start().await,
+        }
     }
 
     fn dir(&self) -> &Path {
@@ -32,7 +29,7 @@ impl Fixture {
 
     /// The simulator's own fleet file with its `auth:` line replaced.
     fn fleet_with_auth(&self, name: &str, auth: &str) -> PathBuf {
-        let text = std::fs::read_to_string(fleetctl_testkit::fleet_file(&self.sim)).unwrap();
+        let text = std::fs::read_to_string(self.sim.fleet_file()).unwrap();
         let mut replaced = false;
         let lines: Vec<String> = text
             .lines()
@@ -102,7 +99,7 @@ fn no_env() -> BTreeMap<String, String> {
 #[tokio::test]
 async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
     let f = Fixture::start().await;
-    let fleet = fleetctl_testkit::fleet_file(&f.sim);
+    let fleet = f.sim.fleet_file();
     let out = fleetctl(
         &["--config", fleet.to_str().unwrap(), "auth", "validate"],
         &no_env(),
@@ -133,7 +130,7 @@ async fn user_principal_api_key_succeeds_and_reports_who_it_signs_as() {
 #[tokio::test]
 async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
     let f = Fixture::start().await;
-    let fleet = fleetctl_testkit::fleet_file(&f.sim);
+    let fleet = f.sim.fleet_file();
     let out = fleetctl(
         &[
             "-vvv",
@@ -154,7 +151,7 @@ async fn log_lines_on_a_stderr_that_is_not_a_terminal_have_no_colour_codes() {
 #[tokio::test]
 async fn legacy_flag_and_json_output_report_the_same() {
     let f = Fixture::start().await;
-    let fleet = fleetctl_testkit::fleet_file(&f.sim);
+    let fleet = f.sim.fleet_file();
     let out = fleetctl(
         &[
             "--config",
@@ -423,37 +420,15 @@ async fn instance_method_off_an_oci_instance_is_exit_2_with_a_hint() {
     assert!(stderr.contains("method: user"), "{stderr}");
 }
 
-async fn inject_fault(sim: &SimHandle, rule: serde_json::Value) {
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        .json(&rule)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        201,
-        "{}",
-        resp.text().await.unwrap()
-    );
-}
-
 #[tokio::test]
 async fn instance_principal_rides_out_metadata_and_federation_errors() {
     let f = Fixture::start().await;
-    inject_fault(
-        &f.sim,
-        serde_json::json!({"operation": "ImdsGetCertificate", "status": 503, "count": 2}),
-    )
-    .await;
-    inject_fault(
-        &f.sim,
-        serde_json::json!({"operation": "X509FederationRequest", "status": 500, "count": 1}),
-    )
-    .await;
+    f.sim
+        .fault(serde_json::json!({"operation": "ImdsGetCertificate", "status": 503, "count": 2}))
+        .await;
+    f.sim
+        .fault(serde_json::json!({"operation": "X509FederationRequest", "status": 500, "count": 1}))
+        .await;
     let fleet = f.fleet_with_auth("flaky.yaml", "{method: instance, region: us-ashburn-1}");
     let env = BTreeMap::from([(
         "OCI_METADATA_BASE_URL".to_string(),
@@ -487,7 +462,7 @@ async fn instance_principal_rides_out_metadata_and_federation_errors() {
 async fn a_plain_http_endpoint_to_a_host_that_is_not_loopback_is_refused_unless_allowed() {
     let f = Fixture::start().await;
     let port = f.sim.local_addr().port();
-    let text_of = std::fs::read_to_string(fleetctl_testkit::fleet_file(&f.sim)).unwrap();
+    let text_of = std::fs::read_to_string(f.sim.fleet_file()).unwrap();
     let base = f.sim.base_url().trim_end_matches('/');
     assert!(text_of.contains(base), "{text_of}");
     let fleet = f.dir().join("insecure.yaml");

@@ -34,7 +34,8 @@ use fleetctl_core::fleet::{Fleet, Overrides};
 use fleetctl_core::oci::Env;
 use fleetctl_core::store::StateStore;
 use fleetctl_core::store::ledger::{Ledger, OperationStatus};
-use oci_sim::{LogEntry, Sim, SimConfig, SimHandle};
+use fleetctl_testkit::TestSim;
+use oci_sim::LogEntry;
 use serde_json::Value;
 use support::ChildGuard;
 use time::OffsetDateTime;
@@ -221,8 +222,8 @@ impl Watch {
 }
 
 struct World {
-    sim: Arc<SimHandle>,
-    dir: tempfile::TempDir,
+    /// The simulator and the temporary directory of every file of the world.
+    sim: Arc<TestSim>,
     kind: StoreKind,
     /// The fleet file, signed with the API key (the request log says `ApiKey`).
     fleet: PathBuf,
@@ -248,17 +249,21 @@ impl Drop for World {
 /// A simulator and its fleet file with `count` instances of `web` behind the classic load
 /// balancer (drained for 50ms) and the rollout settings `rollout` (a YAML flow map's body).
 async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = SimConfig::new(dir.path().join("sim"));
-    config.time_scale = 0.001;
-    config.seed = Some(seed);
-    // Terminated instances stay listed, so every instance ever launched can be counted.
-    config.services.terminated_retention_seconds = 1e9;
-    // Backend changes stay in progress for 0.7 s, so a kill often leaves one running for the
-    // next run to find.
-    config.services.lb_work_request_seconds = 700.0;
-    let sim = Arc::new(Sim::start(config).await.unwrap());
-    let text = std::fs::read_to_string(fleetctl_testkit::fleet_file(&sim)).unwrap();
+    let sim = Arc::new(
+        TestSim::start_with(|config| {
+            config.time_scale = 0.001;
+            config.seed = Some(seed);
+            // Terminated instances stay listed, so every instance ever launched can be
+            // counted.
+            config.services.terminated_retention_seconds = 1e9;
+            // Backend changes stay in progress for 0.7 s, so a kill often leaves one running
+            // for the next run to find.
+            config.services.lb_work_request_seconds = 700.0;
+        })
+        .await,
+    );
+    let dir = sim.dir().to_path_buf();
+    let text = std::fs::read_to_string(sim.fleet_file()).unwrap();
     let text = text
         .replace(
             "- {name: web, count: 3}",
@@ -266,14 +271,14 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
         )
         .replace("port: 8080}", "port: 8080, drainTimeout: 50ms}");
     let text = format!("{text}  rollout: {{{rollout}}}\n");
-    let fleet = dir.path().join("fleet.yaml");
+    let fleet = dir.join("fleet.yaml");
     std::fs::write(&fleet, &text).unwrap();
-    let fleet_session = dir.path().join("fleet-session.yaml");
+    let fleet_session = dir.join("fleet-session.yaml");
     let session = text.replace("profile: DEFAULT", "profile: SESSION");
     assert_ne!(session, text, "the fleet file names its profile");
     std::fs::write(&fleet_session, session).unwrap();
     let state = match kind {
-        StoreKind::File => dir.path().join("state.json").display().to_string(),
+        StoreKind::File => dir.join("state.json").display().to_string(),
         StoreKind::Oci => format!("oci://{}@{}/race/state.json", sim.bucket(), sim.namespace()),
     };
     let loaded = config::load_file(&fleet).unwrap();
@@ -285,7 +290,6 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
         .clone();
     let w = World {
         sim,
-        dir,
         kind,
         fleet,
         fleet_session,
@@ -445,7 +449,7 @@ impl Child {
 impl World {
     fn spawn(&self, fleet: &Path, args: &[&str], ttl: &str) -> Child {
         let n = self.runs.fetch_add(1, Ordering::SeqCst);
-        let stderr = self.dir.path().join(format!("run-{n}.stderr"));
+        let stderr = self.sim.dir().join(format!("run-{n}.stderr"));
         let mut cmd = support::fleetctl();
         cmd.arg("--config")
             .arg(fleet)

@@ -213,7 +213,7 @@ fn demo_brings_its_fleet_into_service_behind_the_api_and_prints_the_dashboard_ur
 
     let (status, page) = http("GET", &format!("{base}/"), None, None);
     assert_eq!(status, 200);
-    assert!(page.contains("/openapi.json"), "{page}");
+    assert!(page.contains("_bg.wasm"), "the dashboard: {page}");
     let (status, metrics) = http("GET", &format!("{base}/metrics"), None, None);
     assert_eq!(status, 200);
     let m: serde_json::Value = serde_json::from_str(&metrics).unwrap();
@@ -310,10 +310,7 @@ async fn the_local_template_names_the_resources_the_demo_seeds() {
     let template =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/fleet.local.yaml.tmpl");
     let fleet = fleetctl_core::config::load_file(&template).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = oci_sim::SimConfig::new(dir.path());
-    config.seed = Some(oci_sim::DEMO_SEED);
-    let sim = oci_sim::Sim::start(config).await.unwrap();
+    let sim = fleetctl_testkit::TestSim::start_with(|c| c.seed = Some(oci_sim::DEMO_SEED)).await;
     let spec = &fleet.spec;
     let stale = "config/fleet.local.yaml.tmpl is stale: copy the OCIDs from a demo's fleet.yaml";
     assert_eq!(

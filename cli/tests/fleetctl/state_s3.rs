@@ -8,7 +8,6 @@ use crate::support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use oci_sim::{Sim, SimConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -53,10 +52,7 @@ fn http_response(status: &str, body: &str) -> String {
 /// refuses everything, a store on 127.0.0.1 (and the simulator) is still reached directly.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_s3_store_on_loopback_is_never_reached_through_the_proxy() {
-    let dir = tempfile::tempdir().unwrap();
-    let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
-        .await
-        .unwrap();
+    let sim = fleetctl_testkit::TestSim::start().await;
     // S3's answer for a key that does not exist: there is no ledger yet.
     let (s3, s3_connections) = answering(http_response(
         "404 Not Found",
@@ -66,7 +62,7 @@ async fn an_s3_store_on_loopback_is_never_reached_through_the_proxy() {
     .await;
     // A proxy that refuses everything.
     let (proxy, proxy_connections) = answering(http_response("502 Bad Gateway", "")).await;
-    let fleet = fleetctl_testkit::fleet_file(&sim);
+    let fleet = sim.fleet_file();
     let mut cmd = support::fleetctl_async();
     cmd.args(["--config", fleet.to_str().unwrap()])
         .args(["--state", "s3://fleet/state.json", "status"])

@@ -5,54 +5,32 @@
 
 use crate::support;
 
-use oci_sim::{Sim, SimConfig, SimHandle};
+use fleetctl_testkit::TestSim;
 
-/// A simulator (in `dir`) whose ListInstances answers `status`, `code` and `message`.
-async fn sim_failing_list_instances(
-    dir: &tempfile::TempDir,
-    status: u16,
-    code: &str,
-    message: &str,
-) -> SimHandle {
-    let sim = Sim::start(SimConfig::new(dir.path().join("sim")))
-        .await
-        .unwrap();
-    let resp = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        .json(&serde_json::json!({
-            "operation": "ListInstances",
-            "status": status,
-            "code": code,
-            "message": message,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        201,
-        "{}",
-        resp.text().await.unwrap()
-    );
+/// A simulator whose ListInstances answers `status`, `code` and `message`.
+async fn sim_failing_list_instances(status: u16, code: &str, message: &str) -> TestSim {
+    let sim = TestSim::start().await;
+    sim.fault(serde_json::json!({
+        "operation": "ListInstances",
+        "status": status,
+        "code": code,
+        "message": message,
+    }))
+    .await;
     sim
 }
 
 #[tokio::test]
 async fn status_is_exit_2_naming_the_call_when_oci_fails() {
-    let dir = tempfile::tempdir().unwrap();
     let sim = sim_failing_list_instances(
-        &dir,
         404,
         "NotAuthorizedOrNotFound",
         "Authorization failed or requested resource not found.",
     )
     .await;
 
-    let state = dir.path().join("state.json");
-    let fleet = fleetctl_testkit::fleet_file(&sim);
+    let state = sim.dir().join("state.json");
+    let fleet = sim.fleet_file();
     let out = support::fleetctl_async()
         .args(["--config", fleet.to_str().unwrap()])
         .args(["--state", state.to_str().unwrap(), "status"])
@@ -80,15 +58,13 @@ async fn status_is_exit_2_naming_the_call_when_oci_fails() {
 /// characters in it are escaped, and each cause stays on one line.
 #[tokio::test]
 async fn control_characters_in_an_oci_error_message_are_escaped() {
-    let dir = tempfile::tempdir().unwrap();
     let sim = sim_failing_list_instances(
-        &dir,
         400,
         "InvalidParameter",
         "bad\u{1b}[2J\u{1b}]0;pwned\u{7}\nfleetctl: all good",
     )
     .await;
-    let fleet = fleetctl_testkit::fleet_file(&sim);
+    let fleet = sim.fleet_file();
     let out = support::fleetctl_async()
         .args(["--config", fleet.to_str().unwrap()])
         .args(["--state", "memory://x", "status"])

@@ -16,14 +16,23 @@ async fn healthz_says_ok_the_version_and_that_mutations_need_a_token() {
 }
 
 #[tokio::test]
-async fn the_root_serves_a_page_linking_the_api() {
+async fn the_root_serves_the_dashboard_and_its_wasm() {
     let api = Api::start().await;
     let a = api.get("/").await;
     assert_eq!(a.status, 200);
     assert!(a.content_type().starts_with("text/html"));
-    for link in ["/status", "/metrics", "/openapi.json"] {
-        assert!(a.text().contains(&format!("href=\"{link}\"")), "{link}");
-    }
+    assert_eq!(a.headers["cache-control"], "no-cache");
+    let page = a.text();
+    // The page loads its content-hashed script and wasm by relative URLs, served by the same
+    // router beside the API.
+    let wasm = page
+        .split('"')
+        .find(|s| s.starts_with("./") && s.ends_with("_bg.wasm"))
+        .unwrap_or_else(|| panic!("no wasm in {page}"));
+    let w = api.get(&wasm[1..]).await;
+    assert_eq!(w.status, 200, "{wasm}");
+    assert_eq!(w.content_type(), "application/wasm");
+    assert!(w.body.starts_with(b"\0asm"));
 }
 
 #[tokio::test]

@@ -210,10 +210,46 @@ pub struct InstanceRow {
     pub state: String,
     /// Its primary private IP, once known.
     pub private_ip: Option<String>,
+    /// Its load balancer backend as the ledger knows it (the last step's view, not a fresh
+    /// health check); `None` when the fleet has no load balancer.
+    pub backend: Option<BackendState>,
     /// When it was created.
     pub created: String,
     /// What the active operation is doing to it, if anything.
     pub activity: Option<Activity>,
+}
+
+/// An instance's load balancer backend, as the ledger knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BackendState {
+    /// No backend: not added yet (the instance is starting) or already removed.
+    Absent,
+    /// Added, waiting for the health check to pass.
+    Pending,
+    /// Health OK and serving.
+    Healthy,
+    /// Being drained (no new connections) before a removal or a reboot.
+    Draining,
+    /// Drained while the instance reboots or returns to service.
+    Drained,
+    /// Being removed from the backend set.
+    Removing,
+}
+
+impl BackendState {
+    /// The state as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendState::Absent => "absent",
+            BackendState::Pending => "pending",
+            BackendState::Healthy => "healthy",
+            BackendState::Draining => "draining",
+            BackendState::Drained => "drained",
+            BackendState::Removing => "removing",
+        }
+    }
 }
 
 /// What an operation's step is doing to an instance.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use fleetctl_api::badges::{self, Tone};
 use fleetctl_api::metrics::{
-    EventLevel, MetricsSnapshot, OperationKind as ApiKind, OperationStatus as ApiStatus, Phase,
-    Role, SizeDrift, StepAction as ApiAction, Strategy,
+    BackendState, EventLevel, MetricsSnapshot, OperationKind as ApiKind,
+    OperationStatus as ApiStatus, Phase, Role, SizeDrift, StepAction as ApiAction, Strategy,
 };
 use fleetctl_core::config::RolloutStrategy;
 use fleetctl_core::metrics;
@@ -70,6 +70,17 @@ fn an_empty_ledger_shows_every_badge_with_the_shortfall_as_drift() {
     assert_eq!(s.size_drift(), Some(SizeDrift::Shortfall { missing: 3 }));
     let w = World::new(fleet(&[("web", 1)], false, ""));
     assert_eq!(badges::load_balancer(&snap(&w)).text, "LB disabled");
+}
+
+#[test]
+fn without_a_load_balancer_rows_have_no_backend() {
+    let mut w = World::new(fleet(&[("web", 2)], false, ""));
+    w.seed("web", 2);
+    let s = snap(&w);
+    assert_eq!(s.instances.len(), 2);
+    assert!(s.instances.iter().all(|r| r.backend.is_none()), "{s:?}");
+    let v = serde_json::to_value(&s).unwrap();
+    assert!(v["instances"][0]["backend"].is_null(), "present, null: {v}");
 }
 
 #[test]
@@ -220,6 +231,49 @@ fn a_rolling_restart_shows_its_position_and_both_sides_of_a_replacement() {
     assert_eq!(a.text, "being replaced by demo-web-4: starting");
     assert_eq!((b.action, b.role), (ApiAction::Replace, Some(Role::New)));
     assert_eq!(b.text, "replacing demo-web-1: starting");
+    assert_eq!(
+        (old.backend, new.backend),
+        (Some(BackendState::Healthy), Some(BackendState::Absent)),
+        "the old one serves while its successor starts"
+    );
+
+    // Each side's backend as the replacement goes on: the new one pending, then healthy;
+    // the old one draining, then removed.
+    let sides = run_collect(&mut w, |s| {
+        let of = |name: &str| {
+            s.instances
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.backend)
+        };
+        (of("demo-web-1"), of("demo-web-4"))
+    });
+    for want in [
+        (Some(BackendState::Healthy), Some(BackendState::Pending)),
+        (Some(BackendState::Draining), Some(BackendState::Healthy)),
+    ] {
+        assert!(sides.contains(&want), "{want:?} never seen in {sides:?}");
+    }
+    let s = snap(&w);
+    assert!(
+        s.instances
+            .iter()
+            .all(|r| r.backend == Some(BackendState::Healthy)),
+        "all healthy once done: {:?}",
+        s.instances
+    );
+}
+
+#[test]
+fn the_rolling_restart_badge_advances_to_the_last_step() {
+    let mut w = World::new(fleet(&[("web", 3)], true, "minReadySeconds: 0"));
+    w.seed("web", 3);
+    w.request(OperationKind::RollingRestart {
+        strategy: RolloutStrategy::Replace,
+        reboot_action: None,
+    })
+    .unwrap();
+    w.step(Mode::Operation);
 
     let seen = run_collect(&mut w, |s| badges::rolling_restart(s).map(|b| b.text));
     assert!(
@@ -442,6 +496,7 @@ fn the_snapshot_json_has_exactly_the_documented_fields() {
         row_keys,
         vec![
             "activity",
+            "backend",
             "created",
             "group",
             "id",

@@ -11,6 +11,7 @@ mod imds;
 mod load_balancer;
 mod nlb;
 mod object_storage;
+mod python_sdk;
 mod request_log;
 mod vectors;
 mod verifier;

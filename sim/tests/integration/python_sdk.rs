@@ -4,7 +4,6 @@
 //! (compute, networking, load balancers, Object Storage) with the project's Python: `FLEETCTL_TEST_PYTHON` if
 //! set, else `<workspace>/.venv/bin/python`. Without either the test FAILS (run
 //! `cargo xtask setup`, which creates `.venv` from `tests/python/requirements.txt`).
-#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::time::Duration;
