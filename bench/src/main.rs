@@ -2,13 +2,17 @@
 //! number is printed beside its target, and nothing here fails because a target is missed.
 //!
 //! ```text
-//! fleetctl-bench [all|rollout|calls|steady] [--rollout-scale F] [--fleet N] [--instant-lb]
+//! fleetctl-bench [all|rollout|calls|steady|ledger|function] [--rollout-scale F] [--fleet N]
+//!                [--instant-lb] [--runs N] [--requests N] [--clients N] [--seconds S]
 //! ```
 //!
 //! - `rollout`: a rolling replace of 20 instances behind the load balancer for maxSurge 1, 2
 //!   and 5 (maxUnavailable 0) against the time-scaled simulator, against the bound
 //!   ceil(N/s) x (launch-to-healthy) + drain;
 //! - `calls`: OCI calls of one steady-state step for fleets of 10, 100 and 1000;
+//! - `function`: the HTTP face (issue 10): `fleetctl-function`'s cold start over the Fn socket
+//!   beside the Python FDK's hello function, its peak RSS serving 1000 requests, the release
+//!   binaries' sizes, `/metrics` requests per second (function and `fleetctl serve`);
 //! - `steady`: one steady step of a 10,000-instance fleet in a process of its own (CPU time,
 //!   peak RSS, calls), the planner alone on its ledger, the ledger's read and write.
 //!
@@ -21,6 +25,8 @@ mod calls;
 #[path = "../../cli/src/demo_fleet.rs"]
 #[allow(dead_code)] // the benchmarks use the text only
 mod demo_fleet;
+mod function;
+mod http1;
 mod ledger;
 mod measure;
 mod rollout;
@@ -49,6 +55,13 @@ struct Options {
     rollout_scale: f64,
     fleet: u32,
     instant_lb: bool,
+    /// Cold starts of each side (`function`).
+    runs: usize,
+    /// Requests of the memory figure (`function`).
+    requests: usize,
+    /// Concurrent clients and seconds of the requests-per-second figure (`function`).
+    clients: usize,
+    seconds: f64,
 }
 
 fn main() -> ExitCode {
@@ -79,11 +92,17 @@ fn options(args: &[String]) -> Result<Options> {
         rollout_scale: ROLLOUT_SCALE,
         fleet: 10_000,
         instant_lb: false,
+        runs: 21,
+        requests: 1000,
+        clients: 4,
+        seconds: 5.0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "all" | "rollout" | "calls" | "steady" | "ledger" => o.section = a.clone(),
+            "all" | "rollout" | "calls" | "steady" | "ledger" | "function" => {
+                o.section = a.clone();
+            }
             "--instant-lb" => o.instant_lb = true,
             "--rollout-scale" => {
                 o.rollout_scale = it
@@ -92,6 +111,10 @@ fn options(args: &[String]) -> Result<Options> {
                     .parse()
                     .context("--rollout-scale")?;
             }
+            "--runs" => o.runs = number(it.next(), "--runs")?,
+            "--requests" => o.requests = number(it.next(), "--requests")?,
+            "--clients" => o.clients = number(it.next(), "--clients")?,
+            "--seconds" => o.seconds = number(it.next(), "--seconds")?,
             "--fleet" => {
                 o.fleet = it
                     .next()
@@ -100,11 +123,24 @@ fn options(args: &[String]) -> Result<Options> {
                     .context("--fleet")?;
             }
             other => bail!(
-                "unknown argument {other:?}; usage: fleetctl-bench [all|rollout|calls|steady|ledger] [--rollout-scale F] [--fleet N] [--instant-lb]"
+                "unknown argument {other:?}; usage: fleetctl-bench [all|rollout|calls|steady|ledger|function] [--rollout-scale F] [--fleet N] [--instant-lb] [--runs N] [--requests N] [--clients N] [--seconds S]"
             ),
         }
     }
+    if o.runs == 0 || o.clients == 0 {
+        bail!("--runs and --clients must be at least 1");
+    }
     Ok(o)
+}
+
+fn number<T: std::str::FromStr>(value: Option<&String>, flag: &str) -> Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value
+        .with_context(|| format!("{flag} needs a value"))?
+        .parse()
+        .with_context(|| flag.to_string())
 }
 
 /// One verdict line of the summary.
@@ -128,6 +164,9 @@ async fn bench(o: Options) -> Result<()> {
     }
     if all || o.section == "ledger" {
         ledger_alone(&o, &mut verdicts)?;
+    }
+    if all || o.section == "function" {
+        http_face(&o, &mut verdicts).await?;
     }
     println!();
     println!("== targets");
@@ -341,5 +380,162 @@ async fn steady_step(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
         figure: format!("{}", f.bring_up.total()),
         met: f.bring_up.total() <= 5,
     });
+    Ok(())
+}
+
+/// The targets of issue 10, "How it is checked".
+const COLD_START_TARGET: Duration = Duration::from_millis(4);
+const COLD_START_SPEEDUP: f64 = 15.0;
+/// 20 MB read strictly (10^6 bytes): 19.07 MiB.
+const MB20: u64 = 20_000_000;
+
+async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
+    println!();
+    println!(
+        "== the HTTP face: release fleetctl-function and fleetctl against the simulator (demo fleet, config-file auth, file:// ledger)"
+    );
+    let bins = function::Binaries::beside_this_one()?;
+    let fleet = function::Fleet::start().await?;
+    let (runs, requests, clients) = (o.runs, o.requests, o.clients);
+    let length = Duration::from_secs_f64(o.seconds);
+    // Blocking clients on a thread of their own; the simulator goes on on the runtime.
+    let (cold, memory, sizes, rps) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let cold = function::cold_starts(&bins, &fleet, runs)?;
+        let memory = function::memory(&bins, &fleet, requests)?;
+        let sizes = function::sizes(&bins)?;
+        let rps = function::throughputs(&bins, &fleet, clients, length)?;
+        Ok((cold, memory, sizes, rps))
+    })
+    .await
+    .context("the benchmark's thread panicked")??;
+
+    println!(
+        "  cold start over the Fn socket: spawn to the symlink, and to the answer of a gateway-style GET /healthz read back; {} runs each, interleaved, after one warm-up each",
+        cold.runs
+    );
+    println!(
+        "  {:<44}  {:>14}  {:>14}  {:>9}  {:>9}",
+        "", "symlink median", "answer median", "min", "max"
+    );
+    let row = |what: &str, c: &function::ColdStart| {
+        println!(
+            "  {:<44}  {:>11.2} ms  {:>11.2} ms  {:>6.2} ms  {:>6.2} ms",
+            what,
+            ms(c.socket.median),
+            ms(c.answer.median),
+            ms(c.answer.min),
+            ms(c.answer.max)
+        );
+    };
+    row("fleetctl-function (Rust)", &cold.rust);
+    let rust = cold.rust.answer.median;
+    verdicts.push(Verdict {
+        what: format!(
+            "function cold start (Fn socket, first answer) at most {} ms",
+            COLD_START_TARGET.as_millis()
+        ),
+        figure: format!("{:.2} ms (median of {})", ms(rust), cold.runs),
+        met: rust <= COLD_START_TARGET,
+    });
+    match &cold.python {
+        Ok(py) => {
+            row(
+                &format!("Python FDK hello (fdk, {})", cold.python_version),
+                py,
+            );
+            let speedup = py.answer.median.as_secs_f64() / rust.as_secs_f64();
+            println!("  fleetctl-function answers first {speedup:.1}x sooner");
+            verdicts.push(Verdict {
+                what: format!(
+                    "function cold start at least {COLD_START_SPEEDUP}x faster than the Python FDK's hello function"
+                ),
+                figure: format!(
+                    "{speedup:.1}x ({:.2} ms against {:.2} ms)",
+                    ms(rust),
+                    ms(py.answer.median)
+                ),
+                met: speedup >= COLD_START_SPEEDUP,
+            });
+        }
+        Err(why) => {
+            println!("  Python FDK: not measured: {why}");
+            verdicts.push(Verdict {
+                what: format!(
+                    "function cold start at least {COLD_START_SPEEDUP}x faster than the Python FDK's hello function"
+                ),
+                figure: format!("not measured: {why}"),
+                met: false,
+            });
+        }
+    }
+
+    println!();
+    println!(
+        "  peak RSS of fleetctl-function --listen (HTTP mode): one POST /reconcile, then {} GETs on one kept-alive connection, in turn {}",
+        memory.requests,
+        memory.paths.join(", ")
+    );
+    println!(
+        "    VmHWM {:.1} MiB after start and the step, {:.1} MiB after the requests (VmRSS then {:.1} MiB)",
+        mib(memory.after_step),
+        mib(memory.peak),
+        mib(memory.rss_end)
+    );
+    verdicts.push(Verdict {
+        what: format!(
+            "function peak RSS serving {} requests under 20 MB",
+            memory.requests
+        ),
+        figure: format!("{:.1} MiB ({} bytes)", mib(memory.peak), memory.peak),
+        met: memory.peak < MB20,
+    });
+
+    println!();
+    println!(
+        "  release binaries (cargo build --release --no-default-features -p fleetctl -p fleetctl-function, as the Dockerfile)"
+    );
+    for s in &sizes {
+        let carries = match (s.symbols, s.debuginfo) {
+            (false, false) => "stripped",
+            (true, false) => "symbols, no debuginfo",
+            (_, true) => "debuginfo",
+        };
+        let stripped = s
+            .stripped
+            .map(|b| format!(", {:.1} MiB after strip (the image's)", mib(b)))
+            .unwrap_or_default();
+        println!(
+            "    {:<36} {:>6.1} MiB ({} bytes; {carries}){stripped}",
+            s.name,
+            mib(s.bytes),
+            s.bytes
+        );
+        verdicts.push(Verdict {
+            what: format!("release {} under 20 MB", s.name),
+            figure: format!("{:.1} MiB as built ({carries}){stripped}", mib(s.bytes)),
+            met: s.bytes < MB20,
+        });
+    }
+
+    println!();
+    println!(
+        "  GET /metrics (JSON) on loopback: {} kept-alive clients (threads of this process) for {:.0?}; no target",
+        rps.clients, length
+    );
+    let line = |what: &str, t: &function::Throughput| {
+        println!(
+            "    {:<34} {:>8.0} requests/s  ({} requests; server CPU {:.2} s = {:.0} requests per CPU-second)",
+            what,
+            t.per_second(),
+            t.requests,
+            t.server_cpu.as_secs_f64(),
+            t.requests as f64 / t.server_cpu.as_secs_f64().max(1e-9)
+        );
+    };
+    line("fleetctl-function --listen", &rps.function);
+    match &rps.serve {
+        Ok(t) => line("fleetctl serve (control loop 2 s)", t),
+        Err(why) => println!("    fleetctl serve: not measured: {why}"),
+    }
     Ok(())
 }

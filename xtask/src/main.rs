@@ -14,8 +14,10 @@
 //! - `cargo xtask openapi` regenerates `docs/openapi.json` from the API's handlers and wire
 //!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
-//!   against its bound, OCI calls per steady step, the 10,000-instance step (figures and
-//!   commands in `docs/benchmarks.md`), and the dashboard's compressed size.
+//!   against its bound, OCI calls per steady step, the 10,000-instance step, the HTTP face
+//!   (`function`: the release binaries, built first as the Dockerfile does, against the
+//!   Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
+//!   compressed size.
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
 //! warm machine pays nothing. Only the browser install needs root (apt-get); without root it
@@ -46,8 +48,9 @@ commands:
            rebuild frontend/dist with trunk (release) and write frontend/dist.stamp
   openapi  regenerate docs/openapi.json from the HTTP API's handlers and wire types
   bench    run the benchmarks in release mode (see docs/benchmarks.md); arguments after
-           `bench` go to fleetctl-bench: [all|rollout|calls|steady] [--rollout-scale F]
-           [--fleet N]; `bench dashboard` only measures the dashboard's gzip size
+           `bench` go to fleetctl-bench: [all|rollout|calls|steady|ledger|function]
+           [--rollout-scale F] [--fleet N] [--runs N] [--requests N] [--clients N]
+           [--seconds S]; `bench dashboard` only measures the dashboard's gzip size
 ";
 
 fn main() -> ExitCode {
@@ -339,6 +342,11 @@ fn openapi() -> Result<()> {
 /// `cargo xtask bench [ARGS]`: the benchmarks, built and run in release mode (the figures
 /// mean nothing in a debug build). They print figures and ratios; a missed target is a figure,
 /// not a failure.
+///
+/// The `function` section (part of `all`) measures the release binaries that ship: they are
+/// built first exactly as the Dockerfile builds them, and the Python FDK it compares with comes
+/// from the project's venv (installed here when missing; without it that comparison is
+/// reported as not measured).
 fn bench(args: &[String]) -> Result<()> {
     let root = root();
     match args.first().map(String::as_str) {
@@ -346,7 +354,38 @@ fn bench(args: &[String]) -> Result<()> {
         None | Some("all") => dashboard_size(&root)?,
         _ => {}
     }
-    run(cargo()
+    let section = args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.chars().all(|c| c.is_ascii_lowercase()))
+        .map_or("all", String::as_str);
+    let mut cmd = cargo();
+    if matches!(section, "all" | "function") {
+        step("release binaries (as the Dockerfile builds them)", || {
+            run(cargo()
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--no-default-features",
+                    "-p",
+                    "fleetctl",
+                    "-p",
+                    "fleetctl-function",
+                ])
+                .current_dir(&root))
+        })?;
+        match step("python venv (.venv, the Python FDK)", || ensure_venv(&root)) {
+            Ok(python) => {
+                if let Some(bin) = python.parent() {
+                    cmd.env("FLEETCTL_BENCH_FDK", bin.join("fdk"));
+                }
+            }
+            Err(e) => eprintln!(
+                "xtask: no Python FDK ({e:#}): the cold-start comparison will say it was not measured"
+            ),
+        }
+    }
+    run(cmd
         .args([
             "run",
             "--release",
