@@ -102,19 +102,8 @@ pub async fn observe(
     let observed_at = client.clock().now();
     let compartment = &fleet.spec.compartment_id;
     let adopting = ledger.is_some_and(adopts_untagged);
-    let listed = compute::list_instances(
-        client,
-        compartment,
-        &compute::ListInstancesFilter {
-            page_size: Some(compute::MAX_PAGE_SIZE),
-            ..compute::ListInstancesFilter::default()
-        },
-    )
-    .await?;
-    let (instances, others): (Vec<Instance>, Vec<Instance>) = listed
-        .into_iter()
-        .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
-        .partition(|i| i.fleet_tags().belongs_to(&fleet.metadata.name));
+    let (instances, others) =
+        compute::list_and_split(client, compartment, &fleet.metadata.name).await?;
     let untagged = if adopting {
         others
             .into_iter()

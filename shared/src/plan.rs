@@ -956,7 +956,8 @@ impl<'a> Planner<'a> {
         if !crate::observe::adopts_untagged(&self.ledger) {
             return;
         }
-        for inst in &self.obs.untagged {
+        let obs = self.obs;
+        for inst in &obs.untagged {
             if self.records.contains_key(&inst.id) || inst.lifecycle_state.is_going_away() {
                 continue;
             }
@@ -966,23 +967,7 @@ impl<'a> Planner<'a> {
             let Some(group) = group_of_display_name(self.config, &name) else {
                 continue;
             };
-            let state = if inst.lifecycle_state == InstanceLifecycleState::Running {
-                RecordState::Running
-            } else {
-                RecordState::Launching
-            };
-            self.records
-                .insert(inst.id.clone(), self.ledger.records.len());
-            self.ledger.records.push(InstanceRecord {
-                instance_id: inst.id.clone(),
-                group: group.clone(),
-                name: name.clone(),
-                private_ip: self.obs.private_ips.get(&inst.id).copied(),
-                created: inst.created_at().map(Timestamp::new).unwrap_or(now),
-                terminated: None,
-                state,
-                operation: None,
-            });
+            self.add_record(inst, group.clone(), name.clone(), true, None, now);
             self.event(
                 EventLevel::Warning,
                 format!(
@@ -991,6 +976,36 @@ impl<'a> Planner<'a> {
                 Some(&inst.id),
             );
         }
+    }
+
+    /// Records an instance the ledger did not know (adopted): RUNNING ones as running when
+    /// `may_run`, others as launching; created when OCI says (else `now`).
+    fn add_record(
+        &mut self,
+        inst: &Instance,
+        group: GroupName,
+        name: String,
+        may_run: bool,
+        operation: Option<OperationId>,
+        now: Timestamp,
+    ) {
+        let state = if may_run && inst.lifecycle_state == InstanceLifecycleState::Running {
+            RecordState::Running
+        } else {
+            RecordState::Launching
+        };
+        self.records
+            .insert(inst.id.clone(), self.ledger.records.len());
+        self.ledger.records.push(InstanceRecord {
+            instance_id: inst.id.clone(),
+            group,
+            name,
+            private_ip: self.obs.private_ips.get(&inst.id).copied(),
+            created: inst.created_at().map(Timestamp::new).unwrap_or(now),
+            terminated: None,
+            state,
+            operation,
+        });
     }
 
     fn lb_enabled(&self) -> bool {
@@ -1040,7 +1055,8 @@ impl<'a> Planner<'a> {
             })
             .collect();
         // Adopt what is tagged for the fleet and unknown to the ledger.
-        for inst in &self.obs.instances {
+        let obs = self.obs;
+        for inst in &obs.instances {
             if inst.lifecycle_state.is_going_away() || self.records.contains_key(&inst.id) {
                 continue;
             }
@@ -1055,27 +1071,19 @@ impl<'a> Planner<'a> {
                 (Some(op), Some(slot)) => claimed.contains(&(op.clone(), slot)),
                 _ => false,
             };
-            let state = if inst.lifecycle_state == InstanceLifecycleState::Running && !ours {
-                RecordState::Running
-            } else {
-                RecordState::Launching
-            };
             let name = inst
                 .display_name
                 .clone()
                 .unwrap_or_else(|| inst.id.to_string());
-            self.records
-                .insert(inst.id.clone(), self.ledger.records.len());
-            self.ledger.records.push(InstanceRecord {
-                instance_id: inst.id.clone(),
+            // An instance of a launch in flight stays launching: its step takes it further.
+            self.add_record(
+                inst,
                 group,
-                name: name.clone(),
-                private_ip: self.obs.private_ips.get(&inst.id).copied(),
-                created: inst.created_at().map(Timestamp::new).unwrap_or(now),
-                terminated: None,
-                state,
-                operation: tags.operation.clone(),
-            });
+                name.clone(),
+                !ours,
+                tags.operation.clone(),
+                now,
+            );
             if !ours {
                 self.event(
                     EventLevel::Warning,

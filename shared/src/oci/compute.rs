@@ -471,11 +471,29 @@ pub async fn list_fleet_instances(
     compartment: &CompartmentId,
     fleet: &FleetName,
 ) -> Result<Vec<Instance>, OciError> {
+    Ok(list_and_split(client, compartment, fleet).await?.0)
+}
+
+/// The same ListInstances pages as [`list_fleet_instances`], split: the fleet's instances,
+/// and every other instance of the compartment that is not TERMINATED (a sync that adopts
+/// untagged instances picks from those, at no extra call).
+pub async fn list_and_split(
+    client: &OciClient,
+    compartment: &CompartmentId,
+    fleet: &FleetName,
+) -> Result<(Vec<Instance>, Vec<Instance>), OciError> {
     let filter = ListInstancesFilter {
         page_size: Some(MAX_PAGE_SIZE),
         ..ListInstancesFilter::default()
     };
-    list_fleet_instances_with(client, compartment, fleet, &filter).await
+    let all = list_instances(client, compartment, &filter).await?;
+    Ok(split_fleet(all, fleet))
+}
+
+fn split_fleet(all: Vec<Instance>, fleet: &FleetName) -> (Vec<Instance>, Vec<Instance>) {
+    all.into_iter()
+        .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
+        .partition(|i| i.fleet_tags().belongs_to(fleet))
 }
 
 /// [`list_fleet_instances`] with extra ListInstances filters (page size, AD).
@@ -486,11 +504,7 @@ pub async fn list_fleet_instances_with(
     filter: &ListInstancesFilter,
 ) -> Result<Vec<Instance>, OciError> {
     let all = list_instances(client, compartment, filter).await?;
-    Ok(all
-        .into_iter()
-        .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
-        .filter(|i| i.fleet_tags().belongs_to(fleet))
-        .collect())
+    Ok(split_fleet(all, fleet).0)
 }
 
 /// `DELETE /20160918/instances/{id}?preserveBootVolume=false`: starts termination (204).

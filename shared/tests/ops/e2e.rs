@@ -464,6 +464,14 @@ async fn sync_adopting_untagged_instances_tags_those_named_like_the_fleet_only()
     let named = by_hand(&format!("{prefix}-web-7"), &[("team", "payments")]).await;
     let other_name = by_hand(&format!("{prefix}-cache-1"), &[]).await;
     let other_fleet = by_hand(&format!("{prefix}-web-8"), &[(TAG_FLEET, "someone-else")]).await;
+    // Adopted once it runs, so it is adopted as running and has an address to record.
+    fleetctl_testkit::eventually("the hand-launched instance runs", || async {
+        match compute::get_instance(client, &named.id).await {
+            Ok(i) if i.lifecycle_state == compute::InstanceLifecycleState::Running => Ok(()),
+            other => Err(other.map(|i| i.lifecycle_state)),
+        }
+    })
+    .await;
 
     ops::request(
         &w.ctx,
@@ -494,7 +502,11 @@ async fn sync_adopting_untagged_instances_tags_those_named_like_the_fleet_only()
     );
     let adopted = report.ledger.record(&named.id).expect("adopted");
     assert_eq!(adopted.group.as_str(), "web");
-    assert!(!adopted.state.is_gone());
+    assert_eq!(
+        adopted.state,
+        RecordState::Running,
+        "adopted RUNNING as running"
+    );
     assert!(
         report
             .ledger
