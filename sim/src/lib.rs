@@ -67,6 +67,7 @@ use crate::services::object_storage::ObjectStorageState;
 use crate::state::{Ctx, REGION, World};
 
 pub use crate::services::health::HealthStatus;
+pub use crate::services::health_history::HealthSample;
 pub use crate::services::settings::{BadSetting, CapacityRule, LimitRule, ServiceSettings};
 
 /// How to start a simulator.
@@ -93,6 +94,9 @@ pub struct SimConfig {
     /// thousands of instances (the /24 subnets hold about 250). Default `false`: every other
     /// seeded id is the same either way.
     pub large_subnet: bool,
+    /// Record each backend set's serving counts over time from the start
+    /// (`GET /_sim/health-history`; later `PUT /_sim/health-history`). Default `false`.
+    pub health_history: bool,
 }
 
 impl SimConfig {
@@ -107,6 +111,7 @@ impl SimConfig {
             capacity: Vec::new(),
             limits: Vec::new(),
             large_subnet: false,
+            health_history: false,
         }
     }
 }
@@ -212,6 +217,7 @@ impl Sim {
         world.settings = config.services.clone();
         world.capacity = config.capacity.clone();
         world.limits = config.limits.clone();
+        world.health_history.enabled = config.health_history;
         let files = OutFiles::new(out_dir.clone());
         files
             .write_all(&world.auth, &seeded)
@@ -325,6 +331,7 @@ fn seed_world(
         limits: Vec::new(),
         health_overrides: Default::default(),
         retry_tokens: Default::default(),
+        health_history: Default::default(),
     };
     // The host instance's primary VNIC: the first address of the first subnet.
     let host_vnic = NewVnic {
@@ -448,6 +455,13 @@ impl SimHandle {
     /// would run more than [`clock::MAX_OFFSET`] (100 years) ahead of the real clock.
     pub fn advance(&self, by: Duration) -> Result<(), BadAdvance> {
         self.ctx.clock.advance(by)
+    }
+    /// The health history (same as `GET /_sim/health-history`): each backend set's serving
+    /// counts whenever they changed, brought up to now. Empty unless it is recorded
+    /// ([`SimConfig::health_history`]).
+    pub fn health_history(&self) -> Vec<HealthSample> {
+        let (world, _) = self.ctx.settled();
+        world.health_history.samples().to_vec()
     }
     /// The world as `GET /_sim/world` shows it.
     pub fn world_json(&self) -> serde_json::Value {

@@ -13,6 +13,7 @@ use crate::reqlog::RequestLog;
 use crate::services::auth_service::AuthState;
 use crate::services::compute::ComputeState;
 use crate::services::health::Overrides;
+use crate::services::health_history::{self, HealthHistory};
 use crate::services::identity::IdentityState;
 use crate::services::load_balancer::LoadBalancerState;
 use crate::services::network::NetworkState;
@@ -49,12 +50,32 @@ pub struct World {
     /// Backend health forced by `/_sim/health-overrides`.
     pub health_overrides: Overrides,
     pub retry_tokens: RetryTokens,
+    /// Each backend set's serving counts over time (`/_sim/health-history`), when on.
+    pub health_history: HealthHistory,
 }
 
 impl World {
     /// Brings every lazily computed lifecycle up to `tick.now`: instance transitions and
     /// load-balancer work requests whose time has come are applied, in order.
+    ///
+    /// While the health history is on, every instant at which something is due is applied in
+    /// time order and the backend sets are sampled after it (see [`health_history`]).
     pub fn settle(&mut self, tick: Tick) {
+        if self.health_history.enabled {
+            while let Some(at) = health_history::next_due(self, tick.now) {
+                let at = Tick {
+                    now: at,
+                    scale: tick.scale,
+                };
+                self.settle_to(at);
+                health_history::sample(self, at);
+            }
+        }
+        self.settle_to(tick);
+        health_history::sample(self, tick);
+    }
+
+    fn settle_to(&mut self, tick: Tick) {
         self.compute.settle(tick, &self.settings);
         self.load_balancer.settle(tick.now);
         self.nlb.settle(tick.now);

@@ -212,6 +212,10 @@ async fn handle(ctx: Arc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>,
         },
     };
     entry.status = Some(resp.status.as_u16());
+    // What the request changed (an instance action, a forced health) is sampled at once.
+    if ctx.world().health_history.enabled {
+        drop(ctx.settled());
+    }
     if fault.as_ref().and_then(|f| f.drop) == Some(DropWhen::After) {
         entry.dropped = Some("after".into());
         tracing::info!(method = %sreq.method, path = %sreq.path, "fault: dropping connection after the operation");

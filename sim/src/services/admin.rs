@@ -42,6 +42,30 @@ pub fn operations() -> Vec<Operation> {
             add_fault,
         ),
         op(
+            "SimGetHealthHistory",
+            "admin",
+            Method::GET,
+            "/_sim/health-history",
+            o,
+            get_health_history,
+        ),
+        op(
+            "SimSetHealthHistory",
+            "admin",
+            Method::PUT,
+            "/_sim/health-history",
+            o,
+            set_health_history,
+        ),
+        op(
+            "SimClearHealthHistory",
+            "admin",
+            Method::DELETE,
+            "/_sim/health-history",
+            o,
+            clear_health_history,
+        ),
+        op(
             "SimListFaults",
             "admin",
             Method::GET,
@@ -175,6 +199,41 @@ fn list_faults(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
 
 fn clear_faults(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
     ctx.faults().clear();
+    Ok(SimResponse::no_content())
+}
+
+fn health_history_json(world: &crate::state::World) -> serde_json::Value {
+    json!({
+        "enabled": world.health_history.enabled,
+        "samples": world.health_history.samples(),
+    })
+}
+
+/// `GET /_sim/health-history`: whether it records, and the samples up to now.
+fn get_health_history(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let (world, _) = ctx.settled();
+    Ok(SimResponse::ok_json(&health_history_json(&world)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthHistoryBody {
+    enabled: bool,
+}
+
+/// `PUT /_sim/health-history {"enabled": bool}`: starts (with a first sample now) or stops
+/// recording; the samples so far are kept.
+fn set_health_history(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body: HealthHistoryBody = c.req.json()?;
+    let (mut world, tick) = ctx.settled();
+    world.health_history.enabled = body.enabled;
+    crate::services::health_history::sample(&mut world, tick);
+    Ok(SimResponse::ok_json(&health_history_json(&world)))
+}
+
+/// `DELETE /_sim/health-history`: forgets the samples (recording stays as it was).
+fn clear_health_history(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    ctx.world().health_history.clear();
     Ok(SimResponse::no_content())
 }
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth_service;
 pub mod compute;
 pub mod health;
+pub mod health_history;
 pub mod identity;
 pub mod imds;
 pub mod knobs;

@@ -509,3 +509,89 @@ async fn a_backend_update_with_a_stale_etag_is_refused() {
     )
     .await;
 }
+
+/// The health history samples each backend set at the instant a change applies: the drain's
+/// work request finishing, not the next look at the world; and a reboot between two looks.
+#[tokio::test]
+async fn the_health_history_records_every_drop_at_its_instant() {
+    let t = TestSim::start().await;
+    let (id, ip) = running_instance(&t, "h").await;
+    let name = format!("{ip}:8080");
+    let resp = t
+        .admin(
+            "PUT",
+            "/_sim/health-history",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    create(&t, &ip, 8080).await;
+    t.advance(20.0).await;
+    assert_eq!(health(&t, &name).await["status"], "OK");
+    let resp = t
+        .oci(
+            "PUT",
+            &format!("{}/{name}", backends(&t)),
+            Some(json!({"weight": 1, "backup": false, "drain": true, "offline": false})),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    let wr = resp.headers()["opc-work-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Undrained again and rebooted before anyone looks.
+    t.advance(10.0).await;
+    let resp = t
+        .oci(
+            "PUT",
+            &format!("{}/{name}", backends(&t)),
+            Some(json!({"weight": 1, "backup": false, "drain": false, "offline": false})),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    t.advance(30.0).await;
+    assert_eq!(action(&t, &id, "SOFTRESET").await.status(), 200);
+    t.advance(100.0).await;
+
+    let history = json(t.admin("GET", "/_sim/health-history", None).await).await;
+    assert_eq!(history["enabled"], true);
+    let samples = history["samples"].as_array().unwrap();
+    let lb_samples: Vec<&Value> = samples.iter().filter(|s| s["service"] == "lb").collect();
+    let mut serving: Vec<u64> = lb_samples
+        .iter()
+        .map(|s| s["serving"].as_u64().unwrap())
+        .collect();
+    serving.dedup();
+    assert_eq!(serving, [0, 1, 0, 1, 0, 1], "{samples:#?}");
+    let drained = work_request(&t, &wr).await;
+    let drop = lb_samples
+        .iter()
+        .find(|s| s["serving"] == 0 && s["healthy"] == 1)
+        .unwrap();
+    assert_eq!(
+        drop["time"], drained["timeFinished"],
+        "sampled as the drain applied"
+    );
+    assert!(
+        samples.iter().any(|s| s["service"] == "nlb"),
+        "the NLB's set is sampled too"
+    );
+
+    let resp = t.admin("DELETE", "/_sim/health-history", None).await;
+    assert_eq!(resp.status(), 204);
+    let history = json(t.admin("GET", "/_sim/health-history", None).await).await;
+    assert_eq!(
+        history["samples"].as_array().unwrap().len(),
+        2,
+        "one per set, now"
+    );
+    let resp = t
+        .admin(
+            "PUT",
+            "/_sim/health-history",
+            Some(json!({"enabled": "yes"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+}
