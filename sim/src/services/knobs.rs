@@ -183,24 +183,62 @@ fn clear_limits(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
     Ok(SimResponse::no_content())
 }
 
+/// `{"count": N}`: the next N work requests FAIL; `{"probability": p}`: from now on each
+/// new one FAILS with probability p (0 stops it), rolled on a generator seeded from the
+/// simulator's seed. Both may be given; at least one must be.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FailNext {
-    count: u32,
+    #[serde(default)]
+    count: Option<u32>,
+    #[serde(default)]
+    probability: Option<f64>,
+}
+
+fn fail_next(
+    ctx: &Ctx,
+    c: &Call<'_>,
+    state: impl Fn(&mut crate::state::World) -> (&mut u32, &mut super::work_request::FailRate),
+) -> Result<SimResponse, ApiError> {
+    let body: FailNext = c.req.json()?;
+    if body.count.is_none() && body.probability.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "give count (the next N work requests fail) and/or probability (each fails with it)",
+        ));
+    }
+    if let Some(p) = body.probability
+        && !(p.is_finite() && (0.0..=1.0).contains(&p))
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "probability must be from 0 to 1, got {p}"
+        )));
+    }
+    let mut world = ctx.world();
+    let seed = world.rng.u64(..);
+    let (pending, rate) = state(&mut world);
+    if let Some(n) = body.count {
+        *pending = n;
+    }
+    if let Some(p) = body.probability {
+        rate.set(p, seed);
+    }
+    Ok(SimResponse::ok_json(
+        &json!({"pending": *pending, "probability": rate.probability}),
+    ))
 }
 
 fn lb_fail_next(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
-    let body: FailNext = c.req.json()?;
-    let mut world = ctx.world();
-    world.load_balancer.fail_next = body.count;
-    Ok(SimResponse::ok_json(&json!({"pending": body.count})))
+    fail_next(ctx, c, |w| {
+        let lb = &mut w.load_balancer;
+        (&mut lb.fail_next, &mut lb.fail_rate)
+    })
 }
 
 fn nlb_fail_next(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
-    let body: FailNext = c.req.json()?;
-    let mut world = ctx.world();
-    world.nlb.fail_next = body.count;
-    Ok(SimResponse::ok_json(&json!({"pending": body.count})))
+    fail_next(ctx, c, |w| {
+        let n = &mut w.nlb;
+        (&mut n.fail_next, &mut n.fail_rate)
+    })
 }
 
 #[derive(Deserialize)]

@@ -195,6 +195,8 @@ pub struct LoadBalancerState {
     pub work_requests: Vec<LbWorkRequest>,
     /// How many of the next work requests will FAIL (`/_sim/lb/fail-next`).
     pub fail_next: u32,
+    /// How likely each new work request is to FAIL (`/_sim/lb/fail-next`).
+    pub fail_rate: super::work_request::FailRate,
 }
 
 fn seeded_checker() -> HealthChecker {
@@ -789,7 +791,9 @@ fn accept(
         world.settings.lb_work_request_accepted_seconds,
         world.settings.lb_work_request_seconds,
     );
-    let progress = Progress::accept(schedule, &mut world.load_balancer.fail_next);
+    let lbs = &mut world.load_balancer;
+    lbs.fail_rate.roll(&mut lbs.fail_next);
+    let progress = Progress::accept(schedule, &mut lbs.fail_next);
     let id = Ocid::mint(&mut world.rng, "loadbalancerworkrequest", REGION_SHORT);
     tracing::info!(work_request = %id, change = %change.describe(), "LB work request accepted");
     world.load_balancer.work_requests.push(LbWorkRequest {

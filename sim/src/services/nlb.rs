@@ -170,6 +170,8 @@ pub struct NlbState {
     pub work_requests: Vec<NlbWorkRequest>,
     /// How many of the next work requests will FAIL (`/_sim/nlb/fail-next`).
     pub fail_next: u32,
+    /// How likely each new work request is to FAIL (`/_sim/nlb/fail-next`).
+    pub fail_rate: super::work_request::FailRate,
     next_seq: u64,
 }
 
@@ -702,7 +704,9 @@ fn accept(
         world.settings.nlb_work_request_accepted_seconds,
         world.settings.nlb_work_request_seconds,
     );
-    let progress = Progress::accept(schedule, &mut world.nlb.fail_next);
+    let nlbs = &mut world.nlb;
+    nlbs.fail_rate.roll(&mut nlbs.fail_next);
+    let progress = Progress::accept(schedule, &mut nlbs.fail_next);
     let id = Ocid::mint(&mut world.rng, "nlbworkrequest", REGION_SHORT);
     tracing::info!(work_request = %id, change = %change.describe(), "NLB work request accepted");
     world.nlb.work_requests.push(NlbWorkRequest {

@@ -150,6 +150,33 @@ pub trait WorkRequest {
     fn apply(&self, resource: &mut Self::Resource, at: SystemTime) -> Result<(), WorkRequestError>;
 }
 
+/// Work requests that FAIL at random (`/_sim/lb/fail-next {"probability": p}`): each new
+/// one is doomed with probability `p`, rolled on a seeded generator so runs repeat.
+#[derive(Debug, Default)]
+pub struct FailRate {
+    pub probability: f64,
+    rng: Option<fastrand::Rng>,
+}
+
+impl FailRate {
+    /// Fails each work request from now on with `probability` (0 stops it), rolling on a
+    /// generator seeded with `seed`.
+    pub fn set(&mut self, probability: f64, seed: u64) {
+        self.probability = probability;
+        self.rng = Some(fastrand::Rng::with_seed(seed));
+    }
+
+    /// Adds one to `fail_next` when this work request's roll fails it.
+    pub fn roll(&mut self, fail_next: &mut u32) {
+        if self.probability > 0.0
+            && let Some(rng) = self.rng.as_mut()
+            && rng.f64() < self.probability
+        {
+            *fail_next += 1;
+        }
+    }
+}
+
 /// Applies every work request that is due at `now`, in arrival order, each at its own finish
 /// instant: its change, or its injected failure, or a failure when its resource is gone.
 pub fn settle<W: WorkRequest>(requests: &mut [W], resources: &mut [W::Resource], now: SystemTime) {

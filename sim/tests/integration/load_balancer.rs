@@ -278,6 +278,50 @@ async fn forced_failures_fail_the_next_work_requests_and_change_nothing() {
     assert_eq!(backend_names(&t).await, ["10.0.0.41:8080"]);
 }
 
+/// `probability` fails work requests at random, seeded: at 0.5 about half of 40 fail, and
+/// at 0 none do.
+#[tokio::test]
+async fn a_failure_rate_fails_work_requests_at_random() {
+    let t = TestSim::start().await;
+    for bad in [json!({}), json!({"probability": 1.5}), json!({"rate": 1})] {
+        let resp = t.admin("POST", "/_sim/lb/fail-next", Some(bad)).await;
+        assert_eq!(resp.status(), 400);
+    }
+    let resp = t
+        .admin(
+            "POST",
+            "/_sim/lb/fail-next",
+            Some(json!({"probability": 0.5})),
+        )
+        .await;
+    assert_eq!(json(resp).await["probability"], 0.5);
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        ids.push(create(&t, &format!("10.0.0.{}", 100 + n), 8080).await);
+    }
+    let resp = t
+        .admin(
+            "POST",
+            "/_sim/lb/fail-next",
+            Some(json!({"probability": 0})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    ids.push(create(&t, "10.0.0.199", 8080).await);
+    t.advance(400.0).await;
+    let mut failed = 0;
+    for id in &ids[..40] {
+        if work_request(&t, id).await["lifecycleState"] == "FAILED" {
+            failed += 1;
+        }
+    }
+    assert!((8..=32).contains(&failed), "{failed} of 40 failed at 0.5");
+    assert_eq!(
+        work_request(&t, &ids[40]).await["lifecycleState"],
+        "SUCCEEDED"
+    );
+}
+
 #[tokio::test]
 async fn the_reject_knob_refuses_a_mutation_while_one_is_in_flight() {
     let t = TestSim::start().await;
