@@ -43,7 +43,7 @@ use crate::oci::backends::{
 };
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
-use crate::oci::workrequest::Deadline;
+use crate::oci::workrequest::{Deadline, WorkRequestState};
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
 use crate::store::lease::LeaseBusy;
@@ -416,6 +416,51 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
     RetryToken::derive(purpose, op, &slot.to_string())
 }
 
+/// The most load-balancer work requests one change is started with, each after the last
+/// FAILED.
+const MAX_LB_ATTEMPTS: usize = 8;
+
+/// Starts a backend change with the retry token of `purpose`, the operation and the slot.
+///
+/// OCI answers a token it has seen with the original answer: the same work request. When
+/// that work request FAILED (the change was not made: a load balancer's internal error), the
+/// change would never be made again under that token, so it is started again under a token
+/// derived from the failed work request. A retried or resumed step walks the same chain of
+/// tokens (each replays its work request) and reaches the attempt in flight, never a second
+/// one. Found by the fault suite (issue 12): with work requests failing, a rolling restart
+/// replayed one failed drain forever.
+async fn start_lb_change<F, Fut>(
+    lb: &dyn LoadBalancerBackends,
+    purpose: &str,
+    op: &OperationId,
+    slot: u32,
+    mut start: F,
+) -> Result<MutationStarted, crate::oci::backends::LbError>
+where
+    F: FnMut(RetryToken) -> Fut,
+    Fut: std::future::Future<Output = Result<MutationStarted, crate::oci::backends::LbError>>,
+{
+    let mut attempt = token(purpose, op, slot);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let started = start(attempt).await?;
+        if tries >= MAX_LB_ATTEMPTS {
+            return Ok(started);
+        }
+        match lb.check_work_request(&started.work_request).await {
+            Ok(check) if matches!(check.state, WorkRequestState::Failed { .. }) => {
+                attempt = RetryToken::derive(
+                    purpose,
+                    op,
+                    &format!("{slot}-{}", started.work_request.as_str()),
+                );
+            }
+            _ => return Ok(started),
+        }
+    }
+}
+
 /// Makes one call; returns a line for the report and what the ledger must learn.
 /// Makes one call; returns its line for the report and what the ledger must learn of it.
 async fn act(ctx: &Context, action: &Action, deadline: Deadline) -> (String, Vec<Outcome>) {
@@ -535,9 +580,11 @@ async fn act_other(
                 return ("no load balancer".to_string(), None);
             };
             let backend = NewBackend::serving(*ip, *port, *weight);
-            let r = lb
-                .start_create_backend(&backend, &token("add-backend", operation, *slot), deadline)
-                .await;
+            let r = start_lb_change(lb.as_ref(), "add-backend", operation, *slot, |t| {
+                let backend = &backend;
+                async move { lb.start_create_backend(backend, &t, deadline).await }
+            })
+            .await;
             lb_line(
                 format!("add backend {} for {instance}", backend.name()),
                 r.map(Some),
@@ -553,14 +600,12 @@ async fn act_other(
                 return ("no load balancer".to_string(), None);
             };
             let purpose = if *drain { "drain" } else { "undrain" };
-            let r = lb
-                .start_update_backend(
-                    backend,
-                    &BackendUpdate::drain(*drain),
-                    &token(purpose, operation, *slot),
-                    deadline,
-                )
-                .await;
+            let update = BackendUpdate::drain(*drain);
+            let r = start_lb_change(lb.as_ref(), purpose, operation, *slot, |t| {
+                let update = &update;
+                async move { lb.start_update_backend(backend, update, &t, deadline).await }
+            })
+            .await;
             lb_line(
                 format!("{purpose} backend {}", backend.as_str()),
                 r.map(Some),

@@ -1954,14 +1954,43 @@ impl<'a> Planner<'a> {
             .map(|r| (r.instance_id.clone(), r.name.clone()))
             .collect();
         for (id, name) in lost {
-            if let Some(b) = self.backend_of(&id) {
+            let doing = self.retire(&id);
+            self.waiting_on.push(format!("{name}: {doing}"));
+            self.wake_within(Duration::from_secs(2));
+        }
+    }
+
+    /// The next call that takes an instance fleetctl is terminating outside a step's phases
+    /// (a failed step's new instance, a lost termination) out of service, one per step as
+    /// the phases do: its backend drained, then removed, and only once the load balancer
+    /// shows it gone, the termination. Never a termination while the instance is still a
+    /// backend (issue 12: every terminated instance is drained first). Returns what it does.
+    fn retire(&mut self, id: &InstanceId) -> &'static str {
+        match self.backend_of(id) {
+            Some(b) if !b.backend.drain => {
+                let (Some(operation), Some(ip)) = (lb_sync_operation(), self.ip_of(id)) else {
+                    return "waiting to drain its backend";
+                };
+                self.actions.push(Action::SetDrain {
+                    operation,
+                    slot: address_slot(ip),
+                    backend: b.backend.name.clone(),
+                    drain: true,
+                });
+                "draining before termination"
+            }
+            Some(b) => {
                 self.actions.push(Action::DeleteBackend {
                     backend: b.backend.name.clone(),
                 });
+                "removing its backend before termination"
             }
-            self.actions.push(Action::Terminate { instance: id });
-            self.waiting_on.push(format!("{name}: terminating"));
-            self.wake_within(Duration::from_secs(2));
+            None => {
+                self.actions.push(Action::Terminate {
+                    instance: id.clone(),
+                });
+                "terminating"
+            }
         }
     }
 
@@ -2215,17 +2244,18 @@ impl<'a> Planner<'a> {
         let Some(id) = step.instance.clone() else {
             return;
         };
-        if let Some(b) = self.backend_of(&id) {
-            self.actions.push(Action::DeleteBackend {
-                backend: b.backend.name.clone(),
-            });
-        }
         if self
             .instance(&id)
             .is_some_and(|i| !i.lifecycle_state.is_going_away())
         {
+            // Out of the load balancer first; the next steps carry it on
+            // (`retry_lost_terminations`: a terminating record no step works on).
             self.set_record_state(&id, RecordState::Terminating);
-            self.actions.push(Action::Terminate { instance: id });
+            self.retire(&id);
+        } else if let Some(b) = self.backend_of(&id) {
+            self.actions.push(Action::DeleteBackend {
+                backend: b.backend.name.clone(),
+            });
         }
     }
 }

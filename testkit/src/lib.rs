@@ -11,6 +11,8 @@
 //! - [`Secrets`] / [`assert_no_secrets`]: the test secrets (the simulator's keys and tokens,
 //!   the test passphrase, the API token a test adds) and the check that output holds none.
 //! - [`props`]: the seeded, bounded proptest runner of the bad-input suites.
+//! - [`invariants`]: the checks of the fault, crash and race suites, from the simulator's
+//!   own state, request log and health history.
 //!
 //! A dev-dependency only; the simulator's own tests (`sim/tests`) do not use it because it
 //! links fleetctl-core (the two walls of `DESIGN.md`).
@@ -20,6 +22,7 @@
 /// fleetctl's format).
 #[path = "../../cli/src/demo_fleet.rs"]
 pub mod demo_fleet;
+pub mod invariants;
 pub mod props;
 mod secrets;
 

@@ -10,6 +10,7 @@ mod plan_support;
 mod backends;
 mod compute;
 mod e2e;
+mod faults;
 mod limits;
 mod metrics_snapshot;
 mod network;
