@@ -35,36 +35,34 @@ use fleetctl_core::oci::Env;
 use fleetctl_core::store::StateStore;
 use fleetctl_core::store::ledger::{Ledger, OperationStatus};
 use fleetctl_testkit::TestSim;
+use fleetctl_testkit::invariants::{Evidence, id_of, instance_in_path, is_live, is_op, mutating};
 use oci_sim::LogEntry;
 use serde_json::Value;
 use support::ChildGuard;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Kills per scenario unless `FLEETCTL_CRASH_KILLS` says otherwise.
-const DEFAULT_KILLS: u32 = 15;
+/// Kills per scenario unless `FLEETCTL_CRASH_KILLS` says otherwise: the scale, rolling
+/// replace and rolling reboot scenarios each spend all of theirs, over 100 in all (issue 12).
+const DEFAULT_KILLS: u32 = 34;
 /// The first runs of a crash scenario are killed right after their 1st, 2nd, ... ledger
 /// write: every step boundary of a run in turn.
 const BOUNDARY_SWEEP: u32 = 8;
 /// The lease of every run: a killed run blocks the next one this long, and a step's calls
 /// stop a tenth of it before it ends.
-const LEASE_TTL: &str = "1s";
+const LEASE_TTL: &str = "500ms";
 /// The backend port of the simulator's fleet file.
 const PORT: u16 = 8080;
 /// The longest a single fleetctl run may take.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
+/// Scale scenarios go round their targets, and rolling restarts roll again, at most this
+/// many times (twice as many for rolling restarts) until their kills are spent.
+const MAX_ROUNDS: usize = 6;
 /// The most runs one command may need before it converges.
 const MAX_RUNS_PER_COMMAND: u32 = 150;
 
-/// The mutating OCI calls fleetctl makes.
-const MUTATING: &[&str] = &[
-    "LaunchInstance",
-    "TerminateInstance",
-    "InstanceAction",
-    "CreateBackend",
-    "UpdateBackend",
-    "DeleteBackend",
-];
+/// The fleet of the simulator's fleet file.
+const FLEET: &str = "demo";
 
 // ---------------------------------------------------------------------------------------
 // Seeds
@@ -153,8 +151,17 @@ impl Tally {
         match self.rng.below(3) {
             0 => Kill::AfterWrites(1 + self.rng.below(8) as u32),
             1 => Kill::AfterCalls(1 + self.rng.below(5) as u32),
-            _ => Kill::AfterMs(self.rng.below(1500)),
+            _ => Kill::AfterMs(self.rng.below(800)),
         }
+    }
+
+    /// Fails unless every kill of the scenario's budget was made.
+    fn assert_spent(&self) {
+        assert_eq!(
+            self.kills_left, 0,
+            "{} (seed {}): {} of its kills left unspent after {} operations",
+            self.name, self.seed, self.kills_left, self.operations
+        );
     }
 
     /// The scenario's one-line summary. It is printed only when every check passed: a
@@ -179,7 +186,7 @@ enum StoreKind {
 }
 
 /// What the simulator showed over time, sampled every few milliseconds: what one look at
-/// the end cannot show.
+/// the end cannot show (the serving floor comes from the simulator's health history).
 #[derive(Debug, Default)]
 struct Watch {
     /// Every instance's private IP.
@@ -188,10 +195,9 @@ struct Watch {
     state: BTreeMap<String, String>,
     /// How often each instance left RUNNING other than by termination (a reboot).
     went_down: BTreeMap<String, u32>,
-    /// While set: healthy in-service backends must not fall below it.
-    floor: Option<u32>,
-    /// Samples where they did.
-    below_floor: Vec<String>,
+    /// While set: serving backends must not fall below `.0` from `.1` (simulated
+    /// milliseconds since the epoch) on.
+    floor: Option<(u32, u64)>,
 }
 
 impl Watch {
@@ -207,15 +213,6 @@ impl Watch {
                 && !matches!(now.as_str(), "RUNNING" | "TERMINATING" | "TERMINATED")
             {
                 *self.went_down.entry(id).or_default() += 1;
-            }
-        }
-        if let Some(floor) = self.floor {
-            let serving = serving_backends(world);
-            if serving < floor {
-                self.below_floor.push(format!(
-                    "{serving} healthy in-service backends at {}, below the floor {floor}",
-                    world["now"]
-                ));
             }
         }
     }
@@ -258,9 +255,11 @@ async fn world(count: u32, rollout: &str, kind: StoreKind, seed: u64) -> World {
             // Terminated instances stay listed, so every instance ever launched can be
             // counted.
             config.services.terminated_retention_seconds = 1e9;
-            // Backend changes stay in progress for 0.7 s, so a kill often leaves one running
+            // Backend changes stay in progress for 0.3 s, so a kill often leaves one running
             // for the next run to find.
-            config.services.lb_work_request_seconds = 700.0;
+            config.services.lb_work_request_seconds = 300.0;
+            // The serving floor is checked from the simulator's health history.
+            config.health_history = true;
         })
         .await,
     );
@@ -320,77 +319,6 @@ fn fleet_instances(world: &Value) -> Vec<&Value> {
         .into_iter()
         .flatten()
         .filter(|i| i["freeformTags"]["fleetctl-fleet"] == "demo")
-        .collect()
-}
-
-fn is_live(i: &Value) -> bool {
-    !matches!(
-        i["lifecycleState"].as_str(),
-        Some("TERMINATING" | "TERMINATED")
-    )
-}
-
-fn id_of(i: &Value) -> String {
-    i["id"].as_str().unwrap_or_default().to_string()
-}
-
-fn backends_of(world: &Value) -> Vec<Value> {
-    world["loadBalancers"][0]["backendSets"][0]["backends"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// Healthy backends taking traffic (health OK, not drained, not offline).
-fn serving_backends(world: &Value) -> u32 {
-    backends_of(world)
-        .iter()
-        .filter(|b| b["health"] == "OK" && b["drain"] != true && b["offline"] != true)
-        .count() as u32
-}
-
-fn mutating(log: &[LogEntry]) -> impl Iterator<Item = &LogEntry> {
-    log.iter().filter(|e| {
-        e.status.is_some_and(|s| s < 300)
-            && e.operation
-                .as_deref()
-                .is_some_and(|o| MUTATING.contains(&o))
-    })
-}
-
-fn is_op(e: &LogEntry, op: &str) -> bool {
-    e.operation.as_deref() == Some(op) && e.status.is_some_and(|s| s < 300)
-}
-
-/// The backend name a backend call's path ends with (`10.0.0.5:8080`).
-fn backend_in_path(e: &LogEntry) -> String {
-    let last = e.path.rsplit('/').next().unwrap_or_default();
-    last.replace("%3A", ":").replace("%3a", ":")
-}
-
-/// The instance a compute call's path names.
-fn instance_in_path(e: &LogEntry) -> String {
-    e.path
-        .split('/')
-        .find(|s| s.starts_with("ocid1.instance."))
-        .unwrap_or_default()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The names of the backends the load balancer's work requests created, one entry per work
-/// request.
-fn created_backends(world: &Value) -> Vec<String> {
-    world["workRequests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["message"].as_str())
-        .filter_map(|m| m.strip_prefix("CreateBackend "))
-        .filter_map(|m| m.split(' ').next())
-        .map(str::to_string)
         .collect()
 }
 
@@ -549,89 +477,25 @@ impl World {
         self.store.load().await.unwrap().map(|(l, _)| l).unwrap()
     }
 
-    /// What must hold at every moment, crash or not.
+    /// What the simulator shows now.
+    fn evidence(&self) -> Evidence {
+        Evidence::read(&self.sim, FLEET, PORT)
+    }
+
+    /// What must hold at every moment, crash or not ([`Evidence::always`]), plus: never a
+    /// reboot twice, never below the serving floor.
     fn always(&self) -> Vec<String> {
-        let world = self.sim.world_json();
-        let log = self.sim.requests();
+        let ev = self.evidence();
         let watch = self.watch.lock().unwrap();
-        let mut bad = Vec::new();
-
-        // No double launch: one instance per operation and slot.
-        let mut by_slot: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for i in fleet_instances(&world) {
-            let tags = &i["freeformTags"];
-            let key = (
-                tags["fleetctl-operation"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string(),
-                tags["fleetctl-slot"].as_str().unwrap_or("?").to_string(),
-            );
-            by_slot.entry(key).or_default().push(id_of(i));
-        }
-        for ((op, slot), ids) in &by_slot {
-            if ids.len() > 1 {
-                bad.push(format!(
-                    "double launch: operation {op} slot {slot} has {} instances {ids:?}",
-                    ids.len()
-                ));
-            }
-        }
-
-        // Each backend created once (an instance's IP is never reused here).
-        let mut created: BTreeMap<String, u32> = BTreeMap::new();
-        for name in created_backends(&world) {
-            *created.entry(name).or_default() += 1;
-        }
-        for (name, n) in &created {
-            if *n > 1 {
-                bad.push(format!("backend {name} created {n} times"));
-            }
-        }
-
-        // Every terminated instance left the load balancer first: drained, then its backend
-        // deleted, before TerminateInstance.
-        let ips: BTreeMap<String, String> = fleet_instances(&world)
-            .iter()
-            .filter_map(|i| Some((id_of(i), i["privateIp"].as_str()?.to_string())))
-            .chain(watch.ips.clone())
-            .collect();
-        for (at, e) in log.iter().enumerate() {
-            if !is_op(e, "TerminateInstance") {
-                continue;
-            }
-            let id = instance_in_path(e);
-            let Some(ip) = ips.get(&id) else {
-                bad.push(format!("terminated {id}, whose IP was never seen"));
-                continue;
-            };
-            let backend = format!("{ip}:{PORT}");
-            if !created.contains_key(&backend) {
-                continue;
-            }
-            let before = &log[..at];
-            let deleted = before
-                .iter()
-                .any(|d| is_op(d, "DeleteBackend") && backend_in_path(d) == backend);
-            let drained = before
-                .iter()
-                .any(|d| is_op(d, "UpdateBackend") && backend_in_path(d) == backend);
-            if !deleted || !drained {
-                bad.push(format!(
-                    "{id} terminated (request {}) before its backend {backend} was {}",
-                    e.seq,
-                    if drained { "deleted" } else { "drained" }
-                ));
-            }
-        }
-
-        // Never a reboot twice, never below the serving floor.
+        let mut bad = ev.always(&watch.ips);
         for (id, n) in &watch.went_down {
             if *n > 1 {
                 bad.push(format!("{id} went down {n} times (rebooted twice?)"));
             }
         }
-        bad.extend(watch.below_floor.iter().cloned());
+        if let Some((floor, from)) = watch.floor {
+            bad.extend(ev.floor(floor, from));
+        }
         bad
     }
 
@@ -673,69 +537,8 @@ impl World {
                 after - calls
             ));
         }
-        let world = self.sim.world_json();
-        let instances = fleet_instances(&world);
-        let live_ids: BTreeSet<String> = instances
-            .iter()
-            .filter(|i| is_live(i))
-            .map(|i| id_of(i))
-            .collect();
         let ledger = self.ledger().await;
-        let active: BTreeSet<String> = ledger
-            .records
-            .iter()
-            .filter(|r| !r.state.is_gone() && r.state.as_str() != "terminating")
-            .map(|r| r.instance_id.to_string())
-            .collect();
-        if live_ids != active {
-            bad.push(format!(
-                "live instances {live_ids:?} are not the ledger's active records {active:?}"
-            ));
-        }
-        if live_ids.len() != live {
-            bad.push(format!(
-                "{} live instances, expected {live}",
-                live_ids.len()
-            ));
-        }
-        if instances.len() != created {
-            bad.push(format!(
-                "{} instances launched in all, expected {created}",
-                instances.len()
-            ));
-        }
-        let ips: BTreeSet<String> = instances
-            .iter()
-            .filter(|i| is_live(i))
-            .filter_map(|i| i["privateIp"].as_str())
-            .map(|ip| format!("{ip}:{PORT}"))
-            .collect();
-        let backends: BTreeSet<String> = backends_of(&world)
-            .iter()
-            .filter_map(|b| b["name"].as_str().map(str::to_string))
-            .collect();
-        if backends != ips {
-            bad.push(format!(
-                "backends {backends:?} are not the live instances' {ips:?}"
-            ));
-        }
-        if serving_backends(&world) as usize != live {
-            bad.push(format!(
-                "{} healthy in-service backends, expected {live}",
-                serving_backends(&world)
-            ));
-        }
-        let ever: BTreeSet<String> = instances
-            .iter()
-            .filter_map(|i| i["privateIp"].as_str())
-            .map(|ip| format!("{ip}:{PORT}"))
-            .collect();
-        let made: BTreeSet<String> = created_backends(&world).into_iter().collect();
-        if made != ever {
-            bad.push(format!(
-                "backends created {made:?}, expected one per instance launched {ever:?}"
-            ));
-        }
+        bad.extend(self.evidence().converged(&ledger, live, Some(created)));
         for e in &ledger.events {
             if e.message.contains("adopted") || e.message.contains("marked missing") {
                 bad.push(format!(
@@ -872,7 +675,7 @@ async fn scale_survives_kills_at_every_step_boundary_and_at_random_moments() {
     let (mut current, mut created) = (0u32, 0u32);
     let targets = [4u32, 1, 3, 0, 2];
     for (i, target) in targets.iter().cycle().enumerate() {
-        if i >= targets.len() && (t.kills_left == 0 || i >= 2 * targets.len()) {
+        if i >= targets.len() && (t.kills_left == 0 || i >= MAX_ROUNDS * targets.len()) {
             break;
         }
         let before = live_instances(&w.sim.world_json());
@@ -899,6 +702,7 @@ async fn scale_survives_kills_at_every_step_boundary_and_at_random_moments() {
             );
         }
     }
+    t.assert_spent();
     t.summary("");
 }
 
@@ -931,9 +735,15 @@ async fn rolling_restart_survives_kills(name: &'static str, strategy: &str) {
     assert_eq!(up.code, Some(0), "{}", up.stderr);
     w.check_converged(&t, 4, 4).await;
     // 4 - maxUnavailable 1 from now on, kills or not.
-    w.watch.lock().unwrap().floor = Some(3);
+    let from = w
+        .sim
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    w.watch.lock().unwrap().floor = Some((3, from));
     let mut created = 4;
-    for round in 0..4 {
+    for round in 0..MAX_ROUNDS * 2 {
         if round > 0 && t.kills_left == 0 {
             break;
         }
@@ -984,6 +794,7 @@ async fn rolling_restart_survives_kills(name: &'static str, strategy: &str) {
         }
         w.check_converged(&t, 4, created).await;
     }
+    t.assert_spent();
     t.summary("");
 }
 
