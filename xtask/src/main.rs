@@ -18,6 +18,8 @@
 //!   (`function`: the release binaries, built first as the Dockerfile does, against the
 //!   Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
 //!   compressed size.
+//! - `cargo xtask soak`   the fault and crash suites (issue 12) in their long form: more seeds,
+//!   more kills, higher fault rates, bounded in time (`--minutes`); figures in `docs/proof.md`.
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
 //! warm machine pays nothing. Only the browser install needs root (apt-get); without root it
@@ -32,6 +34,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod dashboard;
+mod soak;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -51,6 +54,9 @@ commands:
            `bench` go to fleetctl-bench: [all|rollout|calls|steady|ledger|function]
            [--rollout-scale F] [--fleet N] [--runs N] [--requests N] [--clients N]
            [--seconds S]; `bench dashboard` only measures the dashboard's gzip size
+  soak     the fault and crash suites in their long form (more seeds, kills and rates),
+           bounded in time: [--minutes M] [--seed S] [--kills N] [--fault-rounds N]
+           (see docs/proof.md)
 ";
 
 fn main() -> ExitCode {
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         Some("dashboard") => dashboard::build(&root()),
         Some("openapi") => openapi(),
         Some("bench") => bench(&args[1..]),
+        Some("soak") => soak::soak(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -56,8 +56,11 @@ const PORT: u16 = 8080;
 /// The longest a single fleetctl run may take.
 const RUN_DEADLINE: Duration = Duration::from_secs(120);
 /// Scale scenarios go round their targets, and rolling restarts roll again, at most this
-/// many times (twice as many for rolling restarts) until their kills are spent.
-const MAX_ROUNDS: usize = 6;
+/// many times (twice as many for rolling restarts) until their kills are spent: more for a
+/// longer run.
+fn max_rounds() -> usize {
+    (kills_per_scenario() as usize / 5).max(6)
+}
 /// The most runs one command may need before it converges.
 const MAX_RUNS_PER_COMMAND: u32 = 150;
 
@@ -675,7 +678,7 @@ async fn scale_survives_kills_at_every_step_boundary_and_at_random_moments() {
     let (mut current, mut created) = (0u32, 0u32);
     let targets = [4u32, 1, 3, 0, 2];
     for (i, target) in targets.iter().cycle().enumerate() {
-        if i >= targets.len() && (t.kills_left == 0 || i >= MAX_ROUNDS * targets.len()) {
+        if i >= targets.len() && (t.kills_left == 0 || i >= max_rounds() * targets.len()) {
             break;
         }
         let before = live_instances(&w.sim.world_json());
@@ -743,7 +746,7 @@ async fn rolling_restart_survives_kills(name: &'static str, strategy: &str) {
         .unwrap_or(0);
     w.watch.lock().unwrap().floor = Some((3, from));
     let mut created = 4;
-    for round in 0..MAX_ROUNDS * 2 {
+    for round in 0..max_rounds() * 2 {
         if round > 0 && t.kills_left == 0 {
             break;
         }

@@ -13,7 +13,8 @@
 //!
 //! `FLEETCTL_FAULT_SEED=<u64>` replays a run (each test prints its seed, every failure names
 //! it); `FLEETCTL_FAULT_ROUNDS=<n>` runs each fault kind n times over (default 1: each kind
-//! once per operation, at 5%, 10% and 20% in turn), which `cargo xtask soak` raises.
+//! once per operation, at 5%, 10% and 20% in turn) and `FLEETCTL_FAULT_RATES=0.05,0.3` sets
+//! the rates, which `cargo xtask soak` raises.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -38,8 +39,28 @@ const DESIRED: u32 = 4;
 const FLOOR: u32 = DESIRED - 1;
 const ROLLOUT: &str = "maxSurge: 1, maxUnavailable: 1, minReadySeconds: 0, launchTimeout: 3s";
 const LB_EXTRA: &str = ", drainTimeout: 30ms, healthTimeout: 2s";
-/// The rates each kind runs at, in turn.
+/// The rates each kind runs at, in turn, unless `FLEETCTL_FAULT_RATES` lists others.
 const RATES: [f64; 3] = [0.05, 0.10, 0.20];
+
+fn rates() -> Vec<f64> {
+    match std::env::var("FLEETCTL_FAULT_RATES") {
+        Ok(list) => list
+            .split(',')
+            .map(|r| {
+                let r: f64 = r
+                    .trim()
+                    .parse()
+                    .expect("FLEETCTL_FAULT_RATES: numbers, comma-separated");
+                assert!(
+                    (0.0..=1.0).contains(&r),
+                    "FLEETCTL_FAULT_RATES: rates from 0 to 1"
+                );
+                r
+            })
+            .collect(),
+        Err(_) => RATES.to_vec(),
+    }
+}
 /// The longest one operation may take, pauses and resumes included.
 const OPERATION_DEADLINE: Duration = Duration::from_secs(90);
 /// The most times a paused operation is resumed before the test gives up on it.
@@ -504,10 +525,11 @@ async fn matrix(name: &str, fault: Fault, ops: &[Op]) {
     let seed = base_seed();
     let mut t = Tally::default();
     let started = Instant::now();
+    let rates = rates();
     let mut turn = fault as usize;
     for round in 0..rounds() {
         for (i, op) in ops.iter().enumerate() {
-            let rate = RATES[turn % RATES.len()];
+            let rate = rates[turn % rates.len()];
             turn += 1;
             let seed = seed
                 .wrapping_add(u64::from(round) * 1_000)
