@@ -420,7 +420,10 @@ fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
 /// FAILED.
 const MAX_LB_ATTEMPTS: usize = 8;
 
-/// Starts a backend change with the retry token of `purpose`, the operation and the slot.
+/// Starts a backend change with the retry token of `purpose`, the operation and `key` (the
+/// slot and the backend's name: a step's slot may change another backend after it was
+/// resumed, and the same token for a different request is refused, 409
+/// InvalidatedRetryToken, found by the fault suite).
 ///
 /// OCI answers a token it has seen with the original answer: the same work request. When
 /// that work request FAILED (the change was not made: a load balancer's internal error), the
@@ -433,14 +436,14 @@ async fn start_lb_change<F, Fut>(
     lb: &dyn LoadBalancerBackends,
     purpose: &str,
     op: &OperationId,
-    slot: u32,
+    key: &str,
     mut start: F,
 ) -> Result<MutationStarted, crate::oci::backends::LbError>
 where
     F: FnMut(RetryToken) -> Fut,
     Fut: std::future::Future<Output = Result<MutationStarted, crate::oci::backends::LbError>>,
 {
-    let mut attempt = token(purpose, op, slot);
+    let mut attempt = RetryToken::derive(purpose, op, key);
     let mut tries = 0;
     loop {
         tries += 1;
@@ -453,7 +456,7 @@ where
                 attempt = RetryToken::derive(
                     purpose,
                     op,
-                    &format!("{slot}-{}", started.work_request.as_str()),
+                    &format!("{key}-{}", started.work_request.as_str()),
                 );
             }
             _ => return Ok(started),
@@ -580,7 +583,8 @@ async fn act_other(
                 return ("no load balancer".to_string(), None);
             };
             let backend = NewBackend::serving(*ip, *port, *weight);
-            let r = start_lb_change(lb.as_ref(), "add-backend", operation, *slot, |t| {
+            let key = format!("{slot}-{}", backend.name().as_str());
+            let r = start_lb_change(lb.as_ref(), "add-backend", operation, &key, |t| {
                 let backend = &backend;
                 async move { lb.start_create_backend(backend, &t, deadline).await }
             })
@@ -601,7 +605,8 @@ async fn act_other(
             };
             let purpose = if *drain { "drain" } else { "undrain" };
             let update = BackendUpdate::drain(*drain);
-            let r = start_lb_change(lb.as_ref(), purpose, operation, *slot, |t| {
+            let key = format!("{slot}-{}", backend.as_str());
+            let r = start_lb_change(lb.as_ref(), purpose, operation, &key, |t| {
                 let update = &update;
                 async move { lb.start_update_backend(backend, update, &t, deadline).await }
             })

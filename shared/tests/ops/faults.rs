@@ -681,3 +681,47 @@ async fn a_drain_whose_work_request_failed_is_sent_again_under_a_new_token() {
         "one drain failed, one more made and applied"
     );
 }
+
+/// Regression (found by `cargo xtask soak`, limit exceeded at 5%, seed 115): a rolling
+/// replace whose launches are refused pauses; resumed, a step drained another old
+/// instance's backend under the drain token of its slot, which OCI had seen for the first
+/// backend: 409 InvalidatedRetryToken on every step, so the rollout never finished. The
+/// token now names the backend too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_replacement_drains_another_backend_under_its_own_token() {
+    let w = world(0, 3, "faults: resumed replacement".into()).await;
+    let mut t = Tally::default();
+    bring_up(&w, &mut t, DESIRED).await;
+    // The first launch (the surge) goes through; the second (a drain-first replacement,
+    // its old instance drained already) is refused.
+    w.sim
+        .fault(json!({"operation": "LaunchInstance", "latencyMs": 1, "count": 1}))
+        .await;
+    w.sim
+        .fault(
+            json!({"operation": "LaunchInstance", "status": 400, "code": "LimitExceeded",
+                      "message": "The following service limits were exceeded", "count": 1}),
+        )
+        .await;
+    let kind = OperationKind::RollingRestart {
+        strategy: RolloutStrategy::Replace,
+        reboot_action: None,
+    };
+    w.operation(
+        &mut t,
+        kind,
+        Fault::Slow,
+        0.0,
+        Some(FLOOR),
+        DESIRED as usize,
+    )
+    .await;
+    assert!(!t.pauses.is_empty(), "the refused launches paused it");
+    let refused: Vec<_> = w
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|e| e.status == Some(409) && e.operation.as_deref() == Some("UpdateBackend"))
+        .collect();
+    assert!(refused.is_empty(), "drains refused: {refused:#?}");
+}
