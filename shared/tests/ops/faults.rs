@@ -207,9 +207,19 @@ impl World {
     /// Injects `fault` at `rate`.
     async fn inject(&self, fault: Fault, rate: f64) {
         let sim = &self.sim;
-        let launch_refusal = |status: u16, code: &str, message: &str| {
-            json!({"operation": "LaunchInstance", "status": status, "code": code,
-                   "message": message, "probability": rate})
+        // A refusal at the rate, after one certain refusal: a few launches at 5% may
+        // otherwise see none.
+        let refuse = |status: u16, code: &'static str, message: &'static str| async move {
+            sim.fault(
+                json!({"operation": "LaunchInstance", "status": status, "code": code,
+                             "message": message, "count": 1}),
+            )
+            .await;
+            sim.fault(
+                json!({"operation": "LaunchInstance", "status": status, "code": code,
+                             "message": message, "probability": rate}),
+            )
+            .await;
         };
         match fault {
             Fault::Throttle => {
@@ -223,19 +233,14 @@ impl World {
                     .await;
             }
             Fault::OutOfCapacity => {
-                sim.fault(launch_refusal(
-                    500,
-                    "InternalError",
-                    "Out of host capacity.",
-                ))
-                .await;
+                refuse(500, "InternalError", "Out of host capacity.").await;
             }
             Fault::LimitExceeded => {
-                sim.fault(launch_refusal(
+                refuse(
                     400,
                     "LimitExceeded",
                     "The following service limits were exceeded: standard-e4-core-count",
-                ))
+                )
                 .await;
             }
             Fault::DropBefore => {
@@ -291,12 +296,10 @@ impl World {
                     .await;
                 sim.fault(json!({"latencyMs": 100, "probability": rate / 4.0}))
                     .await;
-                sim.fault(launch_refusal(
-                    500,
-                    "InternalError",
-                    "Out of host capacity.",
-                ))
-                .await;
+                sim.fault(json!({"operation": "LaunchInstance", "status": 500,
+                                 "code": "InternalError", "message": "Out of host capacity.",
+                                 "probability": rate / 4.0}))
+                    .await;
                 sim.admin(
                     Method::POST,
                     "/_sim/lb/fail-next",
