@@ -48,6 +48,34 @@ pub const OPC_NEXT_PAGE: HeaderName = HeaderName::from_static("opc-next-page");
 /// `opc-client-retries`.
 pub const OPC_CLIENT_RETRIES: HeaderName = HeaderName::from_static("opc-client-retries");
 
+tokio::task_local! {
+    /// What [`with_request_id_prefix`] put before the generated `opc-request-id`s of its task.
+    static REQUEST_ID_PREFIX: Arc<str>;
+}
+
+/// Runs `f` with every `opc-request-id` this client generates inside it starting with
+/// `prefix` and a hyphen (`F7-1A2B3C4D-0E9F...`): the reconcile step stamps its calls with its
+/// lease's fencing counter and holder this way ([`crate::ops::call_stamp`]), so a request log
+/// (OCI Audit's, or the simulator's) says which holding period made each call. A request
+/// that sets its own `opc-request-id` keeps it. `prefix` should be short (OCI keeps request
+/// ids up to 98 characters; the generated part is 32) and plain ASCII letters, digits and
+/// hyphens.
+pub async fn with_request_id_prefix<F: std::future::Future>(prefix: Arc<str>, f: F) -> F::Output {
+    REQUEST_ID_PREFIX.scope(prefix, f).await
+}
+
+/// A new `opc-request-id`: 32 upper-case hex digits, after the task's prefix if it has one.
+fn new_request_id() -> String {
+    let id = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
+    match REQUEST_ID_PREFIX.try_with(|p| format!("{p}-{id}")) {
+        Ok(prefixed) => prefixed,
+        Err(_) => id,
+    }
+}
+
 /// Percent-encodes one path segment strictly (everything but `A-Z a-z 0-9 - . _ ~`), as the
 /// SDKs do for Object Storage names; safe for OCIDs and names alike.
 pub fn encode_path_segment(segment: &str) -> String {
@@ -468,12 +496,7 @@ impl OciClient {
             .get(OPC_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                uuid::Uuid::new_v4()
-                    .simple()
-                    .to_string()
-                    .to_ascii_uppercase()
-            });
+            .unwrap_or_else(new_request_id);
         let start = inner.clock.now();
         let mut attempts = 0u32;
         let mut refreshed = false;
