@@ -260,7 +260,8 @@ async fn run() -> Result<(), Fatal> {
         let config = FnConfig::from_env(&token_env, var)
             .and_then(|c| c.bearer(token.reveal()))
             .map_err(bad)?;
-        let app = FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?)).into_router();
+        let app =
+            FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?)).into_router();
         let service = fdk::FnAdapter::new(app, config);
         fdk::serve(&listener, service, shutdown_signal())
             .await

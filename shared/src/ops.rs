@@ -42,10 +42,10 @@ use crate::cloud::{self, Cloud};
 use crate::config::FleetConfig;
 use crate::ids::{GroupName, InstanceId};
 use crate::observe::Observation;
-use crate::oci::client::with_request_id_prefix;
 use crate::oci::backends::{
     BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
 };
+use crate::oci::client::with_request_id_prefix;
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
 use crate::oci::workrequest::Deadline;

@@ -61,11 +61,11 @@ const RECONCILE_EVERY: &str = "250ms";
 /// Rounds per store unless `FLEETCTL_RACE_ROUNDS` says otherwise.
 const DEFAULT_ROUNDS: u32 = 2;
 /// Scale requests per round, each from its own client, with distinct desired totals.
-const SCALES_PER_ROUND: usize = 5;
+const SCALES_PER_ROUND: usize = 6;
 /// The largest desired total.
-const MAX_DESIRED: u32 = 5;
+const MAX_DESIRED: u32 = 6;
 /// Clients firing `POST /reconcile` throughout a round.
-const RECONCILERS: usize = 4;
+const RECONCILERS: usize = 5;
 /// How long a round may take to converge once its requests are answered.
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(90);
 
@@ -335,7 +335,10 @@ async fn fn_call(socket: &Path, path: &str, body: &Value) -> (u16, Value) {
     let bytes = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
         .await
         .unwrap_or_default();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -775,10 +778,9 @@ fn one_at_a_time(calls: &[Call], seen: &Seen) -> OneAtATime {
                 ));
             }
             match holder_of.get(&s.fencing) {
-                Some(other) if other != h => out.bad.push(format!(
-                    "fencing {} held by {other} and by {h}",
-                    s.fencing
-                )),
+                Some(other) if other != h => out
+                    .bad
+                    .push(format!("fencing {} held by {other} and by {h}", s.fencing)),
                 _ => {
                     holder_of.insert(s.fencing, h.clone());
                 }
@@ -836,8 +838,15 @@ fn one_at_a_time(calls: &[Call], seen: &Seen) -> OneAtATime {
         .filter_map(|c| c.stamp.as_ref().map(|(f, h)| (c, *f, h.as_str())))
         .collect();
     stamped.sort_by_key(|(c, _, _)| (c.start, c.seq));
-    for (i, (c, f, _)) in stamped.iter().enumerate() {
-        for (e, g, _) in &stamped[..i] {
+    for (i, (c, f, h)) in stamped.iter().enumerate() {
+        for (e, g, k) in &stamped[..i] {
+            if k != h && e.end > c.start + slack {
+                out.bad.push(format!(
+                    "{} (holder {k}) was still running when {} (holder {h}) started: two \
+                     holders acted at once",
+                    e.what, c.what
+                ));
+            }
             if g > f {
                 out.bad.push(format!(
                     "{} (fencing {f}) started after {} (fencing {g}): a stale holder acted",
@@ -1018,7 +1027,13 @@ impl World {
     /// Converged: nothing queued or running, the live instances are the ledger's active
     /// records, as many as `desired`, each serving.
     fn converged(&self, desired: u32) -> Result<(), String> {
-        let ledger = self.seen.lock().unwrap().last.clone().ok_or("no ledger yet")?;
+        let ledger = self
+            .seen
+            .lock()
+            .unwrap()
+            .last
+            .clone()
+            .ok_or("no ledger yet")?;
         if !ledger.scale_queue.is_empty() {
             return Err(format!(
                 "{} queued, operation waiting on {:?}",
@@ -1050,7 +1065,10 @@ impl World {
         }
         let serving = serving_backends(&world);
         if serving != live.len() {
-            return Err(format!("{serving} serving backends for {} live", live.len()));
+            return Err(format!(
+                "{serving} serving backends for {} live",
+                live.len()
+            ));
         }
         Ok(())
     }
@@ -1160,7 +1178,7 @@ impl World {
         loop {
             let last = self.last_queued().unwrap_or(0);
             let state = self.converged(last);
-            if told.elapsed() > Duration::from_secs(2) {
+            if told.elapsed() > Duration::from_secs(10) {
                 told = Instant::now();
                 eprintln!("{}: round {round}: waiting on {state:?}", self.name);
             }
@@ -1272,8 +1290,8 @@ async fn race(kind: StoreKind) {
             &w.secrets,
         );
     }
-    let invocations: u32 = figures.scales_sent + figures.scale_retries
-        + figures.reconciles.values().sum::<u32>();
+    let invocations: u32 =
+        figures.scales_sent + figures.scale_retries + figures.reconciles.values().sum::<u32>();
     println!(
         "{}: {} processes (2 function http, 1 function fn, 2 serve), {} rounds, {invocations} \
          invocations ({} scale requests, {} accepted, {} retried after 409; reconcile answers \

@@ -669,7 +669,10 @@ async fn a_step_whose_lease_passed_on_writes_nothing_over_the_new_holders_ledger
     .await;
     let left = expires - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(50);
     tokio::time::sleep(Duration::try_from(left).unwrap_or_default()).await;
-    assert!(!step_a.is_finished(), "A's second write is still on its way");
+    assert!(
+        !step_a.is_finished(),
+        "A's second write is still on its way"
+    );
 
     // B takes the expired lease (a new holding period) and records A's launch, found by its
     // tags.
