@@ -45,7 +45,7 @@ use crate::observe::Observation;
 use crate::oci::backends::{
     BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
 };
-use crate::oci::client::with_request_id_prefix;
+use crate::oci::client::{CallScope, within};
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
 use crate::oci::workrequest::Deadline;
@@ -310,8 +310,11 @@ pub async fn step_within(
             let done = if left.is_zero() {
                 None
             } else {
-                let call = act(ctx, action, deadline);
-                tokio::time::timeout(left, with_request_id_prefix(stamp.clone(), call))
+                let scope = CallScope {
+                    request_id_prefix: stamp.clone(),
+                    not_after: Some(deadline.instant()),
+                };
+                tokio::time::timeout(left, within(scope, act(ctx, action, deadline)))
                     .await
                     .ok()
             };
@@ -462,7 +465,7 @@ fn label(action: &Action) -> String {
 }
 
 /// The prefix of the `opc-request-id` of every call a step makes
-/// ([`crate::oci::client::with_request_id_prefix`]): `F<fencing>-<holder>`, the holder as the
+/// ([`crate::oci::client::CallScope`]): `F<fencing>-<holder>`, the holder as the
 /// 8 upper-case hex digits of its FNV-1a hash (a holder id is longer than a request id may be,
 /// and names a host). A request log thus names the holding period of every call.
 pub fn call_stamp(holder: &HolderId, fencing: u64) -> String {

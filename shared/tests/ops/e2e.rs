@@ -708,3 +708,64 @@ async fn a_step_whose_lease_passed_on_writes_nothing_over_the_new_holders_ledger
         assert!(id.starts_with(&format!("{stamp_a}-")), "{id} ({stamp_a})");
     }
 }
+
+/// Issue 12 item 3: a step's call whose time ran out while it waited (an answer that came
+/// late, a retry's backoff, or the whole process paused) sent its next attempt anyway, past
+/// the step's deadline and so possibly past its lease, while another holder acted. No attempt
+/// goes out at or after the scope's `not_after`, and the calls inside carry its stamp.
+#[tokio::test]
+async fn no_attempt_of_a_steps_call_is_sent_past_its_deadline() {
+    use fleetctl_core::oci::OciError;
+    use fleetctl_core::oci::client::{CallScope, within};
+    use fleetctl_core::oci::compute;
+
+    let sim = TestSim::start_with(|c| c.seed = Some(13)).await;
+    let id = sim.launch("scoped").await.id;
+    let gets = |sim: &TestSim| -> Vec<String> {
+        sim.requests()
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("GetInstance"))
+            .map(|e| e.opc_request_id.clone())
+            .collect()
+    };
+    let scope = |within_ms: i64| CallScope {
+        request_id_prefix: "F9-0000ABCD".into(),
+        not_after: Some(time::OffsetDateTime::now_utc() + time::Duration::milliseconds(within_ms)),
+    };
+
+    // In time: sent once, stamped.
+    within(scope(60_000), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap();
+    let sent = gets(&sim);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("F9-0000ABCD-"), "{sent:?}");
+
+    // Already late: nothing is sent.
+    let err = within(scope(-1), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OciError::NotSent { attempts: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(gets(&sim).len(), 1);
+
+    // The first attempt answers 503 after the deadline: its retry is not sent.
+    sim.fault(serde_json::json!({
+        "operation": "GetInstance", "status": 503, "latencyMs": 300, "count": 1
+    }))
+    .await;
+    let err = within(scope(100), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OciError::NotSent { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("not sent after 1 attempt(s)"),
+        "{err}"
+    );
+    assert_eq!(gets(&sim).len(), 2, "the retry went out past the deadline");
+}
