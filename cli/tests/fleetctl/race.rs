@@ -864,26 +864,42 @@ fn one_at_a_time(calls: &[Call], seen: &Seen) -> OneAtATime {
     out.handovers = stamped.windows(2).filter(|w| w[0].2 != w[1].2).count();
 
     // Against the store: no call starts after the store showed a newer holding period or
-    // ends before it showed its own, and none runs past its lease.
+    // ends before it showed its own, and none runs past its lease. The samples are in time
+    // order: the highest counter read up to each sample, the lowest from each one on.
+    let leases = &seen.leases;
+    let mut highest: Vec<usize> = Vec::with_capacity(leases.len());
+    for (i, s) in leases.iter().enumerate() {
+        let best = highest
+            .last()
+            .copied()
+            .filter(|&b| leases[b].fencing >= s.fencing);
+        highest.push(best.unwrap_or(i));
+    }
+    let mut lowest: Vec<usize> = vec![0; leases.len()];
+    for i in (0..leases.len()).rev() {
+        lowest[i] = match lowest.get(i + 1) {
+            Some(&b) if i + 1 < leases.len() && leases[b].fencing <= leases[i].fencing => b,
+            _ => i,
+        };
+    }
     for (c, f, _) in &stamped {
-        if let Some(s) = seen
-            .leases
-            .iter()
-            .find(|s| s.after + slack < c.start && s.fencing > *f)
+        let before_start = leases.partition_point(|s| s.after + slack < c.start);
+        if let Some(&i) = before_start.checked_sub(1).and_then(|i| highest.get(i))
+            && leases[i].fencing > *f
         {
             out.bad.push(format!(
                 "{} (fencing {f}) started after the store showed fencing {} (read by {})",
-                c.what, s.fencing, s.after
+                c.what, leases[i].fencing, leases[i].after
             ));
         }
-        if let Some(s) = seen
-            .leases
-            .iter()
-            .find(|s| s.before > c.end + slack && s.fencing < *f)
+        let after_end = leases.partition_point(|s| s.before <= c.end + slack);
+        if let Some(&i) = lowest.get(after_end)
+            && after_end < leases.len()
+            && leases[i].fencing < *f
         {
             out.bad.push(format!(
                 "{} (fencing {f}) ended before the store showed it (fencing {} read from {})",
-                c.what, s.fencing, s.before
+                c.what, leases[i].fencing, leases[i].before
             ));
         }
         if let Some(expires) = expires_of.get(f)
