@@ -5,7 +5,9 @@
 //! `fleetctl-function` over the Fn socket (the test plays the platform) and two
 //! `fleetctl serve` with their control loops. Each round, clients fire scale requests with
 //! distinct desired totals at random doors while other clients fire `POST /reconcile` at
-//! random doors, until the fleet converges. Verdicts come from the simulator's request log and
+//! random doors, until the fleet converges; twice a round the lease holder is stopped
+//! (SIGSTOP) past its lease and then let go on (SIGCONT), believing it still holds it, as
+//! after a long pause. Verdicts come from the simulator's request log and
 //! world and from the store itself (sampled every few milliseconds, its events read without
 //! a gap), never from what the doors answered:
 //!
@@ -307,12 +309,22 @@ async fn fn_call(socket: &Path, path: &str, body: &Value) -> (u16, Value) {
     let deadline = (OffsetDateTime::now_utc() + time::Duration::seconds(60))
         .format(&Rfc3339)
         .unwrap();
+    let n = CALLS.fetch_add(1, Ordering::SeqCst);
+    let deadline_at = deadline.clone();
+    // Every other step comes as the platform's schedule sends it: an empty call, authorised
+    // by the token the platform's own calls carry.
+    if path == "/reconcile" && n % 2 == 1 {
+        let request = http::Request::post("/call")
+            .header("host", "localhost")
+            .header("fn-call-id", format!("race-{n}"))
+            .header("fn-deadline", deadline_at)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        return fn_answer(sender.send_request(request).await).await;
+    }
     let request = http::Request::post("/call")
         .header("host", "localhost")
-        .header(
-            "fn-call-id",
-            format!("race-{}", CALLS.fetch_add(1, Ordering::SeqCst)),
-        )
+        .header("fn-call-id", format!("race-{n}"))
         .header("fn-intent", "httprequest")
         .header("fn-invoke-type", "sync")
         .header("fn-deadline", deadline)
@@ -322,7 +334,14 @@ async fn fn_call(socket: &Path, path: &str, body: &Value) -> (u16, Value) {
         .header("fn-http-h-content-type", "application/json")
         .body(axum::body::Body::from(body.to_string()))
         .unwrap();
-    let response = match sender.send_request(request).await {
+    fn_answer(sender.send_request(request).await).await
+}
+
+/// The status (`fn-http-status`) and body of an Fn call's answer.
+async fn fn_answer(
+    sent: Result<http::Response<hyper::body::Incoming>, hyper::Error>,
+) -> (u16, Value) {
+    let response = match sent {
         Ok(r) => r,
         Err(e) => return (0, json!(e.to_string())),
     };
@@ -743,6 +762,8 @@ struct OneAtATime {
     holders: usize,
     handovers: usize,
     periods_seen_in_store: usize,
+    /// The holder ids (as the store showed them) of the holding periods that made calls.
+    actors: BTreeSet<String>,
 }
 
 fn one_at_a_time(calls: &[Call], seen: &Seen) -> OneAtATime {
@@ -816,6 +837,7 @@ fn one_at_a_time(calls: &[Call], seen: &Seen) -> OneAtATime {
         }
         if let Some(h) = holder_of.get(f) {
             out.periods_seen_in_store += 1;
+            out.actors.insert(h.clone());
             let expected = holder_hash(h);
             if !hashes.contains(&expected) {
                 out.bad.push(format!(
@@ -1306,12 +1328,19 @@ async fn race(kind: StoreKind) {
             &w.secrets,
         );
     }
+    let acted: BTreeSet<&str> = a
+        .actors
+        .iter()
+        .filter_map(|h| pid_of(h))
+        .filter_map(|pid| w.procs.iter().find(|p| p.guard.id() == pid))
+        .map(|p| p.name.as_str())
+        .collect();
     let invocations: u32 =
         figures.scales_sent + figures.scale_retries + figures.reconciles.values().sum::<u32>();
     println!(
         "{}: {} processes (2 function http, 1 function fn, 2 serve), {} rounds, {invocations} \
          invocations ({} scale requests, {} accepted, {} retried after 409; reconcile answers \
-         {:?}), {} mutating OCI calls by {} holders in {} holding periods ({} seen in the \
+         {:?}), {} mutating OCI calls by {} holders ({acted:?}) in {} holding periods ({} seen in the \
          store, {} handovers), {} instances launched, {} lease holders frozen past their lease, {} store reads, \
          invariant violations 0 (seed {seed})",
         w.name,
