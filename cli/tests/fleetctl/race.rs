@@ -7,7 +7,8 @@
 //! distinct desired totals at random doors while other clients fire `POST /reconcile` at
 //! random doors, until the fleet converges; twice a round the lease holder is stopped
 //! (SIGSTOP) past its lease and then let go on (SIGCONT), believing it still holds it, as
-//! after a long pause. Verdicts come from the simulator's request log and
+//! after a long pause (every other time with the serve processes, so a function door takes
+//! over). Verdicts come from the simulator's request log and
 //! world and from the store itself (sampled every few milliseconds, its events read without
 //! a gap), never from what the doors answered:
 //!
@@ -1148,6 +1149,12 @@ impl World {
         let freezer = {
             let (stop, seen, freezes) = (stop.clone(), self.seen.clone(), self.freezes.clone());
             let pids: Vec<u32> = self.procs.iter().map(|p| p.guard.id()).collect();
+            let serves: Vec<u32> = self
+                .procs
+                .iter()
+                .filter(|p| p.name.starts_with("serve"))
+                .map(|p| p.guard.id())
+                .collect();
             let mut rng = Rng(rng.next());
             tokio::spawn(async move {
                 for _ in 0..FREEZES_PER_ROUND {
@@ -1167,9 +1174,19 @@ impl World {
                     if !pids.contains(&pid) {
                         continue;
                     }
-                    signal("-STOP", pid);
+                    // Every other time the serve processes stop too: their control loops
+                    // would take the lease first, and a function door should take it over.
+                    let mut stopped = vec![pid];
+                    if rng.below(2) == 0 {
+                        stopped.extend(serves.iter().filter(|s| **s != pid));
+                    }
+                    for pid in &stopped {
+                        signal("-STOP", *pid);
+                    }
                     tokio::time::sleep(FREEZE).await;
-                    signal("-CONT", pid);
+                    for pid in &stopped {
+                        signal("-CONT", *pid);
+                    }
                     freezes.fetch_add(1, Ordering::SeqCst);
                 }
             })
