@@ -73,7 +73,7 @@ const RECONCILERS: usize = 5;
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(90);
 
 /// How long a frozen lease holder stays stopped: past its lease.
-const FREEZE: Duration = Duration::from_millis(1800);
+const FREEZE: Duration = Duration::from_millis(2500);
 /// How many times per round the lease holder is frozen.
 const FREEZES_PER_ROUND: u32 = 2;
 
