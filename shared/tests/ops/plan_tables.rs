@@ -560,13 +560,39 @@ fn a_replacement_that_never_gets_healthy_pauses_the_rollout_and_keeps_the_old_in
         "nothing else was touched"
     );
     assert_eq!(w.launched.len(), 1, "no second replacement was tried");
+    let old_backends: Vec<String> = old.iter().map(|o| format!("{}:", ip(n_of(o)))).collect();
     assert!(
-        w.actions_of(|a| matches!(a, Action::SetDrain { drain: true, .. }))
-            .is_empty(),
+        w.actions_of(
+            |a| matches!(a, Action::SetDrain { drain: true, backend, .. }
+            if old_backends.iter().any(|b| backend.as_str().starts_with(b.as_str())))
+        )
+        .is_empty(),
         "no old instance was drained"
     );
     assert_eq!(w.serving(), 3, "the old instances all serve");
-    let new = &w.launched[0];
+    let new = &w.launched[0].clone();
+    // The failed replacement leaves the load balancer first, over the next steps: drained,
+    // its backend removed, then terminated (issue 12: every terminated instance drained).
+    for _ in 0..6 {
+        w.tick(TICK);
+        w.step(Mode::Operation);
+    }
+    let new_backend = format!("{}:", ip(n_of(new)));
+    let at = |pred: &dyn Fn(&Action) -> bool| w.log.iter().position(|(_, a)| pred(a));
+    let drained = at(&|a| {
+        matches!(a, Action::SetDrain { drain: true, backend, .. }
+        if backend.as_str().starts_with(new_backend.as_str()))
+    });
+    let removed = at(&|a| {
+        matches!(a, Action::DeleteBackend { backend }
+        if backend.as_str().starts_with(new_backend.as_str()))
+    });
+    let terminated = at(&|a| matches!(a, Action::Terminate { instance } if instance == new));
+    assert!(
+        drained.is_some() && drained < removed && removed < terminated,
+        "drained {drained:?}, removed {removed:?}, terminated {terminated:?}: {:#?}",
+        w.log
+    );
     assert!(
         !w.live_ids().contains(new),
         "the failed replacement is terminated"
@@ -587,7 +613,7 @@ fn a_replacement_that_never_gets_healthy_pauses_the_rollout_and_keeps_the_old_in
             .any(|e| e.level == EventLevel::Error && e.message.contains("paused")),
         "the pause is an error event"
     );
-    // Paused: further steps do nothing.
+    // Paused, the cleanup done: further steps do nothing.
     w.tick(TICK);
     let plan = w.step(Mode::Operation);
     assert!(plan.actions.is_empty(), "{:?}", plan.actions);
