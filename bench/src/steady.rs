@@ -44,6 +44,22 @@ pub struct Figures {
     pub store_load: Duration,
 }
 
+/// The command that runs this executable as the child step: itself, or under the command
+/// line in `FLEETCTL_BENCH_CHILD_PREFIX` (a profiler: `perf record -g -o /tmp/step.data`).
+fn child_command() -> Result<Command> {
+    let exe = std::env::current_exe().context("this executable's path")?;
+    let prefix = std::env::var("FLEETCTL_BENCH_CHILD_PREFIX").unwrap_or_default();
+    let mut words = prefix.split_whitespace();
+    Ok(match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    })
+}
+
 /// What the child process reports (one JSON line on stdout).
 #[derive(Debug, Clone, Default)]
 pub struct ChildStep {
@@ -69,7 +85,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
     // One steady step in a process of its own (a holder of its own: this one lets go).
     ops::release(&w.ctx).await.context("releasing the lease")?;
     let from = w.sim.requests().len();
-    let out = Command::new(std::env::current_exe().context("this executable's path")?)
+    let out = child_command()?
         .arg("child-step")
         .arg(&w.fleet_file)
         .arg(&w.state_url)
