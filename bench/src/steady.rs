@@ -243,6 +243,38 @@ pub fn observation_for(
     })
 }
 
+/// A diagnostic (`FLEETCTL_BENCH_PHASES=FILE`): the CPU time of a steady step's parts, done
+/// one by one as `ops::step` does them (load, observe, plan, save), one line each.
+async fn phases(ctx: &ops::Context) -> Result<String> {
+    let mut out = String::new();
+    let mut lap = |what: &str, c: Duration, t: Instant| {
+        out.push_str(&format!(
+            "{what}: {:.1} ms CPU, {:.1} ms real\n",
+            measure::ms(measure::process_cpu().saturating_sub(c)),
+            measure::ms(t.elapsed())
+        ));
+    };
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let (ledger, version) = ops::load(ctx).await?;
+    lap("load", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let obs = ops::observe(ctx, &ledger).await?;
+    lap("observe", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let p = plan::plan(&ctx.config, &ledger, &obs, OffsetDateTime::now_utc(), Mode::Control);
+    lap("plan", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let bytes = p.ledger.to_json()?;
+    lap("serialize", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let version = version.ok_or_else(|| anyhow!("no ledger"))?;
+    ctx.store.save(&p.ledger, &version).await?;
+    lap("save (serialize, write, fsync)", c, t);
+    drop((obs, p));
+    out.push_str(&format!("ledger {} bytes\n", bytes.len()));
+    Ok(out)
+}
+
 /// `child-step FLEET_FILE STATE_URL SCALE`: one control-loop step, then one JSON line.
 pub fn child_step(args: &[String]) -> Result<()> {
     let [file, state, scale] = args else {
@@ -261,6 +293,9 @@ pub fn child_step(args: &[String]) -> Result<()> {
             let report = ops::step(&ctx, Mode::Control).await?;
             took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
             ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
+        }
+        if let Ok(path) = std::env::var("FLEETCTL_BENCH_PHASES") {
+            std::fs::write(&path, phases(&ctx).await?).context("writing the phases")?;
         }
         ops::release(&ctx).await?;
         Ok::<_, anyhow::Error>(took)
