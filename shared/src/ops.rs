@@ -279,7 +279,9 @@ pub async fn step_within(
         let now = ctx.now();
         ledger.lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
         let obs = observe(ctx, &ledger).await?;
-        let plan = plan::plan(&ctx.config, &ledger, &obs, now, mode);
+        let plan = plan::plan_owned(&ctx.config, ledger, &obs, now, mode);
+        // What was observed is not needed past the plan (a large fleet's is megabytes).
+        drop(obs);
         let Plan {
             ledger: planned,
             actions,

@@ -121,7 +121,38 @@ pub enum LbChange {
         policy: String,
         backends: Vec<Backend>,
         health_checker: HealthChecker,
+        /// What the new list changes, against the set when the update was accepted:
+        /// `("add" | "drain" | "undrain" | "remove" | "update", backend)`. Shown in the
+        /// simulator's world (`/_sim/world`), so tests can tell which backends a batched
+        /// update added, drained or removed.
+        diff: Vec<(&'static str, String)>,
     },
+}
+
+/// What replacing `old` by `new` changes, backend by backend.
+fn backend_diff(old: &[Backend], new: &[Backend]) -> Vec<(&'static str, String)> {
+    let mut diff = Vec::new();
+    for b in new {
+        match old.iter().find(|o| o.name == b.name) {
+            None => diff.push(("add", b.name.clone())),
+            Some(o) if o.drain != b.drain => {
+                diff.push((if b.drain { "drain" } else { "undrain" }, b.name.clone()));
+            }
+            Some(o)
+                if (o.weight, o.backup, o.offline, o.max_connections)
+                    != (b.weight, b.backup, b.offline, b.max_connections) =>
+            {
+                diff.push(("update", b.name.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|b| b.name == o.name) {
+            diff.push(("remove", o.name.clone()));
+        }
+    }
+    diff
 }
 
 impl LbChange {
@@ -145,8 +176,22 @@ impl LbChange {
             Self::DeleteBackend { set, name } => {
                 format!("DeleteBackend {name} in backend set {set}")
             }
-            Self::UpdateBackendSet { set, backends, .. } => {
-                format!("UpdateBackendSet {set} ({} backends)", backends.len())
+            Self::UpdateBackendSet {
+                set,
+                backends,
+                diff,
+                ..
+            } => {
+                let changes: Vec<String> = diff.iter().map(|(w, b)| format!("{w} {b}")).collect();
+                format!(
+                    "UpdateBackendSet {set} ({} backends: {})",
+                    backends.len(),
+                    if changes.is_empty() {
+                        "no change".to_string()
+                    } else {
+                        changes.join(", ")
+                    }
+                )
             }
         }
     }
@@ -155,6 +200,9 @@ impl LbChange {
 #[derive(Debug, Clone)]
 pub struct LbWorkRequest {
     pub id: Ocid,
+    /// The `opc-request-id` of the call that queued it (the simulator's world shows it, so
+    /// tests can match a request of the log to its work request).
+    pub opc_request_id: String,
     pub load_balancer_id: Ocid,
     pub compartment_id: Ocid,
     pub change: LbChange,
@@ -842,6 +890,7 @@ fn accept(
     tracing::info!(work_request = %id, change = %change.describe(), "LB work request accepted");
     world.load_balancer.work_requests.push(LbWorkRequest {
         id: id.clone(),
+        opc_request_id: call.req.request_id.clone(),
         load_balancer_id: lb_id,
         compartment_id: compartment,
         change,
@@ -1024,12 +1073,14 @@ fn update_backend_set(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiErro
     let (mut world, tick) = ctx.settled();
     idempotent(&mut world, call.req, tick.now, |world| {
         let lb = lb_of(world, call)?;
-        let set = set_of(lb, call)?.name.clone();
+        let current = set_of(lb, call)?;
+        let diff = backend_diff(&current.backends, &backends);
         let change = LbChange::UpdateBackendSet {
-            set,
+            set: current.name.clone(),
             policy,
             backends,
             health_checker,
+            diff,
         };
         accept(world, call, change, tick)
     })
