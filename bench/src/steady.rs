@@ -261,7 +261,13 @@ async fn phases(ctx: &ops::Context) -> Result<String> {
     let obs = ops::observe(ctx, &ledger).await?;
     lap("observe", c, t);
     let (t, c) = (Instant::now(), measure::process_cpu());
-    let p = plan::plan(&ctx.config, &ledger, &obs, OffsetDateTime::now_utc(), Mode::Control);
+    let p = plan::plan(
+        &ctx.config,
+        &ledger,
+        &obs,
+        OffsetDateTime::now_utc(),
+        Mode::Control,
+    );
     lap("plan", c, t);
     let (t, c) = (Instant::now(), measure::process_cpu());
     let bytes = p.ledger.to_json()?;

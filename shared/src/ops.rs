@@ -39,8 +39,7 @@ use crate::config::FleetConfig;
 use crate::ids::{GroupName, InstanceId};
 use crate::observe::Observation;
 use crate::oci::backends::{
-    BackendChange, BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted,
-    NewBackend,
+    BackendChange, BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
 };
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
@@ -443,10 +442,10 @@ fn group_calls(ctx: &Context, actions: &[Action]) -> Vec<Vec<usize>> {
         return (0..actions.len()).map(|i| vec![i]).collect();
     }
     let mut calls = Vec::new();
-    for i in 0..actions.len() {
+    for (i, action) in actions.iter().enumerate() {
         if i == changes[0] {
             calls.push(changes.clone());
-        } else if !is_backend_change(&actions[i]) {
+        } else if !is_backend_change(action) {
             calls.push(vec![i]);
         }
     }
@@ -529,17 +528,22 @@ async fn act_batch(ctx: &Context, batch: &[&Action], deadline: Deadline) -> (Str
         .or_else(|| OperationId::parse("lb-sync").ok())
         .unwrap_or_else(OperationId::random);
     let r = lb
-        .start_update_backends(&changes, &RetryToken::derive("backend-set", &token_op, &what), deadline)
+        .start_update_backends(
+            &changes,
+            &RetryToken::derive("backend-set", &token_op, &what),
+            deadline,
+        )
         .await;
     // As for a lone removal: only an answer that proves nothing was applied (a refusal on
     // the first attempt) or an accepted update settles the removals in the batch.
     let known = match &r {
         Ok(_) => true,
-        Err(e) => e
-            .oci()
-            .and_then(OciError::service)
-            .is_some_and(|s| s.attempts == 1 && (400..500).contains(&s.status))
-            || matches!(e, crate::oci::backends::LbError::Busy { source: None, .. }),
+        Err(e) => {
+            e.oci()
+                .and_then(OciError::service)
+                .is_some_and(|s| s.attempts == 1 && (400..500).contains(&s.status))
+                || matches!(e, crate::oci::backends::LbError::Busy { source: None, .. })
+        }
     };
     let (line, outcome) = lb_line(what, r.map(Some));
     let mut outcomes: Vec<Outcome> = outcome.into_iter().collect();

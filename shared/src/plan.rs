@@ -2090,8 +2090,7 @@ impl<'a> Planner<'a> {
             .collect();
         let pointed_at = |b: &&Backend| {
             b.port == lb.port
-                && b
-                    .ip_address
+                && b.ip_address
                     .as_deref()
                     .and_then(|ip| ip.parse::<IpAddr>().ok())
                     .is_some_and(|ip| gone.contains(&ip))

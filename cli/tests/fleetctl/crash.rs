@@ -654,8 +654,7 @@ impl World {
                     || in_batch(d, "remove")
             });
             let drained = before.iter().any(|d| {
-                (is_op(d, "UpdateBackend") && backend_in_path(d) == backend)
-                    || in_batch(d, "drain")
+                (is_op(d, "UpdateBackend") && backend_in_path(d) == backend) || in_batch(d, "drain")
             });
             if !deleted || !drained {
                 bad.push(format!(
@@ -1164,7 +1163,11 @@ async fn a_kill_after_a_batched_backend_update_repeats_no_change() {
         for c in changes.iter().filter(|c| c.0 == kind) {
             *each.entry(c.1.as_str()).or_default() += 1;
         }
-        assert_eq!(each.len(), 2, "{kind} of two backends expected: {changes:?}");
+        assert_eq!(
+            each.len(),
+            2,
+            "{kind} of two backends expected: {changes:?}"
+        );
         assert!(
             each.values().all(|n| *n == 1),
             "{kind} repeated (seed {}): {changes:?}",

@@ -19,9 +19,8 @@ use serde_json::{Map, Value};
 
 use super::backends::{
     Backend, BackendChange, BackendHealth, BackendName, BackendSetHealth, BackendTarget,
-    BackendUpdate,
-    DeleteStarted, LbError, LoadBalancerBackends, Mutation, MutationDone, MutationStarted,
-    NewBackend, UPDATE_ATTEMPTS, confirm_absent,
+    BackendUpdate, DeleteStarted, LbError, LoadBalancerBackends, Mutation, MutationDone,
+    MutationStarted, NewBackend, UPDATE_ATTEMPTS, confirm_absent,
 };
 use super::client::{OciClient, OciRequest, OciResponse, encode_path_segment};
 use super::endpoints::Service;
@@ -242,7 +241,12 @@ impl Api {
         }
         body.insert(
             "backends".into(),
-            Value::Array(backends.into_iter().map(|(_, d)| Value::Object(d)).collect()),
+            Value::Array(
+                backends
+                    .into_iter()
+                    .map(|(_, d)| Value::Object(d))
+                    .collect(),
+            ),
         );
         Ok(body.into())
     }
@@ -799,14 +803,14 @@ impl LoadBalancerBackends for BackendSetClient {
             let resp = self.client.send(&read).await?;
             let etag = resp.etag().map(str::to_string);
             let set: Map<String, Value> = resp.json(read.operation)?;
-            let body = self
-                .api
-                .update_set_body(&set, changes)
-                .map_err(|reason| LbError::BadBackend {
-                    operation: read.operation,
-                    load_balancer: self.lb.clone(),
-                    reason,
-                })?;
+            let body =
+                self.api
+                    .update_set_body(&set, changes)
+                    .map_err(|reason| LbError::BadBackend {
+                        operation: read.operation,
+                        load_balancer: self.lb.clone(),
+                        reason,
+                    })?;
             // The same retry token on every round, as for UpdateBackend.
             let mut req = self
                 .request(OPERATION, Method::PUT, self.set_path())
@@ -831,7 +835,9 @@ impl LoadBalancerBackends for BackendSetClient {
                                 request_id: e.request_id().map(str::to_string),
                             }),
                             backend: BackendName::new(format!("(set {})", self.backend_set))
-                                .unwrap_or_else(|| BackendName::for_address([0, 0, 0, 0].into(), 0)),
+                                .unwrap_or_else(|| {
+                                    BackendName::for_address([0, 0, 0, 0].into(), 0)
+                                }),
                             attempts,
                             source: Box::new(e),
                         });

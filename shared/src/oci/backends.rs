@@ -242,11 +242,9 @@ impl fmt::Display for BackendChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BackendChange::Add(b) => write!(f, "add {}", b.name()),
-            BackendChange::SetDrain { backend, drain } => write!(
-                f,
-                "{} {backend}",
-                if *drain { "drain" } else { "undrain" }
-            ),
+            BackendChange::SetDrain { backend, drain } => {
+                write!(f, "{} {backend}", if *drain { "drain" } else { "undrain" })
+            }
             BackendChange::Remove(b) => write!(f, "remove {b}"),
         }
     }

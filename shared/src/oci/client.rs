@@ -770,9 +770,9 @@ mod list_page {
         match unexpected {
             de::Unexpected::Unit | de::Unexpected::Option => "null",
             de::Unexpected::Bool(_) => "a boolean",
-            de::Unexpected::Unsigned(_)
-            | de::Unexpected::Signed(_)
-            | de::Unexpected::Float(_) => "a number",
+            de::Unexpected::Unsigned(_) | de::Unexpected::Signed(_) | de::Unexpected::Float(_) => {
+                "a number"
+            }
             de::Unexpected::Str(_) | de::Unexpected::Char(_) => "a string",
             de::Unexpected::Map => "an object",
             _ => "an array",
@@ -805,25 +805,46 @@ mod list_page {
     macro_rules! refuse_scalars {
         ($message:expr) => {
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Bool(v)))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Bool(v))
+                )))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Signed(v)))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Signed(v))
+                )))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Unsigned(v)))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Unsigned(v))
+                )))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Float(v)))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Float(v))
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Str(v)))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Str(v))
+                )))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Unit))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Unit)
+                )))
             }
             fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Err(E::custom(format_args!($message, what(de::Unexpected::Option))))
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Option)
+                )))
             }
         };
     }

@@ -59,9 +59,7 @@ mod batched {
 
     use super::*;
     use backends_support::{ip, token};
-    use fleetctl_core::oci::backends::{
-        BackendChange, LbError, LoadBalancerBackends, NewBackend,
-    };
+    use fleetctl_core::oci::backends::{BackendChange, LbError, LoadBalancerBackends, NewBackend};
     use fleetctl_core::oci::workrequest::{MutationLocks, WorkRequestState};
 
     /// Several backend changes go as one UpdateBackendSet, one work request, applied in

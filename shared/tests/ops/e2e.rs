@@ -193,11 +193,21 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
         // A drain and a removal are each a lone call or part of a backend set update.
         let deletes_before = log[..t]
             .iter()
-            .filter(|e| matches!(e.operation.as_deref(), Some("DeleteBackend" | "UpdateBackendSet")))
+            .filter(|e| {
+                matches!(
+                    e.operation.as_deref(),
+                    Some("DeleteBackend" | "UpdateBackendSet")
+                )
+            })
             .count();
         let drains_before = log[..t]
             .iter()
-            .filter(|e| matches!(e.operation.as_deref(), Some("UpdateBackend" | "UpdateBackendSet")))
+            .filter(|e| {
+                matches!(
+                    e.operation.as_deref(),
+                    Some("UpdateBackend" | "UpdateBackendSet")
+                )
+            })
             .count();
         assert!(
             deletes_before >= 1 && drains_before >= 1 && deletes_before + drains_before >= 2,

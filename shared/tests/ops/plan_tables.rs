@@ -442,10 +442,7 @@ fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> Rollo
             .iter()
             .filter(|s| s.status == StepStatus::InProgress)
             .collect();
-        let counted = in_flight
-            .iter()
-            .filter(|s| strict || !retiring(s))
-            .count();
+        let counted = in_flight.iter().filter(|s| strict || !retiring(s)).count();
         most_counted = most_counted.max(counted);
         most_in_flight = most_in_flight.max(in_flight.len());
         most_live = most_live.max(w.live_ids().len());
@@ -461,9 +458,10 @@ fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> Rollo
 
 #[test]
 fn rolling_replace_of_small_fleets_keeps_every_instance_serving_until_its_replacement_does() {
-    for (size, extra) in [1, 2, 3].into_iter().flat_map(|n| {
-        [(n, ""), (n, ", surgeCountsDraining: true")]
-    }) {
+    for (size, extra) in [1, 2, 3]
+        .into_iter()
+        .flat_map(|n| [(n, ""), (n, ", surgeCountsDraining: true")])
+    {
         // Written to allow one out of service: small fleets ignore that.
         let r = rolling_restart(
             size,
@@ -508,8 +506,16 @@ fn rolling_replace_of_20_is_pipelined_within_surge_and_unavailable() {
         ("maxSurge: 5, maxUnavailable: 0", 5, 0),
         ("maxSurge: '25%', maxUnavailable: '10%'", 5, 2),
         ("maxSurge: 0, maxUnavailable: 2", 0, 2),
-        ("maxSurge: 1, maxUnavailable: 0, surgeCountsDraining: true", 1, 0),
-        ("maxSurge: 5, maxUnavailable: 0, surgeCountsDraining: true", 5, 0),
+        (
+            "maxSurge: 1, maxUnavailable: 0, surgeCountsDraining: true",
+            1,
+            0,
+        ),
+        (
+            "maxSurge: 5, maxUnavailable: 0, surgeCountsDraining: true",
+            5,
+            0,
+        ),
         (
             "maxSurge: '25%', maxUnavailable: '10%', surgeCountsDraining: true",
             5,

@@ -912,9 +912,9 @@ fn exists_or_pending(world: &World, lb: &Ocid, set: &str, name: &str) -> bool {
                 && !w.progress.is_finished()
                 && match &w.change {
                     LbChange::CreateBackend { set: s, backend } => s == set && backend.name == name,
-                    LbChange::UpdateBackendSet { set: s, backends, .. } => {
-                        s == set && backends.iter().any(|b| b.name == name)
-                    }
+                    LbChange::UpdateBackendSet {
+                        set: s, backends, ..
+                    } => s == set && backends.iter().any(|b| b.name == name),
                     _ => false,
                 }
         })
@@ -1017,7 +1017,9 @@ fn backend_details(v: &Value, at: usize) -> Result<Backend, ApiError> {
     let f = Fields::root(map);
     let ip = f.req_str("ipAddress")?;
     ip.parse::<std::net::IpAddr>().map_err(|_| {
-        ApiError::invalid_parameter(format!("backends[{at}].ipAddress '{ip}' is not an IP address"))
+        ApiError::invalid_parameter(format!(
+            "backends[{at}].ipAddress '{ip}' is not an IP address"
+        ))
     })?;
     let port = f.req_int("port", 1..=65_535)? as u16;
     Ok(Backend {
