@@ -243,15 +243,23 @@ pub fn observation_for(
     })
 }
 
+/// The process's resident set now (`VmRSS`), in bytes.
+fn resident() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    Some(kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok()? * 1024)
+}
+
 /// A diagnostic (`FLEETCTL_BENCH_PHASES=FILE`): the CPU time of a steady step's parts, done
 /// one by one as `ops::step` does them (load, observe, plan, save), one line each.
 async fn phases(ctx: &ops::Context) -> Result<String> {
     let mut out = String::new();
     let mut lap = |what: &str, c: Duration, t: Instant| {
         out.push_str(&format!(
-            "{what}: {:.1} ms CPU, {:.1} ms real\n",
+            "{what}: {:.1} ms CPU, {:.1} ms real, {:.1} MiB resident after\n",
             measure::ms(measure::process_cpu().saturating_sub(c)),
-            measure::ms(t.elapsed())
+            measure::ms(t.elapsed()),
+            resident().unwrap_or(0) as f64 / (1024.0 * 1024.0)
         ));
     };
     let (t, c) = (Instant::now(), measure::process_cpu());
