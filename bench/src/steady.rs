@@ -247,7 +247,14 @@ pub fn observation_for(
 fn resident() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    Some(kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok()? * 1024)
+    Some(
+        kb.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()?
+            * 1024,
+    )
 }
 
 /// A diagnostic (`FLEETCTL_BENCH_PHASES=FILE`): the CPU time of a steady step's parts, done
@@ -269,23 +276,25 @@ async fn phases(ctx: &ops::Context) -> Result<String> {
     let obs = ops::observe(ctx, &ledger).await?;
     lap("observe", c, t);
     let (t, c) = (Instant::now(), measure::process_cpu());
-    let p = plan::plan(
+    // As `ops::step` does: the plan takes the ledger, the observation goes after it.
+    let p = plan::plan_owned(
         &ctx.config,
-        &ledger,
+        ledger,
         &obs,
         OffsetDateTime::now_utc(),
         Mode::Control,
     );
+    drop(obs);
     lap("plan", c, t);
     let (t, c) = (Instant::now(), measure::process_cpu());
-    let bytes = p.ledger.to_json()?;
+    let size = p.ledger.to_json()?.len();
     lap("serialize", c, t);
     let (t, c) = (Instant::now(), measure::process_cpu());
     let version = version.ok_or_else(|| anyhow!("no ledger"))?;
     ctx.store.save(&p.ledger, &version).await?;
     lap("save (serialize, write, fsync)", c, t);
-    drop((obs, p));
-    out.push_str(&format!("ledger {} bytes\n", bytes.len()));
+    drop(p);
+    out.push_str(&format!("ledger {size} bytes\n"));
     Ok(out)
 }
 
@@ -308,12 +317,15 @@ pub fn child_step(args: &[String]) -> Result<()> {
             took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
             ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
         }
+        // The steps' peak, before the diagnostic below (which holds more at once).
+        let peak = measure::peak_rss()?;
         if let Ok(path) = std::env::var("FLEETCTL_BENCH_PHASES") {
             std::fs::write(&path, phases(&ctx).await?).context("writing the phases")?;
         }
         ops::release(&ctx).await?;
-        Ok::<_, anyhow::Error>(took)
+        Ok::<_, anyhow::Error>((took, peak))
     })?;
+    let (took, peak) = took;
     let [(wall, cpu), (warm_wall, warm_cpu)] = took[..] else {
         bail!("two steps were run");
     };
@@ -326,7 +338,7 @@ pub fn child_step(args: &[String]) -> Result<()> {
             "warmWallNs": warm_wall.as_nanos() as u64,
             "warmCpuNs": warm_cpu.as_nanos() as u64,
             "processCpuNs": measure::process_cpu().as_nanos() as u64,
-            "peakRss": measure::peak_rss()?,
+            "peakRss": peak,
         })
     );
     Ok(())
