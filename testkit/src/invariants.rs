@@ -32,6 +32,7 @@ pub const MUTATING: &[&str] = &[
     "CreateBackend",
     "UpdateBackend",
     "DeleteBackend",
+    "UpdateBackendSet",
 ];
 
 /// A request the simulator carried out (answered below 300, or carried out and then its
@@ -151,23 +152,72 @@ impl Evidence {
             .collect()
     }
 
-    /// The classic load balancer's work requests: (change, backend, state, timeFinished).
+    /// The classic load balancer's backend changes, one per backend: (change, backend,
+    /// state, timeFinished). A batched update (UpdateBackendSet) counts as one change per
+    /// backend it touched, as `CreateBackend`, `UpdateBackend` or `DeleteBackend`.
     pub fn lb_changes(&self) -> Vec<(String, String, String, String)> {
-        self.world["workRequests"]
+        self.lb_changes_with_requests()
+            .into_iter()
+            .map(|(kind, _, backend, state, finished, _)| (kind, backend, state, finished))
+            .collect()
+    }
+
+    /// As [`Evidence::lb_changes`], with the batched change's own word (`add`, `drain`,
+    /// `undrain`, `update`, `remove`; the kind again for a lone call) and the
+    /// `opc-request-id` of the batched call.
+    #[allow(clippy::type_complexity)]
+    fn lb_changes_with_requests(
+        &self,
+    ) -> Vec<(String, String, String, String, String, Option<String>)> {
+        let mut out = Vec::new();
+        for w in self.world["workRequests"]
             .as_array()
             .into_iter()
             .flatten()
             .filter(|w| w["service"] == "lb")
-            .filter_map(|w| {
-                let mut words = w["message"].as_str()?.split(' ');
-                Some((
-                    words.next()?.to_string(),
-                    words.next()?.to_string(),
-                    w["lifecycleState"].as_str()?.to_string(),
-                    w["timeFinished"].as_str().unwrap_or_default().to_string(),
-                ))
-            })
-            .collect()
+        {
+            let state = w["lifecycleState"].as_str().unwrap_or_default().to_string();
+            let finished = w["timeFinished"].as_str().unwrap_or_default().to_string();
+            if w["type"] == "UpdateBackendSet" {
+                let request = w["opcRequestId"].as_str().map(str::to_string);
+                for c in w["changes"].as_array().into_iter().flatten() {
+                    let (Some(word), Some(backend)) = (c["change"].as_str(), c["backend"].as_str())
+                    else {
+                        continue;
+                    };
+                    let kind = match word {
+                        "add" => "CreateBackend",
+                        "remove" => "DeleteBackend",
+                        _ => "UpdateBackend",
+                    };
+                    out.push((
+                        kind.to_string(),
+                        word.to_string(),
+                        backend.to_string(),
+                        state.clone(),
+                        finished.clone(),
+                        request.clone(),
+                    ));
+                }
+                continue;
+            }
+            let Some(message) = w["message"].as_str() else {
+                continue;
+            };
+            let mut words = message.split(' ');
+            let (Some(kind), Some(backend)) = (words.next(), words.next()) else {
+                continue;
+            };
+            out.push((
+                kind.to_string(),
+                kind.to_string(),
+                backend.to_string(),
+                state,
+                finished,
+                None,
+            ));
+        }
+        out
     }
 
     /// The backends the load balancer's successful work requests created, one entry per
@@ -263,6 +313,7 @@ impl Evidence {
             .filter(|c| c.0 == "DeleteBackend" && c.2 == "SUCCEEDED")
             .map(|c| (c.1, c.3))
             .collect();
+        let batches = self.lb_changes_with_requests();
         for (at, e) in self.log.iter().enumerate() {
             if !is_op(e, "TerminateInstance") {
                 continue;
@@ -278,12 +329,21 @@ impl Evidence {
                 continue;
             }
             let before = &self.log[..at];
-            let drained = before
-                .iter()
-                .any(|d| is_op(d, "UpdateBackend") && &backend_in_path(d) == backend);
-            let deleted = before
-                .iter()
-                .any(|d| is_op(d, "DeleteBackend") && &backend_in_path(d) == backend);
+            // A lone call, or a batched update (UpdateBackendSet) that did it.
+            let in_batch = |d: &LogEntry, word: &str| {
+                is_op(d, "UpdateBackendSet")
+                    && batches.iter().any(|(_, w, b, _, _, request)| {
+                        w == word && b == backend && request.as_deref() == Some(&d.opc_request_id)
+                    })
+            };
+            let drained = before.iter().any(|d| {
+                (is_op(d, "UpdateBackend") && &backend_in_path(d) == backend)
+                    || in_batch(d, "drain")
+            });
+            let deleted = before.iter().any(|d| {
+                (is_op(d, "DeleteBackend") && &backend_in_path(d) == backend)
+                    || in_batch(d, "remove")
+            });
             let removed = removals
                 .iter()
                 .any(|(name, finished)| name == backend && finished.as_str() <= e.time.as_str());
