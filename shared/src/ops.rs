@@ -579,13 +579,13 @@ async fn act_batch(ctx: &Context, batch: &[&Action], deadline: Deadline) -> (Str
         .cloned()
         .or_else(|| OperationId::parse("lb-sync").ok())
         .unwrap_or_else(OperationId::random);
-    let r = lb
-        .start_update_backends(
-            &changes,
-            &RetryToken::derive("backend-set", &token_op, &what),
-            deadline,
-        )
-        .await;
+    // A batch whose work request FAILED is sent again under a new token (see
+    // `start_lb_change`).
+    let r = start_lb_change(lb.as_ref(), "backend-set", &token_op, &what, |t| {
+        let changes = &changes;
+        async move { lb.start_update_backends(changes, &t, deadline).await }
+    })
+    .await;
     // As for a lone removal: only an answer that proves nothing was applied (a refusal on
     // the first attempt) or an accepted update settles the removals in the batch.
     let known = match &r {
