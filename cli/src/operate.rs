@@ -61,6 +61,7 @@ fn kind_for(ask: &Ask, fleet: &FleetConfig) -> Option<OperationKind> {
                 strategy,
                 reboot_action: (strategy == RolloutStrategy::Reboot)
                     .then_some(fleet.spec.rollout.reboot_action),
+                update: None,
             })
         }
         Ask::Sync { adopt_untagged } => Some(OperationKind::SyncState {

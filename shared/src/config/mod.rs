@@ -55,7 +55,7 @@ pub use model::{
 };
 pub use report::{ConfigErrors, Problem};
 pub use types::{
-    CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, InvalidValue, ListenAddr, Region,
+    CheckpointWaitSpec, CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, InvalidValue, ListenAddr, Region,
     SshPublicKey, StateUrl, TagValue,
 };
 

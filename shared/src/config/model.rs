@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
 
 pub use super::raw::AuthMethod;
-use super::types::{CountOrPercent, EnvVarName, ListenAddr, Region, StateUrl, TagValue};
+use super::types::{
+    CheckpointWaitSpec, CountOrPercent, EnvVarName, ListenAddr, Region, StateUrl, TagValue,
+};
 pub use crate::values::{InstanceMetadata, LoadBalancerType, RebootAction, RolloutStrategy};
 
 /// A validated fleet file.
@@ -167,6 +169,12 @@ pub struct RolloutConfig {
     pub reboot_action: RebootAction,
     /// How long a new instance may take to reach RUNNING.
     pub launch_timeout: Duration,
+    /// Percentages of a rollout's steps after which it waits, ascending, each 1 to 99.
+    pub checkpoints: Vec<u32>,
+    /// What a checkpoint waits for.
+    pub checkpoint_wait: CheckpointWaitSpec,
+    /// Roll a failed rolling update back to the launch details it replaced.
+    pub rollback_on_failure: bool,
 }
 
 /// Where the ledger lives.

@@ -27,6 +27,7 @@
 pub mod file;
 pub mod foreign;
 pub mod lease;
+pub mod launch;
 pub mod ledger;
 pub mod oci;
 mod s3;
