@@ -1996,6 +1996,27 @@ impl<'a> Planner<'a> {
             self.now,
             Start::Requested(Some(Origin::door(Door::Rollback))),
         );
+        // The rollback keeps the failed rollout's bound (a drain-first replacement that
+        // failed left the fleet one short: the limits are not resolved for the smaller
+        // fleet), and launches what the failed replacements took away, from the revision
+        // it rolls back to.
+        let desired = op.start_total.max(active_count(&self.ledger));
+        let mut relaunch = scale_steps(
+            self.config,
+            &self.ledger,
+            &distribute(self.config, desired),
+        );
+        relaunch.retain(|s| matches!(s.action, StepAction::Launch { .. }));
+        if let Some(new) = self.ledger.operation.as_mut() {
+            if let Some(l) = op.limits
+                && new.limits.is_none_or(|n| n.desired < l.desired)
+            {
+                new.limits = Some(resolve_limits(self.config, l.desired, RolloutStrategy::Replace));
+            }
+            new.target_total = desired;
+            relaunch.append(&mut new.steps);
+            new.steps = relaunch;
+        }
         self.wake_within(Duration::from_millis(100));
     }
 

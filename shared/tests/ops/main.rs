@@ -14,5 +14,6 @@ mod limits;
 mod metrics_snapshot;
 mod network;
 mod plan_tables;
+mod rollout_tables;
 mod retry;
 mod status_build;
