@@ -114,6 +114,14 @@ pub fn operations() -> Vec<Operation> {
             set_override,
         ),
         op(
+            "SimAddImage",
+            "admin",
+            Method::POST,
+            "/_sim/images",
+            o,
+            add_image,
+        ),
+        op(
             "SimSetImageHealthOverride",
             "admin",
             Method::PUT,
@@ -248,6 +256,26 @@ fn set_override(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddImageBody {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// Adds an image (a new build to roll out); answers `{"id": ...}`.
+fn add_image(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body: AddImageBody = c.req.json()?;
+    let mut world = ctx.world();
+    let now = rfc3339(std::time::SystemTime::now());
+    let w = &mut *world;
+    let id = w.compute.seed_image(&mut w.rng, &now);
+    if let (Some(name), Some(image)) = (body.display_name, w.compute.images.last_mut()) {
+        image.display_name = name;
+    }
+    Ok(SimResponse::ok_json(&json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ImageOverrideBody {
     image_id: String,
     /// `null` removes the override.
@@ -300,6 +328,7 @@ pub fn world_json(world: &World, tick: Tick) -> Value {
                 "id": i.id,
                 "displayName": i.display_name,
                 "lifecycleState": i.state.wire(),
+                "imageId": i.image_id,
                 "shape": i.shape,
                 "ocpus": i.shape_config.ocpus,
                 "compartmentId": i.compartment_id,
