@@ -78,13 +78,7 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
             out,
         ),
         Command::Rollout(a) => match a.verb {
-            None => operation(
-                Ask::Rollout,
-                a.dry_run.dry_run,
-                a.wait.no_wait,
-                global,
-                out,
-            ),
+            None => operation(Ask::Rollout, a.dry_run.dry_run, a.wait.no_wait, global, out),
             Some(RolloutVerb::Undo(u)) => operation(
                 Ask::Undo(u.to_revision),
                 u.dry_run.dry_run,

@@ -35,7 +35,9 @@ pub enum Ask {
     Rollout,
     /// A rolling update back to a revision (by default the one before the fleet file's).
     Undo(Option<u32>),
-    Sync { adopt_untagged: bool },
+    Sync {
+        adopt_untagged: bool,
+    },
     Resume,
     Abort,
 }
@@ -83,7 +85,12 @@ fn cli_origin() -> Origin {
     let who = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .ok()
-        .map(|u| u.chars().filter(|c| !c.is_control()).take(64).collect::<String>())
+        .map(|u| {
+            u.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
         .filter(|u| !u.is_empty());
     Origin {
         door: Door::Cli,
@@ -92,7 +99,11 @@ fn cli_origin() -> Origin {
 }
 
 /// The operation `ask` requests against `ledger` (undo needs the ledger's revisions).
-fn kind_in(ask: &Ask, ledger: &Ledger, config: &FleetConfig) -> Result<Option<OperationKind>, Error> {
+fn kind_in(
+    ask: &Ask,
+    ledger: &Ledger,
+    config: &FleetConfig,
+) -> Result<Option<OperationKind>, Error> {
     match ask {
         Ask::Undo(to) => Ok(Some(
             plan::undo_kind(ledger, config, *to).map_err(fleetctl_core::Error::from)?,
@@ -413,7 +424,11 @@ fn describe(op: &Operation) -> String {
         OperationKind::Scale { desired } => format!("scale to {desired}"),
         OperationKind::RollingRestart {
             update: Some(u), ..
-        } => format!("rolling update to revision {}, {}", u.revision, u.reason.as_str()),
+        } => format!(
+            "rolling update to revision {}, {}",
+            u.revision,
+            u.reason.as_str()
+        ),
         OperationKind::RollingRestart { strategy, .. } => format!(
             "rolling restart, {}",
             match strategy {
@@ -564,8 +579,12 @@ fn print_outdated(
     )
     .map_err(Error::Output)?;
     for (name, fields) in outdated {
-        writeln!(out, "  replace {name}: {} differs", terminal_safe(&fields.join(", ")))
-            .map_err(Error::Output)?;
+        writeln!(
+            out,
+            "  replace {name}: {} differs",
+            terminal_safe(&fields.join(", "))
+        )
+        .map_err(Error::Output)?;
     }
     Ok(())
 }
@@ -678,7 +697,10 @@ pub async fn rollout_history(global: &GlobalArgs, out: &mut dyn Write) -> Result
             serde_json::to_string_pretty(&h).map_err(|e| Error::Internal(e.to_string()))?,
         ),
         OutputFormat::Text => {
-            w(out, "REVISION  DIGEST            SEEN                  INSTANCES  CHANGED".into())?;
+            w(
+                out,
+                "REVISION  DIGEST            SEEN                  INSTANCES  CHANGED".into(),
+            )?;
             for r in &h.revisions {
                 w(
                     out,

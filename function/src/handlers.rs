@@ -272,7 +272,13 @@ pub async fn rollout_undo(
     let origin = Some(Origin::door(door(&fn_call)));
     let (id, ledger) = ops::update(state.context(), |ledger, now| {
         let kind = plan::undo_kind(ledger, &config, request.to_revision)?;
-        Ok(plan::request_from(ledger, &config, kind, now, origin.clone())?)
+        Ok(plan::request_from(
+            ledger,
+            &config,
+            kind,
+            now,
+            origin.clone(),
+        )?)
     })
     .await?;
     accepted(&state, &ledger, id.to_string(), "undo started".into()).await

@@ -50,8 +50,8 @@ use crate::store::ledger::{
     Checkpoint, CheckpointVerdict, CheckpointWait, Door, Event, EventLevel, InstanceRecord,
     LaunchSpec, Ledger, MAX_REVISIONS, Operation, OperationId, OperationKind, OperationStatus,
     OperationSummary, Origin, PendingWorkRequest, RecordState, Revision, RolloutLimits,
-    RolloutUpdate, ScaleRequest, Step, StepAction, StepPhase, StepStatus, Timestamp,
-    UNKNOWN_FIELD, UnconfirmedRemoval, UpdateReason, step_totals,
+    RolloutUpdate, ScaleRequest, Step, StepAction, StepPhase, StepStatus, Timestamp, UNKNOWN_FIELD,
+    UnconfirmedRemoval, UpdateReason, step_totals,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -655,7 +655,14 @@ pub fn request_from(
     if let OperationKind::RollingRestart { strategy, .. } = &kind {
         check_rolling_restart(active_count(ledger), *strategy).map_err(RequestError::Refused)?;
     }
-    start(ledger, config, id.clone(), kind, now, Start::Requested(origin));
+    start(
+        ledger,
+        config,
+        id.clone(),
+        kind,
+        now,
+        Start::Requested(origin),
+    );
     Ok(id)
 }
 
@@ -1067,7 +1074,11 @@ fn describe_kind(kind: &OperationKind) -> String {
         OperationKind::Scale { desired } => format!("scale to {desired}"),
         OperationKind::RollingRestart {
             update: Some(u), ..
-        } => format!("rolling update to revision {} ({})", u.revision, u.reason.as_str()),
+        } => format!(
+            "rolling update to revision {} ({})",
+            u.revision,
+            u.reason.as_str()
+        ),
         OperationKind::RollingRestart { strategy, .. } => format!(
             "rolling restart ({})",
             match strategy {
@@ -1718,9 +1729,9 @@ impl<'a> Planner<'a> {
         // The next checkpoint: no step starts past it until it is passed.
         let gate = self.ledger.operation.as_ref().and_then(|o| {
             let at = usize::try_from(o.checkpoints_passed).unwrap_or(usize::MAX);
-            o.checkpoints.get(at).map(|p| {
-                checkpoint_threshold(*p, u32::try_from(steps.len()).unwrap_or(u32::MAX))
-            })
+            o.checkpoints
+                .get(at)
+                .map(|p| checkpoint_threshold(*p, u32::try_from(steps.len()).unwrap_or(u32::MAX)))
         });
         if running && failed < FAILURE_BUDGET {
             // Start pending steps within the limits.
@@ -1777,7 +1788,8 @@ impl<'a> Planner<'a> {
                 )
             });
             if let Some(to) = rollback {
-                let why = format!("{failed} step(s) failed (failure budget {FAILURE_BUDGET}): {reason}");
+                let why =
+                    format!("{failed} step(s) failed (failure budget {FAILURE_BUDGET}): {reason}");
                 if in_flight {
                     self.waiting_on.push(format!(
                         "rolling back to revision {to} once the steps in flight finish ({why})"
@@ -2001,17 +2013,18 @@ impl<'a> Planner<'a> {
         // fleet), and launches what the failed replacements took away, from the revision
         // it rolls back to.
         let desired = op.start_total.max(active_count(&self.ledger));
-        let mut relaunch = scale_steps(
-            self.config,
-            &self.ledger,
-            &distribute(self.config, desired),
-        );
+        let mut relaunch =
+            scale_steps(self.config, &self.ledger, &distribute(self.config, desired));
         relaunch.retain(|s| matches!(s.action, StepAction::Launch { .. }));
         if let Some(new) = self.ledger.operation.as_mut() {
             if let Some(l) = op.limits
                 && new.limits.is_none_or(|n| n.desired < l.desired)
             {
-                new.limits = Some(resolve_limits(self.config, l.desired, RolloutStrategy::Replace));
+                new.limits = Some(resolve_limits(
+                    self.config,
+                    l.desired,
+                    RolloutStrategy::Replace,
+                ));
             }
             new.target_total = desired;
             relaunch.append(&mut new.steps);

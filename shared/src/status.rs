@@ -39,7 +39,10 @@ pub fn build(
     let fresh = ledger.map(|l| crate::plan::Freshness::new(l, &crate::cloud::launch_spec(fleet)));
     let fresh = fresh.unwrap_or_else(|| {
         crate::plan::Freshness::new(
-            &Ledger::new(fleet.metadata.name.clone(), time::OffsetDateTime::UNIX_EPOCH),
+            &Ledger::new(
+                fleet.metadata.name.clone(),
+                time::OffsetDateTime::UNIX_EPOCH,
+            ),
             &crate::cloud::launch_spec(fleet),
         )
     });

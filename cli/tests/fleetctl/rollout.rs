@@ -114,7 +114,11 @@ async fn rollout_replaces_what_the_file_changed_lists_it_first_and_undo_goes_bac
             "{plan}"
         );
     }
-    assert_eq!(std::fs::read(&w.state).unwrap(), before, "no ledger written");
+    assert_eq!(
+        std::fs::read(&w.state).unwrap(),
+        before,
+        "no ledger written"
+    );
     assert_eq!(launches(&w.sim), launched, "nothing launched");
     let status = ok(&fleetctl(&w, &["status"]).await);
     assert!(status.contains("outdated"), "{status}");
@@ -126,18 +130,30 @@ async fn rollout_replaces_what_the_file_changed_lists_it_first_and_undo_goes_bac
     assert_eq!(images(&w.sim), vec![new_image.clone(); 3]);
     assert_eq!(launches(&w.sim), launched + 3);
     ok(&fleetctl(&w, &["rollout"]).await);
-    assert_eq!(launches(&w.sim), launched + 3, "a second rollout replaces none");
+    assert_eq!(
+        launches(&w.sim),
+        launched + 3,
+        "a second rollout replaces none"
+    );
     let st = ok(&fleetctl(&w, &["rollout", "status"]).await);
-    assert!(st.contains("every active instance matches the fleet file"), "{st}");
+    assert!(
+        st.contains("every active instance matches the fleet file"),
+        "{st}"
+    );
 
     // History: both revisions, the operations newest first, through the command line.
     let hist = ok(&fleetctl(&w, &["rollout", "history"]).await);
     assert!(hist.contains("imageId"), "{hist}");
     assert!(hist.contains("(fleet file)"), "{hist}");
-    assert!(hist.contains("rolling_restart (rollout): succeeded by cli"), "{hist}");
+    assert!(
+        hist.contains("rolling_restart (rollout): succeeded by cli"),
+        "{hist}"
+    );
     let json: Value =
-        serde_json::from_str(&ok(&fleetctl(&w, &["-o", "json", "rollout", "history"]).await))
-            .unwrap();
+        serde_json::from_str(&ok(
+            &fleetctl(&w, &["-o", "json", "rollout", "history"]).await
+        ))
+        .unwrap();
     let revisions = json["revisions"].as_array().unwrap();
     assert_eq!(revisions.len(), 2, "{json}");
     assert_eq!(revisions[1]["changed"], serde_json::json!(["imageId"]));
@@ -163,7 +179,10 @@ async fn rollout_replaces_what_the_file_changed_lists_it_first_and_undo_goes_bac
     assert!(out.contains("succeeded"), "{out}");
     assert_eq!(images(&w.sim), vec![old_image.clone(); 3]);
     let st = ok(&fleetctl(&w, &["rollout", "status"]).await);
-    assert!(st.contains("3 instance(s) differ from the fleet file"), "{st}");
+    assert!(
+        st.contains("3 instance(s) differ from the fleet file"),
+        "{st}"
+    );
     let out = fleetctl(&w, &["rollout", "undo", "--to-revision", "9"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("revision 9 is not in the ledger"));

@@ -364,16 +364,10 @@ async fn rollout_routes_plan_record_undo_and_show_the_history_through_the_api_do
         .post("/rollout/undo", Some(json!({"toRevision": 7})))
         .await
         .error(409, "conflict");
-    assert!(
-        e["message"].as_str().unwrap().contains("revision 7"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("revision 7"), "{e}");
     api.post("/rollout/undo", Some(json!({"toRevision": "one"})))
         .await
         .error(422, "invalid_request");
     // Mutations need the token.
-    assert_eq!(
-        api.post_raw("/rollout", None, "").await.status,
-        401
-    );
+    assert_eq!(api.post_raw("/rollout", None, "").await.status, 401);
 }

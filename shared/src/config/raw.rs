@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::types::{
-    CheckpointWaitSpec, CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, ListenAddr,
-    Region, SshPublicKey, StateUrl, TagValue,
+    CheckpointWaitSpec, CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, ListenAddr, Region,
+    SshPublicKey, StateUrl, TagValue,
 };
 use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
 use crate::values::{LoadBalancerType, RebootAction, RolloutStrategy};

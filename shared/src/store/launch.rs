@@ -124,11 +124,8 @@ impl LaunchSpec {
         if subnets_differ {
             out.push("subnetId".to_string());
         }
-        let keys: std::collections::BTreeSet<&String> = self
-            .metadata
-            .keys()
-            .chain(other.metadata.keys())
-            .collect();
+        let keys: std::collections::BTreeSet<&String> =
+            self.metadata.keys().chain(other.metadata.keys()).collect();
         for k in keys {
             if self.metadata.get(k) != other.metadata.get(k) {
                 out.push(format!("metadata.{k}"));
@@ -171,9 +168,12 @@ mod tests {
             image_id: "ocid1.image.oc1..aaaa".parse().unwrap(),
             shape: "VM.Standard.E4.Flex".into(),
             shape_config: Some(serde_json::json!({"ocpus": 1.0})),
-            subnets: [("web".parse().unwrap(), "ocid1.subnet.oc1..aaaa".parse().unwrap())]
-                .into_iter()
-                .collect(),
+            subnets: [(
+                "web".parse().unwrap(),
+                "ocid1.subnet.oc1..aaaa".parse().unwrap(),
+            )]
+            .into_iter()
+            .collect(),
             metadata: InstanceMetadata(
                 [("user_data".to_string(), "c2VjcmV0".to_string())]
                     .into_iter()

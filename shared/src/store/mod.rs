@@ -26,8 +26,8 @@
 
 pub mod file;
 pub mod foreign;
-pub mod lease;
 pub mod launch;
+pub mod lease;
 pub mod ledger;
 pub mod oci;
 mod s3;

@@ -14,7 +14,7 @@ mod limits;
 mod metrics_snapshot;
 mod network;
 mod plan_tables;
+mod retry;
 mod rollout_e2e;
 mod rollout_tables;
-mod retry;
 mod status_build;

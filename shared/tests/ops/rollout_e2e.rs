@@ -38,7 +38,10 @@ async fn world(count: u32, rollout: &str, lb_extra: &str) -> World {
         if r.operation().is_some_and(|o| o.status.is_finished()) && serving(&w.sim) == count {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "fleet did not come up");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The fleet file changes below: a new process (another lease holder) carries on.
@@ -169,12 +172,19 @@ async fn a_new_image_rolls_out_to_exactly_the_6_and_a_second_rollout_replaces_no
     let (ledger, _) = ops::load(&ctx).await.unwrap();
     let outdated = plan::outdated(&ctx.config, &ledger);
     assert_eq!(outdated.len(), 6);
-    assert!(outdated.iter().all(|o| o.fields == ["imageId"]), "{outdated:?}");
+    assert!(
+        outdated.iter().all(|o| o.fields == ["imageId"]),
+        "{outdated:?}"
+    );
 
     ops::request(&ctx, plan::rollout_kind()).await.unwrap();
     let (status, lowest) = run_watched(&w, &ctx).await;
     assert_eq!(status, OperationStatus::Succeeded);
-    assert_eq!(launches(&w.sim) - launched_before, 6, "exactly the 6 replaced");
+    assert_eq!(
+        launches(&w.sim) - launched_before,
+        6,
+        "exactly the 6 replaced"
+    );
     let after: BTreeSet<String> = live(&w.sim)
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
@@ -182,7 +192,10 @@ async fn a_new_image_rolls_out_to_exactly_the_6_and_a_second_rollout_replaces_no
     assert_eq!(after.len(), 6);
     assert!(after.is_disjoint(&before));
     assert!(images(&w.sim).iter().all(|i| i == new_image.as_str()));
-    assert!(lowest >= 5, "serving fell to {lowest}, below 6 - maxUnavailable 1");
+    assert!(
+        lowest >= 5,
+        "serving fell to {lowest}, below 6 - maxUnavailable 1"
+    );
     assert_eq!(serving(&w.sim), 6);
 
     // A second rollout replaces none.
@@ -214,7 +227,10 @@ async fn a_never_healthy_image_pauses_at_its_budget_without_rollback() {
     let (ledger, _) = ops::load(&ctx).await.unwrap();
     let op = ledger.operation.as_ref().unwrap();
     assert!(
-        op.pause_reason.as_deref().unwrap().contains("failure budget"),
+        op.pause_reason
+            .as_deref()
+            .unwrap()
+            .contains("failure budget"),
         "{:?}",
         op.pause_reason
     );
@@ -263,7 +279,10 @@ async fn a_never_healthy_image_rolls_back_to_the_old_image_within_the_bound() {
     assert_eq!(imgs.len(), 6, "{imgs:?}");
     assert!(imgs.iter().all(|i| *i == old_image), "{imgs:?}");
     assert_eq!(serving(&w.sim), 6);
-    assert!(lowest >= 5, "serving fell to {lowest}, below 6 - maxUnavailable 1");
+    assert!(
+        lowest >= 5,
+        "serving fell to {lowest}, below 6 - maxUnavailable 1"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The planner's tables for rolling updates (issue 13): only outdated instances are
 //! replaced, checkpoints stop a rollout, a failed rollout rolls back, undo goes back to an
 //! earlier revision. Pure: `plan_support::World` plays OCI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
 use fleetctl_core::config::{CheckpointWaitSpec, RolloutStrategy};
 use fleetctl_core::plan::{self, Mode, RequestError};
@@ -55,13 +56,19 @@ fn a_rollout_of_a_mixed_fleet_replaces_only_the_outdated_instances_and_says_why(
     let mut w = fleet_moved_to_b(4, "maxSurge: 1, maxUnavailable: 0");
     w.config.spec.instances[0].count = 6;
     w.request(scale(6)).unwrap();
-    assert_eq!(w.run(Mode::Operation, TICK, |_| {}), OperationStatus::Succeeded);
+    assert_eq!(
+        w.run(Mode::Operation, TICK, |_| {}),
+        OperationStatus::Succeeded
+    );
     assert_eq!(w.launched.len(), 2);
     assert!(w.launched.iter().all(|i| image_of(&w, i) == IMAGE_B));
 
     let outdated = plan::outdated(&w.config, &w.ledger);
     assert_eq!(outdated.len(), 4, "{outdated:?}");
-    assert!(outdated.iter().all(|o| o.fields == ["imageId"]), "{outdated:?}");
+    assert!(
+        outdated.iter().all(|o| o.fields == ["imageId"]),
+        "{outdated:?}"
+    );
     let old: Vec<_> = outdated.iter().map(|o| o.instance.clone()).collect();
 
     w.request(plan::rollout_kind()).unwrap();
@@ -81,7 +88,10 @@ fn a_rollout_of_a_mixed_fleet_replaces_only_the_outdated_instances_and_says_why(
     // A second rollout replaces none and succeeds at once.
     w.request(plan::rollout_kind()).unwrap();
     assert_eq!(w.ledger.operation.as_ref().unwrap().steps.len(), 0);
-    assert_eq!(w.run(Mode::Operation, TICK, |_| {}), OperationStatus::Succeeded);
+    assert_eq!(
+        w.run(Mode::Operation, TICK, |_| {}),
+        OperationStatus::Succeeded
+    );
     assert_eq!(w.launched.len(), 6, "nothing launched");
 
     // A rolling restart of the up-to-date fleet still replaces everything.
@@ -165,7 +175,11 @@ fn checkpoints_stop_a_rollout_after_their_share_until_resumed() {
                 break;
             }
             let op = w.ledger.operation.as_ref().unwrap();
-            let done = op.steps.iter().filter(|s| s.status == StepStatus::Done).count() as u32;
+            let done = op
+                .steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Done)
+                .count() as u32;
             let started = op
                 .steps
                 .iter()
@@ -174,7 +188,10 @@ fn checkpoints_stop_a_rollout_after_their_share_until_resumed() {
             let c = op.checkpoint.clone().unwrap();
             assert_eq!(c.verdict, CheckpointVerdict::Waiting);
             assert_eq!((c.done, c.total), (done, size));
-            assert_eq!(started, done, "{size} {checkpoints}: nothing started past it");
+            assert_eq!(
+                started, done,
+                "{size} {checkpoints}: nothing started past it"
+            );
             assert_eq!(
                 w.launched.len() as u32,
                 done,
@@ -265,16 +282,17 @@ fn a_bake_checkpoint_goes_on_when_healthy_and_pauses_when_a_backend_fails() {
         op.checkpoint.as_ref().unwrap().verdict,
         CheckpointVerdict::Unhealthy
     );
-    assert!(op.pause_reason.as_deref().unwrap().contains("5 of 6"), "{:?}", op.pause_reason);
+    assert!(
+        op.pause_reason.as_deref().unwrap().contains("5 of 6"),
+        "{:?}",
+        op.pause_reason
+    );
     assert_eq!(w.launched.len(), 3);
 }
 
 #[test]
 fn a_failed_rollout_rolls_back_what_it_replaced_with_the_same_floor() {
-    let mut w = fleet_moved_to_b(
-        6,
-        "maxSurge: 1, maxUnavailable: 1, rollbackOnFailure: true",
-    );
+    let mut w = fleet_moved_to_b(6, "maxSurge: 1, maxUnavailable: 1, rollbackOnFailure: true");
     w.config.spec.load_balancer.as_mut().unwrap().health_timeout =
         std::time::Duration::from_secs(60);
     w.request(plan::rollout_kind()).unwrap();
@@ -320,7 +338,11 @@ fn a_failed_rollout_rolls_back_what_it_replaced_with_the_same_floor() {
                 break;
             }
         }
-        assert!(op.status != OperationStatus::Paused, "{:?}", op.pause_reason);
+        assert!(
+            op.status != OperationStatus::Paused,
+            "{:?}",
+            op.pause_reason
+        );
         w.tick(TICK);
         lowest = lowest.min(w.serving());
     }
@@ -332,13 +354,21 @@ fn a_failed_rollout_rolls_back_what_it_replaced_with_the_same_floor() {
     // Back on image A everywhere, every backend healthy.
     let live = w.live_ids();
     assert_eq!(live.len(), 6);
-    assert!(live.iter().all(|i| image_of(&w, i) == IMAGE_A), "{:?}", w.images);
+    assert!(
+        live.iter().all(|i| image_of(&w, i) == IMAGE_A),
+        "{:?}",
+        w.images
+    );
     assert_eq!(w.serving(), 6);
     // The failed rollout is in the history with why.
     let failed = w.ledger.history.iter().find(|h| h.id == rollout).unwrap();
     assert_eq!(failed.status, OperationStatus::Failed);
     assert!(
-        failed.error.as_deref().unwrap().starts_with("rolled back to revision 1"),
+        failed
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("rolled back to revision 1"),
         "{:?}",
         failed.error
     );

@@ -353,10 +353,12 @@ impl World {
                             "demo",
                             self.now,
                         ));
-                        if self.new_are_sick || self.sick_images.contains(launch.image_id.as_str()) {
+                        if self.new_are_sick || self.sick_images.contains(launch.image_id.as_str())
+                        {
                             self.sick.insert(id(n));
                         }
-                        self.images.insert(id(n), launch.image_id.as_str().to_string());
+                        self.images
+                            .insert(id(n), launch.image_id.as_str().to_string());
                         self.launched.push(id(n));
                         id(n)
                     }
