@@ -197,7 +197,7 @@ pub async fn reconcile(
     let ctx = open(global).await?;
     if dry_run {
         let p = ops::dry_run(&ctx, Mode::Control).await?;
-        return print_plan(&p, global, out);
+        return print_plan(&p, None, global, out);
     }
     let stop = interrupt_flag();
     loop {
@@ -232,7 +232,7 @@ pub async fn reconcile(
 pub async fn show_plan(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let ctx = open(global).await?;
     let p = ops::dry_run(&ctx, Mode::Operation).await?;
-    print_plan(&p, global, out)
+    print_plan(&p, None, global, out)
 }
 
 /// `pause`.
@@ -449,12 +449,13 @@ async fn dry_run(
 ) -> Result<(), Error> {
     let (mut ledger, _) = ops::load(ctx).await?;
     let now = ctx.cloud.client.clock().now();
+    let mut replace = None;
     match ask {
         Ask::Resume => plan::resume(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
         Ask::Abort => plan::abort(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
         other => {
             if matches!(other, Ask::Rollout | Ask::Undo(_)) {
-                print_outdated(ctx, &ledger, other, global, out)?;
+                replace = Some(print_outdated(ctx, &ledger, other, global, out)?);
             }
             if let Some(kind) = kind_in(other, &ledger, &ctx.config)? {
                 plan::request_from(&mut ledger, &ctx.config, kind, now, Some(cli_origin()))
@@ -464,10 +465,17 @@ async fn dry_run(
     }
     let obs = ops::observe(ctx, &ledger).await?;
     let p = plan::plan(&ctx.config, &ledger, &obs, now, Mode::Operation);
-    print_plan(&p, global, out)
+    print_plan(&p, replace, global, out)
 }
 
-fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
+/// The plan; `replace` (a rolling update's dry run) adds the outdated instances and their
+/// differing fields to the JSON document.
+fn print_plan(
+    p: &plan::Plan,
+    replace: Option<serde_json::Value>,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
     match global.output {
         OutputFormat::Json => {
@@ -478,7 +486,7 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
                 .flat_map(|o| o.steps.iter())
                 .map(|s| serde_json::to_value(s).unwrap_or_default())
                 .collect();
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "dryRun": true,
                 "operation": p.ledger.operation,
                 "steps": steps,
@@ -486,6 +494,9 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
                 "waitingOn": p.waiting_on,
                 "notes": p.notes,
             });
+            if let Some(r) = replace {
+                doc["replace"] = r;
+            }
             w(
                 out,
                 serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?,
@@ -541,25 +552,22 @@ fn print_outdated(
     ask: &Ask,
     global: &GlobalArgs,
     out: &mut dyn Write,
-) -> Result<(), Error> {
-    if global.output != OutputFormat::Text {
-        return Ok(());
-    }
+) -> Result<serde_json::Value, Error> {
     let (target, outdated) = match ask {
         Ask::Undo(to) => {
             let Ok(OperationKind::RollingRestart {
                 update: Some(u), ..
             }) = plan::undo_kind(ledger, &ctx.config, *to)
             else {
-                return Ok(());
+                return Ok(serde_json::Value::Null);
             };
             let launch = plan::launch_of(&ctx.config, ledger, Some(u.revision));
             let fresh = plan::Freshness::new(ledger, &launch);
-            let list: Vec<(String, Vec<String>)> = ledger
+            let list: Vec<(fleetctl_core::ids::InstanceId, Vec<String>)> = ledger
                 .records
                 .iter()
                 .filter(|r| plan::is_active_record(r) && fresh.is_outdated(r))
-                .map(|r| (name_of(ledger, &r.instance_id), fresh.fields(r)))
+                .map(|r| (r.instance_id.clone(), fresh.fields(r)))
                 .collect();
             (format!("revision {}", u.revision), list)
         }
@@ -567,10 +575,25 @@ fn print_outdated(
             "the fleet file".to_string(),
             plan::outdated(&ctx.config, ledger)
                 .into_iter()
-                .map(|o| (name_of(ledger, &o.instance), o.fields))
-                .collect(),
+                .map(|o| (o.instance, o.fields))
+                .collect::<Vec<_>>(),
         ),
     };
+    let doc = serde_json::Value::Array(
+        outdated
+            .iter()
+            .map(|(id, fields)| {
+                serde_json::json!({
+                    "id": id.to_string(),
+                    "name": ledger.record(id).map(|r| r.name.clone()),
+                    "fields": fields,
+                })
+            })
+            .collect(),
+    );
+    if global.output != OutputFormat::Text {
+        return Ok(doc);
+    }
     let active = plan::active_count(ledger);
     writeln!(
         out,
@@ -578,15 +601,16 @@ fn print_outdated(
         outdated.len()
     )
     .map_err(Error::Output)?;
-    for (name, fields) in outdated {
+    for (id, fields) in outdated {
         writeln!(
             out,
-            "  replace {name}: {} differs",
+            "  replace {}: {} differs",
+            name_of(ledger, &id),
             terminal_safe(&fields.join(", "))
         )
         .map_err(Error::Output)?;
     }
-    Ok(())
+    Ok(doc)
 }
 
 /// `rollout status`: the rolling update in progress or the last operation, its checkpoint,

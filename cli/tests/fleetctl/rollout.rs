@@ -120,6 +120,25 @@ async fn rollout_replaces_what_the_file_changed_lists_it_first_and_undo_goes_bac
         "no ledger written"
     );
     assert_eq!(launches(&w.sim), launched, "nothing launched");
+    let doc: Value =
+        serde_json::from_str(&ok(
+            &fleetctl(&w, &["-o", "json", "rollout", "--dry-run"]).await
+        ))
+        .unwrap();
+    let replace = doc["replace"].as_array().unwrap();
+    assert_eq!(replace.len(), 3, "{doc}");
+    assert!(
+        replace
+            .iter()
+            .all(|r| r["fields"] == serde_json::json!(["imageId"])),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["operation"]["steps"].as_array().unwrap().len(),
+        3,
+        "{doc}"
+    );
+    assert_eq!(launches(&w.sim), launched, "nothing launched");
     let status = ok(&fleetctl(&w, &["status"]).await);
     assert!(status.contains("outdated"), "{status}");
     assert!(status.contains("demo-web-1 (imageId)"), "{status}");
