@@ -89,6 +89,10 @@ async fn metrics_speak_prometheus_text_when_a_scrape_asks_for_it() {
         text.contains("fleetctl_group_count{fleet=\"demo\",group=\"web\"} 3\n"),
         "{text}"
     );
+    assert!(
+        text.contains("fleetctl_outdated_instances{fleet=\"demo\"} 0\n"),
+        "{text}"
+    );
     // Every sample line is `name{labels} value`.
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let value = line.rsplit(' ').next().unwrap();
