@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod demo;
 mod operations;
+mod race;
 mod rollout;
 mod serve;
 mod smoke_oci;
