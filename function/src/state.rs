@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use fleetctl_api::metrics::{ControlStatus, EventHistory, MetricsSnapshot};
+use fleetctl_api::metrics::{ControlStatus, EventHistory, MetricsSnapshot, RolloutHistory};
 use fleetctl_api::status::FleetStatus;
 use fleetctl_core::fleet::Fleet;
 use fleetctl_core::ops::{self, Context, StepError, StepReport};
@@ -40,6 +40,8 @@ pub struct View {
     pub events: EventHistory,
     /// The id of the ledger's newest event (0 when none): the SSE `id:`.
     pub newest_event_id: u64,
+    /// `GET /rollout/history`.
+    pub history: RolloutHistory,
 }
 
 impl View {
@@ -204,6 +206,7 @@ impl AppState {
             ),
             events: fleetctl_core::metrics::events(ledger),
             newest_event_id: ledger.newest_event_id(),
+            history: fleetctl_core::metrics::rollout_history(config, ledger),
         };
         self.0.view.send_if_modified(|current| match current {
             Some(old) if old.same_as(&view) => false,
