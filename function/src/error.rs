@@ -214,6 +214,9 @@ fn oci_call(e: &fleetctl_core::Error) -> Option<String> {
             format!("{operation}: a host name does not resolve (DNS)")
         }
         OciError::Auth { operation, .. } => format!("{operation}: no usable OCI credentials"),
+        OciError::NotSent { operation, .. } => {
+            format!("{operation}: not sent, the step's time ran out; the next step goes on")
+        }
         _ => return None,
     })
 }

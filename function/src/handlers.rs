@@ -345,6 +345,11 @@ pub async fn reconcile(
         None => ops::STEP_BUDGET,
     };
     let report = state.step(Mode::Control, budget).await?;
+    if report.requeue_after.is_none() {
+        // Nothing in progress: hand the lease back, so another door (a function container,
+        // a CLI) can act at once instead of waiting for it to expire.
+        state.release_if_idle().await;
+    }
     let op = report.operation();
     Ok(Json(ReconcileReport {
         did: report.did.clone(),

@@ -170,10 +170,33 @@ fn api_token(token_env: &str, fn_mode: bool) -> Result<ApiToken, Fatal> {
     Ok(token)
 }
 
+/// The shortest lease `FLEETCTL_LEASE_TTL` may ask for (as `fleetctl --lease-ttl`).
+const MIN_LEASE_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `FLEETCTL_LEASE_TTL` (a duration of at least 100ms, as `fleetctl --lease-ttl`), when set:
+/// how long each step's lease lasts.
+fn lease_ttl() -> Result<Option<std::time::Duration>, Fatal> {
+    let Some(text) = var("FLEETCTL_LEASE_TTL") else {
+        return Ok(None);
+    };
+    let ttl = humantime::parse_duration(text.trim())
+        .map_err(|e| bad(format!("FLEETCTL_LEASE_TTL={text:?}: {e}")))?;
+    if ttl < MIN_LEASE_TTL {
+        return Err(bad(format!(
+            "FLEETCTL_LEASE_TTL={text:?}: a lease must last at least 100ms"
+        )));
+    }
+    Ok(Some(ttl))
+}
+
 /// Opens the fleet of each fleet file generation and serves the router over it: the Fn
-/// deadline of a call, when there is one, bounds `POST /reconcile`'s step, and the platform's
-/// own invocations carry `invoke` (in Fn mode).
-fn build_app(token: TokenDigest, invoke: Option<InvokeHeaders>) -> BuildApp {
+/// deadline of a call, when there is one, bounds `POST /reconcile`'s step, each step's lease
+/// lasts `lease_ttl` when set, and the platform's own invocations carry `invoke` (in Fn mode).
+fn build_app(
+    token: TokenDigest,
+    lease_ttl: Option<std::time::Duration>,
+    invoke: Option<InvokeHeaders>,
+) -> BuildApp {
     Arc::new(move |current: Option<fleet_source::Current>| {
         let token = token.clone();
         let invoke = invoke.clone();
@@ -182,7 +205,8 @@ fn build_app(token: TokenDigest, invoke: Option<InvokeHeaders>) -> BuildApp {
                 return Err("no fleet file to serve".to_string());
             };
             let config = (*current.config).clone();
-            let fleet = Fleet::open(config, Overrides::new(Env::from_process()))
+            let overrides = Overrides::new(Env::from_process()).lease_ttl(lease_ttl);
+            let fleet = Fleet::open(config, overrides)
                 .await
                 .map_err(|e| format!("cannot open the fleet: {}", error_chain(&e)))?;
             let router = fleetctl_function::router(AppState::new(fleet, token))
@@ -251,13 +275,14 @@ async fn run() -> Result<(), Fatal> {
         );
         // Serve at once; the fleet file is read meanwhile (a bad one still stops the
         // process), and calls other than `GET /healthz` wait for it.
+        let lease_ttl = lease_ttl()?;
         let (app, starter) = StartingApp::new();
         let start = tokio::spawn(async move {
             let (source, token_env) = fleet_source(true).await?;
             let token = api_token(&token_env, true)?;
             let invoke = InvokeHeaders::bearer(token.reveal())
                 .map_err(|e| bad(format!("{token_env}: {e}")))?;
-            let build = build_app(token.digest(), Some(invoke));
+            let build = build_app(token.digest(), lease_ttl, Some(invoke));
             starter.ready(FleetApp::new(Some(source), build).into_router());
             Ok::<(), Fatal>(())
         });
@@ -285,7 +310,8 @@ async fn run() -> Result<(), Fatal> {
     tracing::info!(%addr, "fleetctl-function listening");
     let (source, token_env) = fleet_source(false).await?;
     let token = api_token(&token_env, false)?;
-    let app = FleetApp::new(Some(source), build_app(token.digest(), None)).into_router();
+    let app =
+        FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?, None)).into_router();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

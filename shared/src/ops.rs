@@ -23,6 +23,10 @@
 //!   left to the next step, which plans them again from what OCI shows. So a slow call
 //!   (throttled, retried) never overlaps the calls of a holder that took an expired lease
 //!   over.
+//! - Fenced: every call a step makes carries its holding period in its `opc-request-id`
+//!   ([`call_stamp`]: fencing counter and holder), and a step whose outcome write meets a
+//!   ledger where the lease has passed to another holder writes nothing (as after a crash, the
+//!   next step finds the calls' effects in OCI).
 //!
 //! # Caveats
 //! - A step makes no call once its budget is spent (`step_within`); the rest is planned
@@ -41,6 +45,7 @@ use crate::observe::Observation;
 use crate::oci::backends::{
     BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
 };
+use crate::oci::client::{CallScope, within};
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
 use crate::oci::workrequest::Deadline;
@@ -294,7 +299,10 @@ pub async fn step_within(
         let mut did = Vec::new();
         let mut outcomes = Vec::new();
         let mut waiting_on = waiting_on;
+        let mut notes = notes;
         let mut requeue_after = requeue_after;
+        let fencing = planned.lease.fencing;
+        let stamp: Arc<str> = call_stamp(&ctx.holder, fencing).into();
         for (i, action) in actions.iter().enumerate() {
             let left = deadline.remaining(ctx.cloud.client.clock().as_ref());
             // A call still running when the budget (at the latest: a tenth of the lease
@@ -302,7 +310,11 @@ pub async fn step_within(
             let done = if left.is_zero() {
                 None
             } else {
-                tokio::time::timeout(left, act(ctx, action, deadline))
+                let scope = CallScope {
+                    request_id_prefix: stamp.clone(),
+                    not_after: Some(deadline.instant()),
+                };
+                tokio::time::timeout(left, within(scope, act(ctx, action, deadline)))
                     .await
                     .ok()
             };
@@ -333,7 +345,19 @@ pub async fn step_within(
         let ledger = if outcomes.is_empty() {
             planned
         } else {
-            record_outcomes(ctx, planned, version, &outcomes).await?
+            match record_outcomes(ctx, planned, version, &outcomes, fencing).await? {
+                Recorded::Written(ledger) => ledger,
+                Recorded::LeaseLost(ledger) => {
+                    notes.push(format!(
+                        "the lease passed to another holder before this step recorded what its \
+                         calls returned (fencing {fencing} -> {}); nothing was written, and the \
+                         next step finds their effects in OCI",
+                        ledger.lease.fencing
+                    ));
+                    requeue_after = Some(Duration::ZERO);
+                    ledger
+                }
+            }
         };
         return Ok(StepReport {
             ledger,
@@ -357,23 +381,51 @@ pub async fn release(ctx: &Context) -> Result<(), Error> {
     .map(|_| ())
 }
 
+/// What [`record_outcomes`] did.
+enum Recorded {
+    /// The outcomes are in the ledger, as written.
+    Written(Ledger),
+    /// Another holder took the lease since the plan was saved: nothing was written (the
+    /// ledger as it is now). The next step finds the calls' effects in OCI, as after a crash.
+    LeaseLost(Ledger),
+}
+
+/// Records what the calls returned, conditionally on `version` (the plan's). On a conflict
+/// it re-reads and applies them to what was written meanwhile, but only while the lease is
+/// still this holder's holding period `fencing`: a step whose lease passed to another holder
+/// writes nothing more (the fencing check).
 async fn record_outcomes(
     ctx: &Context,
     mut ledger: Ledger,
     mut version: Version,
     outcomes: &[Outcome],
-) -> Result<Ledger, Error> {
+    fencing: u64,
+) -> Result<Recorded, Error> {
     let mut applied = ledger.clone();
     plan::apply(&mut applied, outcomes, ctx.now());
     let mut attempt = 0;
     loop {
         attempt += 1;
         match ctx.store.save(&applied, &version).await {
-            Ok(_) => return Ok(applied),
+            Ok(_) => return Ok(Recorded::Written(applied)),
             Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => {
                 // Someone wrote between our two writes (a request: scale, pause): apply the
-                // outcomes to what they wrote.
+                // outcomes to what they wrote, if the lease is still ours.
                 let (fresh, v) = load(ctx).await?;
+                let ours = fresh.lease.fencing == fencing
+                    && fresh
+                        .lease
+                        .held
+                        .as_ref()
+                        .is_some_and(|h| h.holder == ctx.holder);
+                if !ours {
+                    tracing::warn!(
+                        fencing,
+                        now = fresh.lease.fencing,
+                        "the lease passed to another holder; this step's outcomes are not written"
+                    );
+                    return Ok(Recorded::LeaseLost(fresh));
+                }
                 ledger = fresh;
                 let Some(v) = v else {
                     return Err(e.into());
@@ -410,6 +462,19 @@ fn label(action: &Action) -> String {
             instance, action, ..
         } => format!("{action} {instance}"),
     }
+}
+
+/// The prefix of the `opc-request-id` of every call a step makes
+/// ([`crate::oci::client::CallScope`]): `F<fencing>-<holder>`, the holder as the
+/// 8 upper-case hex digits of its FNV-1a hash (a holder id is longer than a request id may be,
+/// and names a host). A request log thus names the holding period of every call.
+pub fn call_stamp(holder: &HolderId, fencing: u64) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in holder.as_str().bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("F{fencing}-{hash:08X}")
 }
 
 fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {

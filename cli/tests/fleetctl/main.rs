@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod demo;
 mod operations;
+mod race;
 mod serve;
 mod smoke_oci;
 mod state_s3;

@@ -248,6 +248,18 @@ async fn reconcile_runs_one_bounded_step_and_the_fleet_converges() {
         (c["actual"].clone(), c["drift"].clone()),
         (json!(3), json!(null))
     );
+    // A step that leaves nothing in progress hands the lease back, so another function
+    // container or a CLI does not wait for it to expire.
+    let a = api.post("/reconcile", None).await.json();
+    assert_eq!(a["requeueAfterMs"], json!(null), "{a}");
+    let ctx = api.state.context();
+    let (ledger, _) = fleetctl_core::ops::read(ctx).await.unwrap().unwrap();
+    let now = ctx.cloud.client.clock().now();
+    assert!(
+        !ledger.lease.is_held_by(&ctx.holder, now),
+        "the lease is still held after an idle step: {:?}",
+        ledger.lease
+    );
 }
 
 #[tokio::test]

@@ -48,6 +48,50 @@ pub const OPC_NEXT_PAGE: HeaderName = HeaderName::from_static("opc-next-page");
 /// `opc-client-retries`.
 pub const OPC_CLIENT_RETRIES: HeaderName = HeaderName::from_static("opc-client-retries");
 
+tokio::task_local! {
+    /// What [`within`] set for the calls of its task.
+    static CALL_SCOPE: CallScope;
+}
+
+/// What the calls made inside [`within`] carry and respect.
+#[derive(Debug, Clone)]
+pub struct CallScope {
+    /// Put with a hyphen before every generated `opc-request-id` (`F7-1A2B3C4D-0E9F...`): the
+    /// reconcile step stamps its calls with its lease's fencing counter and holder this way
+    /// ([`crate::ops::call_stamp`]), so a request log (OCI Audit's, or the simulator's) says
+    /// which holding period made each call. A request that sets its own `opc-request-id`
+    /// keeps it. Keep it short (OCI keeps request ids up to 98 characters; the generated part
+    /// is 32) and to ASCII letters, digits and hyphens.
+    pub request_id_prefix: Arc<str>,
+    /// No attempt is sent at or after this instant (on the client's clock): a reconcile step's
+    /// calls end before its lease does, even when the process was paused (stopped, starved)
+    /// between two attempts or two calls and the dropped call's next attempt would otherwise
+    /// go out late. Such a call fails with [`OciError::NotSent`].
+    pub not_after: Option<time::OffsetDateTime>,
+}
+
+/// Runs `f` with every call this client makes inside it in `scope`.
+pub async fn within<F: std::future::Future>(scope: CallScope, f: F) -> F::Output {
+    CALL_SCOPE.scope(scope, f).await
+}
+
+/// A new `opc-request-id`: 32 upper-case hex digits, after the scope's prefix if there is one.
+fn new_request_id() -> String {
+    let id = uuid::Uuid::new_v4()
+        .simple()
+        .to_string()
+        .to_ascii_uppercase();
+    match CALL_SCOPE.try_with(|s| format!("{}-{id}", s.request_id_prefix)) {
+        Ok(prefixed) => prefixed,
+        Err(_) => id,
+    }
+}
+
+/// The scope's `not_after`, if the task has a scope that sets one.
+fn not_after() -> Option<time::OffsetDateTime> {
+    CALL_SCOPE.try_with(|s| s.not_after).ok().flatten()
+}
+
 /// Percent-encodes one path segment strictly (everything but `A-Z a-z 0-9 - . _ ~`), as the
 /// SDKs do for Object Storage names; safe for OCIDs and names alike.
 pub fn encode_path_segment(segment: &str) -> String {
@@ -468,12 +512,7 @@ impl OciClient {
             .get(OPC_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
-            .unwrap_or_else(|| {
-                uuid::Uuid::new_v4()
-                    .simple()
-                    .to_string()
-                    .to_ascii_uppercase()
-            });
+            .unwrap_or_else(new_request_id);
         let start = inner.clock.now();
         let mut attempts = 0u32;
         let mut refreshed = false;
@@ -516,6 +555,15 @@ impl OciClient {
             })?;
             signed.apply_to(&mut headers);
 
+            if let Some(at) = not_after()
+                && inner.clock.now() >= at
+            {
+                return Err(OciError::NotSent {
+                    operation: req.operation,
+                    attempts: attempts - 1,
+                    request_id: client_request_id,
+                });
+            }
             let result = inner
                 .http
                 .request(req.method.clone(), url.clone())

@@ -234,6 +234,21 @@ pub enum OciError {
         /// The `opc-request-id` of the response.
         request_id: Option<String>,
     },
+    /// Not sent: the caller's time for it ran out first (a reconcile step's calls end before
+    /// its lease does; see [`super::client::CallScope::not_after`]). Nothing reached OCI in
+    /// the attempt that was not sent; earlier attempts may have.
+    #[error(
+        "{operation}: not sent after {attempts} attempt(s): the reconcile step's time ran out \
+         (its lease ends soon); the next step does what is left (opc-request-id: {request_id})"
+    )]
+    NotSent {
+        /// The operation.
+        operation: &'static str,
+        /// Attempts sent before.
+        attempts: u32,
+        /// The `opc-request-id` the attempts carried.
+        request_id: String,
+    },
     /// A successful response whose body is not what the operation expects.
     #[error(
         "{operation}: the response (opc-request-id: {}) is not the expected JSON",
@@ -273,7 +288,8 @@ impl OciError {
             | OciError::Endpoint { .. }
             | OciError::InvalidRequest { .. }
             | OciError::ResponseTooLarge { .. }
-            | OciError::Decode { .. } => ErrorKind::Local,
+            | OciError::Decode { .. }
+            | OciError::NotSent { .. } => ErrorKind::Local,
         }
     }
 
@@ -305,6 +321,7 @@ impl OciError {
                 request_id.as_deref()
             }
             OciError::Transport { request_id, .. } => request_id.as_deref(),
+            OciError::NotSent { request_id, .. } => Some(request_id),
             _ => None,
         }
     }

@@ -605,3 +605,167 @@ async fn a_step_never_acts_past_its_lease() {
     assert_eq!(fleet_instances(&w.sim).len(), 4, "no launch was repeated");
     assert_eq!(serving(&w.sim), 4, "the next steps did what was left");
 }
+
+/// Issue 12 item 3: a step whose lease passed to another holder between its plan and its
+/// second write applied what its calls returned to the new holder's ledger and wrote it (the
+/// re-read after the conflict did not look at the lease). Now the fencing check refuses: the
+/// step writes nothing, says so, and the new holder's ledger stays as it wrote it.
+#[tokio::test]
+async fn a_step_whose_lease_passed_on_writes_nothing_over_the_new_holders_ledger() {
+    use std::sync::Arc;
+
+    use fleetctl_core::store::StateStore;
+    use fleetctl_core::store::ledger::HolderId;
+    use object_store::throttle::{ThrottleConfig, ThrottledStore};
+
+    let sim = TestSim::start_with(|c| c.seed = Some(12)).await;
+    let file = sim.edited_fleet_file(0, ", drainTimeout: 50ms", "");
+    let fleet = config::load_file(&file).unwrap();
+    let url = format!("memory://fencing-{}", std::process::id());
+    let overrides = Overrides::new(Env::empty()).state_url(Some(url));
+    let mut b = Fleet::open(fleet, overrides)
+        .await
+        .unwrap()
+        .context()
+        .clone();
+    b.lease_ttl = Duration::from_secs(2);
+    b.holder = HolderId::parse("holder-b").unwrap();
+    // A: the same ledger, each of its writes 1.5 s late, so its second write comes after its
+    // lease ended and B took over.
+    let slow = ThrottledStore::new(
+        b.store.object_store().clone(),
+        ThrottleConfig {
+            wait_put_per_call: Duration::from_millis(1500),
+            ..ThrottleConfig::default()
+        },
+    );
+    let mut a = b.clone();
+    a.holder = HolderId::parse("holder-a").unwrap();
+    a.store = Arc::new(StateStore::from_object_store(
+        Arc::new(slow),
+        b.store.location().clone(),
+        "memory (slow writes)",
+    ));
+    ops::request(&b, OperationKind::Scale { desired: 1 })
+        .await
+        .unwrap();
+    let step_a = tokio::spawn({
+        let a = a.clone();
+        async move { ops::step(&a, Mode::Operation).await }
+    });
+    let store = b.store.clone();
+    let holder_a = a.holder.clone();
+    let (fencing_a, expires) = fleetctl_testkit::eventually("A's plan saved", || {
+        let store = store.clone();
+        let holder_a = holder_a.clone();
+        async move {
+            let (ledger, _) = store.load().await.unwrap().unwrap();
+            match &ledger.lease.held {
+                Some(h) if h.holder == holder_a => Ok((ledger.lease.fencing, h.expires.get())),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let left = expires - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(50);
+    tokio::time::sleep(Duration::try_from(left).unwrap_or_default()).await;
+    assert!(
+        !step_a.is_finished(),
+        "A's second write is still on its way"
+    );
+
+    // B takes the expired lease (a new holding period) and records A's launch, found by its
+    // tags.
+    ops::step(&b, Mode::Operation).await.unwrap();
+    let (after_b, version_b) = b.store.load().await.unwrap().unwrap();
+    assert_eq!(after_b.lease.fencing, fencing_a + 1);
+    assert_eq!(after_b.lease.held.as_ref().unwrap().holder, b.holder);
+    assert_eq!(after_b.live_records().count(), 1, "{after_b:?}");
+
+    let report_a = step_a.await.unwrap().unwrap();
+    assert!(
+        report_a
+            .notes
+            .iter()
+            .any(|n| n.contains("the lease passed to another holder")),
+        "{report_a:?}"
+    );
+    assert_eq!(report_a.requeue_after, Some(Duration::ZERO));
+    let (now, version_now) = b.store.load().await.unwrap().unwrap();
+    assert_eq!(version_now, version_b, "A wrote over B's ledger");
+    assert_eq!(now, after_b);
+
+    // Each holder's calls carry its holding period in their request ids.
+    let stamp_a = ops::call_stamp(&a.holder, fencing_a);
+    let launches: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|e| e.operation.as_deref() == Some("LaunchInstance"))
+        .map(|e| e.opc_request_id.clone())
+        .collect();
+    assert!(!launches.is_empty());
+    for id in &launches {
+        assert!(id.starts_with(&format!("{stamp_a}-")), "{id} ({stamp_a})");
+    }
+}
+
+/// Issue 12 item 3: a step's call whose time ran out while it waited (an answer that came
+/// late, a retry's backoff, or the whole process paused) sent its next attempt anyway, past
+/// the step's deadline and so possibly past its lease, while another holder acted. No attempt
+/// goes out at or after the scope's `not_after`, and the calls inside carry its stamp.
+#[tokio::test]
+async fn no_attempt_of_a_steps_call_is_sent_past_its_deadline() {
+    use fleetctl_core::oci::OciError;
+    use fleetctl_core::oci::client::{CallScope, within};
+    use fleetctl_core::oci::compute;
+
+    let sim = TestSim::start_with(|c| c.seed = Some(13)).await;
+    let id = sim.launch("scoped").await.id;
+    let gets = |sim: &TestSim| -> Vec<String> {
+        sim.requests()
+            .iter()
+            .filter(|e| e.operation.as_deref() == Some("GetInstance"))
+            .map(|e| e.opc_request_id.clone())
+            .collect()
+    };
+    let scope = |within_ms: i64| CallScope {
+        request_id_prefix: "F9-0000ABCD".into(),
+        not_after: Some(time::OffsetDateTime::now_utc() + time::Duration::milliseconds(within_ms)),
+    };
+
+    // In time: sent once, stamped.
+    within(scope(60_000), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap();
+    let sent = gets(&sim);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].starts_with("F9-0000ABCD-"), "{sent:?}");
+
+    // Already late: nothing is sent.
+    let err = within(scope(-1), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OciError::NotSent { attempts: 0, .. }),
+        "{err:?}"
+    );
+    assert_eq!(gets(&sim).len(), 1);
+
+    // The first attempt answers 503 after the deadline: its retry is not sent.
+    sim.fault(serde_json::json!({
+        "operation": "GetInstance", "status": 503, "latencyMs": 300, "count": 1
+    }))
+    .await;
+    let err = within(scope(100), compute::get_instance(&sim.client, &id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OciError::NotSent { attempts: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("not sent after 1 attempt(s)"),
+        "{err}"
+    );
+    assert_eq!(gets(&sim).len(), 2, "the retry went out past the deadline");
+}
