@@ -13,8 +13,9 @@
 //! The fleet file: `FLEETCTL_CONFIG` (a path, or `oci://bucket@namespace/object`), read at
 //! start (a bad one stops the process) and again when it changes
 //! ([`fleetctl_function::fleet_source`]); the fleet is opened (credentials, the HTTPS client,
-//! the store) on the first request that needs it, never for `GET /healthz`. Logs: JSON lines on stderr when it is not a terminal
-//! (OCI Logging ingests them), text otherwise (`FLEETCTL_LOG_FORMAT=json|text` forces one).
+//! the store) on the first request that needs it, never for `GET /healthz`. Logs: JSON lines
+//! on stderr when it is not a terminal (OCI Logging ingests them), text otherwise
+//! (`FLEETCTL_LOG_FORMAT=json|text` forces one).
 //!
 //! Exit codes as fleetctl's: 1 for a bad argument, environment or fleet file; 2 when the
 //! socket or port cannot be bound, the fleet file cannot be read, or the server fails.
