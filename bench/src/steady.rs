@@ -44,6 +44,22 @@ pub struct Figures {
     pub store_load: Duration,
 }
 
+/// The command that runs this executable as the child step: itself, or under the command
+/// line in `FLEETCTL_BENCH_CHILD_PREFIX` (a profiler: `perf record -g -o /tmp/step.data`).
+fn child_command() -> Result<Command> {
+    let exe = std::env::current_exe().context("this executable's path")?;
+    let prefix = std::env::var("FLEETCTL_BENCH_CHILD_PREFIX").unwrap_or_default();
+    let mut words = prefix.split_whitespace();
+    Ok(match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    })
+}
+
 /// What the child process reports (one JSON line on stdout).
 #[derive(Debug, Clone, Default)]
 pub struct ChildStep {
@@ -69,7 +85,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
     // One steady step in a process of its own (a holder of its own: this one lets go).
     ops::release(&w.ctx).await.context("releasing the lease")?;
     let from = w.sim.requests().len();
-    let out = Command::new(std::env::current_exe().context("this executable's path")?)
+    let out = child_command()?
         .arg("child-step")
         .arg(&w.fleet_file)
         .arg(&w.state_url)
@@ -227,6 +243,61 @@ pub fn observation_for(
     })
 }
 
+/// The process's resident set now (`VmRSS`), in bytes.
+fn resident() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    Some(
+        kb.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()?
+            * 1024,
+    )
+}
+
+/// A diagnostic (`FLEETCTL_BENCH_PHASES=FILE`): the CPU time of a steady step's parts, done
+/// one by one as `ops::step` does them (load, observe, plan, save), one line each.
+async fn phases(ctx: &ops::Context) -> Result<String> {
+    let mut out = String::new();
+    let mut lap = |what: &str, c: Duration, t: Instant| {
+        out.push_str(&format!(
+            "{what}: {:.1} ms CPU, {:.1} ms real, {:.1} MiB resident after\n",
+            measure::ms(measure::process_cpu().saturating_sub(c)),
+            measure::ms(t.elapsed()),
+            resident().unwrap_or(0) as f64 / (1024.0 * 1024.0)
+        ));
+    };
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let (ledger, version) = ops::load(ctx).await?;
+    lap("load", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let obs = ops::observe(ctx, &ledger).await?;
+    lap("observe", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    // As `ops::step` does: the plan takes the ledger, the observation goes after it.
+    let p = plan::plan_owned(
+        &ctx.config,
+        ledger,
+        &obs,
+        OffsetDateTime::now_utc(),
+        Mode::Control,
+    );
+    drop(obs);
+    lap("plan", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let size = p.ledger.to_json()?.len();
+    lap("serialize", c, t);
+    let (t, c) = (Instant::now(), measure::process_cpu());
+    let version = version.ok_or_else(|| anyhow!("no ledger"))?;
+    ctx.store.save(&p.ledger, &version).await?;
+    lap("save (serialize, write, fsync)", c, t);
+    drop(p);
+    out.push_str(&format!("ledger {size} bytes\n"));
+    Ok(out)
+}
+
 /// `child-step FLEET_FILE STATE_URL SCALE`: one control-loop step, then one JSON line.
 pub fn child_step(args: &[String]) -> Result<()> {
     let [file, state, scale] = args else {
@@ -246,9 +317,15 @@ pub fn child_step(args: &[String]) -> Result<()> {
             took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
             ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
         }
+        // The steps' peak, before the diagnostic below (which holds more at once).
+        let peak = measure::peak_rss()?;
+        if let Ok(path) = std::env::var("FLEETCTL_BENCH_PHASES") {
+            std::fs::write(&path, phases(&ctx).await?).context("writing the phases")?;
+        }
         ops::release(&ctx).await?;
-        Ok::<_, anyhow::Error>(took)
+        Ok::<_, anyhow::Error>((took, peak))
     })?;
+    let (took, peak) = took;
     let [(wall, cpu), (warm_wall, warm_cpu)] = took[..] else {
         bail!("two steps were run");
     };
@@ -261,7 +338,7 @@ pub fn child_step(args: &[String]) -> Result<()> {
             "warmWallNs": warm_wall.as_nanos() as u64,
             "warmCpuNs": warm_cpu.as_nanos() as u64,
             "processCpuNs": measure::process_cpu().as_nanos() as u64,
-            "peakRss": measure::peak_rss()?,
+            "peakRss": peak,
         })
     );
     Ok(())

@@ -74,6 +74,18 @@ pub async fn start(setup: &Setup) -> Result<World> {
     }
     let sim = Sim::start(config).await.context("starting oci-sim")?;
     let text = crate::demo_fleet::text(&sim, &dir.path().join("state.json").display().to_string());
+    // The fleet runs alone in its own compartment (the seeded `sandbox`), as operators run
+    // fleets: the demo compartment also holds the simulator's host instance, which would
+    // make a fleet of 1000 a compartment of 1001 instances (two ListInstances pages).
+    let seeded = sim.seeded();
+    let text = text.replace(
+        &format!("compartmentId: {}\n", seeded.compartment),
+        &format!("compartmentId: {}\n", seeded.sandbox_compartment),
+    );
+    anyhow::ensure!(
+        text.contains(seeded.sandbox_compartment.as_str()),
+        "the fleet file did not take the sandbox compartment"
+    );
     let drain_ms = (setup.drain.as_secs_f64() * setup.scale * 1000.0).max(1.0);
     let text = text
         .replace(

@@ -206,10 +206,15 @@ pub fn ips_to_look_up<'a>(
     ledger: Option<&Ledger>,
     instances: &'a [Instance],
 ) -> Vec<&'a InstanceId> {
-    let known = live_record_ips(ledger);
+    let known: HashSet<&InstanceId> = ledger
+        .into_iter()
+        .flat_map(|l| l.live_records())
+        .filter(|r| r.private_ip.is_some())
+        .map(|r| &r.instance_id)
+        .collect();
     instances
         .iter()
-        .filter(|i| !i.lifecycle_state.is_going_away() && !known.contains_key(&i.id))
+        .filter(|i| !i.lifecycle_state.is_going_away() && !known.contains(&i.id))
         .map(|i| &i.id)
         .collect()
 }
@@ -223,9 +228,16 @@ pub fn private_ips(
     looked_up: &BTreeMap<InstanceId, IpAddr>,
 ) -> BTreeMap<InstanceId, IpAddr> {
     let mut ips = live_record_ips(ledger);
-    for id in ips_to_look_up(ledger, instances) {
-        if let Some(ip) = looked_up.get(id) {
-            ips.insert(id.clone(), *ip);
+    if looked_up.is_empty() {
+        return ips;
+    }
+    // The instances of `ips_to_look_up`: live, and no live record has their IP.
+    for i in instances {
+        if i.lifecycle_state.is_going_away() || ips.contains_key(&i.id) {
+            continue;
+        }
+        if let Some(ip) = looked_up.get(&i.id) {
+            ips.insert(i.id.clone(), *ip);
         }
     }
     ips

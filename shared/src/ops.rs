@@ -43,7 +43,7 @@ use crate::config::FleetConfig;
 use crate::ids::{GroupName, InstanceId};
 use crate::observe::Observation;
 use crate::oci::backends::{
-    BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
+    BackendChange, BackendUpdate, DeleteStarted, LoadBalancerBackends, MutationStarted, NewBackend,
 };
 use crate::oci::client::{CallScope, within};
 use crate::oci::compute::{self, InstanceAction};
@@ -283,7 +283,9 @@ pub async fn step_within(
         let now = ctx.now();
         ledger.lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
         let obs = observe(ctx, &ledger).await?;
-        let plan = plan::plan(&ctx.config, &ledger, &obs, now, mode);
+        let plan = plan::plan_owned(&ctx.config, ledger, &obs, now, mode);
+        // What was observed is not needed past the plan (a large fleet's is megabytes).
+        drop(obs);
         let Plan {
             ledger: planned,
             actions,
@@ -303,7 +305,8 @@ pub async fn step_within(
         let mut requeue_after = requeue_after;
         let fencing = planned.lease.fencing;
         let stamp: Arc<str> = call_stamp(&ctx.holder, fencing).into();
-        for (i, action) in actions.iter().enumerate() {
+        let calls = group_calls(ctx, &actions);
+        for (k, call) in calls.iter().enumerate() {
             let left = deadline.remaining(ctx.cloud.client.clock().as_ref());
             // A call still running when the budget (at the latest: a tenth of the lease
             // before it ends) is spent is dropped: past the lease, another holder may act.
@@ -314,28 +317,31 @@ pub async fn step_within(
                     request_id_prefix: stamp.clone(),
                     not_after: Some(deadline.instant()),
                 };
-                tokio::time::timeout(left, within(scope, act(ctx, action, deadline)))
+                tokio::time::timeout(left, within(scope, act_call(ctx, &actions, call, deadline)))
                     .await
                     .ok()
             };
             let Some((line, outcome)) = done else {
                 if !left.is_zero() {
-                    did.push(format!("{}: stopped, out of time", label(action)));
+                    let what: Vec<String> = call.iter().map(|i| label(&actions[*i])).collect();
+                    did.push(format!("{}: stopped, out of time", what.join(", ")));
                 }
                 did.push("out of time: the rest waits for the next step".to_string());
                 waiting_on.push(format!(
                     "{} call(s) left for the next step: this step ran out of time",
-                    actions.len() - i
+                    calls[k..].iter().map(Vec::len).sum::<usize>()
                 ));
                 requeue_after = Some(Duration::ZERO);
                 // Removals never sent (the call that was cut short may have been) are not
                 // left for the next steps to wait on.
-                let unsent = if left.is_zero() { i } else { i + 1 };
-                outcomes.extend(actions[unsent..].iter().filter_map(|a| match a {
-                    Action::DeleteBackend { backend } => Some(Outcome::RemovalSettled {
-                        backend: backend.as_str().to_string(),
-                    }),
-                    _ => None,
+                let unsent = if left.is_zero() { k } else { k + 1 };
+                outcomes.extend(calls[unsent..].iter().flatten().filter_map(|i| {
+                    match &actions[*i] {
+                        Action::DeleteBackend { backend } => Some(Outcome::RemovalSettled {
+                            backend: backend.as_str().to_string(),
+                        }),
+                        _ => None,
+                    }
                 }));
                 break;
             };
@@ -462,6 +468,141 @@ fn label(action: &Action) -> String {
             instance, action, ..
         } => format!("{action} {instance}"),
     }
+}
+
+/// Whether an action changes the load balancer's backends.
+fn is_backend_change(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::AddBackend { .. } | Action::SetDrain { .. } | Action::DeleteBackend { .. }
+    )
+}
+
+/// The step's calls, in the plan's order, as indices into `actions`: one action each, except
+/// that where the load balancer takes several backend changes in one work request
+/// ([`LoadBalancerBackends::batches`]) and the plan has more than one, they go together as
+/// one call where the first of them was. A load balancer runs one work request at a time,
+/// so a rollout that adds, drains and removes backends for several instances at once would
+/// otherwise wait for each change in turn. Removals in a batch were noted in the ledger
+/// before acting, as a lone removal is (`plan::Planner::note_removals`).
+fn group_calls(ctx: &Context, actions: &[Action]) -> Vec<Vec<usize>> {
+    let batches = ctx.lb.as_ref().is_some_and(|lb| lb.batches());
+    let changes: Vec<usize> = (0..actions.len())
+        .filter(|i| is_backend_change(&actions[*i]))
+        .collect();
+    if !batches || changes.len() < 2 {
+        return (0..actions.len()).map(|i| vec![i]).collect();
+    }
+    let mut calls = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        if i == changes[0] {
+            calls.push(changes.clone());
+        } else if !is_backend_change(action) {
+            calls.push(vec![i]);
+        }
+    }
+    calls
+}
+
+/// Makes one call of [`group_calls`].
+async fn act_call(
+    ctx: &Context,
+    actions: &[Action],
+    call: &[usize],
+    deadline: Deadline,
+) -> (String, Vec<Outcome>) {
+    match call {
+        [one] => act(ctx, &actions[*one], deadline).await,
+        several => {
+            let batch: Vec<&Action> = several.iter().map(|i| &actions[*i]).collect();
+            act_batch(ctx, &batch, deadline).await
+        }
+    }
+}
+
+/// Several backend changes as one UpdateBackendSet
+/// ([`LoadBalancerBackends::start_update_backends`]).
+async fn act_batch(ctx: &Context, batch: &[&Action], deadline: Deadline) -> (String, Vec<Outcome>) {
+    let settled: Vec<Outcome> = batch
+        .iter()
+        .filter_map(|a| match a {
+            Action::DeleteBackend { backend } => Some(Outcome::RemovalSettled {
+                backend: backend.as_str().to_string(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let Some(lb) = &ctx.lb else {
+        return ("no load balancer".to_string(), settled);
+    };
+    let mut operation = None;
+    let changes: Vec<BackendChange> = batch
+        .iter()
+        .filter_map(|a| match a {
+            Action::AddBackend {
+                operation: op,
+                ip,
+                port,
+                weight,
+                ..
+            } => {
+                operation.get_or_insert(op);
+                Some(BackendChange::Add(NewBackend::serving(*ip, *port, *weight)))
+            }
+            Action::SetDrain {
+                operation: op,
+                backend,
+                drain,
+                ..
+            } => {
+                operation.get_or_insert(op);
+                Some(BackendChange::SetDrain {
+                    backend: backend.clone(),
+                    drain: *drain,
+                })
+            }
+            Action::DeleteBackend { backend } => Some(BackendChange::Remove(backend.clone())),
+            _ => None,
+        })
+        .collect();
+    let what = format!(
+        "update backend set ({})",
+        changes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Derived from what the batch does: a batch planned again after a lost answer is the
+    // same request.
+    let token_op = operation
+        .cloned()
+        .or_else(|| OperationId::parse("lb-sync").ok())
+        .unwrap_or_else(OperationId::random);
+    let r = lb
+        .start_update_backends(
+            &changes,
+            &RetryToken::derive("backend-set", &token_op, &what),
+            deadline,
+        )
+        .await;
+    // As for a lone removal: only an answer that proves nothing was applied (a refusal on
+    // the first attempt) or an accepted update settles the removals in the batch.
+    let known = match &r {
+        Ok(_) => true,
+        Err(e) => {
+            e.oci()
+                .and_then(OciError::service)
+                .is_some_and(|s| s.attempts == 1 && (400..500).contains(&s.status))
+                || matches!(e, crate::oci::backends::LbError::Busy { source: None, .. })
+        }
+    };
+    let (line, outcome) = lb_line(what, r.map(Some));
+    let mut outcomes: Vec<Outcome> = outcome.into_iter().collect();
+    if known {
+        outcomes.extend(settled);
+    }
+    (line, outcomes)
 }
 
 /// The prefix of the `opc-request-id` of every call a step makes

@@ -739,13 +739,25 @@ pub fn plan(
     now: OffsetDateTime,
     mode: Mode,
 ) -> Plan {
+    plan_owned(config, ledger.clone(), obs, now, mode)
+}
+
+/// [`plan`] of a ledger the caller no longer needs: the plan's ledger is made from it
+/// instead of a copy (a ledger of 10,000 records is megabytes).
+pub fn plan_owned(
+    config: &FleetConfig,
+    ledger: Ledger,
+    obs: &Observation,
+    now: OffsetDateTime,
+    mode: Mode,
+) -> Plan {
     let mut p = Planner {
         config,
         obs,
         seen: Seen::new(config, obs),
-        records: record_index(ledger),
+        records: record_index(&ledger),
         now,
-        ledger: ledger.clone(),
+        ledger,
         actions: Vec::new(),
         waiting_on: Vec::new(),
         notes: Vec::new(),
@@ -826,7 +838,7 @@ struct Planner<'a> {
 struct Seen<'o> {
     instances: HashMap<&'o InstanceId, &'o Instance>,
     /// The backend set's backends on the fleet's port, by IP address.
-    backends: HashMap<&'o str, &'o Backend>,
+    backends: HashMap<IpAddr, &'o Backend>,
     /// Backends the set's health lists as critical, warning or unknown, by name.
     unhealthy: HashSet<&'o str>,
 }
@@ -841,7 +853,7 @@ impl<'o> Seen<'o> {
         let mut unhealthy = HashSet::new();
         if let (Some(lb), Some(seen)) = (&config.spec.load_balancer, &obs.load_balancer) {
             for b in seen.backends.iter().filter(|b| b.port == lb.port) {
-                if let Some(ip) = b.ip_address.as_deref() {
+                if let Some(ip) = b.ip_address.as_deref().and_then(|ip| ip.parse().ok()) {
                     backends.entry(ip).or_insert(b);
                 }
             }
@@ -936,8 +948,8 @@ impl<'a> Planner<'a> {
     fn backend_of(&self, id: &InstanceId) -> Option<BackendView<'a>> {
         self.config.spec.load_balancer.as_ref()?;
         let seen = self.obs.load_balancer.as_ref()?;
-        let ip = self.ip_of(id)?.to_string();
-        let backend = *self.seen.backends.get(ip.as_str())?;
+        let ip = self.ip_of(id)?;
+        let backend = *self.seen.backends.get(&ip)?;
         let h = &seen.health;
         let unhealthy = self.seen.unhealthy.contains(backend.name.as_str())
             || matches!(h.status, HealthStatus::Unknown(_)) && h.total_backend_count == 0;
@@ -1043,17 +1055,9 @@ impl<'a> Planner<'a> {
     fn reconcile_records(&mut self) {
         let fleet = self.config.metadata.name.clone();
         let now = self.ts();
-        let claimed: BTreeSet<(OperationId, u32)> = self
-            .ledger
-            .operation
-            .iter()
-            .flat_map(|op| {
-                op.steps
-                    .iter()
-                    .filter(|s| s.slot != 0)
-                    .map(|s| (op.id.clone(), s.slot))
-            })
-            .collect();
+        // The slots of the operation's steps, built only when an instance is unknown (a
+        // finished operation of a large fleet has thousands).
+        let mut claimed: Option<BTreeSet<(OperationId, u32)>> = None;
         // Adopt what is tagged for the fleet and unknown to the ledger.
         let obs = self.obs;
         for inst in &obs.instances {
@@ -1067,6 +1071,18 @@ impl<'a> Planner<'a> {
             let Some(group) = tags.group.clone() else {
                 continue;
             };
+            let claimed = claimed.get_or_insert_with(|| {
+                self.ledger
+                    .operation
+                    .iter()
+                    .flat_map(|op| {
+                        op.steps
+                            .iter()
+                            .filter(|s| s.slot != 0)
+                            .map(|s| (op.id.clone(), s.slot))
+                    })
+                    .collect()
+            });
             let ours = match (&tags.operation, tags.slot) {
                 (Some(op), Some(slot)) => claimed.contains(&(op.clone(), slot)),
                 _ => false,
@@ -1355,27 +1371,79 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Whether in-flight step `step` counts against the rollout's limits. A surge-first
+    /// replacement whose new instance is in service (it is draining, removing or terminating
+    /// the old one) does not, unless `surgeCountsDraining` says so: the old instance is on
+    /// its way out and the new one carries its share, as Kubernetes does not count
+    /// terminating pods against maxSurge. Up to desired + 2 x maxSurge instances may then
+    /// exist for a moment; the serving floor is unchanged (each old instance is drained only
+    /// after its own successor is in service).
+    fn counts_against_limits(&self, step: &Step) -> bool {
+        step.status == StepStatus::InProgress && !self.retiring(step)
+    }
+
+    /// A surge-first replacement past its new instance's `minReadySeconds`: what is left is
+    /// the old instance's drain, backend removal and termination.
+    fn retiring(&self, step: &Step) -> bool {
+        !self.config.spec.rollout.surge_counts_draining
+            && matches!(step.action, StepAction::Replace { .. })
+            && !step.drain_first
+            && matches!(
+                step.phase,
+                Some(StepPhase::Draining | StepPhase::Deregistering | StepPhase::Terminating)
+            )
+    }
+
+    /// In-flight surge-first replacements that count against `maxSurge`.
+    fn surging(&self, steps: &[Step]) -> u32 {
+        let n = steps
+            .iter()
+            .filter(|s| self.counts_against_limits(s) && !s.drain_first)
+            .filter(|s| matches!(s.action, StepAction::Replace { .. }))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Whether one more surge-first replacement may run: fewer than `maxSurge` count against
+    /// the limit, and fewer than 2 x `maxSurge` are in flight at all (each has one instance
+    /// above the desired count, so at most desired + 2 x maxSurge instances exist, even when
+    /// retiring old instances takes longer than launching new ones). `in_flight_self`: the
+    /// step asking is already in progress (counted).
+    fn surge_free(&self, l: RolloutLimits, steps: &[Step], in_flight_self: bool) -> bool {
+        let all = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::InProgress && !s.drain_first)
+            .filter(|s| matches!(s.action, StepAction::Replace { .. }))
+            .count();
+        let all = u32::try_from(all).unwrap_or(u32::MAX);
+        let (surging, all) = if in_flight_self {
+            (self.surging(steps).saturating_sub(1), all.saturating_sub(1))
+        } else {
+            (self.surging(steps), all)
+        };
+        surging < l.max_surge && all < l.max_surge.saturating_mul(2)
+    }
+
     /// Whether pending step `i` may start now.
     fn may_start(&self, op: &Operation, steps: &[Step], i: usize) -> bool {
-        let in_flight = steps.iter().filter(|s| s.status == StepStatus::InProgress);
         match &steps[i].action {
             StepAction::Launch { .. } => self.launches < MAX_LAUNCHES_PER_STEP,
             StepAction::Terminate { .. } => true,
             StepAction::Replace { .. } | StepAction::Reboot { .. } => {
                 let Some(l) = op.limits else { return false };
-                let busy = u32::try_from(in_flight.count()).unwrap_or(u32::MAX);
-                if busy >= l.max_surge + l.max_unavailable {
-                    return false;
-                }
-                let surging = u32::try_from(
+                let busy = u32::try_from(
                     steps
                         .iter()
-                        .filter(|s| s.status == StepStatus::InProgress && !s.drain_first)
-                        .filter(|s| matches!(s.action, StepAction::Replace { .. }))
+                        .filter(|s| self.counts_against_limits(s))
                         .count(),
                 )
                 .unwrap_or(u32::MAX);
-                if matches!(steps[i].action, StepAction::Replace { .. }) && surging < l.max_surge {
+                if busy >= l.max_surge + l.max_unavailable {
+                    return false;
+                }
+                if matches!(steps[i].action, StepAction::Replace { .. })
+                    && self.surge_free(l, steps, false)
+                {
                     return self.launches < MAX_LAUNCHES_PER_STEP;
                 }
                 // Taking one out of service: only with enough others healthy, not counting
@@ -1407,19 +1475,13 @@ impl<'a> Planner<'a> {
         step.since = Some(now);
         match step.action.clone() {
             StepAction::Launch { group } => {
-                let slot = next_slot(&self.ledger, steps_slots(steps), &group);
+                let slot = next_slot(&self.ledger, steps_slots(steps), &group, &op.id);
                 steps[i].slot = slot;
                 steps[i].phase = Some(StepPhase::Launching);
             }
             StepAction::Replace { instance } => {
-                let surging = steps
-                    .iter()
-                    .filter(|s| s.status == StepStatus::InProgress && !s.drain_first)
-                    .filter(|s| matches!(s.action, StepAction::Replace { .. }))
-                    .count();
-                // This step itself is counted above (it is in progress now).
-                let surge_free =
-                    limits.is_some_and(|l| (surging as u32) <= l.max_surge && l.max_surge > 0);
+                // This step itself is in progress now.
+                let surge_free = limits.is_some_and(|l| self.surge_free(l, steps, true));
                 let group = self.record(&instance).map(|r| r.group.clone());
                 let Some(group) = group else {
                     let s = &mut steps[i];
@@ -1429,7 +1491,7 @@ impl<'a> Planner<'a> {
                     s.detail = Some("the instance is not in the ledger any more".to_string());
                     return;
                 };
-                let slot = next_slot(&self.ledger, steps_slots(steps), &group);
+                let slot = next_slot(&self.ledger, steps_slots(steps), &group, &op.id);
                 let s = &mut steps[i];
                 s.slot = slot;
                 if surge_free {
@@ -2017,40 +2079,52 @@ impl<'a> Planner<'a> {
                 .push(format!("{name}: running without its backend; adding it"));
             self.wake_within(Duration::from_secs(2));
         }
-        // Addresses the fleet holds now: active records and live instances.
-        let live: BTreeSet<String> = self
-            .ledger
-            .records
-            .iter()
-            .filter(|r| !r.state.is_gone())
-            .filter_map(|r| self.ip_of(&r.instance_id))
-            .chain(
-                self.obs
-                    .instances
-                    .iter()
-                    .filter(|i| !i.lifecycle_state.is_going_away())
-                    .filter_map(|i| self.obs.private_ips.get(&i.id).copied()),
-            )
-            .map(|ip| ip.to_string())
-            .collect();
-        let gone: BTreeSet<String> = self
+        // Addresses of records the ledger knows are gone that a backend still points at
+        // (usually none: the addresses of the whole fleet are only gathered then).
+        let gone: HashSet<IpAddr> = self
             .ledger
             .records
             .iter()
             .filter(|r| r.state.is_gone())
-            .filter_map(|r| r.private_ip.map(|ip| ip.to_string()))
+            .filter_map(|r| r.private_ip)
             .collect();
-        let stale: Vec<BackendName> = seen
-            .backends
-            .iter()
-            .filter(|b| b.port == lb.port)
-            .filter(|b| {
-                b.ip_address
-                    .as_ref()
-                    .is_some_and(|ip| gone.contains(ip) && !live.contains(ip))
-            })
-            .map(|b| b.name.clone())
-            .collect();
+        let pointed_at = |b: &&Backend| {
+            b.port == lb.port
+                && b.ip_address
+                    .as_deref()
+                    .and_then(|ip| ip.parse::<IpAddr>().ok())
+                    .is_some_and(|ip| gone.contains(&ip))
+        };
+        let stale: Vec<BackendName> = if seen.backends.iter().any(|b| pointed_at(&b)) {
+            // Addresses the fleet holds now: active records and live instances.
+            let live: HashSet<IpAddr> = self
+                .ledger
+                .records
+                .iter()
+                .filter(|r| !r.state.is_gone())
+                .filter_map(|r| self.ip_of(&r.instance_id))
+                .chain(
+                    self.obs
+                        .instances
+                        .iter()
+                        .filter(|i| !i.lifecycle_state.is_going_away())
+                        .filter_map(|i| self.obs.private_ips.get(&i.id).copied()),
+                )
+                .collect();
+            seen.backends
+                .iter()
+                .filter(pointed_at)
+                .filter(|b| {
+                    b.ip_address
+                        .as_deref()
+                        .and_then(|ip| ip.parse::<IpAddr>().ok())
+                        .is_some_and(|ip| !live.contains(&ip))
+                })
+                .map(|b| b.name.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
         for backend in stale {
             self.waiting_on.push(format!(
                 "backend {} points at an instance that is gone; removing it",
@@ -2234,12 +2308,20 @@ fn steps_slots(steps: &[Step]) -> BTreeSet<u32> {
     steps.iter().map(|s| s.slot).filter(|s| *s != 0).collect()
 }
 
-/// The lowest slot number of `group` that no live record and no step of `op` uses.
-fn next_slot(ledger: &Ledger, taken_by_steps: BTreeSet<u32>, group: &GroupName) -> u32 {
+/// The lowest slot number of `group` that no live record, no step of operation `op` and no
+/// instance `op` launched before (a failed launch, terminated since) uses: a slot's launch
+/// retry token and tags are derived from the operation and the slot, so a slot of `op` is
+/// never given twice.
+fn next_slot(
+    ledger: &Ledger,
+    taken_by_steps: BTreeSet<u32>,
+    group: &GroupName,
+    op: &OperationId,
+) -> u32 {
     let used: BTreeSet<u32> = ledger
         .records
         .iter()
-        .filter(|r| &r.group == group && !r.state.is_gone())
+        .filter(|r| &r.group == group && (!r.state.is_gone() || r.operation.as_ref() == Some(op)))
         .filter_map(slot_of)
         .chain(taken_by_steps)
         .collect();

@@ -296,6 +296,7 @@ fn seed_world(
         tenancy_name: identity.tenancy.name.clone(),
         user: ids.user,
         compartment: ids.compartment.clone(),
+        sandbox_compartment: ids.sandbox.clone(),
         availability_domains: ads,
         image,
         subnet: subnet.clone(),

@@ -82,6 +82,10 @@ pub struct SeededIds {
     pub tenancy_name: String,
     pub user: Ocid,
     pub compartment: Ocid,
+    /// `sandbox`: a second compartment, empty when seeded (no host instance, no load
+    /// balancer), where a fleet can run alone, as operators run fleets in their own
+    /// compartment.
+    pub sandbox_compartment: Ocid,
     pub availability_domains: Vec<String>,
     pub image: Ocid,
     /// The first subnet (10.0.0.0/24, private): the one fleetctl's demo fleet file uses

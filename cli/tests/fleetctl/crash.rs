@@ -64,6 +64,7 @@ const MUTATING: &[&str] = &[
     "CreateBackend",
     "UpdateBackend",
     "DeleteBackend",
+    "UpdateBackendSet",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -383,14 +384,44 @@ fn instance_in_path(e: &LogEntry) -> String {
 /// The names of the backends the load balancer's work requests created, one entry per work
 /// request.
 fn created_backends(world: &Value) -> Vec<String> {
-    world["workRequests"]
+    let lone = world["workRequests"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|w| w["message"].as_str())
         .filter_map(|m| m.strip_prefix("CreateBackend "))
         .filter_map(|m| m.split(' ').next())
-        .map(str::to_string)
+        .map(str::to_string);
+    let batched = batch_changes(world)
+        .into_values()
+        .flatten()
+        .filter(|(change, _)| change == "add")
+        .map(|(_, backend)| backend);
+    lone.chain(batched).collect()
+}
+
+/// The backend changes of each batched update (UpdateBackendSet) the load balancer queued,
+/// by the `opc-request-id` of the call that queued it: `(add|drain|undrain|update|remove,
+/// backend)`, as the simulator worked them out against the set when it accepted the update.
+fn batch_changes(world: &Value) -> BTreeMap<String, Vec<(String, String)>> {
+    world["workRequests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["service"] == "lb" && w["type"] == "UpdateBackendSet")
+        .filter_map(|w| {
+            let changes = w["changes"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| {
+                    Some((
+                        c["change"].as_str()?.to_string(),
+                        c["backend"].as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+            Some((w["opcRequestId"].as_str()?.to_string(), changes))
+        })
         .collect()
 }
 
@@ -590,7 +621,8 @@ impl World {
         }
 
         // Every terminated instance left the load balancer first: drained, then its backend
-        // deleted, before TerminateInstance.
+        // deleted, before TerminateInstance (each a lone call or part of a batched update).
+        let batches = batch_changes(&world);
         let ips: BTreeMap<String, String> = fleet_instances(&world)
             .iter()
             .filter_map(|i| Some((id_of(i), i["privateIp"].as_str()?.to_string())))
@@ -610,12 +642,20 @@ impl World {
                 continue;
             }
             let before = &log[..at];
-            let deleted = before
-                .iter()
-                .any(|d| is_op(d, "DeleteBackend") && backend_in_path(d) == backend);
-            let drained = before
-                .iter()
-                .any(|d| is_op(d, "UpdateBackend") && backend_in_path(d) == backend);
+            // A lone call, or a batched update that did it.
+            let in_batch = |d: &LogEntry, change: &str| {
+                is_op(d, "UpdateBackendSet")
+                    && batches.get(&d.opc_request_id).is_some_and(|changes| {
+                        changes.iter().any(|(c, b)| c == change && b == &backend)
+                    })
+            };
+            let deleted = before.iter().any(|d| {
+                (is_op(d, "DeleteBackend") && backend_in_path(d) == backend)
+                    || in_batch(d, "remove")
+            });
+            let drained = before.iter().any(|d| {
+                (is_op(d, "UpdateBackend") && backend_in_path(d) == backend) || in_batch(d, "drain")
+            });
             if !deleted || !drained {
                 bad.push(format!(
                     "{id} terminated (request {}) before its backend {backend} was {}",
@@ -1099,20 +1139,87 @@ async fn kills_in_the_named_crash_windows_resume_without_repeating_a_call() {
     t.summary("");
 }
 
+/// Killed right after a batched backend-set update was answered, before its step recorded
+/// it: a scale from 3 to 1 drains two backends in one UpdateBackendSet and removes them in
+/// another. The runs after it neither repeat nor lose a change, and the crash oracle
+/// (drained, then removed, before terminated) reads the batches' changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_after_a_batched_backend_update_repeats_no_change() {
+    let mut t = Tally::new("crash: batched backend update");
+    let w = world(0, "minReadySeconds: 0", StoreKind::File, 11).await;
+    let up = w.run(&["scale", "3"], Kill::Never, LEASE_TTL).await;
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    t.operations += 1;
+    w.check_converged(&t, 3, 3).await;
+    w.kill_after_call(&mut t, &["scale", "1"], "UpdateBackendSet")
+        .await;
+    w.kill_after_call(&mut t, &["reconcile"], "UpdateBackendSet")
+        .await;
+    w.reconcile(&mut t).await;
+    w.check_converged(&t, 1, 3).await;
+    let changes = lb_changes(&w.sim.world_json());
+    for kind in ["UpdateBackend", "DeleteBackend"] {
+        let mut each: BTreeMap<&str, u32> = BTreeMap::new();
+        for c in changes.iter().filter(|c| c.0 == kind) {
+            *each.entry(c.1.as_str()).or_default() += 1;
+        }
+        assert_eq!(
+            each.len(),
+            2,
+            "{kind} of two backends expected: {changes:?}"
+        );
+        assert!(
+            each.values().all(|n| *n == 1),
+            "{kind} repeated (seed {}): {changes:?}",
+            t.seed
+        );
+    }
+    let batched = w
+        .sim
+        .requests()
+        .iter()
+        .filter(|e| is_op(e, "UpdateBackendSet"))
+        .count();
+    assert!(batched >= 2, "the changes were batched: {batched} updates");
+    t.summary("");
+}
+
 /// The load balancer's work requests as `(change, backend, state)`.
+/// A batched update counts as one change of each kind it made.
 fn lb_changes(world: &Value) -> Vec<(String, String, String)> {
     world["workRequests"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|w| w["service"] == "lb")
-        .filter_map(|w| {
-            let mut words = w["message"].as_str()?.split(' ');
-            Some((
-                words.next()?.to_string(),
-                words.next()?.to_string(),
-                w["lifecycleState"].as_str()?.to_string(),
-            ))
+        .flat_map(|w| {
+            let state = w["lifecycleState"].as_str().unwrap_or_default().to_string();
+            if w["type"] == "UpdateBackendSet" {
+                return w["changes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        let kind = match c["change"].as_str()? {
+                            "add" => "CreateBackend",
+                            "remove" => "DeleteBackend",
+                            _ => "UpdateBackend",
+                        };
+                        Some((
+                            kind.to_string(),
+                            c["backend"].as_str()?.to_string(),
+                            state.clone(),
+                        ))
+                    })
+                    .collect::<Vec<_>>();
+            }
+            let mut words = w["message"].as_str().unwrap_or_default().split(' ');
+            match (words.next(), words.next()) {
+                (Some(kind), Some(backend)) => {
+                    vec![(kind.to_string(), backend.to_string(), state)]
+                }
+                _ => Vec::new(),
+            }
         })
         .collect()
 }

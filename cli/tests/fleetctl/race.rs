@@ -86,6 +86,7 @@ const MUTATING: &[&str] = &[
     "CreateBackend",
     "UpdateBackend",
     "DeleteBackend",
+    "UpdateBackendSet",
 ];
 
 // ---------------------------------------------------------------------------------------

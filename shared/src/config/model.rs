@@ -167,6 +167,10 @@ pub struct RolloutConfig {
     pub reboot_action: RebootAction,
     /// How long a new instance may take to reach RUNNING.
     pub launch_timeout: Duration,
+    /// A replacement counts against `max_surge` until its old instance is terminated (at
+    /// most desired + maxSurge instances exist); by default only until its new instance is
+    /// in service (up to desired + 2 x maxSurge exist for a moment).
+    pub surge_counts_draining: bool,
 }
 
 /// Where the ledger lives.

@@ -314,6 +314,14 @@ pub(crate) struct RawRollout {
     /// How long a new instance may take to reach RUNNING.
     #[serde(default = "default_launch_timeout")]
     pub launch_timeout: HumanDuration,
+    /// Whether a replacement counts against maxSurge until its old instance is terminated.
+    /// false (the default): once a replacement's new instance is in service, the draining,
+    /// removal and termination of its old one no longer count, so the next replacement
+    /// starts at once and up to desired + 2 x maxSurge instances may exist for a moment.
+    /// true: at most desired + maxSurge instances ever exist (tight quotas), at the cost of
+    /// a slower rollout.
+    #[serde(default)]
+    pub surge_counts_draining: bool,
 }
 
 impl Default for RawRollout {
@@ -325,6 +333,7 @@ impl Default for RawRollout {
             min_ready_seconds: default_min_ready_seconds(),
             reboot_action: RebootAction::SoftReset,
             launch_timeout: default_launch_timeout(),
+            surge_counts_draining: false,
         }
     }
 }

@@ -450,6 +450,7 @@ pub(crate) fn build(raw: RawFleetFile, extras: Extras) -> Result<FleetConfig, St
                 min_ready_seconds: spec.rollout.min_ready_seconds,
                 reboot_action: spec.rollout.reboot_action,
                 launch_timeout: spec.rollout.launch_timeout.get(),
+                surge_counts_draining: spec.rollout.surge_counts_draining,
             },
             state: StateConfig {
                 url: spec.state.url,

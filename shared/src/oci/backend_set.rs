@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::backends::{
-    Backend, BackendHealth, BackendName, BackendSetHealth, BackendTarget, BackendUpdate,
-    DeleteStarted, LbError, LoadBalancerBackends, Mutation, MutationDone, MutationStarted,
-    NewBackend, UPDATE_ATTEMPTS, confirm_absent,
+    Backend, BackendChange, BackendHealth, BackendName, BackendSetHealth, BackendTarget,
+    BackendUpdate, DeleteStarted, LbError, LoadBalancerBackends, Mutation, MutationDone,
+    MutationStarted, NewBackend, UPDATE_ATTEMPTS, confirm_absent,
 };
 use super::client::{OciClient, OciRequest, OciResponse, encode_path_segment};
 use super::endpoints::Service;
@@ -65,6 +65,13 @@ struct Api {
     /// ListWorkRequests of one load balancer (`{load_balancers}/{id}/workRequests`), where
     /// the API has it (classic); the NLB lists work requests by compartment only.
     lists_work_requests: bool,
+    /// Several backend changes go as one UpdateBackendSet (classic; the NLB's UpdateBackendSet
+    /// is not used yet, and needs a way to see queued changes before writing the full list).
+    batches: bool,
+    /// UpdateBackendSetDetails' fields other than `backends`, copied from GetBackendSet.
+    set_fields: &'static [&'static str],
+    /// BackendDetails' fields, copied from each backend GetBackendSet lists.
+    backend_fields: &'static [&'static str],
 }
 
 static CLASSIC: Api = Api {
@@ -83,6 +90,24 @@ static CLASSIC: Api = Api {
     work_request_errors: Some("errorDetails"),
     error_code: "errorCode",
     lists_work_requests: true,
+    batches: true,
+    set_fields: &[
+        "policy",
+        "backendMaxConnections",
+        "healthChecker",
+        "sslConfiguration",
+        "sessionPersistenceConfiguration",
+        "lbCookieSessionPersistenceConfiguration",
+    ],
+    backend_fields: &[
+        "ipAddress",
+        "port",
+        "weight",
+        "maxConnections",
+        "backup",
+        "drain",
+        "offline",
+    ],
 };
 
 static NETWORK: Api = Api {
@@ -101,6 +126,25 @@ static NETWORK: Api = Api {
     work_request_errors: None,
     error_code: "code",
     lists_work_requests: false,
+    batches: false,
+    set_fields: &[
+        "policy",
+        "isPreserveSource",
+        "isFailOpen",
+        "isInstantFailoverEnabled",
+        "ipVersion",
+        "healthChecker",
+    ],
+    backend_fields: &[
+        "name",
+        "ipAddress",
+        "targetId",
+        "port",
+        "weight",
+        "isBackup",
+        "isDrain",
+        "isOffline",
+    ],
 };
 
 impl Api {
@@ -129,6 +173,82 @@ impl Api {
             body.insert("maxConnections".into(), max.into());
         }
         body.into()
+    }
+
+    /// UpdateBackendSetDetails: the set as GetBackendSet returned it (its own fields of
+    /// [`Api::set_fields`], each backend's of [`Api::backend_fields`]) with `changes`
+    /// applied in order to its backends. Err: what in the answer cannot be read.
+    fn update_set_body(
+        &self,
+        set: &Map<String, Value>,
+        changes: &[BackendChange],
+    ) -> Result<Value, String> {
+        let mut body = Map::new();
+        for field in self.set_fields {
+            if let Some(v) = set.get(*field).filter(|v| !v.is_null()) {
+                body.insert((*field).to_string(), v.clone());
+            }
+        }
+        let listed = match set.get("backends") {
+            Some(Value::Array(items)) => items.as_slice(),
+            None | Some(Value::Null) => &[],
+            Some(_) => return Err("the backend set's `backends` is not an array".into()),
+        };
+        // (name, BackendDetails)
+        let mut backends: Vec<(String, Map<String, Value>)> = Vec::with_capacity(listed.len());
+        for b in listed {
+            let Value::Object(b) = b else {
+                return Err("a backend of the set is not an object".into());
+            };
+            let text = |k: &str| b.get(k).and_then(Value::as_str).filter(|t| !t.is_empty());
+            let port = b.get("port").and_then(Value::as_u64);
+            let name = match (text("name"), text("ipAddress").or(text("targetId")), port) {
+                (Some(n), _, _) => n.to_string(),
+                (None, Some(a), Some(p)) => format!("{a}:{p}"),
+                _ => return Err("a backend of the set has neither a name nor an address".into()),
+            };
+            let details: Map<String, Value> = self
+                .backend_fields
+                .iter()
+                .filter_map(|f| {
+                    b.get(*f)
+                        .filter(|v| !v.is_null())
+                        .map(|v| ((*f).to_string(), v.clone()))
+                })
+                .collect();
+            backends.push((name, details));
+        }
+        for change in changes {
+            match change {
+                BackendChange::Add(new) => {
+                    let name = new.name();
+                    if !backends.iter().any(|(n, _)| n == name.as_str()) {
+                        let Value::Object(details) = self.create_body(new) else {
+                            return Err("CreateBackendDetails is not an object".into());
+                        };
+                        backends.push((name.as_str().to_string(), details));
+                    }
+                }
+                BackendChange::SetDrain { backend, drain } => {
+                    if let Some((_, details)) =
+                        backends.iter_mut().find(|(n, _)| n == backend.as_str())
+                    {
+                        details.insert(self.drain.into(), (*drain).into());
+                    }
+                }
+                BackendChange::Remove(backend) => backends.retain(|(n, _)| n != backend.as_str()),
+            }
+        }
+        body.insert(
+            "backends".into(),
+            Value::Array(
+                backends
+                    .into_iter()
+                    .map(|(_, d)| Value::Object(d))
+                    .collect(),
+            ),
+        );
+        Ok(body.into())
     }
 
     fn put_settings(
@@ -636,6 +756,97 @@ impl LoadBalancerBackends for BackendSetClient {
                         backend = %name,
                         attempts,
                         "the backend changed since it was read (412); reading it again"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn batches(&self) -> bool {
+        self.api.batches
+    }
+
+    async fn start_update_backends(
+        &self,
+        changes: &[BackendChange],
+        retry_token: &RetryToken,
+        deadline: Deadline,
+    ) -> Result<MutationStarted, LbError> {
+        const OPERATION: &str = "UpdateBackendSet";
+        if !self.api.batches {
+            return Err(LbError::Oci(OciError::InvalidRequest {
+                operation: OPERATION,
+                reason: format!(
+                    "backend changes of a {} load balancer are not batched",
+                    self.api.name
+                ),
+            }));
+        }
+        let mut turn = self.take_turn(OPERATION, deadline).await?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            // The full list would overwrite a change someone else queued that is not applied
+            // yet (this process's own previous one was waited for above).
+            if let Some(queued) = self.in_flight_work_requests().await?
+                && !queued.is_empty()
+            {
+                tracing::info!(
+                    load_balancer = %self.lb,
+                    queued = queued.len(),
+                    "a change from elsewhere is still queued; the backend set update waits"
+                );
+                return Err(self.busy(OPERATION, Duration::ZERO, None, None));
+            }
+            let read = self.request("GetBackendSet", Method::GET, self.set_path());
+            let resp = self.client.send(&read).await?;
+            let etag = resp.etag().map(str::to_string);
+            let set: Map<String, Value> = resp.json(read.operation)?;
+            let body =
+                self.api
+                    .update_set_body(&set, changes)
+                    .map_err(|reason| LbError::BadBackend {
+                        operation: read.operation,
+                        load_balancer: self.lb.clone(),
+                        reason,
+                    })?;
+            // The same retry token on every round, as for UpdateBackend.
+            let mut req = self
+                .request(OPERATION, Method::PUT, self.set_path())
+                .json_body(&body)?
+                .retry_token(retry_token);
+            match etag.as_deref() {
+                Some(etag) => req = req.if_match(etag)?,
+                None => tracing::warn!(
+                    load_balancer = %self.lb,
+                    backend_set = %self.backend_set,
+                    "GetBackendSet sent no ETag; updating without if-match"
+                ),
+            }
+            match self.send_within(&req, deadline).await {
+                Ok(response) => return self.started(&mut turn, OPERATION, response),
+                Err(LbError::Oci(e)) if e.is_precondition_failed() => {
+                    if attempts >= UPDATE_ATTEMPTS {
+                        return Err(LbError::KeptChanging {
+                            mutation: Box::new(Mutation {
+                                operation: OPERATION,
+                                load_balancer: self.lb.clone(),
+                                request_id: e.request_id().map(str::to_string),
+                            }),
+                            backend: BackendName::new(format!("(set {})", self.backend_set))
+                                .unwrap_or_else(|| {
+                                    BackendName::for_address([0, 0, 0, 0].into(), 0)
+                                }),
+                            attempts,
+                            source: Box::new(e),
+                        });
+                    }
+                    tracing::info!(
+                        load_balancer = %self.lb,
+                        backend_set = %self.backend_set,
+                        attempts,
+                        "the backend set changed since it was read (412); reading it again"
                     );
                 }
                 Err(e) => return Err(e),

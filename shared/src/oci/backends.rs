@@ -221,6 +221,35 @@ impl NewBackend {
     }
 }
 
+/// One change of a batched backend-set update
+/// ([`LoadBalancerBackends::start_update_backends`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendChange {
+    /// Add a backend (nothing when the set already has one of that name).
+    Add(NewBackend),
+    /// Drain or undrain a backend (nothing when the set has none of that name).
+    SetDrain {
+        /// The backend.
+        backend: BackendName,
+        /// Drained or not.
+        drain: bool,
+    },
+    /// Remove a backend (nothing when the set has none of that name).
+    Remove(BackendName),
+}
+
+impl fmt::Display for BackendChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendChange::Add(b) => write!(f, "add {}", b.name()),
+            BackendChange::SetDrain { backend, drain } => {
+                write!(f, "{} {backend}", if *drain { "drain" } else { "undrain" })
+            }
+            BackendChange::Remove(b) => write!(f, "remove {b}"),
+        }
+    }
+}
+
 /// A change to a backend; `None` keeps the current value (read under the mutation lock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BackendUpdate {
@@ -648,6 +677,32 @@ pub trait LoadBalancerBackends: Send + Sync + fmt::Debug {
         retry_token: &RetryToken,
         deadline: Deadline,
     ) -> Result<MutationStarted, LbError>;
+
+    /// Whether [`LoadBalancerBackends::start_update_backends`] is available: several backend
+    /// changes in one work request.
+    fn batches(&self) -> bool {
+        false
+    }
+
+    /// Starts several backend changes as one UpdateBackendSet (one work request instead of
+    /// one per change; a load balancer runs its work requests one at a time): reads the
+    /// backend set with its ETag, applies `changes` in order to its backend list and writes
+    /// the whole set back with `if-match` (on 412 read and apply again, at most
+    /// [`UPDATE_ATTEMPTS`] times). A change from elsewhere still queued (a work request not
+    /// finished) when the set is read would be overwritten by the full list: the update is
+    /// not sent then ([`LbError::Busy`], nothing changed). Returns once OCI accepted it.
+    async fn start_update_backends(
+        &self,
+        changes: &[BackendChange],
+        retry_token: &RetryToken,
+        deadline: Deadline,
+    ) -> Result<MutationStarted, LbError> {
+        let _ = (changes, retry_token, deadline);
+        Err(LbError::Oci(OciError::InvalidRequest {
+            operation: "UpdateBackendSet",
+            reason: "this load balancer client does not batch backend changes".into(),
+        }))
+    }
 
     /// Starts removing a backend; returns once OCI accepted it, or when the backend turns out
     /// to be gone already.

@@ -787,49 +787,168 @@ pub fn decode_list_page<T: DeserializeOwned>(
     request_id: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<T>, OciError> {
+    use serde::de::DeserializeSeed as _;
     let decode_error = |source| OciError::Decode {
         operation,
         request_id: request_id.map(str::to_string),
         source,
     };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(decode_error)?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        serde_json::Value::Object(mut o) => match o.remove("items") {
-            Some(serde_json::Value::Array(items)) => items,
-            Some(other) => {
-                return Err(decode_error(serde::de::Error::custom(format_args!(
-                    "the `items` of a list answer is {}, not an array",
-                    json_type(&other)
-                ))));
-            }
-            None => {
-                return Err(decode_error(serde::de::Error::custom(
-                    "the list answer is an object without an `items` array",
-                )));
-            }
-        },
-        other => {
-            return Err(decode_error(serde::de::Error::custom(format_args!(
-                "the list answer is {}, not an array or an object with `items`",
-                json_type(&other)
-            ))));
-        }
-    };
-    items
-        .into_iter()
-        .map(|item| serde_json::from_value(item).map_err(decode_error))
-        .collect()
+    // Straight from the bytes into `T`s: no `serde_json::Value` of the page in between (a
+    // page of 1000 instances is a megabyte).
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let items = list_page::Page::<T>::new()
+        .deserialize(&mut de)
+        .map_err(decode_error)?;
+    de.end().map_err(decode_error)?;
+    Ok(items)
 }
 
-fn json_type(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+/// The visitors of [`decode_list_page`]: a bare array, or an object whose `items` is one
+/// (other fields skipped unread); anything else is an error that names what it found.
+mod list_page {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+
+    /// What a JSON value that is not an array is, for messages.
+    fn what(unexpected: de::Unexpected<'_>) -> &'static str {
+        match unexpected {
+            de::Unexpected::Unit | de::Unexpected::Option => "null",
+            de::Unexpected::Bool(_) => "a boolean",
+            de::Unexpected::Unsigned(_) | de::Unexpected::Signed(_) | de::Unexpected::Float(_) => {
+                "a number"
+            }
+            de::Unexpected::Str(_) | de::Unexpected::Char(_) => "a string",
+            de::Unexpected::Map => "an object",
+            _ => "an array",
+        }
+    }
+
+    /// Reads a JSON array of `T`s.
+    fn seq<'de, T: de::Deserialize<'de>, A: SeqAccess<'de>>(
+        mut seq: A,
+    ) -> Result<Vec<T>, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element()? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// The whole answer.
+    pub(super) struct Page<T>(PhantomData<T>);
+
+    impl<T> Page<T> {
+        pub(super) fn new() -> Self {
+            Page(PhantomData)
+        }
+    }
+
+    /// The `items` field.
+    struct Items<T>(PhantomData<T>);
+
+    macro_rules! refuse_scalars {
+        ($message:expr) => {
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Bool(v))
+                )))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Signed(v))
+                )))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Unsigned(v))
+                )))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Float(v))
+                )))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Str(v))
+                )))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Unit)
+                )))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    $message,
+                    what(de::Unexpected::Option)
+                )))
+            }
+        };
+    }
+
+    impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Page<T> {
+        type Value = Vec<T>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de, T: de::Deserialize<'de>> Visitor<'de> for Page<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array or an object with `items`")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Vec<T>, A::Error> {
+            seq(s)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<T>, A::Error> {
+            let mut items = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "items" && items.is_none() {
+                    items = Some(map.next_value_seed(Items(PhantomData))?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            items.ok_or_else(|| {
+                de::Error::custom("the list answer is an object without an `items` array")
+            })
+        }
+        refuse_scalars!("the list answer is {}, not an array or an object with `items`");
+    }
+
+    impl<'de, T: de::Deserialize<'de>> DeserializeSeed<'de> for Items<T> {
+        type Value = Vec<T>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de, T: de::Deserialize<'de>> Visitor<'de> for Items<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, s: A) -> Result<Vec<T>, A::Error> {
+            seq(s)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _map: A) -> Result<Vec<T>, A::Error> {
+            Err(de::Error::custom(
+                "the `items` of a list answer is an object, not an array",
+            ))
+        }
+        refuse_scalars!("the `items` of a list answer is {}, not an array");
     }
 }
 

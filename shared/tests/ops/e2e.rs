@@ -158,7 +158,20 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
         .into_iter()
         .max_by_key(|i| i["timeCreated"].as_str().unwrap().to_string())
         .unwrap();
+    let down_from = w.sim.requests().len();
     assert_eq!(scale(&w, 1).await, OperationStatus::Succeeded);
+    // Three drains and three removals, each group planned in one step: one UpdateBackendSet
+    // work request each (the classic load balancer runs one at a time), no lone update.
+    let down: Vec<String> = w.sim.requests()[down_from..]
+        .iter()
+        .filter_map(|e| e.operation.clone())
+        .filter(|o| o.contains("Backend") && !o.starts_with("List") && !o.starts_with("Get"))
+        .collect();
+    assert_eq!(
+        down,
+        ["UpdateBackendSet", "UpdateBackendSet"],
+        "the scale-down's backend changes, batched"
+    );
     let left = live(&w.sim);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["id"], newest["id"], "the newest instance stays");
@@ -177,16 +190,27 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
             .iter()
             .position(|e| e.path == path && e.operation.as_deref() == Some("TerminateInstance"))
             .unwrap();
+        // A drain and a removal are each a lone call or part of a backend set update.
         let deletes_before = log[..t]
             .iter()
-            .filter(|e| e.operation.as_deref() == Some("DeleteBackend"))
+            .filter(|e| {
+                matches!(
+                    e.operation.as_deref(),
+                    Some("DeleteBackend" | "UpdateBackendSet")
+                )
+            })
             .count();
         let drains_before = log[..t]
             .iter()
-            .filter(|e| e.operation.as_deref() == Some("UpdateBackend"))
+            .filter(|e| {
+                matches!(
+                    e.operation.as_deref(),
+                    Some("UpdateBackend" | "UpdateBackendSet")
+                )
+            })
             .count();
         assert!(
-            deletes_before >= 1 && drains_before >= 1,
+            deletes_before >= 1 && drains_before >= 1 && deletes_before + drains_before >= 2,
             "termination {path} not drained first"
         );
     }

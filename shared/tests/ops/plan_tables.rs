@@ -387,11 +387,37 @@ fn rolling_reboot_of_one_instance_is_refused() {
     w.request(rolling(RolloutStrategy::Replace)).unwrap();
 }
 
+/// What [`rolling_restart`] saw over a whole rolling restart.
+struct Rollout {
+    w: World,
+    /// The fewest healthy in-service backends after any step or tick.
+    lowest: u32,
+    /// The most steps in flight at once that count against the limits (a surge-first
+    /// replacement whose new instance is in service and that only retires its old one does
+    /// not, unless `surgeCountsDraining`).
+    most_counted: usize,
+    /// The most steps in flight at once, retiring ones included.
+    most_in_flight: usize,
+    /// The most live instances (neither terminating nor terminated) at once.
+    most_live: usize,
+}
+
+/// Whether a step in flight only retires its old instance: a surge-first replacement whose
+/// new instance is in service.
+fn retiring(s: &fleetctl_core::store::ledger::Step) -> bool {
+    use fleetctl_core::store::ledger::{StepAction, StepPhase};
+    matches!(s.action, StepAction::Replace { .. })
+        && !s.drain_first
+        && matches!(
+            s.phase,
+            Some(StepPhase::Draining | StepPhase::Deregistering | StepPhase::Terminating)
+        )
+}
+
 /// Runs a rolling restart of `size` healthy instances to its end and checks after every step
 /// and every tick that the healthy in-service backends stay at or above
-/// `desired - maxUnavailable`. Returns the world, the lowest count seen and the most steps
-/// in flight at once.
-fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> (World, u32, usize) {
+/// `desired - maxUnavailable`.
+fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> Rollout {
     let mut w = World::new(fleet(
         &[("web", size)],
         true,
@@ -400,9 +426,10 @@ fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> (Worl
     w.seed("web", size);
     w.request(rolling(strategy)).unwrap();
     let limits = w.ledger.operation.as_ref().unwrap().limits.unwrap();
+    let strict = w.config.spec.rollout.surge_counts_draining;
     let floor = limits.desired - limits.max_unavailable;
     let mut lowest = u32::MAX;
-    let mut most_in_flight = 0;
+    let (mut most_counted, mut most_in_flight, mut most_live) = (0, 0, 0);
     w.run(Mode::Operation, TICK, |w| {
         let serving = w.serving();
         lowest = lowest.min(serving);
@@ -410,38 +437,63 @@ fn rolling_restart(size: u32, rollout: &str, strategy: RolloutStrategy) -> (Worl
             serving >= floor,
             "{rollout}: serving fell to {serving}, below {floor}"
         );
-        let in_flight = w
-            .ledger
-            .operation
-            .as_ref()
-            .unwrap()
-            .steps
+        let steps = &w.ledger.operation.as_ref().unwrap().steps;
+        let in_flight: Vec<_> = steps
             .iter()
             .filter(|s| s.status == StepStatus::InProgress)
-            .count();
-        most_in_flight = most_in_flight.max(in_flight);
+            .collect();
+        let counted = in_flight.iter().filter(|s| strict || !retiring(s)).count();
+        most_counted = most_counted.max(counted);
+        most_in_flight = most_in_flight.max(in_flight.len());
+        most_live = most_live.max(w.live_ids().len());
     });
-    (w, lowest, most_in_flight)
+    Rollout {
+        w,
+        lowest,
+        most_counted,
+        most_in_flight,
+        most_live,
+    }
 }
 
 #[test]
 fn rolling_replace_of_small_fleets_keeps_every_instance_serving_until_its_replacement_does() {
-    for size in [1, 2, 3] {
+    for (size, extra) in [1, 2, 3]
+        .into_iter()
+        .flat_map(|n| [(n, ""), (n, ", surgeCountsDraining: true")])
+    {
         // Written to allow one out of service: small fleets ignore that.
-        let (w, lowest, most) = rolling_restart(
+        let r = rolling_restart(
             size,
-            "maxSurge: 0, maxUnavailable: 1",
+            &format!("maxSurge: 0, maxUnavailable: 1{extra}"),
             RolloutStrategy::Replace,
         );
+        let w = &r.w;
         assert_eq!(
             w.ledger.operation.as_ref().unwrap().status,
             OperationStatus::Succeeded
         );
         assert_eq!(
-            lowest, size,
-            "fleet of {size}: no backend ever left service early"
+            r.lowest, size,
+            "fleet of {size}{extra}: no backend ever left service early"
         );
-        assert_eq!(most, 1, "fleet of {size}: one replacement at a time");
+        assert_eq!(
+            r.most_counted, 1,
+            "fleet of {size}{extra}: one replacement launching at a time"
+        );
+        if extra.is_empty() {
+            // The next launch starts while the previous old instance drains.
+            // (A fleet of one has no next launch.)
+            assert_eq!(
+                r.most_live,
+                (size as usize + 2).min(2 * size as usize),
+                "fleet of {size}"
+            );
+            assert_eq!(r.most_in_flight, 2.min(size as usize), "fleet of {size}");
+        } else {
+            assert_eq!(r.most_live, size as usize + 1, "fleet of {size}{extra}");
+            assert_eq!(r.most_in_flight, 1, "fleet of {size}{extra}");
+        }
         assert_eq!(w.launched.len(), size as usize);
         assert!(w.live_ids().iter().all(|i| w.launched.contains(i)));
     }
@@ -454,19 +506,58 @@ fn rolling_replace_of_20_is_pipelined_within_surge_and_unavailable() {
         ("maxSurge: 5, maxUnavailable: 0", 5, 0),
         ("maxSurge: '25%', maxUnavailable: '10%'", 5, 2),
         ("maxSurge: 0, maxUnavailable: 2", 0, 2),
+        (
+            "maxSurge: 1, maxUnavailable: 0, surgeCountsDraining: true",
+            1,
+            0,
+        ),
+        (
+            "maxSurge: 5, maxUnavailable: 0, surgeCountsDraining: true",
+            5,
+            0,
+        ),
+        (
+            "maxSurge: '25%', maxUnavailable: '10%', surgeCountsDraining: true",
+            5,
+            2,
+        ),
     ] {
-        let (w, lowest, most) = rolling_restart(20, rollout, RolloutStrategy::Replace);
+        let strict = rollout.contains("surgeCountsDraining: true");
+        let r = rolling_restart(20, rollout, RolloutStrategy::Replace);
+        let w = &r.w;
         let op = w.ledger.operation.as_ref().unwrap();
         assert_eq!(op.status, OperationStatus::Succeeded, "{rollout}");
         assert!(
-            lowest >= 20 - unavailable,
-            "{rollout}: healthy serving backends fell to {lowest}"
+            r.lowest >= 20 - unavailable,
+            "{rollout}: healthy serving backends fell to {}",
+            r.lowest
         );
         assert_eq!(
-            most,
+            r.most_counted,
             (surge + unavailable) as usize,
             "{rollout}: as many replacements in flight as the limits allow"
         );
+        if strict || surge == 0 {
+            // Every step counts until its old instance is gone: never more than desired +
+            // maxSurge live instances.
+            assert_eq!(r.most_in_flight, r.most_counted, "{rollout}");
+            assert_eq!(r.most_live, (20 + surge) as usize, "{rollout}");
+        } else {
+            // Replacements retiring their old instance no longer count: more steps in flight,
+            // up to desired + 2 x maxSurge live instances for a moment, never more.
+            assert!(r.most_in_flight > r.most_counted, "{rollout}");
+            assert!(
+                r.most_in_flight <= (2 * surge + unavailable) as usize,
+                "{rollout}: {} in flight",
+                r.most_in_flight
+            );
+            assert!(r.most_live > (20 + surge) as usize, "{rollout}");
+            assert!(
+                r.most_live <= (20 + 2 * surge) as usize,
+                "{rollout}: {} live",
+                r.most_live
+            );
+        }
         assert_eq!(w.launched.len(), 20, "{rollout}: one launch per instance");
         assert_eq!(w.live_ids().len(), 20, "{rollout}");
         assert!(
@@ -479,13 +570,18 @@ fn rolling_replace_of_20_is_pipelined_within_surge_and_unavailable() {
 
 #[test]
 fn rolling_reboot_of_20_keeps_the_floor_and_brings_every_instance_back() {
-    let (w, lowest, most) = rolling_restart(20, "maxUnavailable: '10%'", RolloutStrategy::Reboot);
+    let Rollout {
+        w,
+        lowest,
+        most_in_flight,
+        ..
+    } = rolling_restart(20, "maxUnavailable: '10%'", RolloutStrategy::Reboot);
     assert_eq!(
         w.ledger.operation.as_ref().unwrap().status,
         OperationStatus::Succeeded
     );
     assert_eq!(lowest, 18);
-    assert_eq!(most, 2);
+    assert_eq!(most_in_flight, 2);
     assert!(w.launched.is_empty(), "a reboot launches nothing");
     assert_eq!(w.serving(), 20, "every backend is back in service");
     let reboots = w.actions_of(|a| matches!(a, Action::Reboot { .. })).len();
@@ -654,7 +750,9 @@ fn resume_retries_the_failed_step_with_a_new_slot_and_finishes() {
     );
     assert_eq!(
         w.run(Mode::Operation, TICK, |_| {}),
-        OperationStatus::Succeeded
+        OperationStatus::Succeeded,
+        "{:#?}",
+        w.ledger.operation
     );
     assert_eq!(w.launched.len(), 4, "the failed one and three good ones");
     assert_eq!(w.serving(), 3);

@@ -110,6 +110,8 @@ pub struct SeededIdentity {
     pub tenancy: Ocid,
     pub user: Ocid,
     pub compartment: Ocid,
+    /// `sandbox`, an empty second compartment.
+    pub sandbox: Ocid,
 }
 
 pub fn new_etag() -> String {
@@ -163,7 +165,7 @@ impl IdentityState {
                     now,
                 ),
                 compartment(
-                    sandbox_id,
+                    sandbox_id.clone(),
                     &tenancy_id,
                     "sandbox",
                     "An empty second compartment",
@@ -192,6 +194,7 @@ impl IdentityState {
                 tenancy: tenancy_id,
                 user: user_id,
                 compartment: compartment_id,
+                sandbox: sandbox_id,
             },
         )
     }

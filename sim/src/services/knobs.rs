@@ -336,6 +336,13 @@ pub fn world_json(world: &World, tick: Tick) -> Value {
         .map(|w| {
             let mut v = load_balancer::work_request_json(w, tick.now);
             v["service"] = json!("lb");
+            v["opcRequestId"] = json!(w.opc_request_id);
+            if let load_balancer::LbChange::UpdateBackendSet { diff, .. } = &w.change {
+                v["changes"] = diff
+                    .iter()
+                    .map(|(what, backend)| json!({"change": what, "backend": backend}))
+                    .collect();
+            }
             v
         })
         .collect();

@@ -50,7 +50,7 @@ pub struct Backend {
     pub added_at: SystemTime,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthChecker {
     pub protocol: String,
     pub port: u16,
@@ -113,6 +113,46 @@ pub enum LbChange {
         set: String,
         name: String,
     },
+    /// UpdateBackendSet: the whole backend list (and policy, health checker) replaced in one
+    /// work request. A backend already in the set keeps its health history; a new one gets
+    /// its first health check as if created.
+    UpdateBackendSet {
+        set: String,
+        policy: String,
+        backends: Vec<Backend>,
+        health_checker: HealthChecker,
+        /// What the new list changes, against the set when the update was accepted:
+        /// `("add" | "drain" | "undrain" | "remove" | "update", backend)`. Shown in the
+        /// simulator's world (`/_sim/world`), so tests can tell which backends a batched
+        /// update added, drained or removed.
+        diff: Vec<(&'static str, String)>,
+    },
+}
+
+/// What replacing `old` by `new` changes, backend by backend.
+fn backend_diff(old: &[Backend], new: &[Backend]) -> Vec<(&'static str, String)> {
+    let mut diff = Vec::new();
+    for b in new {
+        match old.iter().find(|o| o.name == b.name) {
+            None => diff.push(("add", b.name.clone())),
+            Some(o) if o.drain != b.drain => {
+                diff.push((if b.drain { "drain" } else { "undrain" }, b.name.clone()));
+            }
+            Some(o)
+                if (o.weight, o.backup, o.offline, o.max_connections)
+                    != (b.weight, b.backup, b.offline, b.max_connections) =>
+            {
+                diff.push(("update", b.name.clone()));
+            }
+            Some(_) => {}
+        }
+    }
+    for o in old {
+        if !new.iter().any(|b| b.name == o.name) {
+            diff.push(("remove", o.name.clone()));
+        }
+    }
+    diff
 }
 
 impl LbChange {
@@ -121,6 +161,7 @@ impl LbChange {
             Self::CreateBackend { .. } => "CreateBackend",
             Self::UpdateBackend { .. } => "UpdateBackend",
             Self::DeleteBackend { .. } => "DeleteBackend",
+            Self::UpdateBackendSet { .. } => "UpdateBackendSet",
         }
     }
 
@@ -135,6 +176,23 @@ impl LbChange {
             Self::DeleteBackend { set, name } => {
                 format!("DeleteBackend {name} in backend set {set}")
             }
+            Self::UpdateBackendSet {
+                set,
+                backends,
+                diff,
+                ..
+            } => {
+                let changes: Vec<String> = diff.iter().map(|(w, b)| format!("{w} {b}")).collect();
+                format!(
+                    "UpdateBackendSet {set} ({} backends: {})",
+                    backends.len(),
+                    if changes.is_empty() {
+                        "no change".to_string()
+                    } else {
+                        changes.join(", ")
+                    }
+                )
+            }
         }
     }
 }
@@ -142,6 +200,9 @@ impl LbChange {
 #[derive(Debug, Clone)]
 pub struct LbWorkRequest {
     pub id: Ocid,
+    /// The `opc-request-id` of the call that queued it (the simulator's world shows it, so
+    /// tests can match a request of the log to its work request).
+    pub opc_request_id: String,
     pub load_balancer_id: Ocid,
     pub compartment_id: Ocid,
     pub change: LbChange,
@@ -279,7 +340,8 @@ fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(),
     let set_name = match change {
         LbChange::CreateBackend { set, .. }
         | LbChange::UpdateBackend { set, .. }
-        | LbChange::DeleteBackend { set, .. } => set,
+        | LbChange::DeleteBackend { set, .. }
+        | LbChange::UpdateBackendSet { set, .. } => set,
     };
     let set = lb
         .backend_sets
@@ -309,6 +371,32 @@ fn apply(lb: &mut LoadBalancer, change: &LbChange, at: SystemTime) -> Result<(),
         }
         LbChange::DeleteBackend { name, .. } => {
             remove_backend(&mut set.backends, name, set_name)?;
+        }
+        LbChange::UpdateBackendSet {
+            policy,
+            backends,
+            health_checker,
+            ..
+        } => {
+            let mut next: Vec<Backend> = Vec::with_capacity(backends.len());
+            for b in backends {
+                if next.iter().any(|n| n.name == b.name) {
+                    return Err(WorkRequestError::bad_input(format!(
+                        "Backend {} is listed twice for backend set {set_name}",
+                        b.name
+                    )));
+                }
+                let mut kept = b.clone();
+                kept.added_at = set
+                    .backends
+                    .iter()
+                    .find(|old| old.name == b.name)
+                    .map_or(at, |old| old.added_at);
+                next.push(kept);
+            }
+            set.backends = next;
+            set.policy = policy.clone();
+            set.health_checker = health_checker.clone();
         }
     }
     lb.etag = new_etag();
@@ -533,6 +621,14 @@ pub fn operations() -> Vec<Operation> {
             "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}",
             signed,
             get_backend_set,
+        ),
+        op(
+            "UpdateBackendSet",
+            "lb",
+            Method::PUT,
+            "/20170115/loadBalancers/{loadBalancerId}/backendSets/{backendSetName}",
+            signed,
+            update_backend_set,
         ),
         op(
             "GetBackendSetHealth",
@@ -794,6 +890,7 @@ fn accept(
     tracing::info!(work_request = %id, change = %change.describe(), "LB work request accepted");
     world.load_balancer.work_requests.push(LbWorkRequest {
         id: id.clone(),
+        opc_request_id: call.req.request_id.clone(),
         load_balancer_id: lb_id,
         compartment_id: compartment,
         change,
@@ -813,7 +910,13 @@ fn exists_or_pending(world: &World, lb: &Ocid, set: &str, name: &str) -> bool {
         || world.load_balancer.work_requests.iter().any(|w| {
             &w.load_balancer_id == lb
                 && !w.progress.is_finished()
-                && matches!(&w.change, LbChange::CreateBackend { set: s, backend } if s == set && backend.name == name)
+                && match &w.change {
+                    LbChange::CreateBackend { set: s, backend } => s == set && backend.name == name,
+                    LbChange::UpdateBackendSet {
+                        set: s, backends, ..
+                    } => s == set && backends.iter().any(|b| b.name == name),
+                    _ => false,
+                }
         })
 }
 
@@ -902,4 +1005,85 @@ fn delete_backend(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
         LbChange::DeleteBackend { set, name },
         tick,
     )
+}
+
+/// A backend of UpdateBackendSetDetails.backends (BackendDetails).
+fn backend_details(v: &Value, at: usize) -> Result<Backend, ApiError> {
+    let Value::Object(map) = v else {
+        return Err(ApiError::invalid_parameter(format!(
+            "backends[{at}] must be an object"
+        )));
+    };
+    let f = Fields::root(map);
+    let ip = f.req_str("ipAddress")?;
+    ip.parse::<std::net::IpAddr>().map_err(|_| {
+        ApiError::invalid_parameter(format!(
+            "backends[{at}].ipAddress '{ip}' is not an IP address"
+        ))
+    })?;
+    let port = f.req_int("port", 1..=65_535)? as u16;
+    Ok(Backend {
+        name: format!("{ip}:{port}"),
+        ip_address: ip.to_string(),
+        port,
+        weight: f.opt_int("weight", 1..=100)?.unwrap_or(1) as u32,
+        backup: f.opt_bool("backup")?.unwrap_or(false),
+        drain: f.opt_bool("drain")?.unwrap_or(false),
+        offline: f.opt_bool("offline")?.unwrap_or(false),
+        max_connections: parse_max_connections(&f)?,
+        added_at: std::time::UNIX_EPOCH,
+    })
+}
+
+/// UpdateBackendSet: `policy`, `backends` and `healthChecker` are required (a full
+/// replacement of the set's configuration); one work request applies the whole list.
+fn update_backend_set(ctx: &Ctx, call: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body = required_object(call.req, "UpdateBackendSetDetails")?;
+    let f = Fields::root(&body);
+    let policy = f.req_str("policy")?.to_string();
+    let missing = |name: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingParameter",
+            format!("Missing required parameter '{name}'"),
+        )
+    };
+    let mut path = String::new();
+    let hc = f
+        .opt_object("healthChecker", &mut path)?
+        .ok_or_else(|| missing("healthChecker"))?;
+    let health_checker = HealthChecker {
+        protocol: hc.req_str("protocol")?.to_string(),
+        port: hc.opt_int("port", 0..=65_535)?.unwrap_or(0) as u16,
+        url_path: hc.opt_str("urlPath")?.unwrap_or("/").to_string(),
+        return_code: hc.opt_int("returnCode", 100..=599)?.unwrap_or(200) as u16,
+        retries: hc.opt_int("retries", 0..=10)?.unwrap_or(3) as u32,
+        timeout_in_millis: hc.opt_int("timeoutInMillis", 1..=600_000)?.unwrap_or(3000) as u32,
+        interval_in_millis: hc
+            .opt_int("intervalInMillis", 1..=1_800_000)?
+            .unwrap_or(10_000) as u32,
+    };
+    let backends = match f.value("backends") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(at, v)| backend_details(v, at))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err(ApiError::invalid_parameter("backends must be an array")),
+        None => return Err(missing("backends")),
+    };
+    let (mut world, tick) = ctx.settled();
+    idempotent(&mut world, call.req, tick.now, |world| {
+        let lb = lb_of(world, call)?;
+        let current = set_of(lb, call)?;
+        let diff = backend_diff(&current.backends, &backends);
+        let change = LbChange::UpdateBackendSet {
+            set: current.name.clone(),
+            policy,
+            backends,
+            health_checker,
+            diff,
+        };
+        accept(world, call, change, tick)
+    })
 }
