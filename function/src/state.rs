@@ -254,7 +254,7 @@ impl AppState {
             Err(StepError::Other(e)) => {
                 // The control status says a step failed; the details are in the log only.
                 tracing::warn!(error = %e, "reconcile step failed");
-                self.set_last_error(Some(short_error(e)));
+                self.set_last_error(Some(crate::error::step_error_summary(e)));
                 // The view may show the error; read the ledger for it on the next request.
                 *self.0.read_at.lock().await = None;
             }
@@ -319,16 +319,4 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         *self.0.shutdown.borrow()
     }
-}
-
-/// A failed step's error for the control status: its class and first line, never its causes
-/// (they can name hosts and request ids, which go to the log).
-fn short_error(e: &fleetctl_core::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let mut short: String = first.chars().take(300).collect();
-    if short.len() < first.len() {
-        short.push('…');
-    }
-    short
 }
