@@ -559,6 +559,7 @@ async fn matrix(name: &str, fault: Fault, ops: &[Op]) {
                     let kind = OperationKind::RollingRestart {
                         strategy,
                         reboot_action: None,
+                        update: None,
                     };
                     w.operation(&mut t, kind, fault, rate, Some(FLOOR), DESIRED as usize)
                         .await;
@@ -709,6 +710,7 @@ async fn a_resumed_replacement_drains_another_backend_under_its_own_token() {
     let kind = OperationKind::RollingRestart {
         strategy: RolloutStrategy::Replace,
         reboot_action: None,
+        update: None,
     };
     w.operation(
         &mut t,
