@@ -18,7 +18,7 @@
 //!   (`function`: the shipped binaries of the `dist` profile, built first as the Dockerfile
 //!   does, against the Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
 //!   compressed size.
-//! - `cargo xtask soak`   the fault and crash suites (issue 12) in their long form: more seeds,
+//! - `cargo xtask soak`   the fault, crash and concurrency suites (issue 12) in their long form: more seeds,
 //!   more kills, higher fault rates, bounded in time (`--minutes`); figures in `docs/proof.md`.
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
@@ -54,8 +54,9 @@ commands:
            `bench` go to fleetctl-bench: [all|rollout|calls|steady|ledger|function]
            [--rollout-scale F] [--fleet N] [--runs N] [--requests N] [--clients N]
            [--seconds S]; `bench dashboard` only measures the dashboard's gzip size
-  soak     the fault and crash suites in their long form (more seeds, kills and rates),
-           bounded in time: [--minutes M] [--seed S] [--kills N] [--fault-rounds N]
+  soak     the fault, crash and concurrency suites in their long form (more seeds, kills,
+           rates and rounds), bounded in time: [--minutes M] [--seed S] [--kills N]
+           [--fault-rounds N] [--race-rounds R]
            (see docs/proof.md)
 ";
 

@@ -1,9 +1,12 @@
-//! `cargo xtask soak`: the fault and crash suites of issue 12 in their long form: more seeds,
-//! more kills, every fault kind at every rate and a higher top rate, bounded in time.
+//! `cargo xtask soak`: the fault, crash and concurrency suites of issue 12 in their long form:
+//! more seeds, more kills, every fault kind at every rate and a higher top rate, more rounds
+//! of racing doors on every store, bounded in time.
 //!
 //! Each round runs, with the round's seed, the fault suite (`fleetctl-core`'s `ops` test
 //! binary, `faults::`) with every kind over all its rates several times, then the crash suite
-//! (`fleetctl`'s CLI tests, `crash::`) with many more kills per scenario. Rounds start while
+//! (`fleetctl`'s CLI tests, `crash::`) with many more kills per scenario, then the concurrency
+//! suite (`race::`: function doors and servers sharing a file, s3 and oci store) with more
+//! rounds. Rounds start while
 //! the time bound allows (a round already started runs to its end: each suite has its own
 //! deadlines). Everything talks to simulators on 127.0.0.1: proxies are removed from the
 //! children's environment. At the end it prints every suite's summary line: operations run,
@@ -23,6 +26,7 @@ const USAGE: &str =
   --seed S          the first round's seed (default: from the clock); round n uses S + n
   --kills N         kills per crash scenario (default 150)
   --fault-rounds N  times each fault kind runs each operation at each rate (default 3)
+  --race-rounds N   rounds of racing requests per store in the concurrency suite (default 6)
 ";
 
 struct Options {
@@ -30,6 +34,7 @@ struct Options {
     seed: u64,
     kills: u32,
     fault_rounds: u32,
+    race_rounds: u32,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -41,6 +46,7 @@ fn parse(args: &[String]) -> Result<Options> {
             .unwrap_or(1),
         kills: 150,
         fault_rounds: 3,
+        race_rounds: 6,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -57,6 +63,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--seed" => o.seed = number()?,
             "--kills" => o.kills = u32::try_from(number()?)?,
             "--fault-rounds" => o.fault_rounds = u32::try_from(number()?)?,
+            "--race-rounds" => o.race_rounds = u32::try_from(number()?)?,
             _ => bail!("unknown soak option {flag}\n{USAGE}"),
         }
     }
@@ -115,6 +122,13 @@ pub fn soak(args: &[String]) -> Result<()> {
                 .args(["-p", "fleetctl", "--test", "fleetctl"])
                 .env("CARGO_INCREMENTAL", "0")
                 .current_dir(&root),
+        )?;
+        // The concurrency suite starts the `fleetctl-function` binary beside `fleetctl`.
+        crate::run(
+            cargo()
+                .args(["build", "-p", "fleetctl-function"])
+                .env("CARGO_INCREMENTAL", "0")
+                .current_dir(&root),
         )
     })?;
     let mut summaries = Vec::new();
@@ -150,6 +164,17 @@ pub fn soak(args: &[String]) -> Result<()> {
             )
         })?;
         summaries.extend(crashes);
+        let races = step(&format!("concurrency suite, seed {seed}"), || {
+            run_collecting(
+                cargo()
+                    .args(["test", "-p", "fleetctl", "--test", "fleetctl", "race::"])
+                    .args(["--", "--nocapture", "--test-threads", "3"])
+                    .env("FLEETCTL_RACE_SEED", seed.to_string())
+                    .env("FLEETCTL_RACE_ROUNDS", o.race_rounds.to_string())
+                    .current_dir(&root),
+            )
+        })?;
+        summaries.extend(races);
         round += 1;
     }
     println!(
