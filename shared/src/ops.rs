@@ -48,7 +48,7 @@ use crate::oci::backends::{
 use crate::oci::client::{CallScope, within};
 use crate::oci::compute::{self, InstanceAction};
 use crate::oci::wire::RetryToken;
-use crate::oci::workrequest::Deadline;
+use crate::oci::workrequest::{Deadline, WorkRequestState};
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
 use crate::store::lease::LeaseBusy;
@@ -574,18 +574,18 @@ async fn act_batch(ctx: &Context, batch: &[&Action], deadline: Deadline) -> (Str
             .join(", ")
     );
     // Derived from what the batch does: a batch planned again after a lost answer is the
-    // same request.
+    // same request. A batch whose work request FAILED is planned again too; it is sent under
+    // a token derived from the failed work request, or OCI would replay the failure forever
+    // ([`start_lb_change`]).
     let token_op = operation
         .cloned()
         .or_else(|| OperationId::parse("lb-sync").ok())
         .unwrap_or_else(OperationId::random);
-    let r = lb
-        .start_update_backends(
-            &changes,
-            &RetryToken::derive("backend-set", &token_op, &what),
-            deadline,
-        )
-        .await;
+    let r = start_lb_change(lb.as_ref(), "backend-set", &token_op, &what, |t| {
+        let changes = &changes;
+        async move { lb.start_update_backends(changes, &t, deadline).await }
+    })
+    .await;
     // As for a lone removal: only an answer that proves nothing was applied (a refusal on
     // the first attempt) or an accepted update settles the removals in the batch.
     let known = match &r {
@@ -620,6 +620,54 @@ pub fn call_stamp(holder: &HolderId, fencing: u64) -> String {
 
 fn token(purpose: &str, op: &OperationId, slot: u32) -> RetryToken {
     RetryToken::derive(purpose, op, &slot.to_string())
+}
+
+/// The most load-balancer work requests one change is started with, each after the last
+/// FAILED.
+const MAX_LB_ATTEMPTS: usize = 8;
+
+/// Starts a backend change with the retry token of `purpose`, the operation and `key` (the
+/// slot and the backend's name: a step's slot may change another backend after it was
+/// resumed, and the same token for a different request is refused, 409
+/// InvalidatedRetryToken, found by the fault suite).
+///
+/// OCI answers a token it has seen with the original answer: the same work request. When
+/// that work request FAILED (the change was not made: a load balancer's internal error), the
+/// change would never be made again under that token, so it is started again under a token
+/// derived from the failed work request. A retried or resumed step walks the same chain of
+/// tokens (each replays its work request) and reaches the attempt in flight, never a second
+/// one. Found by the fault suite (issue 12): with work requests failing, a rolling restart
+/// replayed one failed drain forever.
+async fn start_lb_change<F, Fut>(
+    lb: &dyn LoadBalancerBackends,
+    purpose: &str,
+    op: &OperationId,
+    key: &str,
+    mut start: F,
+) -> Result<MutationStarted, crate::oci::backends::LbError>
+where
+    F: FnMut(RetryToken) -> Fut,
+    Fut: std::future::Future<Output = Result<MutationStarted, crate::oci::backends::LbError>>,
+{
+    let mut attempt = RetryToken::derive(purpose, op, key);
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let started = start(attempt).await?;
+        if tries >= MAX_LB_ATTEMPTS {
+            return Ok(started);
+        }
+        match lb.check_work_request(&started.work_request).await {
+            Ok(check) if matches!(check.state, WorkRequestState::Failed { .. }) => {
+                attempt = RetryToken::derive(
+                    purpose,
+                    op,
+                    &format!("{key}-{}", started.work_request.as_str()),
+                );
+            }
+            _ => return Ok(started),
+        }
+    }
 }
 
 /// Makes one call; returns a line for the report and what the ledger must learn.
