@@ -9,7 +9,7 @@
 #              expects; nothing runs as root.
 #
 # The same steps by hand, without Docker (what `cargo xtask test` checks too):
-#   cargo build --release --locked --no-default-features -p fleetctl -p fleetctl-function
+#   cargo build --profile dist --locked --no-default-features -p fleetctl -p fleetctl-function
 #   cargo tree -p fleetctl --no-default-features -e normal | grep oci-sim   # prints nothing
 #
 # Build and push for OCI Functions (the shape of the application decides the architecture):
@@ -23,16 +23,16 @@ FROM rust:${RUST_VERSION}-alpine AS build
 RUN apk add --no-cache musl-dev build-base cmake perl
 WORKDIR /src
 COPY . .
-# musl targets link statically by default: no libc in the runtime image is needed.
-RUN cargo build --release --locked --no-default-features -p fleetctl -p fleetctl-function \
-    && strip target/release/fleetctl-function target/release/fleetctl
+# musl targets link statically by default: no libc in the runtime image is needed. The `dist`
+# profile (Cargo.toml): release with whole-program LTO, one codegen unit, stripped.
+RUN cargo build --profile dist --locked --no-default-features -p fleetctl -p fleetctl-function
 
 FROM alpine:3.22 AS runtime
 RUN apk add --no-cache ca-certificates \
     && addgroup -g 1000 fn \
     && adduser -D -u 1000 -G fn -h /home/fn fn
-COPY --from=build /src/target/release/fleetctl-function /usr/local/bin/fleetctl-function
-COPY --from=build /src/target/release/fleetctl /usr/local/bin/fleetctl
+COPY --from=build /src/target/dist/fleetctl-function /usr/local/bin/fleetctl-function
+COPY --from=build /src/target/dist/fleetctl /usr/local/bin/fleetctl
 USER 1000:1000
 WORKDIR /home/fn
 # HTTP by default; OCI Functions sets FN_LISTENER and FN_FORMAT, which switch to the Fn socket.

@@ -3,9 +3,11 @@
 //! memory serving 1000 requests, the release binaries' sizes, and `/metrics` requests per
 //! second on loopback (the function in HTTP mode, and `fleetctl serve`).
 //!
-//! The binaries measured are the release builds beside this one (`target/release`), which
-//! `cargo xtask bench function` builds first, as the Dockerfile does
-//! (`cargo build --release --locked --no-default-features -p fleetctl -p fleetctl-function`).
+//! The binaries measured are the ones that ship, built with the `dist` profile beside this
+//! release build (`target/dist`), which `cargo xtask bench function` builds first, as the
+//! Dockerfile does (`cargo build --profile dist --locked --no-default-features -p fleetctl -p
+//! fleetctl-function`); `FLEETCTL_BENCH_BINARIES=DIR` measures the two binaries of another
+//! directory instead (another profile, for a comparison).
 //! The Python FDK is the `fdk` console script of the project's venv (`FLEETCTL_BENCH_FDK`,
 //! set by xtask; `tests/python/requirements.txt` pins it).
 //!
@@ -54,12 +56,19 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// The release binaries beside this benchmark's own executable.
-    pub fn beside_this_one() -> Result<Binaries> {
-        let exe = std::env::current_exe().context("locating the benchmark's executable")?;
-        let dir = exe
-            .parent()
-            .context("the benchmark's executable has no directory")?;
+    /// The `dist` binaries beside this benchmark's own (release) executable, or those of
+    /// `FLEETCTL_BENCH_BINARIES`.
+    pub fn dist() -> Result<Binaries> {
+        let dir = match std::env::var_os("FLEETCTL_BENCH_BINARIES") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let exe = std::env::current_exe().context("locating the benchmark's executable")?;
+                exe.parent()
+                    .and_then(Path::parent)
+                    .context("the benchmark's executable has no target directory")?
+                    .join("dist")
+            }
+        };
         let b = Binaries {
             fleetctl: dir.join("fleetctl"),
             function: dir.join("fleetctl-function"),
@@ -67,7 +76,7 @@ impl Binaries {
         for p in [&b.fleetctl, &b.function] {
             if !p.is_file() {
                 bail!(
-                    "{} is missing: run `cargo xtask bench function`, which builds the release binaries first",
+                    "{} is missing: run `cargo xtask bench function`, which builds the dist binaries first",
                     p.display()
                 );
             }
@@ -135,9 +144,19 @@ pub struct ColdStart {
     pub answer: Spread,
 }
 
+/// The first request of a cold start: the gateway-style `GET /healthz` both sides answer
+/// (the Python hello function answers any request alike), or, for the Rust side only, the
+/// first request that needs the fleet.
+pub const FIRST_REQUEST: &str = "/healthz";
+/// Needs the fleet file read, the fleet opened (credentials, the HTTPS client) and the ledger
+/// read from the store: the first useful answer.
+pub const FIRST_FLEET_REQUEST: &str = "/metrics";
+
 pub struct ColdStarts {
     pub runs: usize,
     pub rust: ColdStart,
+    /// The Rust side's cold starts to the answer of [`FIRST_FLEET_REQUEST`].
+    pub rust_fleet: ColdStart,
     /// The Python FDK's, or why it was not measured.
     pub python: Result<ColdStart, String>,
     pub python_version: String,
@@ -156,8 +175,8 @@ fn rfc3339_in(d: Duration) -> Result<String> {
 }
 
 /// Starts `cmd` (with `FN_LISTENER` in `iofs`), waits for the symlink, sends a gateway-style
-/// `GET /healthz` invocation and reads the answer; then kills the process.
-fn cold_start(mut cmd: Command, iofs: &Path, log: &Path) -> Result<Sample> {
+/// `GET path` invocation and reads the answer; then kills the process.
+fn cold_start(mut cmd: Command, iofs: &Path, log: &Path, path: &str) -> Result<Sample> {
     let link = iofs.join("lsnr.sock");
     let deadline = rfc3339_in(Duration::from_secs(60))?;
     // The callers cleared the environment (`env_clear`) and set their own variables.
@@ -173,7 +192,7 @@ fn cold_start(mut cmd: Command, iofs: &Path, log: &Path) -> Result<Sample> {
         .stderr(File::create(log).context("creating a log file")?);
     let started = Instant::now();
     let mut child = cmd.spawn().context("spawning")?;
-    let result = first_answer(&mut child, &link, started, &deadline);
+    let result = first_answer(&mut child, &link, started, &deadline, path);
     // SIGKILL: the next run starts from nothing; nothing here waits for a graceful stop.
     let _ = child.kill();
     let _ = child.wait();
@@ -189,6 +208,7 @@ fn first_answer(
     link: &Path,
     started: Instant,
     deadline: &str,
+    path: &str,
 ) -> Result<Sample> {
     loop {
         if std::fs::symlink_metadata(link).is_ok() {
@@ -217,7 +237,7 @@ fn first_answer(
             ("fn-intent", "httprequest"),
             ("fn-invoke-type", "sync"),
             ("fn-http-method", "GET"),
-            ("fn-http-request-url", "/healthz"),
+            ("fn-http-request-url", path),
             ("fn-http-h-accept", "application/json"),
         ],
         b"",
@@ -262,7 +282,8 @@ fn python_fdk() -> Result<PathBuf, String> {
 }
 
 /// `runs` cold starts of each side, interleaved (so a change of the machine's load touches
-/// both), after one warm-up of each (the page cache).
+/// both), after one warm-up of each (the page cache); then as many of the Rust side to its
+/// first [`FIRST_FLEET_REQUEST`].
 pub fn cold_starts(bins: &Binaries, fleet: &Fleet, runs: usize) -> Result<ColdStarts> {
     let work = tempfile::tempdir().context("creating a temporary directory")?;
     let fdk = python_fdk();
@@ -294,25 +315,51 @@ pub fn cold_starts(bins: &Binaries, fleet: &Fleet, runs: usize) -> Result<ColdSt
         cmd
     };
     let mut rust = Vec::new();
+    let mut rust_fleet = Vec::new();
     let mut python: Result<Vec<Sample>, String> = fdk.clone().map(|_| Vec::new());
     for i in 0..=runs {
         let run = tempfile::tempdir_in(work.path()).context("creating a run directory")?;
         let iofs = run.path().join("iofs");
         std::fs::create_dir(&iofs).context("creating iofs")?;
-        let s = cold_start(rust_cmd(), &iofs, &run.path().join("rust.log"))
-            .context("fleetctl-function's cold start")?;
+        let s = cold_start(
+            rust_cmd(),
+            &iofs,
+            &run.path().join("rust.log"),
+            FIRST_REQUEST,
+        )
+        .context("fleetctl-function's cold start")?;
         if i > 0 {
             rust.push(s);
         }
         if let (Ok(fdk), true) = (&fdk, python.is_ok()) {
             let iofs = run.path().join("iofs-py");
             std::fs::create_dir(&iofs).context("creating iofs")?;
-            let sample = cold_start(python_cmd(fdk), &iofs, &run.path().join("python.log"));
+            let sample = cold_start(
+                python_cmd(fdk),
+                &iofs,
+                &run.path().join("python.log"),
+                FIRST_REQUEST,
+            );
             match (sample, &mut python) {
                 (Ok(s), Ok(samples)) if i > 0 => samples.push(s),
                 (Ok(_), _) => {}
                 (Err(e), _) => python = Err(format!("the Python FDK failed: {e:#}")),
             }
+        }
+    }
+    for i in 0..=runs {
+        let run = tempfile::tempdir_in(work.path()).context("creating a run directory")?;
+        let iofs = run.path().join("iofs");
+        std::fs::create_dir(&iofs).context("creating iofs")?;
+        let s = cold_start(
+            rust_cmd(),
+            &iofs,
+            &run.path().join("rust.log"),
+            FIRST_FLEET_REQUEST,
+        )
+        .context("fleetctl-function's cold start to its first fleet request")?;
+        if i > 0 {
+            rust_fleet.push(s);
         }
     }
     let spread = |v: &[Sample]| ColdStart {
@@ -322,6 +369,7 @@ pub fn cold_starts(bins: &Binaries, fleet: &Fleet, runs: usize) -> Result<ColdSt
     Ok(ColdStarts {
         runs,
         rust: spread(&rust),
+        rust_fleet: spread(&rust_fleet),
         python: python.map(|v| spread(&v)),
         python_version,
     })

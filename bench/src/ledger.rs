@@ -1,5 +1,7 @@
-//! The ledger alone, without a simulator: a synthetic ledger of `n` running records, a
-//! finished scale operation that launched them all (its `n` steps) and a full event history,
+//! The ledger alone, without a simulator: a synthetic ledger of `n` running records (each
+//! with its launch-details digest), the finished scale operation that launched them all (its
+//! totals and its history entry: a finished operation's steps are not kept) and a full event
+//! history,
 //! serialized and parsed (medians of 11). The same shape as the 10,000-instance run writes,
 //! so the ledger's own cost can be measured in seconds instead of a seven-minute bring-up.
 
@@ -8,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use fleetctl_core::store::ledger::{
-    Event, EventLevel, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus,
-    RecordState, Step, StepAction, StepStatus, Timestamp,
+    Door, Event, EventLevel, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus,
+    OperationSummary, Origin, RecordState, Step, StepAction, StepStatus, StepTotals, Timestamp,
 };
 use time::OffsetDateTime;
 
@@ -31,6 +33,19 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
     let op: fleetctl_core::ids::OperationId = "op-20260601-0001".parse().context("operation id")?;
     let group: fleetctl_core::ids::GroupName = "web".parse().context("group")?;
     let mut steps = Vec::with_capacity(n as usize);
+    let digest = "3f9a0c1e5b7d2a64".to_string();
+    // FLEETCTL_BENCH_OLD_LEDGER=1: the shape written before issue 13 (the finished
+    // operation kept its n steps), for a before/after figure.
+    let old_shape = std::env::var_os("FLEETCTL_BENCH_OLD_LEDGER").is_some();
+    let totals = StepTotals {
+        steps: n,
+        done: n,
+        failed: 0,
+        launch_total: n,
+        launch_succeeded: n,
+        terminate_total: 0,
+        terminate_succeeded: 0,
+    };
     for i in 0..n {
         let id = format!("ocid1.instance.oc1.iad.anuwcljt{i:0>52}")
             .parse()
@@ -45,6 +60,7 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
             terminated: None,
             state: RecordState::Running,
             operation: Some(op.clone()),
+            launch_digest: (!old_shape).then(|| digest.clone()),
         });
         steps.push(Step {
             slot: i,
@@ -70,7 +86,7 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
         started: at(0),
         updated: at(i64::from(n) + 60),
         finished: Some(at(i64::from(n) + 60)),
-        steps,
+        steps: if old_shape { steps } else { Vec::new() },
         error: None,
         pause_reason: None,
         waiting_on: Vec::new(),
@@ -78,7 +94,29 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
         target_total: n,
         limits: None,
         abort_requested: false,
+        revision: None,
+        origin: None,
+        checkpoints: Vec::new(),
+        checkpoints_passed: 0,
+        checkpoint: None,
+        rollback_to: None,
+        totals: (!old_shape).then_some(totals),
     });
+    if !old_shape {
+        // As `plan::finish` leaves it: the steps' totals, no steps, a summary in the history.
+        let summary = OperationSummary {
+            id: op.clone(),
+            kind: OperationKind::Scale { desired: n },
+            status: OperationStatus::Succeeded,
+            started: at(0),
+            finished: Some(at(i64::from(n) + 60)),
+            origin: Some(Origin::door(Door::ControlLoop)),
+            revision: Some(1),
+            totals,
+            error: None,
+        };
+        ledger.push_history(summary);
+    }
     for i in 0..200 {
         ledger.push_event(Event {
             at: at(i),

@@ -392,9 +392,9 @@ const MB20: u64 = 20_000_000;
 async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
     println!();
     println!(
-        "== the HTTP face: release fleetctl-function and fleetctl against the simulator (demo fleet, config-file auth, file:// ledger)"
+        "== the HTTP face: the dist fleetctl-function and fleetctl against the simulator (demo fleet, config-file auth, file:// ledger)"
     );
-    let bins = function::Binaries::beside_this_one()?;
+    let bins = function::Binaries::dist()?;
     let fleet = function::Fleet::start().await?;
     let (runs, requests, clients) = (o.runs, o.requests, o.clients);
     let length = Duration::from_secs_f64(o.seconds);
@@ -410,7 +410,8 @@ async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
     .context("the benchmark's thread panicked")??;
 
     println!(
-        "  cold start over the Fn socket: spawn to the symlink, and to the answer of a gateway-style GET /healthz read back; {} runs each, interleaved, after one warm-up each",
+        "  cold start over the Fn socket: spawn to the symlink, and to the answer of a gateway-style GET {} read back; {} runs each, interleaved, after one warm-up each",
+        function::FIRST_REQUEST,
         cold.runs
     );
     println!(
@@ -469,6 +470,17 @@ async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
         }
     }
 
+    row(
+        &format!(
+            "fleetctl-function, first GET {}",
+            function::FIRST_FLEET_REQUEST
+        ),
+        &cold.rust_fleet,
+    );
+    println!(
+        "  (the first request that needs the fleet: fleet file, credentials, HTTPS client, ledger; no target)"
+    );
+
     println!();
     println!(
         "  peak RSS of fleetctl-function --listen (HTTP mode): one POST /reconcile, then {} GETs on one kept-alive connection, in turn {}",
@@ -492,7 +504,7 @@ async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
 
     println!();
     println!(
-        "  release binaries (cargo build --release --no-default-features -p fleetctl -p fleetctl-function, as the Dockerfile)"
+        "  shipped binaries (cargo build --profile dist --no-default-features -p fleetctl -p fleetctl-function, as the Dockerfile)"
     );
     for s in &sizes {
         let carries = match (s.symbols, s.debuginfo) {
@@ -511,7 +523,7 @@ async fn http_face(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
             s.bytes
         );
         verdicts.push(Verdict {
-            what: format!("release {} under 20 MB", s.name),
+            what: format!("dist {} under 20 MB", s.name),
             figure: format!("{:.1} MiB as built ({carries}){stripped}", mib(s.bytes)),
             met: s.bytes < MB20,
         });

@@ -71,6 +71,7 @@ pub async fn run(scale: f64, surge: u32, drain: Duration, instant_lb: bool) -> R
             OperationKind::RollingRestart {
                 strategy: RolloutStrategy::Replace,
                 reboot_action: None,
+                update: None,
             },
             LIMIT,
         )

@@ -117,6 +117,10 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Replace or reboot every instance, a batch at a time, while the load balancer serves.
     RollingRestart(RollingRestartArgs),
+    /// Rolling update: replace only the instances whose launch details (image, shape,
+    /// subnet, metadata, tags) differ from the fleet file, a batch at a time; `status`,
+    /// `history`, `undo`, `pause`, `resume` as kubectl's `rollout` verbs.
+    Rollout(RolloutArgs),
     /// Rebuild the ledger from what OCI reports (adopt tagged instances, mark vanished ones).
     Sync(SyncArgs),
     /// Run reconcile steps until the fleet matches the file (or forever with --every).
@@ -187,6 +191,44 @@ pub struct RollingRestartArgs {
     /// Override spec.rollout.strategy for this run.
     #[arg(long, value_enum)]
     pub strategy: Option<Strategy>,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RolloutArgs {
+    #[command(subcommand)]
+    pub verb: Option<RolloutVerb>,
+    #[command(flatten)]
+    pub dry_run: DryRunArgs,
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutVerb {
+    /// The rollout in progress (or the last one): its revision, progress, checkpoint and the
+    /// instances still outdated.
+    Status,
+    /// The launch-details revisions the ledger keeps and the last finished operations (what,
+    /// when, who asked, through which door, the outcome).
+    History,
+    /// Roll back to an earlier revision's launch details (a rolling update).
+    Undo(UndoArgs),
+    /// Pause the rollout (same as `fleetctl pause`).
+    Pause(PauseArgs),
+    /// Resume a paused rollout, passing a checkpoint (same as `fleetctl resume`).
+    Resume(WaitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The revision to go back to [default: the one before the fleet file's].
+    #[arg(long, value_name = "R")]
+    pub to_revision: Option<u32>,
     #[command(flatten)]
     pub dry_run: DryRunArgs,
     #[command(flatten)]

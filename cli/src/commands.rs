@@ -6,7 +6,7 @@ use fleetctl_core::config::{self, FleetConfig};
 use fleetctl_core::env::Env;
 use fleetctl_core::fleet::{self, Fleet, Overrides};
 
-use crate::args::{AuthCommand, Command, GlobalArgs, Invocation, OutputFormat};
+use crate::args::{AuthCommand, Command, GlobalArgs, Invocation, OutputFormat, RolloutVerb};
 use crate::error::CliError as Error;
 use crate::operate::{Ask, RunOptions};
 use crate::render::terminal_safe;
@@ -77,6 +77,26 @@ fn run_command(command: Command, global: &GlobalArgs, out: &mut dyn Write) -> Re
             global,
             out,
         ),
+        Command::Rollout(a) => match a.verb {
+            None => operation(Ask::Rollout, a.dry_run.dry_run, a.wait.no_wait, global, out),
+            Some(RolloutVerb::Undo(u)) => operation(
+                Ask::Undo(u.to_revision),
+                u.dry_run.dry_run,
+                u.wait.no_wait,
+                global,
+                out,
+            ),
+            Some(RolloutVerb::Resume(w)) => operation(Ask::Resume, false, w.no_wait, global, out),
+            Some(RolloutVerb::Pause(p)) => {
+                runtime()?.block_on(crate::operate::pause(&p.reason, global, out))
+            }
+            Some(RolloutVerb::Status) => {
+                runtime()?.block_on(crate::operate::rollout_status(global, out))
+            }
+            Some(RolloutVerb::History) => {
+                runtime()?.block_on(crate::operate::rollout_history(global, out))
+            }
+        },
         Command::Sync(a) => operation(
             Ask::Sync {
                 adopt_untagged: a.adopt_untagged,

@@ -13,7 +13,8 @@ use fleetctl_core::fleet::Fleet;
 use fleetctl_core::ops::{self, Context, StepError, StepReport};
 use fleetctl_core::plan::{self, Mode};
 use fleetctl_core::store::ledger::{
-    Ledger, Operation, OperationId, OperationKind, OperationStatus, StepAction, StepStatus,
+    Door, Ledger, Operation, OperationId, OperationKind, OperationStatus, Origin, StepAction,
+    StepStatus,
 };
 
 use crate::args::{GlobalArgs, OutputFormat, Strategy};
@@ -30,7 +31,13 @@ const LEASE_POLL_MIN: Duration = Duration::from_millis(20);
 pub enum Ask {
     Scale(u32),
     RollingRestart(Option<Strategy>),
-    Sync { adopt_untagged: bool },
+    /// A rolling update to the fleet file's launch details.
+    Rollout,
+    /// A rolling update back to a revision (by default the one before the fleet file's).
+    Undo(Option<u32>),
+    Sync {
+        adopt_untagged: bool,
+    },
     Resume,
     Abort,
 }
@@ -61,12 +68,47 @@ fn kind_for(ask: &Ask, fleet: &FleetConfig) -> Option<OperationKind> {
                 strategy,
                 reboot_action: (strategy == RolloutStrategy::Reboot)
                     .then_some(fleet.spec.rollout.reboot_action),
+                update: None,
             })
         }
         Ask::Sync { adopt_untagged } => Some(OperationKind::SyncState {
             adopt_untagged: *adopt_untagged,
         }),
-        Ask::Resume | Ask::Abort => None,
+        Ask::Rollout => Some(plan::rollout_kind()),
+        Ask::Resume | Ask::Abort | Ask::Undo(_) => None,
+    }
+}
+
+/// Who asks, through the command line: the OS user when the environment names one (a
+/// name, never a credential).
+fn cli_origin() -> Origin {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .map(|u| {
+            u.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|u| !u.is_empty());
+    Origin {
+        door: Door::Cli,
+        who,
+    }
+}
+
+/// The operation `ask` requests against `ledger` (undo needs the ledger's revisions).
+fn kind_in(
+    ask: &Ask,
+    ledger: &Ledger,
+    config: &FleetConfig,
+) -> Result<Option<OperationKind>, Error> {
+    match ask {
+        Ask::Undo(to) => Ok(Some(
+            plan::undo_kind(ledger, config, *to).map_err(fleetctl_core::Error::from)?,
+        )),
+        other => Ok(kind_for(other, config)),
     }
 }
 
@@ -98,11 +140,28 @@ pub async fn run(
             .await?;
             id
         }
+        Ask::Undo(to) => {
+            let config = ctx.config.clone();
+            let to = *to;
+            let origin = Some(cli_origin());
+            let (id, _) = ops::update(&ctx, |ledger, now| {
+                let kind = plan::undo_kind(ledger, &config, to)?;
+                Ok(plan::request_from(
+                    ledger,
+                    &config,
+                    kind,
+                    now,
+                    origin.clone(),
+                )?)
+            })
+            .await?;
+            Some(id)
+        }
         other => {
             let Some(kind) = kind_for(other, &ctx.config) else {
                 return Err(Error::Internal("no operation for the request".into()));
             };
-            Some(ops::request(&ctx, kind).await?)
+            Some(ops::request_from(&ctx, kind, Some(cli_origin())).await?)
         }
     };
     let Some(id) = id else {
@@ -138,7 +197,7 @@ pub async fn reconcile(
     let ctx = open(global).await?;
     if dry_run {
         let p = ops::dry_run(&ctx, Mode::Control).await?;
-        return print_plan(&p, global, out);
+        return print_plan(&p, None, global, out);
     }
     let stop = interrupt_flag();
     loop {
@@ -173,7 +232,7 @@ pub async fn reconcile(
 pub async fn show_plan(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
     let ctx = open(global).await?;
     let p = ops::dry_run(&ctx, Mode::Operation).await?;
-    print_plan(&p, global, out)
+    print_plan(&p, None, global, out)
 }
 
 /// `pause`.
@@ -363,6 +422,13 @@ fn finish_line(
 fn describe(op: &Operation) -> String {
     match &op.kind {
         OperationKind::Scale { desired } => format!("scale to {desired}"),
+        OperationKind::RollingRestart {
+            update: Some(u), ..
+        } => format!(
+            "rolling update to revision {}, {}",
+            u.revision,
+            u.reason.as_str()
+        ),
         OperationKind::RollingRestart { strategy, .. } => format!(
             "rolling restart, {}",
             match strategy {
@@ -383,22 +449,33 @@ async fn dry_run(
 ) -> Result<(), Error> {
     let (mut ledger, _) = ops::load(ctx).await?;
     let now = ctx.cloud.client.clock().now();
+    let mut replace = None;
     match ask {
         Ask::Resume => plan::resume(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
         Ask::Abort => plan::abort(&mut ledger, now).map_err(fleetctl_core::Error::from)?,
         other => {
-            if let Some(kind) = kind_for(other, &ctx.config) {
-                plan::request(&mut ledger, &ctx.config, kind, now)
+            if matches!(other, Ask::Rollout | Ask::Undo(_)) {
+                replace = Some(print_outdated(ctx, &ledger, other, global, out)?);
+            }
+            if let Some(kind) = kind_in(other, &ledger, &ctx.config)? {
+                plan::request_from(&mut ledger, &ctx.config, kind, now, Some(cli_origin()))
                     .map_err(fleetctl_core::Error::from)?;
             }
         }
     }
     let obs = ops::observe(ctx, &ledger).await?;
     let p = plan::plan(&ctx.config, &ledger, &obs, now, Mode::Operation);
-    print_plan(&p, global, out)
+    print_plan(&p, replace, global, out)
 }
 
-fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
+/// The plan; `replace` (a rolling update's dry run) adds the outdated instances and their
+/// differing fields to the JSON document.
+fn print_plan(
+    p: &plan::Plan,
+    replace: Option<serde_json::Value>,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+) -> Result<(), Error> {
     let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
     match global.output {
         OutputFormat::Json => {
@@ -409,7 +486,7 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
                 .flat_map(|o| o.steps.iter())
                 .map(|s| serde_json::to_value(s).unwrap_or_default())
                 .collect();
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "dryRun": true,
                 "operation": p.ledger.operation,
                 "steps": steps,
@@ -417,6 +494,9 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
                 "waitingOn": p.waiting_on,
                 "notes": p.notes,
             });
+            if let Some(r) = replace {
+                doc["replace"] = r;
+            }
             w(
                 out,
                 serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?,
@@ -461,6 +541,250 @@ fn print_plan(p: &plan::Plan, global: &GlobalArgs, out: &mut dyn Write) -> Resul
             }
             Ok(())
         }
+    }
+}
+
+/// `rollout --dry-run` (text): instance by instance, what the rolling update replaces and
+/// which fields differ (names only, never values).
+fn print_outdated(
+    ctx: &Context,
+    ledger: &Ledger,
+    ask: &Ask,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+) -> Result<serde_json::Value, Error> {
+    let (target, outdated) = match ask {
+        Ask::Undo(to) => {
+            let Ok(OperationKind::RollingRestart {
+                update: Some(u), ..
+            }) = plan::undo_kind(ledger, &ctx.config, *to)
+            else {
+                return Ok(serde_json::Value::Null);
+            };
+            let launch = plan::launch_of(&ctx.config, ledger, Some(u.revision));
+            let fresh = plan::Freshness::new(ledger, &launch);
+            let list: Vec<(fleetctl_core::ids::InstanceId, Vec<String>)> = ledger
+                .records
+                .iter()
+                .filter(|r| plan::is_active_record(r) && fresh.is_outdated(r))
+                .map(|r| (r.instance_id.clone(), fresh.fields(r)))
+                .collect();
+            (format!("revision {}", u.revision), list)
+        }
+        _ => (
+            "the fleet file".to_string(),
+            plan::outdated(&ctx.config, ledger)
+                .into_iter()
+                .map(|o| (o.instance, o.fields))
+                .collect::<Vec<_>>(),
+        ),
+    };
+    let doc = serde_json::Value::Array(
+        outdated
+            .iter()
+            .map(|(id, fields)| {
+                serde_json::json!({
+                    "id": id.to_string(),
+                    "name": ledger.record(id).map(|r| r.name.clone()),
+                    "fields": fields,
+                })
+            })
+            .collect(),
+    );
+    if global.output != OutputFormat::Text {
+        return Ok(doc);
+    }
+    let active = plan::active_count(ledger);
+    writeln!(
+        out,
+        "rolling update to {target}: {} of {active} active instance(s) differ and would be replaced",
+        outdated.len()
+    )
+    .map_err(Error::Output)?;
+    for (id, fields) in outdated {
+        writeln!(
+            out,
+            "  replace {}: {} differs",
+            name_of(ledger, &id),
+            terminal_safe(&fields.join(", "))
+        )
+        .map_err(Error::Output)?;
+    }
+    Ok(doc)
+}
+
+/// `rollout status`: the rolling update in progress or the last operation, its checkpoint,
+/// and the instances still outdated against the fleet file.
+pub async fn rollout_status(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let ctx = open(global).await?;
+    let (ledger, _) = ops::load(&ctx).await?;
+    let now = ctx.cloud.client.clock().now();
+    let snap = fleetctl_core::metrics::snapshot(&ctx.config, &ledger, &[], now);
+    let outdated = plan::outdated(&ctx.config, &ledger);
+    let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
+    match global.output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "operationId": snap.operation_id,
+                "operation": snap.operation,
+                "status": snap.operation_status,
+                "revision": snap.revision,
+                "rollout": snap.rollout,
+                "pausedReason": snap.paused_reason,
+                "outdated": outdated.iter().map(|o| serde_json::json!({
+                    "id": o.instance.to_string(),
+                    "name": o.name,
+                    "fields": o.fields,
+                })).collect::<Vec<_>>(),
+            });
+            w(
+                out,
+                serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?,
+            )
+        }
+        OutputFormat::Text => {
+            match ledger.operation.as_ref() {
+                Some(op) => {
+                    let p = op.progress();
+                    w(
+                        out,
+                        format!(
+                            "operation {} ({}): {} ({} of {} steps done)",
+                            op.id,
+                            describe(op),
+                            op.status.as_str(),
+                            p.done,
+                            p.total
+                        ),
+                    )?;
+                    if let Some(r) = &op.pause_reason {
+                        w(out, format!("  paused: {}", terminal_safe(r)))?;
+                    }
+                    if let Some(c) = &op.checkpoint {
+                        w(
+                            out,
+                            format!(
+                                "  checkpoint {}%: {} of {} done, {}",
+                                c.percent,
+                                c.done,
+                                c.total,
+                                c.verdict.as_str()
+                            ),
+                        )?;
+                    }
+                    if let Some(to) = op.rollback_to {
+                        w(out, format!("  rolls back to revision {to} if it fails"))?;
+                    }
+                }
+                None => w(out, "no operation yet".into())?,
+            }
+            match snap.revision {
+                Some(r) => w(out, format!("fleet file: revision {r}"))?,
+                None => w(out, "fleet file: not seen by a step yet".into())?,
+            }
+            if outdated.is_empty() {
+                w(out, "every active instance matches the fleet file".into())
+            } else {
+                w(
+                    out,
+                    format!(
+                        "{} instance(s) differ from the fleet file (`fleetctl rollout` replaces them):",
+                        outdated.len()
+                    ),
+                )?;
+                for o in &outdated {
+                    w(
+                        out,
+                        format!(
+                            "  {}: {}",
+                            name_of(&ledger, &o.instance),
+                            terminal_safe(&o.fields.join(", "))
+                        ),
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `rollout history`: the kept revisions (digests and changed fields, never the launch
+/// details) and the finished operations, newest first.
+pub async fn rollout_history(global: &GlobalArgs, out: &mut dyn Write) -> Result<(), Error> {
+    let ctx = open(global).await?;
+    let (ledger, _) = ops::load(&ctx).await?;
+    let h = fleetctl_core::metrics::rollout_history(&ctx.config, &ledger);
+    let w = |out: &mut dyn Write, line: String| writeln!(out, "{line}").map_err(Error::Output);
+    match global.output {
+        OutputFormat::Json => w(
+            out,
+            serde_json::to_string_pretty(&h).map_err(|e| Error::Internal(e.to_string()))?,
+        ),
+        OutputFormat::Text => {
+            w(
+                out,
+                "REVISION  DIGEST            SEEN                  INSTANCES  CHANGED".into(),
+            )?;
+            for r in &h.revisions {
+                w(
+                    out,
+                    format!(
+                        "{:<9} {:<17} {:<21} {:<10} {}{}",
+                        r.number,
+                        r.digest,
+                        r.seen,
+                        r.instances,
+                        terminal_safe(&r.changed.join(", ")),
+                        if r.current { " (fleet file)" } else { "" }
+                    ),
+                )?;
+            }
+            w(out, String::new())?;
+            w(out, "operations, newest first:".into())?;
+            if h.operations.is_empty() {
+                w(out, "  none yet".into())?;
+            }
+            for o in &h.operations {
+                let what = match &o.update {
+                    Some(u) => format!("{} ({u})", kind_word(o.kind)),
+                    None => kind_word(o.kind).to_string(),
+                };
+                let door = match (&o.door, &o.who) {
+                    (Some(d), Some(who)) => format!("{d}, {}", terminal_safe(who)),
+                    (Some(d), None) => d.clone(),
+                    _ => "-".into(),
+                };
+                w(
+                    out,
+                    format!(
+                        "  {} {what}: {} by {door}, revision {}, {} launched, {} removed, {} .. {}{}",
+                        o.id,
+                        serde_json::to_value(o.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default(),
+                        o.revision.map_or("-".to_string(), |r| r.to_string()),
+                        o.launched,
+                        o.removed,
+                        o.started,
+                        o.finished.as_deref().unwrap_or("-"),
+                        o.error
+                            .as_deref()
+                            .map(|e| format!(": {}", terminal_safe(e)))
+                            .unwrap_or_default()
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn kind_word(k: fleetctl_api::metrics::OperationKind) -> &'static str {
+    match k {
+        fleetctl_api::metrics::OperationKind::Scale => "scale",
+        fleetctl_api::metrics::OperationKind::RollingRestart => "rolling_restart",
+        fleetctl_api::metrics::OperationKind::SyncState => "sync_state",
     }
 }
 

@@ -1,6 +1,8 @@
 //! The control actions: what each sends, which need a confirmation, and sending them.
 
-use fleetctl_api::http::{Accepted, PauseRequest, RollingRestartRequest, ScaleRequest};
+use fleetctl_api::http::{
+    Accepted, PauseRequest, RollingRestartRequest, RolloutRequest, ScaleRequest, UndoRequest,
+};
 use fleetctl_api::metrics::{MetricsSnapshot, OperationKind, Strategy};
 use leptos::prelude::*;
 
@@ -15,6 +17,11 @@ pub enum Action {
     Scale(u32),
     /// `POST /rolling-restart`, with a strategy or the fleet file's.
     RollingRestart(Option<Strategy>),
+    /// `POST /rollout`: replace the instances whose launch details differ from the fleet
+    /// file's.
+    Rollout,
+    /// `POST /rollout/undo`: a rolling update back to the revision before the fleet file's.
+    Undo,
     /// `POST /sync-state`.
     SyncState,
     /// `POST /pause`.
@@ -33,6 +40,8 @@ impl Action {
             Action::RollingRestart(strategy) => {
                 ("rolling-restart", json(&RollingRestartRequest { strategy }))
             }
+            Action::Rollout => ("rollout", json(&RolloutRequest { dry_run: false })),
+            Action::Undo => ("rollout/undo", json(&UndoRequest { to_revision: None })),
             Action::SyncState => ("sync-state", "{}".to_string()),
             Action::Pause => ("pause", json(&PauseRequest::default())),
             Action::Resume => ("resume", "{}".to_string()),
@@ -51,6 +60,8 @@ impl Action {
             Action::RollingRestart(Some(Strategy::Reboot)) => {
                 "Rolling restart (reboot)".to_string()
             }
+            Action::Rollout => "Roll out".to_string(),
+            Action::Undo => "Undo rollout".to_string(),
             Action::SyncState => "Sync state".to_string(),
             Action::Pause => "Pause".to_string(),
             Action::Resume => "Resume".to_string(),
@@ -86,7 +97,8 @@ pub fn scale_reference(s: &MetricsSnapshot) -> u32 {
 }
 
 /// The question to ask before `action`, when it destroys something: a scale-down (it
-/// terminates instances) or an abort.
+/// terminates instances), a rolling update or its undo (they replace instances), or an
+/// abort.
 pub fn confirmation(action: Action, s: Option<&MetricsSnapshot>) -> Option<String> {
     match action {
         Action::Scale(desired) => {
@@ -100,6 +112,29 @@ pub fn confirmation(action: Action, s: Option<&MetricsSnapshot>) -> Option<Strin
                 )
             })
         }
+        Action::Rollout => {
+            let s = s?;
+            let n = s.outdated;
+            let to = s
+                .revision
+                .map(|r| format!(" to revision {r}"))
+                .unwrap_or_default();
+            Some(if n == 0 {
+                format!("Roll out{to}? No instance is outdated: nothing will be replaced.")
+            } else {
+                format!(
+                    "Roll out{to}? {n} outdated instance{} will be replaced one surge at a \
+                     time, each drained before it is terminated.",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+        }
+        Action::Undo => Some(
+            "Undo the rollout? The fleet goes back to the launch details of the revision before \
+             the fleet file's: every instance launched from another revision is replaced, each \
+             drained before it is terminated."
+                .to_string(),
+        ),
         Action::Abort => Some(
             "Abort the operation? No new steps start; steps in flight finish, then it ends as \
              cancelled. It cannot be resumed."

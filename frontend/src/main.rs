@@ -51,6 +51,7 @@ fn App() -> impl IntoView {
                 <div class="primary">
                     <ui::Operation />
                     <ui::Grid />
+                    <ui::History />
                 </div>
                 <div class="secondary">
                     <ui::Controls />

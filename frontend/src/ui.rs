@@ -4,7 +4,8 @@
 use fleetctl_api::badges::{self, Badge, Tone};
 use fleetctl_api::http::MAX_DESIRED;
 use fleetctl_api::metrics::{
-    EventEntry, EventLevel, InstanceRow, MetricsSnapshot, OperationKind, OperationStatus, Strategy,
+    EventEntry, EventLevel, HistoryEntry, InstanceRow, MetricsSnapshot, OperationKind,
+    OperationStatus, RolloutState, Strategy,
 };
 use leptos::html;
 use leptos::prelude::*;
@@ -187,13 +188,48 @@ fn badge(b: Badge) -> impl IntoView {
 fn operation_title(s: &MetricsSnapshot) -> String {
     match s.operation {
         Some(OperationKind::Scale) => format!("Scale to {}", s.target_total),
-        Some(OperationKind::RollingRestart) => match s.strategy {
-            Some(Strategy::Reboot) => "Rolling restart (reboot)".to_string(),
+        Some(OperationKind::RollingRestart) => match (s.rollout.as_ref(), s.strategy) {
+            (Some(r), _) if r.update.is_some() => update_title(r),
+            (_, Some(Strategy::Reboot)) => "Rolling restart (reboot)".to_string(),
             _ => "Rolling restart (replace)".to_string(),
         },
         Some(OperationKind::SyncState) => "Sync state".to_string(),
         None => "No operation".to_string(),
     }
+}
+
+/// A rolling update's title: what kind (rollout, undo, rollback) and to which revision.
+fn update_title(r: &RolloutState) -> String {
+    let what = match r.update.as_deref() {
+        Some("undo") => "Undo",
+        Some("rollback") => "Rollback",
+        _ => "Rolling update",
+    };
+    match r.revision {
+        Some(n) => format!("{what} to revision {n}"),
+        None => what.to_string(),
+    }
+}
+
+/// A checkpoint in words: where it is and what it waits for.
+fn checkpoint_text(r: &RolloutState) -> Option<String> {
+    let c = r.checkpoint.as_ref()?;
+    let wait = if c.wait == "resume" {
+        "waits for Resume".to_string()
+    } else {
+        format!("bakes {} s with every backend healthy", c.wait)
+    };
+    let verdict = match c.verdict.as_str() {
+        "waiting" => format!("waiting: {wait}"),
+        "resumed" => "resumed".to_string(),
+        "healthy" => "passed: healthy through the bake".to_string(),
+        "unhealthy" => "a backend was unhealthy during the bake: paused".to_string(),
+        other => other.to_string(),
+    };
+    Some(format!(
+        "Checkpoint {}%: {} of {} done · {verdict}",
+        c.percent, c.done, c.total
+    ))
 }
 
 /// How far an operation is: (done, of, what is counted); `None` when it has no count.
@@ -260,6 +296,34 @@ fn operation_body(app: AppState, s: MetricsSnapshot) -> AnyView {
         None => ().into_any(),
     };
     let waiting = s.waiting_on.clone();
+    let rollout = s.rollout.clone().filter(|r| r.update.is_some());
+    let checkpoints = rollout
+        .as_ref()
+        .filter(|r| !r.checkpoints.is_empty())
+        .map(|r| {
+            let list = r
+                .checkpoints
+                .iter()
+                .map(|p| format!("{p}%"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "Checkpoints {list}: {} of {} passed",
+                r.checkpoints_passed,
+                r.checkpoints.len()
+            )
+        });
+    let checkpoint = rollout.as_ref().and_then(checkpoint_text);
+    let rollback = rollout
+        .as_ref()
+        .and_then(|r| match (&r.rolls_back, &r.rollback_reason) {
+            (Some(of), Some(why)) => Some(format!("Rolls back {of}: {why}")),
+            (Some(of), None) => Some(format!("Rolls back {of}")),
+            (None, Some(why)) => Some(format!("Rolled back: {why}")),
+            (None, None) => r
+                .rollback_to
+                .map(|to| format!("On failure it rolls back to revision {to}")),
+        });
     view! {
         <p id="op-title" class="op-title">
             <strong>{title}</strong>
@@ -273,6 +337,9 @@ fn operation_body(app: AppState, s: MetricsSnapshot) -> AnyView {
             {(!active).then_some(" ago")}
             " · updated " <span id="op-updated">{age}</span> " ago"
         </p>
+        {checkpoints.map(|t| view! { <p id="op-checkpoints" class="muted">{t}</p> })}
+        {checkpoint.map(|t| view! { <p id="op-checkpoint">{t}</p> })}
+        {rollback.map(|t| view! { <p id="op-rollback">{t}</p> })}
         {s.error.clone().filter(|_| status != OperationStatus::Paused).map(|e| view! {
             <p id="op-error" class="error-text">{format!("Error: {e}")}</p>
         })}
@@ -335,6 +402,14 @@ pub fn Controls() -> impl IntoView {
         ev.prevent_default();
         request(app, Action::RollingRestart(strategy.get_untracked()));
     };
+    let rollout_label = move || {
+        let n = app.snapshot.with(|s| s.as_ref().map_or(0, |s| s.outdated));
+        match n {
+            0 => "Roll out".to_string(),
+            1 => "Roll out (1 outdated)".to_string(),
+            n => format!("Roll out ({n} outdated)"),
+        }
+    };
     let placeholder = move || {
         app.snapshot
             .with(|s| s.as_ref().map(|s| actions::scale_reference(s).to_string()))
@@ -369,6 +444,10 @@ pub fn Controls() -> impl IntoView {
                 </select>
                 <button type="submit" id="rolling-restart">"Rolling restart"</button>
             </form>
+            <div class="buttons" role="group" aria-label="Rolling update">
+                <button type="button" id="rollout" on:click=move |_| request(app, Action::Rollout)>{rollout_label}</button>
+                <button type="button" id="rollout-undo" on:click=move |_| request(app, Action::Undo)>"Undo rollout"</button>
+            </div>
             <div class="buttons" role="group" aria-label="Operation">
                 <button type="button" id="sync-state" on:click=move |_| request(app, Action::SyncState)>"Sync state"</button>
                 <button type="button" id="pause" disabled=move || !running() on:click=move |_| request(app, Action::Pause)>"Pause"</button>
@@ -417,6 +496,7 @@ pub fn Grid() -> impl IntoView {
                             <th scope="col">"Private IP"</th>
                             <th scope="col">"LB backend"</th>
                             <th scope="col">"Age"</th>
+                            <th scope="col">"Launch details"</th>
                             <th scope="col">"Activity"</th>
                         </tr>
                     </thead>
@@ -448,15 +528,99 @@ fn row(app: AppState, r: InstanceRow) -> impl IntoView {
         };
         view! { {a.text} <span class="muted">{for_how_long}</span> }
     });
+    let (details, details_class) = if r.outdated.is_empty() {
+        ("current".to_string(), "details details-current")
+    } else if r.outdated.iter().any(|f| f == "unknown") {
+        (
+            "outdated: launched before fleetctl kept launch details".to_string(),
+            "details details-outdated",
+        )
+    } else {
+        (
+            format!("outdated: {}", r.outdated.join(", ")),
+            "details details-outdated",
+        )
+    };
     view! {
-        <tr data-id=r.id.clone() data-name=r.name.clone() data-state=r.state.clone()>
+        <tr data-id=r.id.clone() data-outdated=(!r.outdated.is_empty()).to_string() data-name=r.name.clone() data-state=r.state.clone()>
             <th scope="row" data-label="Name">{r.name.clone()}</th>
             <td data-label="Group">{r.group.clone()}</td>
             <td data-label="State"><span class=format!("state state-{}", r.state)>{r.state.clone()}</span></td>
             <td data-label="Private IP">{r.private_ip.clone().unwrap_or_else(|| "—".to_string())}</td>
             <td data-label="LB backend" class=format!("backend backend-{backend}")>{backend.clone()}</td>
             <td data-label="Age" class="nowrap">{age}</td>
+            <td data-label="Launch details" class=details_class>{details}</td>
             <td data-label="Activity" class="activity">{activity}</td>
+        </tr>
+    }
+}
+
+/// The last finished operations, newest first: what, how it ended, who asked through which
+/// door, the revision, what it launched and removed.
+#[component]
+pub fn History() -> impl IntoView {
+    let app = use_app();
+    let rows = move || {
+        app.snapshot
+            .with(|s| s.as_ref().map(|s| s.history.clone()).unwrap_or_default())
+    };
+    view! {
+        <section id="history" class="card" aria-labelledby="history-h">
+            <h2 id="history-h">"History"</h2>
+            <div class="table-wrap">
+                <table id="history-table">
+                    <thead>
+                        <tr>
+                            <th scope="col">"Operation"</th>
+                            <th scope="col">"Outcome"</th>
+                            <th scope="col">"Asked through"</th>
+                            <th scope="col">"Revision"</th>
+                            <th scope="col">"Launched / removed"</th>
+                            <th scope="col">"Finished"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {move || rows().into_iter().map(|h| history_row(app, h)).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            {move || rows().is_empty().then(|| view! { <p id="no-history" class="muted">"No finished operation yet."</p> })}
+        </section>
+    }
+}
+
+fn history_row(app: AppState, h: HistoryEntry) -> impl IntoView {
+    let what = match (h.kind, h.update.as_deref()) {
+        (OperationKind::RollingRestart, Some("undo")) => "Undo".to_string(),
+        (OperationKind::RollingRestart, Some("rollback")) => "Rollback".to_string(),
+        (OperationKind::RollingRestart, Some(_)) => "Rolling update".to_string(),
+        (OperationKind::RollingRestart, None) => "Rolling restart".to_string(),
+        (OperationKind::Scale, _) => "Scale".to_string(),
+        (OperationKind::SyncState, _) => "Sync state".to_string(),
+    };
+    let status = wire_name(&h.status);
+    let door = match (h.door.as_deref(), h.who.as_deref()) {
+        (Some(d), Some(w)) => format!("{} ({w})", d.replace('_', " ")),
+        (Some(d), None) => d.replace('_', " "),
+        (None, _) => "—".to_string(),
+    };
+    let finished = h.finished.clone().unwrap_or_else(|| h.started.clone());
+    let ago = move || {
+        app.since(&finished)
+            .map(|ms| format!("{} ago", time::duration(ms)))
+            .unwrap_or_default()
+    };
+    view! {
+        <tr data-id=h.id.clone() data-status=status.clone()>
+            <th scope="row" data-label="Operation">{what}</th>
+            <td data-label="Outcome">
+                <span class=format!("status status-{status}")>{status.replace('_', " ")}</span>
+                {h.error.clone().map(|e| view! { <span class="muted">{format!(": {e}")}</span> })}
+            </td>
+            <td data-label="Asked through">{door}</td>
+            <td data-label="Revision">{h.revision.map_or_else(|| "—".to_string(), |r| r.to_string())}</td>
+            <td data-label="Launched / removed">{format!("{} / {}", h.launched, h.removed)}</td>
+            <td data-label="Finished" class="nowrap">{ago}</td>
         </tr>
     }
 }

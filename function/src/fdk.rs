@@ -10,9 +10,10 @@
 //!   * an HTTP invocation (API Gateway: `Fn-Http-Method`, `Fn-Http-Request-Url` relative or
 //!     absolute, `Fn-Http-H-*`) becomes that method, path and headers;
 //!   * any other invocation (a schedule's empty call, an OCI Events delivery, a Notifications
-//!     message) becomes `POST /reconcile` with an empty body and the configured
-//!     [`FnConfig::invoke_headers`] (the platform's own invocation path carries no bearer
-//!     token); a CloudEvents body is logged (type, resource id) and kept as [`FnEvent`];
+//!     message) becomes `POST /reconcile` with an empty body; a CloudEvents body is logged
+//!     (type, resource id) and kept as [`FnEvent`]. The platform's own invocation path carries
+//!     no bearer token: the router adds one with [`InvokeHeaders`] (a layer of the router, so
+//!     that the token can be known after the socket already serves);
 //!   * `Fn-Deadline` becomes the [`Deadline`] extension; a deadline already past answers 504
 //!     without calling the router, and a router still busy at the deadline is abandoned (504);
 //!   * the socket answer is 200 with the real status in `Fn-Http-Status` and the real headers
@@ -155,14 +156,10 @@ pub struct FnCall {
     pub kind: InvocationKind,
 }
 
-/// How the adapter maps calls.
+/// How the adapter maps calls: everything it needs is in the environment, so it is known
+/// before the socket is bound.
 #[derive(Debug, Clone)]
 pub struct FnConfig {
-    /// Added to the internal request of a non-HTTP invocation, e.g.
-    /// `Authorization: Bearer <token>`, so the router's auth is satisfied by the platform's
-    /// own invocation path (whoever may invoke the function may run a step). Never added to
-    /// HTTP invocations: those carry their client's own credentials.
-    pub invoke_headers: HeaderMap,
     /// Removed from the front of `Fn-Http-Request-Url`'s path (API Gateway sends the
     /// deployment's path prefix, e.g. `/fleet`), when the path starts with it.
     pub path_prefix: Option<String>,
@@ -172,22 +169,16 @@ pub struct FnConfig {
 }
 
 impl FnConfig {
-    /// No invoke headers, no path prefix, no log framing.
+    /// No path prefix, no log framing.
     pub fn new() -> Self {
         Self {
-            invoke_headers: HeaderMap::new(),
             path_prefix: None,
             log_frame: None,
         }
     }
 
-    /// Reads `FLEETCTL_PATH_PREFIX`, `FN_LOGFRAME_NAME` and `FN_LOGFRAME_HDR` through `var`;
-    /// with the variable `token_env` names set (the fleet file's `spec.api.tokenEnv`,
-    /// `FLEETCTL_API_TOKEN` by default), non-HTTP invocations carry it as a bearer token.
-    ///
-    /// # Errors
-    /// A token that cannot be a header value (the message does not include it).
-    pub fn from_env(token_env: &str, var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// Reads `FLEETCTL_PATH_PREFIX`, `FN_LOGFRAME_NAME` and `FN_LOGFRAME_HDR` through `var`.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Self {
         let mut config = FnConfig::new();
         let non_empty = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         config.path_prefix = non_empty("FLEETCTL_PATH_PREFIX");
@@ -196,26 +187,63 @@ impl FnConfig {
         {
             config.log_frame = Some((name, header));
         }
-        if let Some(token) = non_empty(token_env) {
-            config = config
-                .bearer(token.trim())
-                .map_err(|e| format!("{token_env}: {e}"))?;
-        }
-        Ok(config)
+        config
     }
+}
 
-    /// Adds `Authorization: Bearer <token>` to the internal requests of non-HTTP invocations.
+/// Headers added to the request of every non-HTTP invocation (an [`FnCall`] of another kind
+/// than [`InvocationKind::Http`]), e.g. `Authorization: Bearer <token>`, so that the router's
+/// auth is satisfied by the platform's own invocation path (whoever may invoke the function
+/// may run a step). Never added to HTTP invocations: those carry their client's own
+/// credentials. A layer of the router ([`add_invoke_headers`]) rather than part of
+/// [`FnConfig`]: the token is named by the fleet file, which is read while the socket already
+/// serves.
+#[derive(Debug, Clone, Default)]
+pub struct InvokeHeaders(HeaderMap);
+
+impl InvokeHeaders {
+    /// `Authorization: Bearer <token>`, marked sensitive.
     ///
     /// # Errors
     /// A token that cannot be a header value (the message does not include it).
-    pub fn bearer(mut self, token: &str) -> Result<Self, String> {
+    pub fn bearer(token: &str) -> Result<Self, String> {
         let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| "the API token has characters a header cannot carry".to_string())?;
         value.set_sensitive(true);
-        self.invoke_headers
-            .insert(http::header::AUTHORIZATION, value);
-        Ok(self)
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, value);
+        Ok(Self(headers))
     }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.0
+    }
+
+    /// Adds the headers to `req` when it is a non-HTTP invocation (replacing any of the same
+    /// name); leaves every other request alone.
+    pub fn apply<B>(&self, req: &mut Request<B>) {
+        let platform = req
+            .extensions()
+            .get::<FnCall>()
+            .is_some_and(|c| c.kind != InvocationKind::Http);
+        if platform {
+            for (name, value) in &self.0 {
+                req.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// The middleware of [`InvokeHeaders`]:
+/// `router.layer(axum::middleware::from_fn_with_state(headers, add_invoke_headers))`.
+pub async fn add_invoke_headers(
+    axum::extract::State(headers): axum::extract::State<InvokeHeaders>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    headers.apply(&mut req);
+    next.run(req).await
 }
 
 impl Default for FnConfig {
@@ -337,7 +365,7 @@ where
     let decoded = if is_http {
         decode_http(req, config)
     } else {
-        decode_invocation(req, config).await
+        decode_invocation(req).await
     };
     let mut inner_req = match decoded {
         Ok(r) => r,
@@ -417,9 +445,9 @@ fn decode_http(req: Request<Body>, config: &FnConfig) -> Result<Request<Body>, S
     Ok(out)
 }
 
-/// A non-HTTP invocation: `POST /reconcile` with an empty body, the configured invoke
-/// headers, and the CloudEvents summary when the body is one.
-async fn decode_invocation(req: Request<Body>, config: &FnConfig) -> Result<Request<Body>, String> {
+/// A non-HTTP invocation: `POST /reconcile` with an empty body and the CloudEvents summary
+/// when the body is one (the router adds its [`InvokeHeaders`]).
+async fn decode_invocation(req: Request<Body>) -> Result<Request<Body>, String> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
@@ -447,7 +475,6 @@ async fn decode_invocation(req: Request<Body>, config: &FnConfig) -> Result<Requ
     let headers = builder
         .headers_mut()
         .ok_or_else(|| "cannot build the request".to_string())?;
-    headers.extend(config.invoke_headers.clone());
     headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     let mut out = builder
         .body(Body::empty())

@@ -349,10 +349,15 @@ pub type BuildApp = Arc<
 /// router is built once, with no fleet. When the fleet cannot be had, the answer is 503 with
 /// `{"message": ...}` naming the fleet file and what is wrong with it (no secret is in it:
 /// problems quote the fleet file, which holds none, and OCI errors carry ids only).
+///
+/// `GET /healthz` is answered by [`crate::health_router`] without reading the fleet file or
+/// opening the fleet: it says the process answers, and a health check must stay cheap
+/// (the first request of a cold start, a load balancer's probe).
 #[derive(Clone)]
 pub struct FleetApp {
     source: Option<Arc<FleetSource>>,
     build: BuildApp,
+    health: axum::Router,
     /// The router built for a generation of the fleet file. An async mutex: building opens
     /// the fleet (credentials, the store), and concurrent requests wait for one build.
     built: Arc<tokio::sync::Mutex<Option<(u64, axum::Router)>>>,
@@ -371,6 +376,7 @@ impl FleetApp {
         Self {
             source,
             build,
+            health: crate::health_router(),
             built: Arc::default(),
         }
     }
@@ -415,6 +421,9 @@ impl tower::Service<axum::extract::Request> for FleetApp {
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
         use tower::ServiceExt as _;
+        if crate::is_health_check(&req) {
+            return Box::pin(self.health.clone().oneshot(req));
+        }
         let app = self.clone();
         Box::pin(async move {
             match app.router().await {
@@ -435,6 +444,98 @@ impl tower::Service<axum::extract::Request> for FleetApp {
 
 use axum::response::IntoResponse as _;
 
+/// The application of a process that serves before it has read its fleet file (the Fn
+/// adapter: the platform's first call should not wait for it): `GET /healthz`
+/// ([`crate::health_router`]) is answered at once; every other request waits until
+/// [`Starter::ready`] hands over the application and is then served by it, or is answered
+/// 503 when the start failed (the [`Starter`] was dropped; the process is then exiting).
+#[derive(Clone)]
+pub struct StartingApp {
+    health: axum::Router,
+    app: tokio::sync::watch::Receiver<Option<axum::Router>>,
+}
+
+impl std::fmt::Debug for StartingApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartingApp")
+            .field("started", &self.app.borrow().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hands the started application to its [`StartingApp`]; dropped without it, the start
+/// failed.
+#[derive(Debug)]
+pub struct Starter(tokio::sync::watch::Sender<Option<axum::Router>>);
+
+impl Starter {
+    /// From now on every request goes to `app`.
+    pub fn ready(self, app: axum::Router) {
+        self.0.send_replace(Some(app));
+    }
+}
+
+impl StartingApp {
+    /// An application not started yet, and what starts it.
+    pub fn new() -> (StartingApp, Starter) {
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let app = StartingApp {
+            health: crate::health_router(),
+            app: rx,
+        };
+        (app, Starter(tx))
+    }
+
+    /// This application as a router (everything goes to it as a fallback), for the Fn adapter
+    /// or `axum::serve`.
+    pub fn into_router(self) -> axum::Router {
+        axum::Router::new().fallback_service(self)
+    }
+}
+
+impl tower::Service<axum::extract::Request> for StartingApp {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: axum::extract::Request) -> Self::Future {
+        use tower::ServiceExt as _;
+        let started = self.app.borrow().clone();
+        if let Some(app) = started {
+            return Box::pin(app.oneshot(req));
+        }
+        if crate::is_health_check(&req) {
+            return Box::pin(self.health.clone().oneshot(req));
+        }
+        let mut rx = self.app.clone();
+        Box::pin(async move {
+            let started = rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|app| app.clone());
+            match started {
+                Some(app) => app.oneshot(req).await,
+                None => {
+                    let body = serde_json::json!({
+                        "message": "the function could not start; its log says why"
+                    });
+                    Ok((http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response())
+                }
+            }
+        })
+    }
+}
+
 /// Why [`FleetApp`] has no router to answer with.
 enum AppError {
     /// The fleet file cannot be read or is invalid.
@@ -453,4 +554,102 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn get(path: &str) -> Request<Body> {
+        Request::get(path).body(Body::empty()).unwrap()
+    }
+
+    async fn body(response: axum::response::Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn app() -> axum::Router {
+        axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"from": "app"})) }),
+        )
+    }
+
+    #[tokio::test]
+    async fn health_is_answered_before_the_start_and_other_requests_wait_for_it() {
+        let (starting, starter) = StartingApp::new();
+        let router = starting.into_router();
+        let health = router.clone().oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        assert!(health.headers().contains_key("x-request-id"));
+        assert_eq!(body(health).await["status"], "ok");
+        // HEAD too; another method or path is not a health check.
+        let head = Request::head("/healthz").body(Body::empty()).unwrap();
+        assert_eq!(
+            router.clone().oneshot(head).await.unwrap().status(),
+            StatusCode::OK
+        );
+        let post = Request::post("/healthz").body(Body::empty()).unwrap();
+        let waiting = tokio::spawn(router.clone().oneshot(post));
+        let metrics = tokio::spawn(router.clone().oneshot(get("/metrics")));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!metrics.is_finished(), "answered before the start");
+        starter.ready(app());
+        let metrics = metrics.await.unwrap().unwrap();
+        assert_eq!(metrics.status(), StatusCode::OK);
+        assert_eq!(body(metrics).await["from"], "app");
+        // Waited, then served by the started app, which has no such route.
+        let post = waiting.await.unwrap().unwrap();
+        assert_eq!(post.status(), StatusCode::NOT_FOUND);
+        // After the start, everything goes to the app (here: it has no /healthz).
+        let health = router.oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_failed_start_answers_503_and_health_still_answers() {
+        let (starting, starter) = StartingApp::new();
+        let router = starting.into_router();
+        let waiting = tokio::spawn(router.clone().oneshot(get("/metrics")));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(starter);
+        let answer = waiting.await.unwrap().unwrap();
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            body(answer).await["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not start")
+        );
+        let later = router.clone().oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(later.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let health = router.oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_fleet_app_answers_health_without_its_fleet() {
+        let build: BuildApp = Arc::new(|_| Box::pin(async { Err("never built".to_string()) }));
+        let missing = FleetLocation::File(PathBuf::from("/nonexistent/fleet.yaml"));
+        let options = SourceOptions {
+            auth: None,
+            overrides: Overrides::new(fleetctl_core::env::Env::from_process()),
+            refresh_every: REFRESH_EVERY,
+        };
+        let source = FleetSource::open(missing, options).await.unwrap();
+        let router = FleetApp::new(Some(Arc::new(source)), build).into_router();
+        let health = router.clone().oneshot(get("/healthz")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK);
+        let metrics = router.oneshot(get("/metrics")).await.unwrap();
+        assert_eq!(metrics.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
 }

@@ -9,21 +9,24 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fleetctl_api::http::{
-    Accepted, ErrorBody, ErrorCode, Health, MAX_DESIRED, MAX_REASON_CHARS, PauseRequest,
-    ReconcileReport, RollingRestartRequest, ScaleRequest, SyncStateRequest,
+    Accepted, ErrorBody, ErrorCode, Health, MAX_DESIRED, MAX_REASON_CHARS, OutdatedInstance,
+    PauseRequest, ReconcileReport, RollingRestartRequest, RolloutPlan, RolloutRequest,
+    ScaleRequest, SyncStateRequest, UndoRequest,
 };
 use fleetctl_api::metrics::{
-    ControlStatus, EventHistory, MetricsSnapshot, OperationStatus as ApiStatus, Strategy,
+    ControlStatus, EventHistory, MetricsSnapshot, OperationStatus as ApiStatus, RolloutHistory,
+    Strategy,
 };
 use fleetctl_api::status::FleetStatus;
 use fleetctl_core::config::RolloutStrategy;
 use fleetctl_core::ops;
 use fleetctl_core::plan::{self, Mode};
-use fleetctl_core::store::ledger::{Ledger, OperationKind, OperationStatus};
+use fleetctl_core::store::ledger::{Door, Ledger, OperationKind, OperationStatus, Origin};
 use serde::de::DeserializeOwned;
 
 use crate::StepDeadline;
 use crate::error::ApiError;
+use crate::fdk::FnCall;
 use crate::state::AppState;
 
 /// The largest request body accepted, in bytes.
@@ -142,6 +145,7 @@ pub async fn events(
     ))]
 pub async fn scale(
     State(state): State<AppState>,
+    fn_call: Option<axum::Extension<FnCall>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -159,7 +163,8 @@ pub async fn scale(
         ));
     }
     let desired = request.desired;
-    let (id, ledger) = request_operation(&state, OperationKind::Scale { desired }).await?;
+    let (id, ledger) =
+        request_operation(&state, OperationKind::Scale { desired }, door(&fn_call)).await?;
     accepted(&state, &ledger, id, format!("scale to {desired} queued")).await
 }
 
@@ -180,6 +185,7 @@ pub async fn scale(
     ))]
 pub async fn rolling_restart(
     State(state): State<AppState>,
+    fn_call: Option<axum::Extension<FnCall>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -190,8 +196,104 @@ pub async fn rolling_restart(
         Strategy::Reboot => RolloutStrategy::Reboot,
     });
     let kind = plan::rolling_restart_kind(&state.context().config, strategy);
-    let (id, ledger) = request_operation(&state, kind).await?;
+    let (id, ledger) = request_operation(&state, kind, door(&fn_call)).await?;
     accepted(&state, &ledger, id, "rolling restart started".into()).await
+}
+
+/// `POST /rollout`: a rolling update: replaces only the instances whose launch details
+/// differ from the fleet file's, with the rolling restart's limits, health gating, drain
+/// and failure budget (and the fleet file's checkpoints and rollback policy). With
+/// `dryRun`, answers 200 with the instances it would replace and why, and records nothing.
+#[utoipa::path(post, path = "/rollout", tag = "mutate", security(("bearer" = [])),
+    request_body(content = Option<RolloutRequest>, description = "Optional"),
+    responses(
+        (status = 202, description = "Recorded; the steps carry it out", body = Accepted),
+        (status = 200, description = "`dryRun`: what it would replace", body = RolloutPlan),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 409, description = "Another operation runs (pause or abort it first)",
+            body = ErrorBody),
+        (status = 422, description = "A field is unknown or mistyped", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
+    ))]
+pub async fn rollout(
+    State(state): State<AppState>,
+    fn_call: Option<axum::Extension<FnCall>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.token().check(&headers)?;
+    let request: RolloutRequest = read_json(&headers, body, true).await?.unwrap_or_default();
+    if request.dry_run {
+        let (ledger, _) = ops::load(state.context()).await?;
+        let config = &state.context().config;
+        let replace = plan::outdated(config, &ledger)
+            .into_iter()
+            .map(|o| OutdatedInstance {
+                id: o.instance.to_string(),
+                name: o.name,
+                fields: o.fields,
+            })
+            .collect();
+        let revision = state.view().await?.metrics.revision;
+        return Ok(Json(RolloutPlan { revision, replace }).into_response());
+    }
+    let (id, ledger) = request_operation(&state, plan::rollout_kind(), door(&fn_call)).await?;
+    accepted(&state, &ledger, id, "rolling update started".into()).await
+}
+
+/// `POST /rollout/undo`: a rolling update back to an earlier revision's launch details
+/// (`toRevision`, by default the one before the fleet file's). The fleet file is unchanged:
+/// the instances show as outdated against it until it changes too.
+#[utoipa::path(post, path = "/rollout/undo", tag = "mutate", security(("bearer" = [])),
+    request_body(content = Option<UndoRequest>, description = "Optional"),
+    responses(
+        (status = 202, description = "Recorded; the steps carry it out", body = Accepted),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "No or a wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 409, description = "Another operation runs, or the ledger does not keep the revision",
+            body = ErrorBody),
+        (status = 422, description = "A field is unknown or mistyped", body = ErrorBody),
+        (status = 502, description = "The state store failed", body = ErrorBody),
+    ))]
+pub async fn rollout_undo(
+    State(state): State<AppState>,
+    fn_call: Option<axum::Extension<FnCall>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.token().check(&headers)?;
+    let request: UndoRequest = read_json(&headers, body, true).await?.unwrap_or_default();
+    let config = state.context().config.clone();
+    let origin = Some(Origin::door(door(&fn_call)));
+    let (id, ledger) = ops::update(state.context(), |ledger, now| {
+        let kind = plan::undo_kind(ledger, &config, request.to_revision)?;
+        Ok(plan::request_from(
+            ledger,
+            &config,
+            kind,
+            now,
+            origin.clone(),
+        )?)
+    })
+    .await?;
+    accepted(&state, &ledger, id.to_string(), "undo started".into()).await
+}
+
+/// `GET /rollout/history`: the launch-details revisions the ledger keeps (digests and the
+/// names of the fields that changed, never the details) and the finished operations.
+#[utoipa::path(get, path = "/rollout/history", tag = "read",
+    responses(
+        (status = 200, description = "Revisions and finished operations", body = RolloutHistory),
+        (status = 502, description = "The state store failed", body = ErrorBody),
+    ))]
+pub async fn rollout_history(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let view = state.view().await?;
+    Ok(Json(&view.history).into_response())
 }
 
 /// `POST /sync-state`: brings the ledger up to date with OCI (with `adoptUntagged`, also
@@ -210,6 +312,7 @@ pub async fn rolling_restart(
     ))]
 pub async fn sync_state(
     State(state): State<AppState>,
+    fn_call: Option<axum::Extension<FnCall>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -218,7 +321,7 @@ pub async fn sync_state(
     let kind = OperationKind::SyncState {
         adopt_untagged: request.adopt_untagged,
     };
-    let (id, ledger) = request_operation(&state, kind).await?;
+    let (id, ledger) = request_operation(&state, kind, door(&fn_call)).await?;
     accepted(&state, &ledger, id, "sync started".into()).await
 }
 
@@ -522,13 +625,29 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The door a request came through: the function when the Fn adapter relayed it.
+fn door(fn_call: &Option<axum::Extension<FnCall>>) -> Door {
+    if fn_call.is_some() {
+        Door::Function
+    } else {
+        Door::Api
+    }
+}
+
 async fn request_operation(
     state: &AppState,
     kind: OperationKind,
+    door: Door,
 ) -> Result<(String, Ledger), ApiError> {
     let config = state.context().config.clone();
     let (id, ledger) = ops::update(state.context(), |ledger, now| {
-        Ok(plan::request(ledger, &config, kind.clone(), now)?)
+        Ok(plan::request_from(
+            ledger,
+            &config,
+            kind.clone(),
+            now,
+            Some(Origin::door(door)),
+        )?)
     })
     .await?;
     Ok((id.to_string(), ledger))

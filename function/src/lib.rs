@@ -49,3 +49,23 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(layers::request_id))
         .with_state(state)
 }
+
+/// `GET /healthz` alone, with the layers of [`router`] (request id, its log line, panics as
+/// 500): what answers before the fleet is opened, and without opening it
+/// ([`fleet_source::FleetApp`], the Fn adapter's start). The answer is the one [`router`]
+/// gives: it depends on no fleet.
+pub fn health_router() -> Router {
+    Router::new()
+        .route(HEALTH_PATH, axum::routing::get(handlers::healthz))
+        .layer(CatchPanicLayer::custom(layers::panic_response))
+        .layer(axum::middleware::from_fn(layers::request_id))
+}
+
+/// The path of the health check.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// True for the requests [`health_router`] answers: `GET` or `HEAD` of [`HEALTH_PATH`].
+pub fn is_health_check<B>(req: &http::Request<B>) -> bool {
+    req.uri().path() == HEALTH_PATH
+        && matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+}

@@ -1,16 +1,21 @@
 //! `fleetctl-function`: fleetctl's HTTP API, as an OCI Function or in any container.
 //!
 //! - With `FN_LISTENER` set (OCI Functions, `FN_FORMAT=http-stream`): the Fn contract on that
-//!   unix socket ([`fleetctl_function::fdk`]); the socket is bound before anything else, so the
-//!   platform's start timeout is met. Resource principal is the default auth of the client that
-//!   reads an `oci://` fleet file (`FLEETCTL_AUTH` overrides it).
+//!   unix socket ([`fleetctl_function::fdk`]); the socket is bound and served before anything
+//!   else, so the platform's start timeout is met and its first call is not kept waiting:
+//!   `GET /healthz` is answered at once, other calls wait for the fleet file, which is read
+//!   meanwhile ([`fleetctl_function::fleet_source::StartingApp`]). Resource principal is the
+//!   default auth of the client that reads an `oci://` fleet file (`FLEETCTL_AUTH` overrides
+//!   it).
 //! - Without it: HTTP on `--listen ADDR`, else `$PORT` on 0.0.0.0 (container convention),
 //!   else 127.0.0.1:8080.
 //!
 //! The fleet file: `FLEETCTL_CONFIG` (a path, or `oci://bucket@namespace/object`), read at
 //! start (a bad one stops the process) and again when it changes
-//! ([`fleetctl_function::fleet_source`]). Logs: JSON lines on stderr when it is not a terminal
-//! (OCI Logging ingests them), text otherwise (`FLEETCTL_LOG_FORMAT=json|text` forces one).
+//! ([`fleetctl_function::fleet_source`]); the fleet is opened (credentials, the HTTPS client,
+//! the store) on the first request that needs it, never for `GET /healthz`. Logs: JSON lines
+//! on stderr when it is not a terminal (OCI Logging ingests them), text otherwise
+//! (`FLEETCTL_LOG_FORMAT=json|text` forces one).
 //!
 //! Exit codes as fleetctl's: 1 for a bad argument, environment or fleet file; 2 when the
 //! socket or port cannot be bound, the fleet file cannot be read, or the server fails.
@@ -24,9 +29,10 @@ use fleetctl_core::env::Env;
 use fleetctl_core::fleet::Fleet;
 use fleetctl_core::fleet::Overrides;
 use fleetctl_core::oci::AuthMethod;
-use fleetctl_function::fdk::{self, FnConfig, FnListener};
+use fleetctl_function::fdk::{self, FnConfig, FnListener, InvokeHeaders};
 use fleetctl_function::fleet_source::{
-    self, BuildApp, FleetApp, FleetLocation, FleetSource, SourceError, SourceOptions, error_chain,
+    self, BuildApp, FleetApp, FleetLocation, FleetSource, SourceError, SourceOptions, StartingApp,
+    error_chain,
 };
 use fleetctl_function::{ApiToken, AppState, StepDeadline, TokenDigest, TokenOrigin};
 
@@ -144,8 +150,8 @@ async fn fleet_source(fn_mode: bool) -> Result<(Arc<FleetSource>, String), Fatal
 /// The API token: the variable the fleet file names (`spec.api.tokenEnv`), else one made at
 /// random. Over HTTP a made one is printed once on stderr, so its operator can use it; in Fn
 /// mode it is never printed (stderr is the function's log): only the platform's own
-/// schedule and Events invocations carry it ([`FnConfig::bearer`]), and HTTP mutations need
-/// a configured token.
+/// schedule and Events invocations carry it ([`InvokeHeaders`]), and HTTP mutations need a
+/// configured token.
 fn api_token(token_env: &str, fn_mode: bool) -> Result<ApiToken, Fatal> {
     let (token, origin) =
         ApiToken::from_env_or_random(token_env, var(token_env)).map_err(|e| bad(e.to_string()))?;
@@ -185,10 +191,16 @@ fn lease_ttl() -> Result<Option<std::time::Duration>, Fatal> {
 }
 
 /// Opens the fleet of each fleet file generation and serves the router over it: the Fn
-/// deadline of a call, when there is one, bounds `POST /reconcile`'s step.
-fn build_app(token: TokenDigest, lease_ttl: Option<std::time::Duration>) -> BuildApp {
+/// deadline of a call, when there is one, bounds `POST /reconcile`'s step, each step's lease
+/// lasts `lease_ttl` when set, and the platform's own invocations carry `invoke` (in Fn mode).
+fn build_app(
+    token: TokenDigest,
+    lease_ttl: Option<std::time::Duration>,
+    invoke: Option<InvokeHeaders>,
+) -> BuildApp {
     Arc::new(move |current: Option<fleet_source::Current>| {
         let token = token.clone();
+        let invoke = invoke.clone();
         Box::pin(async move {
             let Some(current) = current else {
                 return Err("no fleet file to serve".to_string());
@@ -198,8 +210,15 @@ fn build_app(token: TokenDigest, lease_ttl: Option<std::time::Duration>) -> Buil
             let fleet = Fleet::open(config, overrides)
                 .await
                 .map_err(|e| format!("cannot open the fleet: {}", error_chain(&e)))?;
-            let router = fleetctl_function::router(AppState::new(fleet, token));
-            Ok(router.layer(axum::middleware::from_fn(fn_deadline)))
+            let router = fleetctl_function::router(AppState::new(fleet, token))
+                .layer(axum::middleware::from_fn(fn_deadline));
+            Ok(match invoke {
+                Some(invoke) => router.layer(axum::middleware::from_fn_with_state(
+                    invoke,
+                    fdk::add_invoke_headers,
+                )),
+                None => router,
+            })
         })
     })
 }
@@ -255,17 +274,34 @@ async fn run() -> Result<(), Fatal> {
             runtime = fdk::FDK_RUNTIME,
             "fleetctl-function listening for Fn calls"
         );
-        let (source, token_env) = fleet_source(true).await?;
-        let token = api_token(&token_env, true)?;
-        let config = FnConfig::from_env(&token_env, var)
-            .and_then(|c| c.bearer(token.reveal()))
-            .map_err(bad)?;
-        let app =
-            FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?)).into_router();
-        let service = fdk::FnAdapter::new(app, config);
-        fdk::serve(&listener, service, shutdown_signal())
-            .await
-            .map_err(|e| infra(format!("the Fn socket failed: {e}")))?;
+        // Serve at once; the fleet file is read meanwhile (a bad one still stops the
+        // process), and calls other than `GET /healthz` wait for it.
+        let lease_ttl = lease_ttl()?;
+        let (app, starter) = StartingApp::new();
+        let start = tokio::spawn(async move {
+            let (source, token_env) = fleet_source(true).await?;
+            let token = api_token(&token_env, true)?;
+            let invoke = InvokeHeaders::bearer(token.reveal())
+                .map_err(|e| bad(format!("{token_env}: {e}")))?;
+            let build = build_app(token.digest(), lease_ttl, Some(invoke));
+            starter.ready(FleetApp::new(Some(source), build).into_router());
+            Ok::<(), Fatal>(())
+        });
+        let service = fdk::FnAdapter::new(app.into_router(), FnConfig::from_env(var));
+        let serving = fdk::serve(&listener, service, shutdown_signal());
+        tokio::pin!(serving);
+        let served = tokio::select! {
+            served = &mut serving => served,
+            started = start => {
+                match started {
+                    Ok(Ok(())) => {}
+                    Ok(Err(fatal)) => return Err(fatal),
+                    Err(e) => return Err(infra(format!("the start failed: {e}"))),
+                }
+                serving.await
+            }
+        };
+        served.map_err(|e| infra(format!("the Fn socket failed: {e}")))?;
         return Ok(());
     }
     let addr = listen_addr(&args)?;
@@ -275,7 +311,8 @@ async fn run() -> Result<(), Fatal> {
     tracing::info!(%addr, "fleetctl-function listening");
     let (source, token_env) = fleet_source(false).await?;
     let token = api_token(&token_env, false)?;
-    let app = FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?)).into_router();
+    let app =
+        FleetApp::new(Some(source), build_app(token.digest(), lease_ttl()?, None)).into_router();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -21,8 +21,8 @@ use crate::state::AppState;
     info(
         title = "fleetctl",
         description = "Manage a fleet of OCI compute instances from one YAML file: its status, \
-            metrics and events, and scale, rolling restart, sync, pause, resume, abort and one \
-            bounded reconcile step. Mutations need `Authorization: Bearer <token>`; every error \
+            metrics and events, and scale, rolling restart, rolling update (rollout, undo, \
+            history), sync, pause, resume, abort and one bounded reconcile step. Mutations need `Authorization: Bearer <token>`; every error \
             is `{\"error\": {\"code\", \"message\", \"field\", \"requestId\"}}`. See \
             docs/fleetctl-spec.md, section 6.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -57,6 +57,9 @@ pub(crate) fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(handlers::events))
         .routes(routes!(handlers::scale))
         .routes(routes!(handlers::rolling_restart))
+        .routes(routes!(handlers::rollout))
+        .routes(routes!(handlers::rollout_undo))
+        .routes(routes!(handlers::rollout_history))
         .routes(routes!(handlers::sync_state))
         .routes(routes!(handlers::pause))
         .routes(routes!(handlers::resume))

@@ -50,6 +50,11 @@ pub fn render(m: &MetricsSnapshot, c: &ControlStatus) -> String {
         &one(u32::try_from(m.scale_queue.len()).unwrap_or(u32::MAX)),
     );
     gauge(
+        "fleetctl_outdated_instances",
+        "Active instances whose launch details differ from the fleet file's (what fleetctl rollout replaces).",
+        &one(m.outdated),
+    );
+    gauge(
         "fleetctl_last_step_failed",
         "1 when the last reconcile step of this server failed.",
         &one(u32::from(c.last_error.is_some())),

@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use fleetctl_api::metrics::{ControlStatus, EventHistory, MetricsSnapshot};
+use fleetctl_api::metrics::{ControlStatus, EventHistory, MetricsSnapshot, RolloutHistory};
 use fleetctl_api::status::FleetStatus;
 use fleetctl_core::fleet::Fleet;
 use fleetctl_core::ops::{self, Context, StepError, StepReport};
@@ -40,6 +40,8 @@ pub struct View {
     pub events: EventHistory,
     /// The id of the ledger's newest event (0 when none): the SSE `id:`.
     pub newest_event_id: u64,
+    /// `GET /rollout/history`.
+    pub history: RolloutHistory,
 }
 
 impl View {
@@ -204,6 +206,7 @@ impl AppState {
             ),
             events: fleetctl_core::metrics::events(ledger),
             newest_event_id: ledger.newest_event_id(),
+            history: fleetctl_core::metrics::rollout_history(config, ledger),
         };
         self.0.view.send_if_modified(|current| match current {
             Some(old) if old.same_as(&view) => false,
@@ -251,7 +254,7 @@ impl AppState {
             Err(StepError::Other(e)) => {
                 // The control status says a step failed; the details are in the log only.
                 tracing::warn!(error = %e, "reconcile step failed");
-                self.set_last_error(Some(short_error(e)));
+                self.set_last_error(Some(crate::error::step_error_summary(e)));
                 // The view may show the error; read the ledger for it on the next request.
                 *self.0.read_at.lock().await = None;
             }
@@ -316,16 +319,4 @@ impl AppState {
     pub fn is_shutting_down(&self) -> bool {
         *self.0.shutdown.borrow()
     }
-}
-
-/// A failed step's error for the control status: its class and first line, never its causes
-/// (they can name hosts and request ids, which go to the log).
-fn short_error(e: &fleetctl_core::Error) -> String {
-    let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
-    let mut short: String = first.chars().take(300).collect();
-    if short.len() < first.len() {
-        short.push('…');
-    }
-    short
 }

@@ -18,6 +18,7 @@ use crate::oci::backend_set::BackendSetClient;
 use crate::oci::backends::{LbError, LoadBalancerBackends};
 use crate::oci::compute::{LaunchInstanceDetails, LaunchShapeConfig};
 use crate::oci::{Endpoints, ErrorKind, FleetTags, OciClient, OciError, Principal, Region};
+use crate::store::launch::LaunchSpec;
 
 /// A ready connection: the client (which owns the provider and the endpoints) and who it signs
 /// as. [`crate::fleet::connect`] makes one.
@@ -51,6 +52,48 @@ pub fn auth_settings(fleet: &FleetConfig) -> AuthSettings {
     }
 }
 
+/// The launch details the fleet file sets (see [`crate::store::launch`]): image, shape and
+/// shape config, each group's subnet, metadata, the user's defined and freeform tags.
+pub fn launch_spec(fleet: &FleetConfig) -> LaunchSpec {
+    let spec = &fleet.spec;
+    LaunchSpec {
+        image_id: spec.image_id.clone(),
+        shape: spec.shape.clone(),
+        shape_config: spec.shape_config.map(|c| {
+            serde_json::to_value(LaunchShapeConfig {
+                ocpus: c.ocpus,
+                memory_in_gbs: c.memory_in_gbs,
+            })
+            .unwrap_or(Value::Null)
+        }),
+        subnets: spec
+            .instances
+            .iter()
+            .map(|g| (g.name.clone(), fleet.subnet_for(g).clone()))
+            .collect(),
+        metadata: spec.metadata.clone(),
+        defined_tags: spec
+            .defined_tags
+            .iter()
+            .map(|(ns, kv)| {
+                let values = kv
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = match v {
+                            config::TagValue::String(s) => Value::String(s.clone()),
+                            config::TagValue::Number(n) => Value::Number(n.clone()),
+                            config::TagValue::Bool(b) => Value::Bool(*b),
+                        };
+                        (k.clone(), value)
+                    })
+                    .collect();
+                (ns.clone(), values)
+            })
+            .collect(),
+        freeform_tags: spec.freeform_tags.clone(),
+    }
+}
+
 /// The launch of one instance of `group`: compartment, availability domain, shape and shape
 /// config, image, the group's subnet, metadata, the user's defined tags, and the user's
 /// freeform tags merged with `tags` (fleetctl's keys win). The display name is
@@ -60,44 +103,45 @@ pub fn launch_details(
     group: &InstanceGroup,
     tags: &FleetTags,
 ) -> LaunchInstanceDetails {
+    launch_details_from(fleet, &launch_spec(fleet), group, tags)
+}
+
+/// [`launch_details`] with the launch details of `launch` (a revision the ledger kept, for
+/// an undo or a rollback) instead of the fleet file's; compartment, availability domain and
+/// display name prefix come from the fleet file. A group the revision has no subnet for
+/// (added since) takes the fleet file's.
+pub fn launch_details_from(
+    fleet: &FleetConfig,
+    launch: &LaunchSpec,
+    group: &InstanceGroup,
+    tags: &FleetTags,
+) -> LaunchInstanceDetails {
     let spec = &fleet.spec;
+    let subnet = launch
+        .subnets
+        .get(&group.name)
+        .unwrap_or_else(|| fleet.subnet_for(group))
+        .clone();
     let mut details = LaunchInstanceDetails::new(
         spec.compartment_id.clone(),
         spec.availability_domain.clone(),
-        spec.shape.clone(),
-        spec.image_id.clone(),
-        fleet.subnet_for(group).clone(),
+        launch.shape.clone(),
+        launch.image_id.clone(),
+        subnet,
     );
-    details.shape_config = spec.shape_config.map(|c| LaunchShapeConfig {
-        ocpus: c.ocpus,
-        memory_in_gbs: c.memory_in_gbs,
-    });
+    details.shape_config = launch
+        .shape_config
+        .as_ref()
+        .and_then(|v| serde_json::from_value::<LaunchShapeConfig>(v.clone()).ok());
     details.display_name = Some(format!(
         "{}-{}-{}",
         spec.display_name_prefix.as_str(),
         group.name.as_str(),
         tags.slot()
     ));
-    details.metadata = spec.metadata.clone();
-    details.defined_tags = spec
-        .defined_tags
-        .iter()
-        .map(|(ns, kv)| {
-            let values = kv
-                .iter()
-                .map(|(k, v)| {
-                    let value = match v {
-                        config::TagValue::String(s) => Value::String(s.clone()),
-                        config::TagValue::Number(n) => Value::Number(n.clone()),
-                        config::TagValue::Bool(b) => Value::Bool(*b),
-                    };
-                    (k.clone(), value)
-                })
-                .collect();
-            (ns.clone(), values)
-        })
-        .collect();
-    details.freeform_tags = spec.freeform_tags.clone();
+    details.metadata = launch.metadata.clone();
+    details.defined_tags = launch.defined_tags.clone();
+    details.freeform_tags = launch.freeform_tags.clone();
     details.tag_for_fleet(tags);
     details
 }

@@ -22,18 +22,20 @@
 use std::collections::BTreeMap;
 
 use fleetctl_api::metrics::{
-    Activity, BackendState, ControlStatus, EventEntry, EventHistory, EventLevel, GroupMinimum,
-    InstanceRow, Limits, MetricsSnapshot, OperationKind as ApiKind, OperationStatus as ApiStatus,
-    Phase, Role, SizeDrift, StepAction as ApiAction, Strategy,
+    Activity, BackendState, CheckpointState, ControlStatus, EventEntry, EventHistory, EventLevel,
+    GroupMinimum, HistoryEntry, InstanceRow, Limits, MetricsSnapshot, OperationKind as ApiKind,
+    OperationStatus as ApiStatus, Phase, RevisionEntry, Role, RolloutHistory, RolloutState,
+    SizeDrift, StepAction as ApiAction, Strategy,
 };
 use time::OffsetDateTime;
 
+use crate::cloud;
 use crate::config::{FleetConfig, RolloutStrategy};
 use crate::ids::InstanceId;
 use crate::plan;
 use crate::store::ledger::{
-    self, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus, RecordState, Step,
-    StepAction, StepPhase, StepStatus, Timestamp,
+    self, CheckpointWait, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus,
+    RecordState, StepAction, StepPhase, StepStatus, Timestamp, UpdateReason,
 };
 
 /// The metrics snapshot of `ledger` at `now`; `waiting_on` is what the last step reported it
@@ -47,14 +49,30 @@ pub fn snapshot(
     let desired = desired(config);
     let actual = plan::active_count(ledger);
     let op = ledger.operation.as_ref();
-    let counts = op.map(|o| step_counts(o, ledger)).unwrap_or_default();
+    let counts = op
+        .map(|o| ledger::step_totals(o, ledger))
+        .unwrap_or_default();
     let (rr_index, rr_total) = match op {
-        Some(o) if matches!(o.kind, OperationKind::RollingRestart { .. }) => (
-            count(o.steps.iter().filter(|s| s.status != StepStatus::Pending)),
-            count(o.steps.iter()),
-        ),
+        Some(o) if matches!(o.kind, OperationKind::RollingRestart { .. }) => {
+            match (o.steps.is_empty(), o.totals) {
+                (true, Some(t)) => (t.steps, t.steps),
+                _ => (
+                    count(o.steps.iter().filter(|s| s.status != StepStatus::Pending)),
+                    count(o.steps.iter()),
+                ),
+            }
+        }
         _ => (0, 0),
     };
+    let target = cloud::launch_spec(config);
+    let fresh = plan::Freshness::new(ledger, &target);
+    let digest = target.digest();
+    let revision = ledger
+        .revisions
+        .iter()
+        .rev()
+        .find(|r| r.digest == digest)
+        .map(|r| r.number);
     let lb_enabled = config.spec.load_balancer.is_some();
     MetricsSnapshot {
         fleet: config.metadata.name.as_str().to_string(),
@@ -112,7 +130,110 @@ pub fn snapshot(
                 count: g.count,
             })
             .collect(),
-        instances: rows(config, ledger, lb_enabled),
+        instances: rows(config, ledger, lb_enabled, &fresh),
+        revision,
+        outdated: count(
+            ledger
+                .records
+                .iter()
+                .filter(|r| plan::is_active_record(r) && fresh.is_outdated(r)),
+        ),
+        rollout: op.and_then(rollout_state),
+        history: history(ledger),
+    }
+}
+
+/// A rolling restart's or update's rollout details.
+fn rollout_state(op: &Operation) -> Option<RolloutState> {
+    let OperationKind::RollingRestart { update, .. } = &op.kind else {
+        return None;
+    };
+    let (rolls_back, rollback_reason) = match update.as_ref().map(|u| &u.reason) {
+        Some(UpdateReason::Rollback { of, why }) => (Some(of.to_string()), Some(why.clone())),
+        _ => (None, None),
+    };
+    Some(RolloutState {
+        update: update.as_ref().map(|u| u.reason.as_str().to_string()),
+        revision: op.revision,
+        checkpoints: op.checkpoints.clone(),
+        checkpoints_passed: op.checkpoints_passed,
+        checkpoint: op.checkpoint.as_ref().map(|c| CheckpointState {
+            percent: c.percent,
+            done: c.done,
+            total: c.total,
+            reached: c.reached.to_string(),
+            wait: match c.wait {
+                CheckpointWait::Resume => "resume".to_string(),
+                CheckpointWait::Bake { seconds } => format!("{seconds}s"),
+            },
+            verdict: c.verdict.as_str().to_string(),
+        }),
+        rollback_to: op.rollback_to,
+        rolls_back,
+        rollback_reason,
+    })
+}
+
+/// The ledger's history of finished operations, newest first.
+pub fn history(ledger: &Ledger) -> Vec<HistoryEntry> {
+    ledger
+        .history
+        .iter()
+        .rev()
+        .map(|h| HistoryEntry {
+            id: h.id.to_string(),
+            kind: kind(&h.kind),
+            update: match &h.kind {
+                OperationKind::RollingRestart {
+                    update: Some(u), ..
+                } => Some(u.reason.as_str().to_string()),
+                _ => None,
+            },
+            status: status(h.status),
+            started: h.started.to_string(),
+            finished: h.finished.map(|t| t.to_string()),
+            door: h.origin.as_ref().map(|o| o.door.as_str().to_string()),
+            who: h.origin.as_ref().and_then(|o| o.who.clone()),
+            revision: h.revision,
+            launched: h.totals.launch_succeeded,
+            removed: h.totals.terminate_succeeded,
+            error: h.error.clone(),
+        })
+        .collect()
+}
+
+/// `GET /rollout/history`: the kept revisions (never their launch details) and the history.
+pub fn rollout_history(config: &FleetConfig, ledger: &Ledger) -> RolloutHistory {
+    let target = cloud::launch_spec(config);
+    let digest = target.digest();
+    let current = ledger
+        .revisions
+        .iter()
+        .rev()
+        .find(|r| r.digest == digest)
+        .map(|r| r.number);
+    let fresh = plan::Freshness::new(ledger, &target);
+    let mut per_revision: BTreeMap<u32, u32> = BTreeMap::new();
+    for r in ledger.records.iter().filter(|r| plan::is_active_record(r)) {
+        if let Some(n) = fresh.revision_of(r) {
+            *per_revision.entry(n).or_default() += 1;
+        }
+    }
+    RolloutHistory {
+        fleet: config.metadata.name.as_str().to_string(),
+        revisions: ledger
+            .revisions
+            .iter()
+            .map(|r| RevisionEntry {
+                number: r.number,
+                digest: r.digest.clone(),
+                seen: r.seen.to_string(),
+                changed: r.changed.clone(),
+                current: Some(r.number) == current,
+                instances: per_revision.get(&r.number).copied().unwrap_or(0),
+            })
+            .collect(),
+        operations: history(ledger),
     }
 }
 
@@ -211,52 +332,14 @@ fn phase(op: Option<&Operation>) -> Phase {
     }
 }
 
-#[derive(Default)]
-struct StepCounts {
-    launch_total: u32,
-    launch_succeeded: u32,
-    terminate_total: u32,
-    terminate_succeeded: u32,
-}
-
-fn step_counts(op: &Operation, ledger: &Ledger) -> StepCounts {
-    let mut c = StepCounts::default();
-    let launched = |s: &Step| {
-        s.status == StepStatus::Done
-            || (s.status == StepStatus::InProgress
-                && s.instance
-                    .as_ref()
-                    .and_then(|i| ledger.record(i))
-                    .is_some_and(|r| r.state == RecordState::Running))
-    };
-    let removed = |s: &Step, old: &InstanceId| {
-        s.status != StepStatus::Pending && ledger.record(old).is_some_and(|r| r.state.is_gone())
-    };
-    for s in &op.steps {
-        match &s.action {
-            StepAction::Launch { .. } => {
-                c.launch_total += 1;
-                c.launch_succeeded += u32::from(launched(s));
-            }
-            StepAction::Terminate { instance } => {
-                c.terminate_total += 1;
-                c.terminate_succeeded += u32::from(removed(s, instance));
-            }
-            StepAction::Replace { instance } => {
-                c.launch_total += 1;
-                c.launch_succeeded += u32::from(launched(s));
-                c.terminate_total += 1;
-                c.terminate_succeeded += u32::from(removed(s, instance));
-            }
-            StepAction::Reboot { .. } => {}
-        }
-    }
-    c
-}
-
 /// The status grid: live records by group (file order, then groups the file no longer
 /// has), then creation and name, each with what the active operation does to it.
-fn rows(config: &FleetConfig, ledger: &Ledger, lb_enabled: bool) -> Vec<InstanceRow> {
+fn rows(
+    config: &FleetConfig,
+    ledger: &Ledger,
+    lb_enabled: bool,
+    fresh: &plan::Freshness,
+) -> Vec<InstanceRow> {
     let activities = activities(ledger);
     let group_rank = |r: &InstanceRecord| {
         config
@@ -285,6 +368,7 @@ fn rows(config: &FleetConfig, ledger: &Ledger, lb_enabled: bool) -> Vec<Instance
                 .then(|| backend(r.state, activities.get(&r.instance_id).map(|(p, _)| *p))),
             created: r.created.to_string(),
             activity: activities.get(&r.instance_id).map(|(_, a)| a.clone()),
+            outdated: fresh.fields(r),
         })
         .collect()
 }

@@ -52,7 +52,7 @@ use crate::oci::workrequest::{Deadline, WorkRequestState};
 use crate::oci::{ErrorKind, FleetTags, OciError};
 use crate::plan::{self, Action, Mode, Outcome, Plan};
 use crate::store::lease::LeaseBusy;
-use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind};
+use crate::store::ledger::{HolderId, Ledger, Operation, OperationId, OperationKind, Origin};
 use crate::store::{StateStore, StoreError, Version};
 
 /// How long a step's lease lasts past its start, unless the [`Context`] says otherwise: long
@@ -228,9 +228,25 @@ pub async fn update<T>(
 
 /// Requests an operation (see [`plan::request`]).
 pub async fn request(ctx: &Context, kind: OperationKind) -> Result<OperationId, Error> {
+    request_from(ctx, kind, None).await
+}
+
+/// Requests an operation, recording who asked and through which door (see
+/// [`plan::request_from`]).
+pub async fn request_from(
+    ctx: &Context,
+    kind: OperationKind,
+    origin: Option<Origin>,
+) -> Result<OperationId, Error> {
     let config = ctx.config.clone();
     let (id, _) = update(ctx, |ledger, now| {
-        Ok(plan::request(ledger, &config, kind.clone(), now)?)
+        Ok(plan::request_from(
+            ledger,
+            &config,
+            kind.clone(),
+            now,
+            origin.clone(),
+        )?)
     })
     .await?;
     Ok(id)
@@ -724,6 +740,8 @@ async fn act_other(
             slot,
             group,
             name,
+            launch,
+            digest,
         } => {
             let Some(g) = ctx.config.spec.instances.iter().find(|g| &g.name == group) else {
                 return (
@@ -741,7 +759,7 @@ async fn act_other(
                 operation.clone(),
                 *slot,
             );
-            let details = cloud::launch_details(&ctx.config, g, &tags);
+            let details = cloud::launch_details_from(&ctx.config, launch, g, &tags);
             match compute::launch_instance(
                 &ctx.cloud.client,
                 &details,
@@ -758,6 +776,7 @@ async fn act_other(
                         name: name.clone(),
                         group: group.clone(),
                         private_ip: None,
+                        launch_digest: Some(digest.clone()),
                     }),
                 ),
                 Err(e) => {

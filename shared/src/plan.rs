@@ -38,7 +38,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::config::{FleetConfig, GroupName, RebootAction, RolloutStrategy};
+use crate::cloud;
+use crate::config::{CheckpointWaitSpec, FleetConfig, GroupName, RebootAction, RolloutStrategy};
 use crate::ids::InstanceId;
 use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
@@ -46,9 +47,11 @@ use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
 use crate::oci::tags::has_no_fleet_tag;
 use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
-    Event, EventLevel, InstanceRecord, Ledger, Operation, OperationId, OperationKind,
-    OperationStatus, PendingWorkRequest, RecordState, RolloutLimits, ScaleRequest, Step,
-    StepAction, StepPhase, StepStatus, Timestamp, UnconfirmedRemoval,
+    Checkpoint, CheckpointVerdict, CheckpointWait, Door, Event, EventLevel, InstanceRecord,
+    LaunchSpec, Ledger, MAX_REVISIONS, Operation, OperationId, OperationKind, OperationStatus,
+    OperationSummary, Origin, PendingWorkRequest, RecordState, Revision, RolloutLimits,
+    RolloutUpdate, ScaleRequest, Step, StepAction, StepPhase, StepStatus, Timestamp, UNKNOWN_FIELD,
+    UnconfirmedRemoval, UpdateReason, step_totals,
 };
 
 /// How many failed steps pause an operation. One: a replacement that fails is a signal (a
@@ -93,6 +96,10 @@ pub enum Action {
         slot: u32,
         group: GroupName,
         name: String,
+        /// The launch details (the operation's revision).
+        launch: Box<LaunchSpec>,
+        /// `launch`'s digest for `group`, recorded with the instance.
+        digest: String,
     },
     /// Add the backend `ip:port` for `instance`.
     AddBackend {
@@ -158,6 +165,8 @@ pub enum Outcome {
         name: String,
         group: GroupName,
         private_ip: Option<IpAddr>,
+        /// The digest of the launch details it was launched from.
+        launch_digest: Option<String>,
     },
     /// A call for `operation`'s `slot` failed for good (no capacity, a limit, a bad request):
     /// the step fails.
@@ -288,6 +297,11 @@ pub fn active_count(ledger: &Ledger) -> u32 {
     u32::try_from(ledger.records.iter().filter(|r| is_active(r)).count()).unwrap_or(u32::MAX)
 }
 
+/// Whether a record is active (launching, running, draining, rebooting).
+pub fn is_active_record(r: &InstanceRecord) -> bool {
+    is_active(r)
+}
+
 fn is_active(r: &InstanceRecord) -> bool {
     matches!(
         r.state,
@@ -296,6 +310,253 @@ fn is_active(r: &InstanceRecord) -> bool {
             | RecordState::Draining
             | RecordState::Rebooting
     )
+}
+
+/// Records the fleet file's launch details as a new revision when they differ from the
+/// newest one the ledger has seen (with the fields that changed and an event), and returns
+/// the current revision's number. A file changed back to earlier launch details is a new
+/// revision too (history is linear, as kubectl's). Beyond [`MAX_REVISIONS`], the oldest
+/// revisions no live instance and no operation uses are dropped.
+pub fn note_revision(ledger: &mut Ledger, config: &FleetConfig, now: OffsetDateTime) -> u32 {
+    let launch = cloud::launch_spec(config);
+    let digest = launch.digest();
+    if let Some(last) = ledger.revisions.last()
+        && last.digest == digest
+    {
+        return last.number;
+    }
+    let (number, changed) = match ledger.revisions.last() {
+        Some(last) => (
+            last.number.saturating_add(1),
+            last.launch.differences(&launch, None),
+        ),
+        None => (1, Vec::new()),
+    };
+    let message = if changed.is_empty() {
+        format!("fleet file revision {number} ({digest})")
+    } else {
+        format!(
+            "fleet file revision {number} ({digest}): {} changed",
+            changed.join(", ")
+        )
+    };
+    ledger.revisions.push(Revision {
+        number,
+        digest,
+        seen: Timestamp::new(now),
+        changed,
+        launch,
+    });
+    if number > 1 {
+        push(ledger, now, EventLevel::Info, message, None, None);
+    }
+    trim_revisions(ledger);
+    number
+}
+
+/// Drops the oldest revisions beyond [`MAX_REVISIONS`] that nothing uses (a live record's
+/// digest, the operation's revision or rollback target, the newest).
+fn trim_revisions(ledger: &mut Ledger) {
+    if ledger.revisions.len() <= MAX_REVISIONS {
+        return;
+    }
+    let digests: HashSet<&str> = ledger
+        .live_records()
+        .filter_map(|r| r.launch_digest.as_deref())
+        .collect();
+    let pinned: BTreeSet<u32> = ledger
+        .operation
+        .iter()
+        .filter(|o| !o.status.is_finished())
+        .flat_map(|o| o.revision.into_iter().chain(o.rollback_to))
+        .collect();
+    let newest = ledger.revisions.last().map(|r| r.number);
+    let mut excess = ledger.revisions.len() - MAX_REVISIONS;
+    let keep: Vec<bool> = ledger
+        .revisions
+        .iter()
+        .map(|rev| {
+            let used = Some(rev.number) == newest
+                || pinned.contains(&rev.number)
+                || rev
+                    .launch
+                    .subnets
+                    .keys()
+                    .any(|g| digests.contains(rev.launch.group_digest(g).as_str()));
+            if excess > 0 && !used {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        })
+        .collect();
+    let mut k = keep.into_iter();
+    ledger.revisions.retain(|_| k.next().unwrap_or(true));
+}
+
+/// How records compare with a target's launch details: up to date (same digest), or
+/// outdated with the names of the differing fields (from the revision the record's digest
+/// belongs to; [`UNKNOWN_FIELD`] when the digest is not known or its revision was dropped).
+/// Built once per use, so a fleet of thousands costs one digest per group and revision.
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    current: HashMap<GroupName, String>,
+    /// (group, digest) of a kept revision -> (its number, the fields that differ).
+    known: HashMap<(GroupName, String), (u32, Vec<String>)>,
+}
+
+impl Freshness {
+    /// Against `target` (the fleet file's launch details, or a revision's).
+    pub fn new(ledger: &Ledger, target: &LaunchSpec) -> Self {
+        let mut groups: BTreeSet<&GroupName> = target.subnets.keys().collect();
+        groups.extend(ledger.live_records().map(|r| &r.group));
+        let current = groups
+            .iter()
+            .map(|g| ((*g).clone(), target.group_digest(g)))
+            .collect();
+        let mut known = HashMap::new();
+        for rev in &ledger.revisions {
+            for g in &groups {
+                known.insert(
+                    ((*g).clone(), rev.launch.group_digest(g)),
+                    (rev.number, rev.launch.differences(target, Some(g))),
+                );
+            }
+        }
+        Freshness { current, known }
+    }
+
+    /// The fields in which `r`'s launch details differ from the target's: empty when it is
+    /// up to date.
+    pub fn fields(&self, r: &InstanceRecord) -> Vec<String> {
+        let Some(d) = r.launch_digest.as_deref() else {
+            return vec![UNKNOWN_FIELD.to_string()];
+        };
+        if self.current.get(&r.group).map(String::as_str) == Some(d) {
+            return Vec::new();
+        }
+        match self.known.get(&(r.group.clone(), d.to_string())) {
+            Some((_, fields)) if !fields.is_empty() => fields.clone(),
+            // Same launch details under another digest cannot happen; kept safe.
+            Some(_) => Vec::new(),
+            None => vec![UNKNOWN_FIELD.to_string()],
+        }
+    }
+
+    /// Whether `r` is outdated.
+    pub fn is_outdated(&self, r: &InstanceRecord) -> bool {
+        !self.fields(r).is_empty()
+    }
+
+    /// The revision `r` was launched from, when the ledger keeps it.
+    pub fn revision_of(&self, r: &InstanceRecord) -> Option<u32> {
+        let d = r.launch_digest.as_deref()?;
+        self.known
+            .get(&(r.group.clone(), d.to_string()))
+            .map(|(n, _)| *n)
+    }
+}
+
+/// The launch details of revision `number` if the ledger keeps it, else the fleet file's.
+pub fn launch_of(config: &FleetConfig, ledger: &Ledger, number: Option<u32>) -> LaunchSpec {
+    number
+        .and_then(|n| ledger.revision(n))
+        .map(|r| r.launch.clone())
+        .unwrap_or_else(|| cloud::launch_spec(config))
+}
+
+/// One active instance a rolling update would replace, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutdatedInstance {
+    /// The instance.
+    pub instance: InstanceId,
+    /// Its name.
+    pub name: String,
+    /// The fields that differ ([`UNKNOWN_FIELD`] when not known).
+    pub fields: Vec<String>,
+}
+
+/// The active instances whose launch details differ from the fleet file's, oldest first:
+/// what `fleetctl rollout` replaces.
+pub fn outdated(config: &FleetConfig, ledger: &Ledger) -> Vec<OutdatedInstance> {
+    outdated_against(ledger, &cloud::launch_spec(config))
+}
+
+fn outdated_against(ledger: &Ledger, target: &LaunchSpec) -> Vec<OutdatedInstance> {
+    let fresh = Freshness::new(ledger, target);
+    let mut active: Vec<&InstanceRecord> = ledger.records.iter().filter(|r| is_active(r)).collect();
+    active.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+    active
+        .into_iter()
+        .filter_map(|r| {
+            let fields = fresh.fields(r);
+            (!fields.is_empty()).then(|| OutdatedInstance {
+                instance: r.instance_id.clone(),
+                name: r.name.clone(),
+                fields,
+            })
+        })
+        .collect()
+}
+
+/// The rolling update `fleetctl rollout` asks for: replace the instances whose launch
+/// details differ from the fleet file's (revision 0 stands for the fleet file's revision,
+/// which [`request`] resolves).
+pub fn rollout_kind() -> OperationKind {
+    OperationKind::RollingRestart {
+        strategy: RolloutStrategy::Replace,
+        reboot_action: None,
+        update: Some(RolloutUpdate {
+            revision: 0,
+            reason: UpdateReason::Rollout,
+        }),
+    }
+}
+
+/// The rolling update `fleetctl rollout undo [--to-revision R]` asks for: back to revision
+/// `to`, by default the one before the fleet file's current revision.
+///
+/// # Errors
+/// [`RequestError::Refused`] when the ledger does not keep that revision (or there is no
+/// earlier one).
+pub fn undo_kind(
+    ledger: &Ledger,
+    config: &FleetConfig,
+    to: Option<u32>,
+) -> Result<OperationKind, RequestError> {
+    let current = cloud::launch_spec(config).digest();
+    let target = match to {
+        Some(n) => ledger.revision(n).map(|r| r.number).ok_or_else(|| {
+            RequestError::Refused(format!(
+                "revision {n} is not in the ledger; `fleetctl rollout history` lists the kept revisions"
+            ))
+        })?,
+        None => {
+            let at = ledger
+                .revisions
+                .iter()
+                .rposition(|r| r.digest == current)
+                .unwrap_or(ledger.revisions.len());
+            at.checked_sub(1)
+                .and_then(|i| ledger.revisions.get(i))
+                .map(|r| r.number)
+                .ok_or_else(|| {
+                    RequestError::Refused(
+                        "no earlier revision to undo to; `fleetctl rollout history` lists the kept revisions"
+                            .to_string(),
+                    )
+                })?
+        }
+    };
+    Ok(OperationKind::RollingRestart {
+        strategy: RolloutStrategy::Replace,
+        reboot_action: None,
+        update: Some(RolloutUpdate {
+            revision: target,
+            reason: UpdateReason::Undo,
+        }),
+    })
 }
 
 /// Requests an operation from a front door (CLI, API): starts it now when nothing runs, or
@@ -312,12 +573,47 @@ pub fn request(
     kind: OperationKind,
     now: OffsetDateTime,
 ) -> Result<OperationId, RequestError> {
+    request_from(ledger, config, kind, now, None)
+}
+
+/// [`request`] with who asked and through which door (kept in the history).
+pub fn request_from(
+    ledger: &mut Ledger,
+    config: &FleetConfig,
+    mut kind: OperationKind,
+    now: OffsetDateTime,
+    origin: Option<Origin>,
+) -> Result<OperationId, RequestError> {
     let id = OperationId::random();
+    let current = note_revision(ledger, config, now);
+    if let OperationKind::RollingRestart {
+        strategy,
+        update: Some(u),
+        ..
+    } = &mut kind
+    {
+        if *strategy != RolloutStrategy::Replace {
+            return Err(RequestError::Refused(
+                "a rolling update replaces instances; the reboot strategy cannot change launch details"
+                    .to_string(),
+            ));
+        }
+        if u.revision == 0 {
+            u.revision = current;
+        }
+        if ledger.revision(u.revision).is_none() {
+            return Err(RequestError::Refused(format!(
+                "revision {} is not in the ledger",
+                u.revision
+            )));
+        }
+    }
     if let OperationKind::Scale { desired } = kind {
         ledger.scale_queue.push_back(ScaleRequest {
             id: id.clone(),
             desired,
             requested: Timestamp::new(now),
+            origin,
         });
         push(
             ledger,
@@ -359,7 +655,14 @@ pub fn request(
     if let OperationKind::RollingRestart { strategy, .. } = &kind {
         check_rolling_restart(active_count(ledger), *strategy).map_err(RequestError::Refused)?;
     }
-    start(ledger, config, id.clone(), kind, now, Start::Requested);
+    start(
+        ledger,
+        config,
+        id.clone(),
+        kind,
+        now,
+        Start::Requested(origin),
+    );
     Ok(id)
 }
 
@@ -374,6 +677,7 @@ pub fn rolling_restart_kind(
         strategy,
         reboot_action: (strategy == RolloutStrategy::Reboot)
             .then_some(config.spec.rollout.reboot_action),
+        update: None,
     }
 }
 
@@ -437,6 +741,16 @@ pub fn resume(ledger: &mut Ledger, now: OffsetDateTime) -> Result<(), RequestErr
     op.pause_reason = None;
     op.error = None;
     op.updated = Timestamp::new(now);
+    if let Some(c) = op.checkpoint.as_mut()
+        && matches!(
+            c.verdict,
+            CheckpointVerdict::Waiting | CheckpointVerdict::Unhealthy
+        )
+    {
+        // A person looked at the checkpoint and said go on.
+        c.verdict = CheckpointVerdict::Resumed;
+        op.checkpoints_passed = op.checkpoints_passed.saturating_add(1);
+    }
     for s in &mut op.steps {
         if s.status == StepStatus::Failed {
             s.status = StepStatus::Pending;
@@ -507,22 +821,46 @@ fn push(
     });
 }
 
+/// Ends the operation with `status`: its steps' totals are recorded, the steps themselves
+/// dropped (a finished operation's per-step detail is history nobody reads, and half the
+/// document of a large fleet), and its summary appended to the history.
 fn finish(ledger: &mut Ledger, status: OperationStatus, now: OffsetDateTime, error: Option<&str>) {
-    if let Some(op) = ledger.operation.as_mut() {
-        op.status = status;
-        op.finished = Some(Timestamp::new(now));
-        op.updated = Timestamp::new(now);
-        if let Some(e) = error {
-            op.error = Some(e.to_string());
-        }
+    let Some(op) = ledger.operation.as_ref() else {
+        return;
+    };
+    let totals = step_totals(op, ledger);
+    let Some(op) = ledger.operation.as_mut() else {
+        return;
+    };
+    op.status = status;
+    op.finished = Some(Timestamp::new(now));
+    op.updated = Timestamp::new(now);
+    if let Some(e) = error {
+        op.error = Some(e.to_string());
     }
+    op.totals = Some(totals);
+    op.steps = Vec::new();
+    op.waiting_on = Vec::new();
+    let summary = OperationSummary {
+        id: op.id.clone(),
+        kind: op.kind.clone(),
+        status,
+        started: op.started,
+        finished: op.finished,
+        origin: op.origin.clone(),
+        revision: op.revision,
+        totals,
+        error: op.error.clone(),
+    };
+    ledger.push_history(summary);
 }
 
 /// Who starts an operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Start {
-    /// A user's request (a scale from the queue, a rolling restart, a sync).
-    Requested,
+    /// A user's request (a scale from the queue, a rolling restart, a sync), from this
+    /// origin when known.
+    Requested(Option<Origin>),
     /// The control loop's repair: a scale that only launches. A group above its share
     /// keeps its instances (the control loop never takes one away), so the total may end
     /// above the target.
@@ -539,6 +877,14 @@ fn start(
     by: Start,
 ) {
     let start_total = active_count(ledger);
+    let revision = match &kind {
+        OperationKind::RollingRestart {
+            update: Some(u), ..
+        } => Some(u.revision),
+        _ => ledger.latest_revision().map(|r| r.number),
+    };
+    let mut rollback_to = None;
+    let mut checkpoints = Vec::new();
     let mut steps = Vec::new();
     let mut limits = None;
     let mut target_total = start_total;
@@ -562,7 +908,9 @@ fn start(
                 ));
             }
         }
-        OperationKind::RollingRestart { strategy, .. } => {
+        OperationKind::RollingRestart {
+            strategy, update, ..
+        } => {
             let l = resolve_limits(config, start_total, *strategy);
             notes.push(format!(
                 "rolling {} of {} instance(s): maxSurge {}, maxUnavailable {} (resolved for {} \
@@ -577,8 +925,63 @@ fn start(
                 l.desired
             ));
             limits = Some(l);
-            let mut active: Vec<&InstanceRecord> =
-                ledger.records.iter().filter(|r| is_active(r)).collect();
+            let fresh = update.as_ref().map(|u| {
+                let target = launch_of(config, ledger, Some(u.revision));
+                Freshness::new(ledger, &target)
+            });
+            let mut active: Vec<&InstanceRecord> = ledger
+                .records
+                .iter()
+                .filter(|r| is_active(r))
+                .filter(|r| fresh.as_ref().is_none_or(|f| f.is_outdated(r)))
+                .collect();
+            if let Some(u) = update {
+                notes.push(format!(
+                    "rolling update to revision {}: {} of {} instance(s) outdated",
+                    u.revision,
+                    active.len(),
+                    start_total
+                ));
+                if config.spec.rollout.rollback_on_failure
+                    && !matches!(u.reason, UpdateReason::Rollback { .. })
+                {
+                    // The revision most of the replaced instances run: what a failure rolls
+                    // back to.
+                    let mut by_rev: BTreeMap<u32, usize> = BTreeMap::new();
+                    if let Some(f) = &fresh {
+                        for r in &active {
+                            if let Some(n) = f.revision_of(r) {
+                                *by_rev.entry(n).or_default() += 1;
+                            }
+                        }
+                    }
+                    rollback_to = by_rev
+                        .iter()
+                        .max_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
+                        .map(|(n, _)| *n);
+                    if rollback_to.is_none() && !active.is_empty() {
+                        notes.push(
+                            "rollbackOnFailure: the launch details of the outdated instances are \
+                             not in the ledger, so a failure pauses instead of rolling back"
+                                .to_string(),
+                        );
+                    }
+                }
+            }
+            if !matches!(
+                update.as_ref().map(|u| &u.reason),
+                Some(UpdateReason::Rollback { .. })
+            ) {
+                let total = u32::try_from(active.len()).unwrap_or(u32::MAX);
+                let mut last = 0;
+                for &p in &config.spec.rollout.checkpoints {
+                    let at = checkpoint_threshold(p, total);
+                    if at > last && at < total {
+                        checkpoints.push(p);
+                        last = at;
+                    }
+                }
+            }
             active.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
             for (i, r) in active.iter().enumerate() {
                 let action = match strategy {
@@ -636,6 +1039,16 @@ fn start(
         target_total,
         limits,
         abort_requested: false,
+        revision,
+        origin: match by {
+            Start::Requested(origin) => origin,
+            Start::Repair => Some(Origin::door(Door::ControlLoop)),
+        },
+        checkpoints,
+        checkpoints_passed: 0,
+        checkpoint: None,
+        rollback_to,
+        totals: None,
     });
     push(
         ledger,
@@ -650,9 +1063,22 @@ fn start(
     }
 }
 
+/// How many of `total` steps a checkpoint at `percent` waits after: rounded up, at least 1.
+pub fn checkpoint_threshold(percent: u32, total: u32) -> u32 {
+    let t = (u64::from(percent) * u64::from(total)).div_ceil(100);
+    u32::try_from(t).unwrap_or(u32::MAX).max(1)
+}
+
 fn describe_kind(kind: &OperationKind) -> String {
     match kind {
         OperationKind::Scale { desired } => format!("scale to {desired}"),
+        OperationKind::RollingRestart {
+            update: Some(u), ..
+        } => format!(
+            "rolling update to revision {} ({})",
+            u.revision,
+            u.reason.as_str()
+        ),
         OperationKind::RollingRestart { strategy, .. } => format!(
             "rolling restart ({})",
             match strategy {
@@ -765,6 +1191,7 @@ pub fn plan_owned(
         launches: 0,
         lb_busy: None,
     };
+    note_revision(&mut p.ledger, config, now);
     p.reconcile_records();
     p.settle_work_requests();
     p.settle_unconfirmed_removals();
@@ -1017,7 +1444,21 @@ impl<'a> Planner<'a> {
             terminated: None,
             state,
             operation,
+            launch_digest: None,
         });
+    }
+
+    /// The launch details the active operation launches from (its revision's, or the
+    /// fleet file's).
+    fn launch_spec(&self) -> LaunchSpec {
+        let revision = self.ledger.operation.as_ref().and_then(|o| o.revision);
+        launch_of(self.config, &self.ledger, revision)
+    }
+
+    /// The digest of `group`'s launch details in the active operation's revision.
+    fn launch_digest(&self, group: &GroupName) -> Option<String> {
+        self.ledger.operation.as_ref()?;
+        Some(self.launch_spec().group_digest(group))
     }
 
     fn lb_enabled(&self) -> bool {
@@ -1091,7 +1532,9 @@ impl<'a> Planner<'a> {
                 .display_name
                 .clone()
                 .unwrap_or_else(|| inst.id.to_string());
-            // An instance of a launch in flight stays launching: its step takes it further.
+            // An instance of a launch in flight stays launching: its step takes it further;
+            // it was launched from its operation's revision.
+            let digest = ours.then(|| self.launch_digest(&group)).flatten();
             self.add_record(
                 inst,
                 group,
@@ -1100,6 +1543,9 @@ impl<'a> Planner<'a> {
                 tags.operation.clone(),
                 now,
             );
+            if let Some(r) = self.record_mut(&inst.id) {
+                r.launch_digest = digest;
+            }
             if !ours {
                 self.event(
                     EventLevel::Warning,
@@ -1214,7 +1660,7 @@ impl<'a> Planner<'a> {
                         desired: head.desired,
                     },
                     now,
-                    Start::Requested,
+                    Start::Requested(head.origin),
                 );
             }
             return;
@@ -1284,16 +1730,37 @@ impl<'a> Planner<'a> {
                 self.advance_step(&op, &mut steps, i);
             }
         }
-        let running = op.status == OperationStatus::Running && !op.abort_requested;
+        let mut running = op.status == OperationStatus::Running && !op.abort_requested;
         let failed = steps
             .iter()
             .filter(|s| s.status == StepStatus::Failed)
             .count();
+        if running
+            && failed == 0
+            && !steps.iter().any(|s| s.status == StepStatus::InProgress)
+            && self.hold_at_checkpoint(&steps)
+        {
+            running = false;
+        }
+        // The next checkpoint: no step starts past it until it is passed.
+        let gate = self.ledger.operation.as_ref().and_then(|o| {
+            let at = usize::try_from(o.checkpoints_passed).unwrap_or(usize::MAX);
+            o.checkpoints
+                .get(at)
+                .map(|p| checkpoint_threshold(*p, u32::try_from(steps.len()).unwrap_or(u32::MAX)))
+        });
         if running && failed < FAILURE_BUDGET {
             // Start pending steps within the limits.
             for i in 0..steps.len() {
                 if steps[i].status != StepStatus::Pending {
                     continue;
+                }
+                let started = steps
+                    .iter()
+                    .filter(|s| s.status != StepStatus::Pending)
+                    .count();
+                if gate.is_some_and(|at| started >= at as usize) {
+                    break;
                 }
                 if !self.may_start(&op, &steps, i) {
                     break;
@@ -1324,6 +1791,31 @@ impl<'a> Planner<'a> {
                 .and_then(|o| o.steps.iter().find(|s| s.status == StepStatus::Failed))
                 .and_then(|s| s.detail.clone())
                 .unwrap_or_else(|| "a step failed".to_string());
+            let rollback = op.rollback_to.filter(|_| {
+                matches!(
+                    &op.kind,
+                    OperationKind::RollingRestart {
+                        update: Some(RolloutUpdate {
+                            reason: UpdateReason::Rollout | UpdateReason::Undo,
+                            ..
+                        }),
+                        ..
+                    }
+                )
+            });
+            if let Some(to) = rollback {
+                let why =
+                    format!("{failed} step(s) failed (failure budget {FAILURE_BUDGET}): {reason}");
+                if in_flight {
+                    self.waiting_on.push(format!(
+                        "rolling back to revision {to} once the steps in flight finish ({why})"
+                    ));
+                    self.wake_within(Duration::from_secs(2));
+                } else {
+                    self.roll_back(&op, to, why);
+                }
+                return;
+            }
             let reason = format!(
                 "{failed} step(s) failed (failure budget {FAILURE_BUDGET}): {reason}; fix the cause, then `resume`, or `abort`"
             );
@@ -1422,6 +1914,192 @@ impl<'a> Planner<'a> {
             (self.surging(steps), all)
         };
         surging < l.max_surge && all < l.max_surge.saturating_mul(2)
+    }
+
+    /// At a checkpoint (every step before it finished, none in flight): waits for `resume`
+    /// (the operation pauses) or for the bake time with every active instance healthy and
+    /// in service (a backend unhealthy during the bake pauses it). Returns whether no step
+    /// may start now.
+    fn hold_at_checkpoint(&mut self, steps: &[Step]) -> bool {
+        let Some(op) = self.ledger.operation.as_ref() else {
+            return false;
+        };
+        let at = usize::try_from(op.checkpoints_passed).unwrap_or(usize::MAX);
+        let Some(&percent) = op.checkpoints.get(at) else {
+            return false;
+        };
+        let total = u32::try_from(steps.len()).unwrap_or(u32::MAX);
+        let threshold = checkpoint_threshold(percent, total);
+        let done = u32::try_from(steps.iter().filter(|s| s.status.is_finished()).count())
+            .unwrap_or(u32::MAX);
+        if done < threshold {
+            return false;
+        }
+        let now = self.ts();
+        let wait = match self.config.spec.rollout.checkpoint_wait {
+            CheckpointWaitSpec::Resume => CheckpointWait::Resume,
+            CheckpointWaitSpec::Bake(d) => CheckpointWait::Bake {
+                seconds: d.as_secs(),
+            },
+        };
+        let fresh = op
+            .checkpoint
+            .as_ref()
+            .is_none_or(|c| c.percent != percent || c.verdict != CheckpointVerdict::Waiting);
+        let reached = if fresh {
+            let c = Checkpoint {
+                percent,
+                done,
+                total,
+                reached: now,
+                wait,
+                verdict: CheckpointVerdict::Waiting,
+            };
+            if let Some(o) = self.ledger.operation.as_mut() {
+                o.checkpoint = Some(c);
+            }
+            self.event(
+                EventLevel::Info,
+                format!("checkpoint {percent}% reached: {done} of {total} instance(s) done"),
+                None,
+            );
+            now
+        } else {
+            op.checkpoint.as_ref().map_or(now, |c| c.reached)
+        };
+        let wait = self
+            .ledger
+            .operation
+            .as_ref()
+            .and_then(|o| o.checkpoint.as_ref())
+            .map_or(wait, |c| c.wait);
+        match wait {
+            CheckpointWait::Resume => {
+                let reason = format!(
+                    "checkpoint {percent}%: {done} of {total} instance(s) done; `fleetctl rollout resume` to go on, `fleetctl abort` to stop"
+                );
+                self.pause_with(reason, EventLevel::Info);
+                true
+            }
+            CheckpointWait::Bake { seconds } => {
+                let active = active_count(&self.ledger);
+                let serving = if self.lb_enabled() {
+                    self.serving_count(&BTreeSet::new())
+                } else {
+                    active
+                };
+                if serving < active {
+                    if let Some(c) = self
+                        .ledger
+                        .operation
+                        .as_mut()
+                        .and_then(|o| o.checkpoint.as_mut())
+                    {
+                        c.verdict = CheckpointVerdict::Unhealthy;
+                    }
+                    let reason = format!(
+                        "checkpoint {percent}%: {serving} of {active} instance(s) healthy and in service during the bake; `fleetctl rollout resume` to go on anyway, `fleetctl abort` to stop"
+                    );
+                    self.pause_with(reason, EventLevel::Error);
+                    return true;
+                }
+                let bake = Duration::from_secs(seconds);
+                let waited = self.elapsed(Some(reached));
+                if waited >= bake {
+                    if let Some(o) = self.ledger.operation.as_mut() {
+                        o.checkpoints_passed = o.checkpoints_passed.saturating_add(1);
+                        if let Some(c) = o.checkpoint.as_mut() {
+                            c.verdict = CheckpointVerdict::Healthy;
+                        }
+                    }
+                    self.event(
+                        EventLevel::Info,
+                        format!(
+                            "checkpoint {percent}% passed: healthy for {} s",
+                            bake.as_secs()
+                        ),
+                        None,
+                    );
+                    return false;
+                }
+                let left = bake - waited;
+                self.waiting_on.push(format!(
+                    "checkpoint {percent}%: baking, healthy {} s of {} s",
+                    waited.as_secs(),
+                    bake.as_secs()
+                ));
+                self.wake_within(left.max(Duration::from_millis(100)));
+                true
+            }
+        }
+    }
+
+    /// Pauses the active operation for `reason`.
+    fn pause_with(&mut self, reason: String, level: EventLevel) {
+        if let Some(o) = self.ledger.operation.as_mut() {
+            o.status = OperationStatus::Paused;
+            o.pause_reason = Some(reason.clone());
+        }
+        self.event(level, format!("paused: {reason}"), None);
+    }
+
+    /// A rolling update that spent its failure budget with `rollbackOnFailure`: it ends as
+    /// failed (with why) and a rolling update back to revision `to` starts, with the same
+    /// limits and health gating, replacing the instances the failed one launched.
+    fn roll_back(&mut self, op: &Operation, to: u32, why: String) {
+        finish(
+            &mut self.ledger,
+            OperationStatus::Failed,
+            self.now,
+            Some(&format!("rolled back to revision {to}: {why}")),
+        );
+        self.event(
+            EventLevel::Error,
+            format!("rolling update failed ({why}); rolling back to revision {to}"),
+            None,
+        );
+        let kind = OperationKind::RollingRestart {
+            strategy: RolloutStrategy::Replace,
+            reboot_action: None,
+            update: Some(RolloutUpdate {
+                revision: to,
+                reason: UpdateReason::Rollback {
+                    of: op.id.clone(),
+                    why,
+                },
+            }),
+        };
+        start(
+            &mut self.ledger,
+            self.config,
+            OperationId::random(),
+            kind,
+            self.now,
+            Start::Requested(Some(Origin::door(Door::Rollback))),
+        );
+        // The rollback keeps the failed rollout's bound (a drain-first replacement that
+        // failed left the fleet one short: the limits are not resolved for the smaller
+        // fleet), and launches what the failed replacements took away, from the revision
+        // it rolls back to.
+        let desired = op.start_total.max(active_count(&self.ledger));
+        let mut relaunch =
+            scale_steps(self.config, &self.ledger, &distribute(self.config, desired));
+        relaunch.retain(|s| matches!(s.action, StepAction::Launch { .. }));
+        if let Some(new) = self.ledger.operation.as_mut() {
+            if let Some(l) = op.limits
+                && new.limits.is_none_or(|n| n.desired < l.desired)
+            {
+                new.limits = Some(resolve_limits(
+                    self.config,
+                    l.desired,
+                    RolloutStrategy::Replace,
+                ));
+            }
+            new.target_total = desired;
+            relaunch.append(&mut new.steps);
+            new.steps = relaunch;
+        }
+        self.wake_within(Duration::from_millis(100));
     }
 
     /// Whether pending step `i` may start now.
@@ -1633,11 +2311,15 @@ impl<'a> Planner<'a> {
                     }
                     if self.launches < MAX_LAUNCHES_PER_STEP {
                         self.launches += 1;
+                        let launch = launch_of(self.config, &self.ledger, op.revision);
+                        let digest = launch.group_digest(&group);
                         self.actions.push(Action::Launch {
                             operation: op.id.clone(),
                             slot: step.slot,
                             group,
                             name: name.clone(),
+                            launch: Box::new(launch),
+                            digest,
                         });
                     }
                     self.waiting_on.push(format!("{name}: launching"));
@@ -2339,6 +3021,7 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                 name,
                 group,
                 private_ip,
+                launch_digest,
             } => {
                 if ledger.record(instance).is_none() {
                     ledger.records.push(InstanceRecord {
@@ -2350,6 +3033,7 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                         terminated: None,
                         state: RecordState::Launching,
                         operation: Some(operation.clone()),
+                        launch_digest: launch_digest.clone(),
                     });
                     push(
                         ledger,

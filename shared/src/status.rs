@@ -23,6 +23,7 @@ use crate::ids::InstanceId;
 pub use crate::observe::{LoadBalancerObservation, Observation};
 use crate::oci::backends::Backend;
 use crate::oci::compute::Instance;
+use crate::plan::is_active_record;
 use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
 
 /// The status of `fleet` from its ledger (if any) and an observation. Pure.
@@ -35,6 +36,16 @@ pub fn build(
     let active_records: Vec<&InstanceRecord> = ledger
         .map(|l| l.records.iter().filter(|r| !r.state.is_gone()).collect())
         .unwrap_or_default();
+    let fresh = ledger.map(|l| crate::plan::Freshness::new(l, &crate::cloud::launch_spec(fleet)));
+    let fresh = fresh.unwrap_or_else(|| {
+        crate::plan::Freshness::new(
+            &Ledger::new(
+                fleet.metadata.name.clone(),
+                time::OffsetDateTime::UNIX_EPOCH,
+            ),
+            &crate::cloud::launch_spec(fleet),
+        )
+    });
     let by_id: BTreeMap<&InstanceId, &Instance> =
         obs.instances.iter().map(|i| (&i.id, i)).collect();
     let record_ids: BTreeSet<&InstanceId> = active_records.iter().map(|r| &r.instance_id).collect();
@@ -92,6 +103,11 @@ pub fn build(
                 ledger_state: Some(state_word(record.state).to_string()),
                 created: Some(record.created.to_string()),
                 backend: backend.map(backend_status),
+                outdated: if is_active_record(record) {
+                    fresh.fields(record)
+                } else {
+                    Vec::new()
+                },
             },
         );
     }
@@ -120,6 +136,7 @@ pub fn build(
                 ledger_state: None,
                 created: instance.created_at().and_then(|t| t.format(&Rfc3339).ok()),
                 backend: backend_of(&instance.id).map(backend_status),
+                outdated: Vec::new(),
             },
         );
     }

@@ -280,6 +280,25 @@ impl TestSim {
         value
     }
 
+    /// `POST /_sim/images`: a new image (a new build to roll out).
+    pub async fn add_image(&self) -> ImageId {
+        let v = self
+            .admin(Method::POST, "/_sim/images", Some(serde_json::json!({})))
+            .await;
+        v["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// `PUT /_sim/health-overrides/images`: every backend of an instance of `image` gets
+    /// `status` (`"CRITICAL"`: a bad image that never becomes healthy); `None` removes it.
+    pub async fn image_health(&self, image: &ImageId, status: Option<&str>) {
+        self.admin(
+            Method::PUT,
+            "/_sim/health-overrides/images",
+            Some(serde_json::json!({"imageId": image.as_str(), "status": status})),
+        )
+        .await;
+    }
+
     /// `PUT /_sim/settings` with a partial document, e.g. `{"maxPageSize": 2}`.
     pub async fn settings(&self, patch: Value) {
         self.admin(Method::PUT, "/_sim/settings", Some(patch)).await;

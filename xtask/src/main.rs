@@ -15,8 +15,8 @@
 //!   types (a test fails while the checked-in file is stale).
 //! - `cargo xtask bench`  builds `fleetctl-bench` in release mode and runs it: rollout time
 //!   against its bound, OCI calls per steady step, the 10,000-instance step, the HTTP face
-//!   (`function`: the release binaries, built first as the Dockerfile does, against the
-//!   Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
+//!   (`function`: the shipped binaries of the `dist` profile, built first as the Dockerfile
+//!   does, against the Python FDK) (figures and commands in `docs/benchmarks.md`), and the dashboard's
 //!   compressed size.
 //!
 //! Every install step first checks whether its result is already there and skips if so, so a
@@ -343,8 +343,8 @@ fn openapi() -> Result<()> {
 /// mean nothing in a debug build). They print figures and ratios; a missed target is a figure,
 /// not a failure.
 ///
-/// The `function` section (part of `all`) measures the release binaries that ship: they are
-/// built first exactly as the Dockerfile builds them, and the Python FDK it compares with comes
+/// The `function` section (part of `all`) measures the binaries that ship (the `dist`
+/// profile): they are built first exactly as the Dockerfile builds them, and the Python FDK it compares with comes
 /// from the project's venv (installed here when missing; without it that comparison is
 /// reported as not measured).
 fn bench(args: &[String]) -> Result<()> {
@@ -360,11 +360,12 @@ fn bench(args: &[String]) -> Result<()> {
         .map_or("all", String::as_str);
     let mut cmd = cargo();
     if matches!(section, "all" | "function") {
-        step("release binaries (as the Dockerfile builds them)", || {
+        step("dist binaries (as the Dockerfile builds them)", || {
             run(cargo()
                 .args([
                     "build",
-                    "--release",
+                    "--profile",
+                    "dist",
                     "--locked",
                     "--no-default-features",
                     "-p",

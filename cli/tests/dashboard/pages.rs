@@ -468,3 +468,87 @@ async fn where_streaming_is_unavailable_the_page_polls() {
     );
     browser.shot("polled").await;
 }
+
+#[tokio::test]
+async fn a_rollout_shows_launch_details_asks_first_and_lands_in_the_history() {
+    let _one = serial().await;
+    let demo = Demo::start();
+    let browser = Browser::start("rollout").await;
+    browser.client.goto(&demo.url).await.unwrap();
+    until_idle(&browser, &demo).await;
+    // Every instance was launched from the fleet file's launch details.
+    let details = browser
+        .js(
+            "return [...document.querySelectorAll('#instances tbody tr')]
+               .map(tr => [tr.dataset.outdated, tr.querySelector('.details').textContent]);",
+            vec![],
+        )
+        .await;
+    let details: Vec<(String, String)> = serde_json::from_value(details).unwrap();
+    assert!(!details.is_empty());
+    assert!(
+        details.iter().all(|(o, t)| o == "false" && t == "current"),
+        "{details:?}"
+    );
+    assert_eq!(browser.text("#rollout").await.as_deref(), Some("Roll out"));
+    // The demo's bring-up is in the history, as the API has it.
+    let api = demo.get("metrics").await;
+    let first = &api["history"][0];
+    assert!(first["id"].is_string(), "{api}");
+    let shown = browser
+        .until(
+            "the history table",
+            "const tr = document.querySelector('#history-table tbody tr'); return tr ? [tr.dataset.id, tr.dataset.status] : null;",
+            |v| v.is_array(),
+        )
+        .await;
+    assert_eq!(shown[0], first["id"], "{api}");
+    assert_eq!(shown[1], first["status"], "{api}");
+
+    // Roll out: the page asks first, and says nothing is outdated.
+    browser.click("#rollout").await;
+    let question = browser
+        .until(
+            "the rollout confirmation",
+            "const el = document.getElementById('confirm-q'); return el ? el.textContent : null;",
+            |v| v.is_string(),
+        )
+        .await;
+    assert!(
+        question
+            .as_str()
+            .unwrap()
+            .contains("No instance is outdated: nothing will be replaced"),
+        "{question}"
+    );
+    browser.shot("rollout-confirm").await;
+    browser.click("#confirm-yes").await;
+    let outcome = browser
+        .until(
+            "the rollout's answer",
+            "return document.getElementById('outcome').textContent;",
+            |v| v.as_str().is_some_and(|t| t.contains("accepted")),
+        )
+        .await;
+    assert!(
+        outcome
+            .as_str()
+            .unwrap()
+            .starts_with("Roll out: accepted (HTTP 202)"),
+        "{outcome}"
+    );
+    // It replaces nothing and lands in the history as a rolling update that succeeded.
+    let top = browser
+        .until(
+            "the rolling update in the history",
+            "const tr = document.querySelector('#history-table tbody tr'); return tr ? [tr.querySelector('th').textContent, tr.dataset.status, tr.children[4].textContent] : null;",
+            |v| v[0] == "Rolling update" && v[1] == "succeeded",
+        )
+        .await;
+    assert_eq!(top[2], "0 / 0", "nothing launched or removed: {top}");
+    browser.shot("rollout-history").await;
+    let rows_after: Vec<String> = browser.rows().await.into_iter().map(|r| r.0).collect();
+    let api_after = demo.get("metrics").await;
+    assert_eq!(api_after["outdated"], 0, "{api_after}");
+    assert_eq!(rows_after.len(), details.len());
+}

@@ -9,6 +9,7 @@ mod crash;
 mod demo;
 mod operations;
 mod race;
+mod rollout;
 mod serve;
 mod smoke_oci;
 mod state_s3;

@@ -102,6 +102,7 @@ fn record(id: &InstanceId, name: &str, ip: Option<IpAddr>, state: RecordState) -
         terminated: None,
         state,
         operation: None,
+        launch_digest: None,
     }
 }
 

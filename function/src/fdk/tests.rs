@@ -96,10 +96,15 @@ fn app(calls: Arc<AtomicUsize>) -> Router {
                 "unreachable"
             }),
         )
+        // As the function's router: the platform's own invocations carry the invoke token.
+        .layer(axum::middleware::from_fn_with_state(
+            InvokeHeaders::bearer("s3cret-token").unwrap(),
+            add_invoke_headers,
+        ))
 }
 
 fn config() -> FnConfig {
-    let mut c = FnConfig::new().bearer("s3cret-token").unwrap();
+    let mut c = FnConfig::new();
     c.path_prefix = Some("/v1".to_string());
     c
 }
@@ -476,20 +481,40 @@ fn fn_deadline_parses_rfc3339_against_the_wall_clock() {
 
 #[test]
 fn the_invoke_token_is_sensitive_and_refused_when_it_cannot_be_a_header() {
-    let c = FnConfig::new().bearer("abc").unwrap();
-    assert!(c.invoke_headers["authorization"].is_sensitive());
-    let err = FnConfig::new().bearer("bad\ntoken").unwrap_err();
+    let h = InvokeHeaders::bearer("abc").unwrap();
+    assert!(h.headers()["authorization"].is_sensitive());
+    let err = InvokeHeaders::bearer("bad\ntoken").unwrap_err();
     assert!(!err.contains("bad"), "{err}");
+    // Added to the platform's own invocations only, over what the request carried.
+    for (kind, added) in [
+        (Some(InvocationKind::Schedule), true),
+        (Some(InvocationKind::Event), true),
+        (Some(InvocationKind::Message), true),
+        (Some(InvocationKind::Http), false),
+        (None, false),
+    ] {
+        let mut req = Request::post("/reconcile")
+            .header("authorization", "Bearer client")
+            .body(())
+            .unwrap();
+        if let Some(kind) = kind.clone() {
+            req.extensions_mut().insert(FnCall {
+                call_id: None,
+                kind,
+            });
+        }
+        h.apply(&mut req);
+        let want = if added { "Bearer abc" } else { "Bearer client" };
+        assert_eq!(req.headers()["authorization"], want, "{kind:?}");
+        assert_eq!(req.headers().get_all("authorization").iter().count(), 1);
+    }
     let env = |k: &str| match k {
-        "FLEET_TOKEN" => Some("t0k".to_string()),
-        "FLEETCTL_API_TOKEN" => Some("not this one".to_string()),
         "FLEETCTL_PATH_PREFIX" => Some("/fleet".to_string()),
         "FN_LOGFRAME_NAME" => Some("01ES54E5RN".to_string()),
         "FN_LOGFRAME_HDR" => Some("Opc-Request-Id".to_string()),
         _ => None,
     };
-    let c = FnConfig::from_env("FLEET_TOKEN", env).unwrap();
-    assert_eq!(c.invoke_headers["authorization"], "Bearer t0k");
+    let c = FnConfig::from_env(env);
     assert_eq!(c.path_prefix.as_deref(), Some("/fleet"));
     assert_eq!(
         c.log_frame,

@@ -60,7 +60,7 @@ async fn the_router_serves_the_document_and_every_operation_in_it() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 13, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 16, "{:?}", paths.keys().collect::<Vec<_>>());
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"

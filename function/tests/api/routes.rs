@@ -89,6 +89,10 @@ async fn metrics_speak_prometheus_text_when_a_scrape_asks_for_it() {
         text.contains("fleetctl_group_count{fleet=\"demo\",group=\"web\"} 3\n"),
         "{text}"
     );
+    assert!(
+        text.contains("fleetctl_outdated_instances{fleet=\"demo\"} 0\n"),
+        "{text}"
+    );
     // Every sample line is `name{labels} value`.
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let value = line.rsplit(' ').next().unwrap();
@@ -334,4 +338,52 @@ async fn sync_state_can_adopt_untagged_instances() {
         .await
         .error(422, "invalid_request");
     assert_eq!(e["field"], "adopt");
+}
+
+#[tokio::test]
+async fn rollout_routes_plan_record_undo_and_show_the_history_through_the_api_door() {
+    let api = Api::start().await;
+    // Bring the fleet up (the control loop's repair), then a rollout has nothing to do.
+    for _ in 0..400 {
+        api.post("/reconcile", None).await;
+        let m = api.get("/metrics").await.json();
+        if m["operationStatus"] == "succeeded" && m["actual"] == m["desired"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let plan = api.post("/rollout", Some(json!({"dryRun": true}))).await;
+    assert_eq!(plan.status, 200, "{}", plan.text());
+    assert_eq!(plan.json()["replace"], json!([]), "{}", plan.text());
+    assert_eq!(plan.json()["revision"], 1);
+    let a = api.post("/rollout", None).await;
+    assert_eq!(a.status, 202, "{}", a.text());
+    let id = a.json()["operationId"].as_str().unwrap().to_string();
+    let m = api.get("/metrics").await.json();
+    assert_eq!(m["rollout"]["update"], "rollout");
+    assert_eq!(m["rollout"]["revision"], 1);
+    assert_eq!(m["outdated"], 0);
+    api.post("/reconcile", None).await;
+    let h = api.get("/rollout/history").await;
+    assert_eq!(h.status, 200, "{}", h.text());
+    let h = h.json();
+    assert_eq!(h["revisions"][0]["number"], 1);
+    assert_eq!(h["revisions"][0]["current"], true);
+    let newest = &h["operations"][0];
+    assert_eq!(newest["id"], id.as_str(), "{h}");
+    assert_eq!(newest["update"], "rollout");
+    assert_eq!(newest["status"], "succeeded");
+    assert_eq!(newest["door"], "api");
+    // No earlier revision to undo to; an unknown one is refused too.
+    api.post("/rollout/undo", None).await.error(409, "conflict");
+    let e = api
+        .post("/rollout/undo", Some(json!({"toRevision": 7})))
+        .await
+        .error(409, "conflict");
+    assert!(e["message"].as_str().unwrap().contains("revision 7"), "{e}");
+    api.post("/rollout/undo", Some(json!({"toRevision": "one"})))
+        .await
+        .error(422, "invalid_request");
+    // Mutations need the token.
+    assert_eq!(api.post_raw("/rollout", None, "").await.status, 401);
 }

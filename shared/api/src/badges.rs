@@ -274,6 +274,10 @@ mod tests {
                 },
             ],
             instances: vec![],
+            revision: Some(1),
+            outdated: 0,
+            rollout: None,
+            history: vec![],
         }
     }
 

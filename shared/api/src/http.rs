@@ -47,6 +47,51 @@ pub struct RollingRestartRequest {
     pub strategy: Option<crate::metrics::Strategy>,
 }
 
+/// `POST /rollout` (the body is optional): a rolling update to the fleet file's launch
+/// details.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutRequest {
+    /// Plan only: list what would be replaced and why, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /rollout/undo` (the body is optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UndoRequest {
+    /// The revision to go back to; the one before the fleet file's when absent.
+    #[serde(default)]
+    pub to_revision: Option<u32>,
+}
+
+/// The answer to `POST /rollout` with `dryRun`: the instances a rolling update would replace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutPlan {
+    /// The revision it would roll out.
+    pub revision: Option<u32>,
+    /// The outdated instances, oldest first.
+    pub replace: Vec<OutdatedInstance>,
+}
+
+/// An instance a rolling update would replace, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct OutdatedInstance {
+    /// The instance OCID.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+    /// The fields that differ (names only).
+    pub fields: Vec<String>,
+}
+
 /// `POST /sync-state` (the body is optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -76,6 +76,129 @@ pub struct MetricsSnapshot {
     /// One row per instance the ledger does not have as gone, by group (file order), then
     /// creation.
     pub instances: Vec<InstanceRow>,
+    /// The ledger's number of the fleet file's launch-details revision; `None` until a
+    /// step or request has recorded it.
+    #[serde(default)]
+    pub revision: Option<u32>,
+    /// Active instances whose launch details differ from the fleet file's (what `fleetctl
+    /// rollout` would replace).
+    #[serde(default)]
+    pub outdated: u32,
+    /// The active or last operation's rolling-update details (revision, checkpoint,
+    /// rollback); `None` for other operations.
+    #[serde(default)]
+    pub rollout: Option<RolloutState>,
+    /// The last finished operations, newest first (at most 20).
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A rolling update's state: `fleetctl rollout`, `undo`, or an automatic rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutState {
+    /// `rollout`, `undo` or `rollback`; `None` for a rolling restart (every instance).
+    pub update: Option<String>,
+    /// The revision its launches use.
+    pub revision: Option<u32>,
+    /// Its checkpoints (percentages of its instances), ascending.
+    pub checkpoints: Vec<u32>,
+    /// How many it passed.
+    pub checkpoints_passed: u32,
+    /// The checkpoint it waits at, or the last one it passed.
+    pub checkpoint: Option<CheckpointState>,
+    /// The revision a failure rolls back to (`rollbackOnFailure`).
+    pub rollback_to: Option<u32>,
+    /// For a rollback: the rolling update it rolls back, and why.
+    pub rolls_back: Option<String>,
+    /// Why it rolled back.
+    pub rollback_reason: Option<String>,
+}
+
+/// A checkpoint of a rolling update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointState {
+    /// The percentage.
+    pub percent: u32,
+    /// Instances done when it was reached.
+    pub done: u32,
+    /// Of how many.
+    pub total: u32,
+    /// When it was reached.
+    pub reached: String,
+    /// `resume`, or the bake time in seconds.
+    pub wait: String,
+    /// `waiting`, `resumed`, `healthy` (baked healthy) or `unhealthy` (a backend failed
+    /// during the bake; the operation paused).
+    pub verdict: String,
+}
+
+/// A finished operation in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// The operation id.
+    pub id: String,
+    /// What it did.
+    pub kind: OperationKind,
+    /// For a rolling update: `rollout`, `undo` or `rollback`.
+    pub update: Option<String>,
+    /// How it ended.
+    pub status: OperationStatus,
+    /// When it started.
+    pub started: String,
+    /// When it finished.
+    pub finished: Option<String>,
+    /// Through which door: `cli`, `api`, `function`, `control_loop` or `rollback`.
+    pub door: Option<String>,
+    /// Who asked, when the door knows.
+    pub who: Option<String>,
+    /// The launch-details revision it launched from.
+    pub revision: Option<u32>,
+    /// Instances launched (and in service).
+    pub launched: u32,
+    /// Instances removed.
+    pub removed: u32,
+    /// Why it failed, was cancelled or rolled back.
+    pub error: Option<String>,
+}
+
+/// A launch-details revision of the fleet file, as the ledger has seen it. Never the
+/// details themselves (metadata may hold secrets): its digest and the names of the fields
+/// that changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionEntry {
+    /// Its number.
+    pub number: u32,
+    /// The digest of its launch details.
+    pub digest: String,
+    /// When it was first seen.
+    pub seen: String,
+    /// The fields that changed from the revision before.
+    pub changed: Vec<String>,
+    /// Whether it is the fleet file's current revision.
+    pub current: bool,
+    /// Active instances launched from it.
+    pub instances: u32,
+}
+
+/// `GET /rollout/history`: the revisions the ledger keeps and the finished operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutHistory {
+    /// `metadata.name`.
+    pub fleet: String,
+    /// Revisions, oldest first.
+    pub revisions: Vec<RevisionEntry>,
+    /// Finished operations, newest first.
+    pub operations: Vec<HistoryEntry>,
 }
 
 impl MetricsSnapshot {
@@ -217,6 +340,12 @@ pub struct InstanceRow {
     pub created: String,
     /// What the active operation is doing to it, if anything.
     pub activity: Option<Activity>,
+    /// The launch-detail fields in which it differs from the fleet file (`imageId`,
+    /// `shape`, `shapeConfig`, `subnetId`, `metadata.<key>`, `definedTags`, `freeformTags`;
+    /// `unknown` when the ledger does not know what it was launched from); empty when up to
+    /// date.
+    #[serde(default)]
+    pub outdated: Vec<String>,
 }
 
 /// An instance's load balancer backend, as the ledger knows it.

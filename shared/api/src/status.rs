@@ -109,6 +109,10 @@ pub struct InstanceStatus {
     /// Its load-balancer backend, when the fleet uses one and the backend exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<BackendStatus>,
+    /// For a managed instance, the launch-detail fields in which it differs from the fleet
+    /// file (`unknown` when the ledger does not know); empty when up to date.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outdated: Vec<String>,
 }
 
 /// A backend of the fleet's backend set.

@@ -115,6 +115,19 @@ pub fn status_text(s: &FleetStatus) -> String {
                 .collect();
             let _ = writeln!(out, "  {}", line.join("  ").trim_end());
         }
+        let outdated: Vec<String> = g
+            .instances
+            .iter()
+            .filter(|i| !i.outdated.is_empty())
+            .map(|i| format!("{} ({})", t(&i.name), t(&i.outdated.join(", "))))
+            .collect();
+        if !outdated.is_empty() {
+            let _ = writeln!(
+                out,
+                "  outdated (launch details differ from the fleet file; `fleetctl rollout` replaces them): {}",
+                outdated.join(", ")
+            );
+        }
     }
     if s.drift.is_empty() {
         let _ = writeln!(

@@ -55,8 +55,8 @@ pub use model::{
 };
 pub use report::{ConfigErrors, Problem};
 pub use types::{
-    CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, InvalidValue, ListenAddr, Region,
-    SshPublicKey, StateUrl, TagValue,
+    CheckpointWaitSpec, CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, InvalidValue,
+    ListenAddr, Region, SshPublicKey, StateUrl, TagValue,
 };
 
 pub(crate) use report::describe;

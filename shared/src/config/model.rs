@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
 
 pub use super::raw::AuthMethod;
-use super::types::{CountOrPercent, EnvVarName, ListenAddr, Region, StateUrl, TagValue};
+use super::types::{
+    CheckpointWaitSpec, CountOrPercent, EnvVarName, ListenAddr, Region, StateUrl, TagValue,
+};
 pub use crate::values::{InstanceMetadata, LoadBalancerType, RebootAction, RolloutStrategy};
 
 /// A validated fleet file.
@@ -171,6 +173,12 @@ pub struct RolloutConfig {
     /// most desired + maxSurge instances exist); by default only until its new instance is
     /// in service (up to desired + 2 x maxSurge exist for a moment).
     pub surge_counts_draining: bool,
+    /// Percentages of a rollout's steps after which it waits, ascending, each 1 to 99.
+    pub checkpoints: Vec<u32>,
+    /// What a checkpoint waits for.
+    pub checkpoint_wait: CheckpointWaitSpec,
+    /// Roll a failed rolling update back to the launch details it replaced.
+    pub rollback_on_failure: bool,
 }
 
 /// Where the ledger lives.

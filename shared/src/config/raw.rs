@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::types::{
-    CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, ListenAddr, Region, SshPublicKey,
-    StateUrl, TagValue,
+    CheckpointWaitSpec, CountOrPercent, EndpointUrl, EnvVarName, HumanDuration, ListenAddr, Region,
+    SshPublicKey, StateUrl, TagValue,
 };
 use crate::ids::{CompartmentId, FleetName, GroupName, ImageId, LoadBalancerId, SubnetId};
 use crate::values::{LoadBalancerType, RebootAction, RolloutStrategy};
@@ -322,6 +322,19 @@ pub(crate) struct RawRollout {
     /// a slower rollout.
     #[serde(default)]
     pub surge_counts_draining: bool,
+    /// Percentages of a rollout's instances after which it stops and waits (checkpointWait),
+    /// ascending, each from 1 to 99: [10, 50] stops after a tenth and after half.
+    #[serde(default)]
+    #[schemars(inner(range(min = 1, max = 99)))]
+    pub checkpoints: Vec<u32>,
+    /// What a checkpoint waits for: resume, or a bake time such as 5m with every backend
+    /// healthy (a backend unhealthy during the bake pauses the rollout).
+    #[serde(default)]
+    pub checkpoint_wait: CheckpointWaitSpec,
+    /// When a rolling update (fleetctl rollout, undo) exhausts its failure budget, roll the
+    /// instances it replaced back to the launch details they had, with the same limits.
+    #[serde(default)]
+    pub rollback_on_failure: bool,
 }
 
 impl Default for RawRollout {
@@ -334,6 +347,9 @@ impl Default for RawRollout {
             reboot_action: RebootAction::SoftReset,
             launch_timeout: default_launch_timeout(),
             surge_counts_draining: false,
+            checkpoints: Vec::new(),
+            checkpoint_wait: CheckpointWaitSpec::Resume,
+            rollback_on_failure: false,
         }
     }
 }

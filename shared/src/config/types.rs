@@ -650,6 +650,78 @@ impl JsonSchema for TagValue {
     }
 }
 
+/// What a rollout's checkpoint waits for: `resume` (an explicit `fleetctl rollout resume`)
+/// or a bake time (a duration, e.g. `5m`) during which every backend stays healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CheckpointWaitSpec {
+    /// Wait for `resume`.
+    #[default]
+    Resume,
+    /// Wait this long with every backend healthy.
+    Bake(Duration),
+}
+
+impl CheckpointWaitSpec {
+    pub(crate) const EXPECTED: &'static str =
+        "\"resume\" or a bake time such as \"5m\" (a whole number followed by ms, s, m, h or d)";
+
+    /// The schema pattern.
+    pub const PATTERN: &'static str = "^(resume|([0-9]+(ms|s|m|h|d))+)$";
+
+    /// Parses `resume` or a duration.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        if s == "resume" {
+            return Ok(CheckpointWaitSpec::Resume);
+        }
+        HumanDuration::parse(s)
+            .map(|d| CheckpointWaitSpec::Bake(d.get()))
+            .map_err(|_| InvalidValue::new(format!("must be {}, got {}", Self::EXPECTED, got(s))))
+    }
+}
+
+impl FromStr for CheckpointWaitSpec {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CheckpointWaitSpec::parse(s)
+    }
+}
+
+impl fmt::Display for CheckpointWaitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointWaitSpec::Resume => f.write_str("resume"),
+            CheckpointWaitSpec::Bake(d) => HumanDuration::new(*d).fmt(f),
+        }
+    }
+}
+
+impl Serialize for CheckpointWaitSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckpointWaitSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        CheckpointWaitSpec::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for CheckpointWaitSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "CheckpointWait".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        string_schema(
+            "What a checkpoint waits for: resume (an explicit `fleetctl rollout resume`) or a \
+             bake time (5m) during which every backend stays healthy.",
+            Self::PATTERN,
+            None,
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// The checked types by schema definition name: how a value at a place whose schema is
@@ -702,6 +774,7 @@ pub(crate) const CHECKED: &[Checked] = {
         "ListenAddr" => ListenAddr,
         "EndpointUrl" => EndpointUrl,
         "Duration" => HumanDuration,
+        "CheckpointWait" => CheckpointWaitSpec,
     };
     STRINGS
 };

@@ -321,6 +321,23 @@ fn check_rollout_limits(parsed: &Parsed, spec: &Value, out: &mut Collector) {
              set one of them above 0",
         );
     }
+    if let Some(list) = rollout.get("checkpoints").and_then(Value::as_array) {
+        let mut last = 0;
+        for (i, v) in list.iter().enumerate() {
+            let Some(n) = v.as_u64() else { continue };
+            if n <= last {
+                let p = with(&path(&["spec", "rollout", "checkpoints"]), Seg::Index(i));
+                out.add(
+                    parsed.value_pos(&p),
+                    &p,
+                    Slot::Other,
+                    "checkpoints must be ascending percentages, each once",
+                );
+                break;
+            }
+            last = n;
+        }
+    }
 }
 
 fn default_config_file(env: &dyn Environment) -> PathBuf {
@@ -451,6 +468,9 @@ pub(crate) fn build(raw: RawFleetFile, extras: Extras) -> Result<FleetConfig, St
                 reboot_action: spec.rollout.reboot_action,
                 launch_timeout: spec.rollout.launch_timeout.get(),
                 surge_counts_draining: spec.rollout.surge_counts_draining,
+                checkpoints: spec.rollout.checkpoints,
+                checkpoint_wait: spec.rollout.checkpoint_wait,
+                rollback_on_failure: spec.rollout.rollback_on_failure,
             },
             state: StateConfig {
                 url: spec.state.url,

@@ -35,11 +35,17 @@ use crate::ids::{FleetName, GroupName, InstanceId, ParseVisitor};
 pub use crate::ids::{HolderId, InvalidId, OperationId};
 use crate::values::{RebootAction, RolloutStrategy};
 
+pub use super::launch::{LaunchSpec, MAX_REVISIONS, Revision, UNKNOWN_FIELD};
+
 /// The document version this build reads and writes.
 pub const LEDGER_VERSION: u64 = 1;
 
 /// The most events a ledger keeps; [`Ledger::push_event`] drops the oldest beyond this.
 pub const MAX_EVENTS: usize = 200;
+
+/// The most finished operations the ledger keeps as [`OperationSummary`]s in its history
+/// (oldest dropped first).
+pub const MAX_HISTORY: usize = 20;
 
 // ---------------------------------------------------------------------------------------------
 // Small value types
@@ -215,6 +221,14 @@ pub struct Ledger {
     /// while the first is still being applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unconfirmed_removals: Vec<UnconfirmedRemoval>,
+    /// The fleet file's launch-detail revisions seen, oldest first (see
+    /// [`super::launch`]); at most [`MAX_REVISIONS`] beyond those still in use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<Revision>,
+    /// Finished operations, oldest first, at most [`MAX_HISTORY`]: what, when, who asked,
+    /// through which door, the outcome. Their steps are not kept.
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub history: VecDeque<OperationSummary>,
 }
 
 impl Ledger {
@@ -232,6 +246,27 @@ impl Ledger {
             lease: Lease::default(),
             work_requests: Vec::new(),
             unconfirmed_removals: Vec::new(),
+            revisions: Vec::new(),
+            history: VecDeque::new(),
+        }
+    }
+
+    /// The newest revision seen, if any.
+    pub fn latest_revision(&self) -> Option<&Revision> {
+        self.revisions.last()
+    }
+
+    /// Revision `number`, if the ledger still keeps it.
+    pub fn revision(&self, number: u32) -> Option<&Revision> {
+        self.revisions.iter().find(|r| r.number == number)
+    }
+
+    /// Appends a finished operation's summary, dropping the oldest beyond [`MAX_HISTORY`].
+    pub fn push_history(&mut self, summary: OperationSummary) {
+        self.history.retain(|h| h.id != summary.id);
+        self.history.push_back(summary);
+        while self.history.len() > MAX_HISTORY {
+            self.history.pop_front();
         }
     }
 
@@ -424,6 +459,11 @@ pub struct InstanceRecord {
     /// The operation that launched it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<OperationId>,
+    /// The digest of the launch details it was launched from
+    /// ([`LaunchSpec::group_digest`]); `None` when not known (written by an older fleetctl,
+    /// or adopted): such an instance counts as outdated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_digest: Option<String>,
 }
 
 /// What fleetctl last knew of an instance.
@@ -481,6 +521,9 @@ pub struct ScaleRequest {
     pub desired: u32,
     /// When it was queued.
     pub requested: Timestamp,
+    /// Who asked, through which door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// An operation: a durable record that reconcile steps advance until it finishes.
@@ -528,6 +571,239 @@ pub struct Operation {
     /// ends as `cancelled`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub abort_requested: bool,
+    /// The revision its launches use (pinned when it starts); `None` in operations written
+    /// before revisions were kept (they launch from the fleet file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    /// Who asked for it and through which door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// A rollout's checkpoints (percentages of its steps, ascending), fixed when it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checkpoints: Vec<u32>,
+    /// How many of `checkpoints` were passed.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub checkpoints_passed: u32,
+    /// The checkpoint the operation waits at, or the last one it passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+    /// A rollout rolls back to this revision when it exhausts its failure budget
+    /// (`rollbackOnFailure`): the revision of the instances it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<u32>,
+    /// Set when the operation finishes: its steps' totals (the steps themselves are dropped
+    /// then, see [`OperationSummary`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<StepTotals>,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Who asked for an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Origin {
+    /// Through which door.
+    pub door: Door,
+    /// Who, when the door knows (the CLI's OS user; a note the API caller sent); never a
+    /// credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+}
+
+impl Origin {
+    /// An origin with no name.
+    pub fn door(door: Door) -> Self {
+        Origin { door, who: None }
+    }
+}
+
+/// The front door a request came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Door {
+    /// The `fleetctl` command line.
+    Cli,
+    /// The HTTP API of a long-running server (`fleetctl serve`, the container).
+    Api,
+    /// The HTTP API inside OCI Functions.
+    Function,
+    /// The control loop's own repair.
+    ControlLoop,
+    /// An automatic rollback started by a failed rollout.
+    Rollback,
+}
+
+impl Door {
+    /// The door as the document writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Cli => "cli",
+            Door::Api => "api",
+            Door::Function => "function",
+            Door::ControlLoop => "control_loop",
+            Door::Rollback => "rollback",
+        }
+    }
+}
+
+/// A checkpoint of a rollout: reached after `percent` of its steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Checkpoint {
+    /// The percentage of the steps done when it was reached.
+    pub percent: u32,
+    /// Steps finished then, of how many.
+    pub done: u32,
+    /// All steps.
+    pub total: u32,
+    /// When it was reached.
+    pub reached: Timestamp,
+    /// What it waits for.
+    pub wait: CheckpointWait,
+    /// Where it stands: waiting, passed (with how), or failed (backends unhealthy during
+    /// the bake).
+    pub verdict: CheckpointVerdict,
+}
+
+/// What a checkpoint waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum CheckpointWait {
+    /// An explicit `resume`.
+    Resume,
+    /// A bake time with every backend healthy.
+    Bake {
+        /// Seconds.
+        seconds: u64,
+    },
+}
+
+/// A checkpoint's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointVerdict {
+    /// Waiting for `resume` or the bake time.
+    Waiting,
+    /// Passed: resumed by a person.
+    Resumed,
+    /// Passed: baked healthy for the whole bake time.
+    Healthy,
+    /// A backend was unhealthy during the bake: the rollout paused.
+    Unhealthy,
+}
+
+impl CheckpointVerdict {
+    /// The verdict as the document writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointVerdict::Waiting => "waiting",
+            CheckpointVerdict::Resumed => "resumed",
+            CheckpointVerdict::Healthy => "healthy",
+            CheckpointVerdict::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// A finished operation's step totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepTotals {
+    /// Steps.
+    pub steps: u32,
+    /// Finished (done or skipped).
+    pub done: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Instances it launched (launches and replacements).
+    pub launch_total: u32,
+    /// Of those, launched and in service.
+    pub launch_succeeded: u32,
+    /// Instances it removed (terminations and replaced instances).
+    pub terminate_total: u32,
+    /// Of those, terminated.
+    pub terminate_succeeded: u32,
+}
+
+/// A finished operation, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperationSummary {
+    /// The operation's id.
+    pub id: OperationId,
+    /// What it did.
+    pub kind: OperationKind,
+    /// How it ended.
+    pub status: OperationStatus,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<Timestamp>,
+    /// Who asked, through which door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// The revision its launches used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<u32>,
+    /// Its steps' totals.
+    pub totals: StepTotals,
+    /// Why it failed, was cancelled or rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The totals of `op`'s steps against `ledger` (a launch succeeded once its step is done or
+/// its instance is `running`; a removal once the instance it removes is gone); a finished
+/// operation's recorded [`Operation::totals`] when its steps were dropped.
+pub fn step_totals(op: &Operation, ledger: &Ledger) -> StepTotals {
+    if op.steps.is_empty()
+        && let Some(t) = op.totals
+    {
+        return t;
+    }
+    let mut c = StepTotals::default();
+    let launched = |s: &Step| {
+        s.status == StepStatus::Done
+            || (s.status == StepStatus::InProgress
+                && s.instance
+                    .as_ref()
+                    .and_then(|i| ledger.record(i))
+                    .is_some_and(|r| r.state == RecordState::Running))
+    };
+    let removed = |s: &Step, old: &InstanceId| {
+        s.status != StepStatus::Pending && ledger.record(old).is_some_and(|r| r.state.is_gone())
+    };
+    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    c.steps = n(op.steps.len());
+    c.done = n(op.steps.iter().filter(|s| s.status.is_finished()).count());
+    c.failed = n(op
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .count());
+    for s in &op.steps {
+        match &s.action {
+            StepAction::Launch { .. } => {
+                c.launch_total += 1;
+                c.launch_succeeded += u32::from(launched(s));
+            }
+            StepAction::Terminate { instance } => {
+                c.terminate_total += 1;
+                c.terminate_succeeded += u32::from(removed(s, instance));
+            }
+            StepAction::Replace { instance } => {
+                c.launch_total += 1;
+                c.launch_succeeded += u32::from(launched(s));
+                c.terminate_total += 1;
+                c.terminate_succeeded += u32::from(removed(s, instance));
+            }
+            StepAction::Reboot { .. } => {}
+        }
+    }
+    c
 }
 
 /// A rolling restart's limits as resolved for its fleet size (see `plan::resolve_limits`).
@@ -545,6 +821,14 @@ pub struct RolloutLimits {
 impl Operation {
     /// How many steps are finished (done or skipped) out of how many.
     pub fn progress(&self) -> Progress {
+        if self.steps.is_empty()
+            && let Some(t) = self.totals
+        {
+            return Progress {
+                done: t.done,
+                total: t.steps,
+            };
+        }
         let done = self.steps.iter().filter(|s| s.status.is_finished()).count();
         Progress {
             done: u32::try_from(done).unwrap_or(u32::MAX),
@@ -583,6 +867,11 @@ pub enum OperationKind {
         /// The instance action of the reboot strategy.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reboot_action: Option<RebootAction>,
+        /// A rolling update (`fleetctl rollout`, `undo`, an automatic rollback): only the
+        /// instances whose launch details differ from this revision's are replaced, and
+        /// their replacements are launched from it. `None`: every instance (a restart).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        update: Option<RolloutUpdate>,
     },
     /// Rebuild the ledger from what OCI reports.
     SyncState {
@@ -601,6 +890,44 @@ impl OperationKind {
             OperationKind::Scale { .. } => "scale",
             OperationKind::RollingRestart { .. } => "rolling_restart",
             OperationKind::SyncState { .. } => "sync_state",
+        }
+    }
+}
+
+/// A rolling update's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutUpdate {
+    /// The revision the instances are brought to.
+    pub revision: u32,
+    /// Why: a rollout to the fleet file, an undo, or a rollback.
+    pub reason: UpdateReason,
+}
+
+/// Why a rolling update runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum UpdateReason {
+    /// `fleetctl rollout`: to the fleet file's launch details.
+    Rollout,
+    /// `fleetctl rollout undo`: to an earlier revision.
+    Undo,
+    /// A rollout exhausted its failure budget with `rollbackOnFailure`.
+    Rollback {
+        /// The rollout rolled back.
+        of: OperationId,
+        /// Why it failed.
+        why: String,
+    },
+}
+
+impl UpdateReason {
+    /// One word: `rollout`, `undo` or `rollback`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            UpdateReason::Rollout => "rollout",
+            UpdateReason::Undo => "undo",
+            UpdateReason::Rollback { .. } => "rollback",
         }
     }
 }

@@ -26,6 +26,7 @@
 
 pub mod file;
 pub mod foreign;
+pub mod launch;
 pub mod lease;
 pub mod ledger;
 pub mod oci;

@@ -272,6 +272,7 @@ async fn rolling_replace_of_6_never_drops_below_the_bound() {
         OperationKind::RollingRestart {
             strategy: RolloutStrategy::Replace,
             reboot_action: None,
+            update: None,
         },
     )
     .await
@@ -344,6 +345,7 @@ async fn rolling_reboot_resets_every_instance_in_place_within_the_bound() {
         OperationKind::RollingRestart {
             strategy: RolloutStrategy::Reboot,
             reboot_action: None,
+            update: None,
         },
     )
     .await

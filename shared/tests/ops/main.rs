@@ -15,4 +15,6 @@ mod metrics_snapshot;
 mod network;
 mod plan_tables;
 mod retry;
+mod rollout_e2e;
+mod rollout_tables;
 mod status_build;

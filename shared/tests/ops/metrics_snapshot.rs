@@ -201,6 +201,7 @@ fn a_rolling_restart_shows_its_position_and_both_sides_of_a_replacement() {
     w.request(OperationKind::RollingRestart {
         strategy: RolloutStrategy::Replace,
         reboot_action: None,
+        update: None,
     })
     .unwrap();
     let s = snap(&w);
@@ -271,6 +272,7 @@ fn the_rolling_restart_badge_advances_to_the_last_step() {
     w.request(OperationKind::RollingRestart {
         strategy: RolloutStrategy::Replace,
         reboot_action: None,
+        update: None,
     })
     .unwrap();
     w.step(Mode::Operation);
@@ -305,6 +307,7 @@ fn a_paused_operation_shows_its_reason_where_the_eye_goes_first() {
     w.request(OperationKind::RollingRestart {
         strategy: RolloutStrategy::Replace,
         reboot_action: None,
+        update: None,
     })
     .unwrap();
     let seen = run_collect(&mut w, |s| s.phase);
@@ -332,6 +335,7 @@ fn a_rolling_reboot_shows_reboot_activity() {
     w.request(OperationKind::RollingRestart {
         strategy: RolloutStrategy::Reboot,
         reboot_action: None,
+        update: None,
     })
     .unwrap();
     w.step(Mode::Operation);
@@ -474,6 +478,10 @@ fn the_snapshot_json_has_exactly_the_documented_fields() {
         "actual",
         "minimums",
         "instances",
+        "revision",
+        "outdated",
+        "rollout",
+        "history",
     ];
     want.sort_unstable();
     let mut keys = keys;
@@ -501,6 +509,7 @@ fn the_snapshot_json_has_exactly_the_documented_fields() {
             "group",
             "id",
             "name",
+            "outdated",
             "privateIp",
             "state"
         ]

@@ -1055,10 +1055,22 @@ fn a_launched_but_unrecorded_instance_is_found_by_its_tags_and_never_launched_tw
         "not launched again: {:?}",
         plan.actions
     );
-    let step = &w.ledger.operation.as_ref().unwrap().steps[0];
-    assert_eq!(step.instance, Some(w.launched[0].clone()));
+    // The step (or, once the scale finished and its steps were dropped, its totals) has it.
+    let op_now = w.ledger.operation.as_ref().unwrap();
+    match op_now.steps.first() {
+        Some(step) => {
+            assert_eq!(step.instance, Some(w.launched[0].clone()));
+            assert_eq!(step.slot, slot, "the step keeps its slot (and retry token)");
+        }
+        None => assert_eq!(op_now.totals.map(|t| t.launch_total), Some(1)),
+    }
     let r = w.ledger.record(&w.launched[0]).expect("recorded");
     assert_eq!(r.operation, Some(op));
+    assert!(
+        r.name.ends_with(&format!("-{slot}")),
+        "the instance has the step's slot (and retry token): {}",
+        r.name
+    );
     assert!(
         !w.ledger
             .events
@@ -1066,7 +1078,6 @@ fn a_launched_but_unrecorded_instance_is_found_by_its_tags_and_never_launched_tw
             .any(|e| e.message.contains("adopted")),
         "its own launch is not reported as an adoption"
     );
-    assert_eq!(step.slot, slot, "the step keeps its slot (and retry token)");
     assert_eq!(
         w.run(Mode::Operation, TICK, |_| {}),
         OperationStatus::Succeeded

@@ -76,6 +76,7 @@ fn record(n: u32, state: RecordState) -> InstanceRecord {
         terminated: None,
         state,
         operation: None,
+        launch_digest: None,
     }
 }
 
@@ -492,6 +493,13 @@ fn the_operation_kind_is_reported_as_the_ledger_writes_it() {
         target_total: 0,
         limits: None,
         abort_requested: false,
+        revision: None,
+        origin: None,
+        checkpoints: Vec::new(),
+        checkpoints_passed: 0,
+        checkpoint: None,
+        rollback_to: None,
+        totals: None,
     });
     let status = build(
         &fleet(false),

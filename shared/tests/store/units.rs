@@ -10,7 +10,10 @@ use fleetctl_core::config::{FleetName, GroupName, RebootAction, RolloutStrategy}
 use fleetctl_core::env::Env;
 use fleetctl_core::error::{Error, ErrorClass};
 use fleetctl_core::ids::InstanceId;
-use fleetctl_core::store::ledger::{FormatVersion, InvalidId, Progress};
+use fleetctl_core::store::ledger::{
+    Checkpoint, CheckpointVerdict, CheckpointWait, Door, FormatVersion, InvalidId, LaunchSpec,
+    OperationSummary, Origin, Progress, Revision, RolloutUpdate, StepTotals, UpdateReason,
+};
 use fleetctl_core::store::{
     DecodeError, Event, EventLevel, HolderId, InstanceRecord, LEDGER_VERSION, Lease, LeaseBusy,
     LeaseHold, Ledger, MAX_DOCUMENT_BYTES, OpenOptions, Operation, OperationId, OperationKind,
@@ -56,6 +59,7 @@ fn full_ledger() -> Ledger {
             terminated: None,
             state: RecordState::Running,
             operation: Some(op.clone()),
+            launch_digest: Some("0123456789abcdef".into()),
         },
         InstanceRecord {
             instance_id: instance(2),
@@ -66,6 +70,7 @@ fn full_ledger() -> Ledger {
             terminated: Some(ts(T0 + Duration::from_millis(90_500))),
             state: RecordState::Terminated,
             operation: None,
+            launch_digest: None,
         },
         InstanceRecord {
             instance_id: instance(3),
@@ -76,6 +81,7 @@ fn full_ledger() -> Ledger {
             terminated: None,
             state: RecordState::Launching,
             operation: None,
+            launch_digest: None,
         },
     ];
     l.scale_queue = VecDeque::from([
@@ -83,11 +89,16 @@ fn full_ledger() -> Ledger {
             id: OperationId::parse("q1").unwrap(),
             desired: 5,
             requested: ts(T0),
+            origin: Some(Origin {
+                door: Door::Api,
+                who: Some("deploy bot".into()),
+            }),
         },
         ScaleRequest {
             id: OperationId::parse("q2").unwrap(),
             desired: 2,
             requested: ts(T0 + Duration::from_secs(1)),
+            origin: None,
         },
     ]);
     l.operation = Some(Operation {
@@ -95,6 +106,13 @@ fn full_ledger() -> Ledger {
         kind: OperationKind::RollingRestart {
             strategy: RolloutStrategy::Reboot,
             reboot_action: Some(RebootAction::SoftReset),
+            update: Some(RolloutUpdate {
+                revision: 2,
+                reason: UpdateReason::Rollback {
+                    of: OperationId::parse("q0").unwrap(),
+                    why: "1 step(s) failed".into(),
+                },
+            }),
         },
         status: OperationStatus::Running,
         started: ts(T0),
@@ -173,6 +191,20 @@ fn full_ledger() -> Ledger {
         target_total: 0,
         limits: None,
         abort_requested: false,
+        revision: Some(2),
+        origin: Some(Origin::door(Door::Cli)),
+        checkpoints: vec![10, 50],
+        checkpoints_passed: 1,
+        checkpoint: Some(Checkpoint {
+            percent: 10,
+            done: 1,
+            total: 4,
+            reached: ts(T0 + Duration::from_secs(25)),
+            wait: CheckpointWait::Bake { seconds: 300 },
+            verdict: CheckpointVerdict::Healthy,
+        }),
+        rollback_to: Some(1),
+        totals: Some(StepTotals::default()),
     });
     l.push_event(Event {
         at: ts(T0),
@@ -196,6 +228,37 @@ fn full_ledger() -> Ledger {
             expires: ts(T0 + Duration::from_secs(60)),
         }),
     };
+    let launch = LaunchSpec {
+        image_id: "ocid1.image.oc1..aaaa".parse().unwrap(),
+        shape: "VM.Standard.E4.Flex".into(),
+        shape_config: Some(serde_json::json!({"ocpus": 1.0, "memoryInGBs": 8.0})),
+        subnets: [(group("api"), "ocid1.subnet.oc1..aaaa".parse().unwrap())]
+            .into_iter()
+            .collect(),
+        metadata: Default::default(),
+        defined_tags: Default::default(),
+        freeform_tags: [("team".to_string(), "web".to_string())]
+            .into_iter()
+            .collect(),
+    };
+    l.revisions = vec![Revision {
+        number: 1,
+        digest: launch.digest(),
+        seen: ts(T0),
+        changed: vec!["imageId".into()],
+        launch,
+    }];
+    l.push_history(OperationSummary {
+        id: OperationId::parse("q0").unwrap(),
+        kind: OperationKind::Scale { desired: 3 },
+        status: OperationStatus::Succeeded,
+        started: ts(T0),
+        finished: Some(ts(T0 + Duration::from_secs(5))),
+        origin: Some(Origin::door(Door::ControlLoop)),
+        revision: Some(1),
+        totals: StepTotals::default(),
+        error: None,
+    });
     l
 }
 
@@ -219,6 +282,7 @@ fn every_kind_of_operation_round_trips() {
         OperationKind::RollingRestart {
             strategy: RolloutStrategy::Replace,
             reboot_action: None,
+            update: None,
         },
         OperationKind::SyncState {
             adopt_untagged: false,
@@ -469,6 +533,7 @@ fn a_ledger_of_10000_records_is_far_under_the_64_mib_read_limit() {
             terminated: Some(ts(T0 + Duration::from_secs(3600))),
             state: RecordState::Terminated,
             operation: Some(OperationId::parse("3f2a9c1e-0b7d-4e55-9a10-2c4f6e8d1b33").unwrap()),
+            launch_digest: Some("0123456789abcdef".into()),
         })
         .collect();
     for i in 0..200 {
@@ -523,6 +588,7 @@ fn operation_kind_and_status_words_are_their_json_names() {
         OperationKind::RollingRestart {
             strategy: RolloutStrategy::Reboot,
             reboot_action: None,
+            update: None,
         },
         OperationKind::SyncState {
             adopt_untagged: false,

@@ -5,7 +5,8 @@
 //! after that it is OK once its instance has been RUNNING for `backendHealthyAfterSeconds`,
 //! and CRITICAL when the instance is not RUNNING, is still booting, or no instance holds the
 //! address. An `offline` backend is CRITICAL with OFFLINE check results. An admin override
-//! (`/_sim/health-overrides`) forces a status, e.g. CRITICAL for a bad deploy.
+//! (`/_sim/health-overrides`) forces a status, e.g. CRITICAL for a bad deploy; one by image
+//! (`/_sim/health-overrides/images`) forces it for every instance of that image.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -198,6 +199,10 @@ impl SetHealth {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
     pub by_key: BTreeMap<String, HealthStatus>,
+    /// Health forced for every backend whose address an instance of this image holds (a
+    /// bad image that never passes its health check): `/_sim/health-overrides/images`.
+    /// An `ip` or `ip:port` override wins.
+    pub by_image: BTreeMap<String, HealthStatus>,
 }
 
 impl Overrides {
@@ -213,6 +218,18 @@ impl Overrides {
             .get(&Self::key(ip, Some(port)))
             .or_else(|| self.by_key.get(ip))
             .copied()
+    }
+
+    /// [`Overrides::lookup`], then the override of `image` (the image of the instance that
+    /// holds the address), if any.
+    pub fn lookup_with_image(
+        &self,
+        ip: &str,
+        port: u16,
+        image: Option<&str>,
+    ) -> Option<HealthStatus> {
+        self.lookup(ip, port)
+            .or_else(|| image.and_then(|i| self.by_image.get(i).copied()))
     }
 }
 

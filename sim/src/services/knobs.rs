@@ -114,6 +114,22 @@ pub fn operations() -> Vec<Operation> {
             set_override,
         ),
         op(
+            "SimAddImage",
+            "admin",
+            Method::POST,
+            "/_sim/images",
+            o,
+            add_image,
+        ),
+        op(
+            "SimSetImageHealthOverride",
+            "admin",
+            Method::PUT,
+            "/_sim/health-overrides/images",
+            o,
+            set_image_override,
+        ),
+        op(
             "SimClearHealthOverrides",
             "admin",
             Method::DELETE,
@@ -238,8 +254,59 @@ fn set_override(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
     Ok(SimResponse::ok_json(&world.health_overrides.by_key))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddImageBody {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// Adds an image (a new build to roll out); answers `{"id": ...}`.
+fn add_image(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body: AddImageBody = c.req.json()?;
+    let mut world = ctx.world();
+    let now = rfc3339(std::time::SystemTime::now());
+    let w = &mut *world;
+    let id = w.compute.seed_image(&mut w.rng, &now);
+    if let (Some(name), Some(image)) = (body.display_name, w.compute.images.last_mut()) {
+        image.display_name = name;
+    }
+    Ok(SimResponse::ok_json(&json!({ "id": id })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImageOverrideBody {
+    image_id: String,
+    /// `null` removes the override.
+    status: Option<HealthStatus>,
+}
+
+/// Forces the health of every backend an instance of `imageId` holds (a bad image).
+fn set_image_override(ctx: &Ctx, c: &Call<'_>) -> Result<SimResponse, ApiError> {
+    let body: ImageOverrideBody = c.req.json()?;
+    if !body.image_id.starts_with("ocid1.image.") {
+        return Err(bad(format!(
+            "imageId '{}' is not an image OCID",
+            body.image_id
+        )));
+    }
+    let mut world = ctx.world();
+    match body.status {
+        Some(s) => {
+            world.health_overrides.by_image.insert(body.image_id, s);
+        }
+        None => {
+            world.health_overrides.by_image.remove(&body.image_id);
+        }
+    }
+    Ok(SimResponse::ok_json(&world.health_overrides.by_image))
+}
+
 fn clear_overrides(ctx: &Ctx, _c: &Call<'_>) -> Result<SimResponse, ApiError> {
-    ctx.world().health_overrides.by_key.clear();
+    let mut world = ctx.world();
+    world.health_overrides.by_key.clear();
+    world.health_overrides.by_image.clear();
     Ok(SimResponse::no_content())
 }
 
@@ -261,6 +328,7 @@ pub fn world_json(world: &World, tick: Tick) -> Value {
                 "id": i.id,
                 "displayName": i.display_name,
                 "lifecycleState": i.state.wire(),
+                "imageId": i.image_id,
                 "shape": i.shape,
                 "ocpus": i.shape_config.ocpus,
                 "compartmentId": i.compartment_id,
@@ -383,6 +451,7 @@ pub fn world_json(world: &World, tick: Tick) -> Value {
         "capacity": world.capacity,
         "limits": world.limits,
         "healthOverrides": world.health_overrides.by_key,
+        "imageHealthOverrides": world.health_overrides.by_image,
         "settings": world.settings,
         "rememberedRetryTokens": world.retry_tokens.len(),
         "shapes": compute::SHAPES.iter().map(|s| s.name).collect::<Vec<_>>(),

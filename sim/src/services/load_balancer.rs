@@ -552,7 +552,12 @@ pub fn classic_backend_health(world: &World, b: &Backend, tick: Tick) -> Backend
             offline: b.offline,
             added_at: b.added_at,
             target: target_for_ip(world, &b.ip_address),
-            forced: world.health_overrides.lookup(&b.ip_address, b.port),
+            forced: world.health_overrides.lookup_with_image(
+                &b.ip_address,
+                b.port,
+                super::compute::instance_holding_ip(world, &b.ip_address)
+                    .map(|i| i.image_id.as_str()),
+            ),
         },
         tick.now,
         timing(world, tick),

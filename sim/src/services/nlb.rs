@@ -391,10 +391,13 @@ fn nlb_target(world: &World, b: &NlbBackend) -> Target {
 }
 
 pub fn nlb_backend_health(world: &World, b: &NlbBackend, tick: Tick) -> BackendHealth {
-    let forced = b
-        .ip_address
-        .as_deref()
-        .and_then(|ip| world.health_overrides.lookup(ip, b.port));
+    let forced = b.ip_address.as_deref().and_then(|ip| {
+        world.health_overrides.lookup_with_image(
+            ip,
+            b.port,
+            super::compute::instance_holding_ip(world, ip).map(|i| i.image_id.as_str()),
+        )
+    });
     health::backend_health(
         Probe {
             offline: b.is_offline,

@@ -509,3 +509,84 @@ async fn a_backend_update_with_a_stale_etag_is_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_added_image_launches_and_its_health_override_covers_its_instances_only() {
+    let t = TestSim::start().await;
+    let resp = t
+        .admin(
+            "POST",
+            "/_sim/images",
+            Some(json!({"displayName": "build-2"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let image = json(resp).await["id"].as_str().unwrap().to_string();
+    assert!(image.starts_with("ocid1.image."), "{image}");
+    assert_ne!(image, t.sim.image_id().as_str());
+
+    // One instance of the seeded image, one of the new image, both behind the LB.
+    let (_, old_ip) = running_instance(&t, "old").await;
+    let mut body = super::compute::launch_body(&t, "new");
+    body["sourceDetails"]["imageId"] = json!(image);
+    let resp = t.oci("POST", "/20160918/instances", Some(body)).await;
+    assert_eq!(resp.status(), 200);
+    let new_id = json(resp).await["id"].as_str().unwrap().to_string();
+    t.advance(50.0).await;
+    let new_ip = super::compute::private_ip(&t, &new_id).await;
+    create(&t, &old_ip, 8080).await;
+    create(&t, &new_ip, 8080).await;
+    t.advance(20.0).await;
+    assert_eq!(health(&t, &format!("{old_ip}:8080")).await["status"], "OK");
+    assert_eq!(health(&t, &format!("{new_ip}:8080")).await["status"], "OK");
+
+    // A bad image: every backend of its instances is CRITICAL; the others stay OK.
+    let resp = t
+        .admin(
+            "PUT",
+            "/_sim/health-overrides/images",
+            Some(json!({"imageId": image, "status": "CRITICAL"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        health(&t, &format!("{new_ip}:8080")).await["status"],
+        "CRITICAL"
+    );
+    assert_eq!(health(&t, &format!("{old_ip}:8080")).await["status"], "OK");
+    let world = json(t.admin("GET", "/_sim/world", None).await).await;
+    assert_eq!(world["imageHealthOverrides"][&image], "CRITICAL");
+    let imgs: Vec<&str> = world["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["imageId"].as_str())
+        .collect();
+    assert!(imgs.contains(&image.as_str()), "{imgs:?}");
+    // An IP override wins over the image's.
+    t.admin(
+        "PUT",
+        "/_sim/health-overrides",
+        Some(json!({"ipAddress": new_ip, "status": "OK"})),
+    )
+    .await;
+    assert_eq!(health(&t, &format!("{new_ip}:8080")).await["status"], "OK");
+    // Clearing removes both kinds.
+    assert_eq!(
+        t.admin("DELETE", "/_sim/health-overrides", None)
+            .await
+            .status(),
+        204
+    );
+    let world = json(t.admin("GET", "/_sim/world", None).await).await;
+    assert_eq!(world["imageHealthOverrides"], json!({}));
+    // Not an image OCID: 400.
+    let resp = t
+        .admin(
+            "PUT",
+            "/_sim/health-overrides/images",
+            Some(json!({"imageId": "ami-123", "status": "CRITICAL"})),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+}

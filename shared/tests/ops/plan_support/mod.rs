@@ -116,6 +116,7 @@ pub fn rolling(strategy: RolloutStrategy) -> OperationKind {
     OperationKind::RollingRestart {
         strategy,
         reboot_action: None,
+        update: None,
     }
 }
 
@@ -136,6 +137,10 @@ pub struct World {
     pub sick: BTreeSet<InstanceId>,
     /// New instances are sick (a bad image).
     pub new_are_sick: bool,
+    /// Instances launched from these images never become healthy (a bad image).
+    pub sick_images: BTreeSet<String>,
+    /// The image each instance launched by the model was launched from.
+    pub images: BTreeMap<InstanceId, String>,
     /// Launches are refused with this reason (no capacity).
     pub refuse_launches: Option<String>,
     /// Terminations are lost (the call failed; `ops` records it as transient).
@@ -157,6 +162,8 @@ impl World {
             backends: Vec::new(),
             sick: BTreeSet::new(),
             new_are_sick: false,
+            sick_images: BTreeSet::new(),
+            images: BTreeMap::new(),
             refuse_launches: None,
             lose_terminations: false,
             next_n: 1,
@@ -203,6 +210,10 @@ impl World {
                 terminated: None,
                 state: RecordState::Running,
                 operation: None,
+                launch_digest: Some(
+                    fleetctl_core::cloud::launch_spec(&self.config)
+                        .group_digest(&group.parse().unwrap()),
+                ),
             });
             if self.lb() {
                 self.backends.push(backend(n));
@@ -312,6 +323,8 @@ impl World {
                 slot,
                 group,
                 name,
+                launch,
+                digest,
             } => {
                 // The retry token (operation, slot) makes a repeated launch return the first
                 // instance.
@@ -340,9 +353,12 @@ impl World {
                             "demo",
                             self.now,
                         ));
-                        if self.new_are_sick {
+                        if self.new_are_sick || self.sick_images.contains(launch.image_id.as_str())
+                        {
                             self.sick.insert(id(n));
                         }
+                        self.images
+                            .insert(id(n), launch.image_id.as_str().to_string());
                         self.launched.push(id(n));
                         id(n)
                     }
@@ -354,6 +370,7 @@ impl World {
                     name: name.clone(),
                     group: group.clone(),
                     private_ip: None,
+                    launch_digest: Some(digest.clone()),
                 })
             }
             Action::AddBackend { ip, port, .. } => {

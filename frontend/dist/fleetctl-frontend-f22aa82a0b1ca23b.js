@@ -413,7 +413,7 @@ function __wbg_get_imports() {
                     const a = state0.a;
                     state0.a = 0;
                     try {
-                        return __wasm_bindgen_func_elem_1384(a, state0.b, arg0, arg1);
+                        return __wasm_bindgen_func_elem_1484(a, state0.b, arg0, arg1);
                     } finally {
                         state0.a = a;
                     }
@@ -600,28 +600,28 @@ function __wbg_get_imports() {
             return isLikeNone(ret) ? 0 : addToExternrefTable0(ret);
         },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 130, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2772);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 131, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2872);
             return ret;
         },
         __wbindgen_generic_0000000000000002: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 77, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_1306);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 78, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_1406);
             return ret;
         },
         __wbindgen_generic_0000000000000003: function(arg0, arg1) {
             // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("Event")], shim_idx: 13, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_1293);
+            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_1393);
             return ret;
         },
         __wbindgen_generic_0000000000000004: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("Event")], shim_idx: 130, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2772_14);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [NamedExternref("Event")], shim_idx: 131, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2872_14);
             return ret;
         },
         __wbindgen_generic_0000000000000005: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 120, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
-            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2773);
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [], shim_idx: 121, ret: Unit, inner_ret: Some(Unit) }, mutable: true }) -> Externref`.
+            const ret = makeMutClosure(arg0, arg1, __wasm_bindgen_func_elem_2873);
             return ret;
         },
         __wbindgen_generic_0000000000000006: function(arg0) {
@@ -649,30 +649,30 @@ function __wbg_get_imports() {
     };
 }
 
-function __wasm_bindgen_func_elem_2773(arg0, arg1) {
-    wasm.__wasm_bindgen_func_elem_2773(arg0, arg1);
+function __wasm_bindgen_func_elem_2873(arg0, arg1) {
+    wasm.__wasm_bindgen_func_elem_2873(arg0, arg1);
 }
 
-function __wasm_bindgen_func_elem_2772(arg0, arg1, arg2) {
-    wasm.__wasm_bindgen_func_elem_2772(arg0, arg1, arg2);
+function __wasm_bindgen_func_elem_2872(arg0, arg1, arg2) {
+    wasm.__wasm_bindgen_func_elem_2872(arg0, arg1, arg2);
 }
 
-function __wasm_bindgen_func_elem_1293(arg0, arg1, arg2) {
-    wasm.__wasm_bindgen_func_elem_1293(arg0, arg1, arg2);
+function __wasm_bindgen_func_elem_1393(arg0, arg1, arg2) {
+    wasm.__wasm_bindgen_func_elem_1393(arg0, arg1, arg2);
 }
 
-function __wasm_bindgen_func_elem_2772_14(arg0, arg1, arg2) {
-    wasm.__wasm_bindgen_func_elem_2772_14(arg0, arg1, arg2);
+function __wasm_bindgen_func_elem_2872_14(arg0, arg1, arg2) {
+    wasm.__wasm_bindgen_func_elem_2872_14(arg0, arg1, arg2);
 }
 
-function __wasm_bindgen_func_elem_1384(arg0, arg1, arg2, arg3) {
-    wasm.__wasm_bindgen_func_elem_1384(arg0, arg1, arg2, arg3);
+function __wasm_bindgen_func_elem_1484(arg0, arg1, arg2, arg3) {
+    wasm.__wasm_bindgen_func_elem_1484(arg0, arg1, arg2, arg3);
 }
 
-function __wasm_bindgen_func_elem_1306(arg0, arg1, arg2) {
+function __wasm_bindgen_func_elem_1406(arg0, arg1, arg2) {
     try {
         const retptr = wasm.__wbindgen_add_to_stack_pointer(-16) >>> 0;
-        wasm.__wasm_bindgen_func_elem_1306(retptr, arg0, arg1, arg2);
+        wasm.__wasm_bindgen_func_elem_1406(retptr, arg0, arg1, arg2);
         var r0 = getDataViewMemory0().getInt32(retptr + 4 * 0, true);
         var r1 = getDataViewMemory0().getInt32(retptr + 4 * 1, true);
         if (r1) {
