@@ -590,7 +590,9 @@ async fn act_batch(ctx: &Context, batch: &[&Action], deadline: Deadline) -> (Str
             .join(", ")
     );
     // Derived from what the batch does: a batch planned again after a lost answer is the
-    // same request.
+    // same request. A batch whose work request FAILED is planned again too; it is sent under
+    // a token derived from the failed work request, or OCI would replay the failure forever
+    // ([`start_lb_change`]).
     let token_op = operation
         .cloned()
         .or_else(|| OperationId::parse("lb-sync").ok())

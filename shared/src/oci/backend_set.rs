@@ -266,7 +266,7 @@ impl Api {
     }
 }
 
-/// A backend as either API returns it; the flags stay in `rest` under their API's names.
+/// A backend as either API returns it; the flags under their API's names.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawBackend {
@@ -283,8 +283,37 @@ struct RawBackend {
     /// Classic only (absent: unlimited).
     #[serde(default)]
     max_connections: Option<u32>,
-    #[serde(flatten)]
-    rest: Map<String, Value>,
+    // The flags under both APIs' names (`Api::backup` etc. says which one is read), as
+    // values so a wrong type is reported as it came. Named fields, not a flattened map of
+    // the rest: a flattened field makes serde buffer every backend's whole object first (a
+    // backend set of 10,000 is megabytes of that).
+    #[serde(default)]
+    backup: Option<Value>,
+    #[serde(default)]
+    drain: Option<Value>,
+    #[serde(default)]
+    offline: Option<Value>,
+    #[serde(default)]
+    is_backup: Option<Value>,
+    #[serde(default)]
+    is_drain: Option<Value>,
+    #[serde(default)]
+    is_offline: Option<Value>,
+}
+
+impl RawBackend {
+    /// Takes the flag the API names `field`.
+    fn take_flag(&mut self, field: &str) -> Option<Value> {
+        match field {
+            "backup" => self.backup.take(),
+            "drain" => self.drain.take(),
+            "offline" => self.offline.take(),
+            "isBackup" => self.is_backup.take(),
+            "isDrain" => self.is_drain.take(),
+            "isOffline" => self.is_offline.take(),
+            _ => None,
+        }
+    }
 }
 
 /// A backend either API returned, and its `maxConnections` (which the classic UpdateBackend
@@ -293,13 +322,18 @@ fn decode_backend(
     api: &Api,
     lb: &LoadBalancerId,
     operation: &'static str,
-    b: RawBackend,
+    mut b: RawBackend,
 ) -> Result<(Backend, Option<u32>), LbError> {
     let bad = |reason: String| LbError::BadBackend {
         operation,
         load_balancer: lb.clone(),
         reason,
     };
+    let raw_flags = [
+        (api.backup, b.take_flag(api.backup)),
+        (api.drain, b.take_flag(api.drain)),
+        (api.offline, b.take_flag(api.offline)),
+    ];
     let address = b
         .ip_address
         .as_deref()
@@ -317,14 +351,15 @@ fn decode_backend(
             b.port
         ))
     })?;
-    let flag = |field: &'static str| match b.rest.get(field) {
+    let flag = |(field, value): &(&'static str, Option<Value>)| match value {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(v)) => Ok(*v),
         Some(other) => Err(bad(format!(
             "backend {name:?} has `{field}`: {other}, not true or false"
         ))),
     };
-    let (backup, drain, offline) = (flag(api.backup)?, flag(api.drain)?, flag(api.offline)?);
+    let [backup, drain, offline] = &raw_flags;
+    let (backup, drain, offline) = (flag(backup)?, flag(drain)?, flag(offline)?);
     let name = BackendName::new(name).ok_or_else(|| bad("an empty backend name".into()))?;
     Ok((
         Backend {

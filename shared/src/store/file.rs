@@ -162,7 +162,10 @@ impl FileStore {
 
 /// The ETag of `content`: its SHA-256 as quoted lower-case hex.
 pub fn content_etag(content: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA256, content);
+    etag_of_digest(&digest::digest(&digest::SHA256, content))
+}
+
+fn etag_of_digest(d: &digest::Digest) -> String {
     let mut out = String::with_capacity(66);
     out.push('"');
     for b in d.as_ref() {
@@ -330,16 +333,7 @@ fn with_lock<T>(
 /// Reads `target` whole, refusing a file over [`MAX_DOCUMENT_BYTES`] before reading it (and
 /// one that grows past it while being read). `Ok(None)` when it does not exist.
 fn read_optional(target: &FsPath) -> object_store::Result<Option<Vec<u8>>> {
-    let too_large = |size| object_store::Error::Generic {
-        store: STORE,
-        source: Box::new(FileTooLarge {
-            path: target.to_path_buf(),
-            source: ObjectTooLarge {
-                size,
-                limit: MAX_DOCUMENT_BYTES,
-            },
-        }),
-    };
+    let too_large = |size| file_too_large(target, size);
     let mut file = match fs::File::open(target) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -361,6 +355,56 @@ fn read_optional(target: &FsPath) -> object_store::Result<Option<Vec<u8>>> {
         return Err(too_large(None));
     }
     Ok(Some(content))
+}
+
+fn file_too_large(target: &FsPath, size: Option<u64>) -> object_store::Error {
+    object_store::Error::Generic {
+        store: STORE,
+        source: Box::new(FileTooLarge {
+            path: target.to_path_buf(),
+            source: ObjectTooLarge {
+                size,
+                limit: MAX_DOCUMENT_BYTES,
+            },
+        }),
+    }
+}
+
+/// The [`content_etag`] of the file at `target`, hashed in blocks as it is read (a ledger is
+/// megabytes), refused as [`read_optional`] refuses it when it is over
+/// [`MAX_DOCUMENT_BYTES`]; `Ok(None)` when it does not exist.
+fn file_etag(target: &FsPath) -> object_store::Result<Option<String>> {
+    let file = match fs::File::open(target) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", target, e)),
+    };
+    let size = file
+        .metadata()
+        .map_err(|e| io_err("read the metadata of", target, e))?
+        .len();
+    if size > MAX_DOCUMENT_BYTES {
+        return Err(file_too_large(target, Some(size)));
+    }
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    let mut block = vec![0u8; 64 * 1024];
+    let mut read: u64 = 0;
+    let mut file = file.take(MAX_DOCUMENT_BYTES + 1);
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => {
+                read += n as u64;
+                ctx.update(&block[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_err("read", target, e)),
+        }
+    }
+    if read > MAX_DOCUMENT_BYTES {
+        return Err(file_too_large(target, None));
+    }
+    Ok(Some(etag_of_digest(&ctx.finish())))
 }
 
 /// Writes `content` to `target` through a synced temporary file and a rename. The new file
@@ -436,7 +480,8 @@ fn put_blocking(
 ) -> object_store::Result<PutResult> {
     create_dirs(parent_of(target))?;
     with_lock(target, lock_timeout, || {
-        let current = read_optional(target)?;
+        // Only the current file's ETag is needed: hashed as it is read, not held whole.
+        let current = file_etag(target)?;
         match (mode, &current) {
             (PutMode::Overwrite, _) | (PutMode::Create, None) => {}
             (PutMode::Create, Some(_)) => {
@@ -451,24 +496,21 @@ fn put_blocking(
                     source: format!("{} does not exist", target.display()).into(),
                 });
             }
-            (PutMode::Update(v), Some(bytes)) => {
-                let existing = content_etag(bytes);
-                match v.e_tag.as_deref() {
-                    Some(expected) if same_etag(expected, &existing) => {}
-                    Some(expected) => {
-                        return Err(object_store::Error::Precondition {
-                            path: location.to_string(),
-                            source: format!("ETag {existing} does not match {expected}").into(),
-                        });
-                    }
-                    None => {
-                        return Err(object_store::Error::Precondition {
-                            path: location.to_string(),
-                            source: "a conditional update needs an ETag".into(),
-                        });
-                    }
+            (PutMode::Update(v), Some(existing)) => match v.e_tag.as_deref() {
+                Some(expected) if same_etag(expected, existing) => {}
+                Some(expected) => {
+                    return Err(object_store::Error::Precondition {
+                        path: location.to_string(),
+                        source: format!("ETag {existing} does not match {expected}").into(),
+                    });
                 }
-            }
+                None => {
+                    return Err(object_store::Error::Precondition {
+                        path: location.to_string(),
+                        source: "a conditional update needs an ETag".into(),
+                    });
+                }
+            },
         }
         write_atomic(target, content)?;
         Ok(PutResult {

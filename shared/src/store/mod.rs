@@ -516,15 +516,29 @@ impl StateStore {
             return Err(self.too_large(Some(meta.size)));
         }
         let mut stream = result.into_stream();
-        let mut bytes = Vec::new();
+        // The file store answers with one chunk: it is parsed where it is, not copied (a
+        // ledger of 10,000 instances is megabytes). Several chunks are joined.
+        let mut first: Option<bytes::Bytes> = None;
+        let mut joined: Vec<u8> = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|source| self.read_error(source))?;
-            if (bytes.len() + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
+            let held = first.as_ref().map_or(0, bytes::Bytes::len) + joined.len();
+            if (held + chunk.len()) as u64 > MAX_DOCUMENT_BYTES {
                 return Err(self.too_large(None));
             }
-            bytes.extend_from_slice(&chunk);
+            match first.take() {
+                None if joined.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        joined.extend_from_slice(&earlier);
+                    }
+                    joined.extend_from_slice(&chunk);
+                }
+            }
         }
-        let ledger = Ledger::from_json(&bytes).map_err(|e| self.decode_error(e))?;
+        let bytes: &[u8] = first.as_deref().unwrap_or(&joined);
+        let ledger = Ledger::from_json(bytes).map_err(|e| self.decode_error(e))?;
+        drop((first, joined));
         let version = Version::from_parts(&self.url, "reading", meta.e_tag, meta.version)?;
         Ok(Some((ledger, version)))
     }

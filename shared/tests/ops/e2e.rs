@@ -795,3 +795,47 @@ async fn no_attempt_of_a_steps_call_is_sent_past_its_deadline() {
     );
     assert_eq!(gets(&sim).len(), 2, "the retry went out past the deadline");
 }
+
+/// A batch whose work request FAILED is planned again and must be sent under a fresh token:
+/// OCI answers a token it has seen with its original work request, so the same token would
+/// replay the failure forever and the scale-down would never finish.
+#[tokio::test]
+async fn a_failed_backend_set_update_is_sent_again_under_a_fresh_token() {
+    let w = world(0, "", ", drainTimeout: 50ms").await;
+    assert_eq!(scale(&w, 3).await, OperationStatus::Succeeded);
+    let down_from = w.sim.requests().len();
+    // The next load-balancer work request (the scale-down's batch of two drains) FAILS.
+    w.sim
+        .admin(
+            reqwest::Method::POST,
+            "/_sim/lb/fail-next",
+            Some(serde_json::json!({"count": 1})),
+        )
+        .await;
+    assert_eq!(scale(&w, 1).await, OperationStatus::Succeeded);
+    let log = w.sim.requests();
+    let changes: Vec<String> = log[down_from..]
+        .iter()
+        .filter_map(|e| e.operation.clone())
+        .filter(|o| o.contains("Backend") && !o.starts_with("List") && !o.starts_with("Get"))
+        .collect();
+    assert!(
+        changes.iter().all(|o| o == "UpdateBackendSet"),
+        "only batched changes: {changes:?}"
+    );
+    // The failed batch, the batch again under the fresh token (after a replay of the original
+    // token, answered with the failed work request, when the failure showed only in a later
+    // step), and the removals' batch. Under the original token alone, the replay would answer
+    // with the failed work request every time and the scale-down would never finish.
+    assert!(
+        changes.len() >= 3,
+        "the failed batch was sent again: {changes:?}"
+    );
+    assert_eq!(live(&w.sim).len(), 1);
+    let left = backends(&w.sim);
+    assert_eq!(left.len(), 1, "only the survivor's backend is left");
+    assert_ne!(
+        left[0]["drain"], true,
+        "the survivor's backend is not drained"
+    );
+}
