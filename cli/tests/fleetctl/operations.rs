@@ -11,10 +11,11 @@ use std::process::Output;
 use fleetctl_testkit::{SimHandle, TestSim};
 use serde_json::{Value, json};
 
-struct World {
-    sim: TestSim,
-    fleet_file: PathBuf,
-    state: PathBuf,
+/// A simulator, a fleet file and a ledger path; [`fleetctl`] runs the binary on them.
+pub(crate) struct World {
+    pub(crate) sim: TestSim,
+    pub(crate) fleet_file: PathBuf,
+    pub(crate) state: PathBuf,
 }
 
 /// The simulator's fleet file with `count` instances of `web`, short drains and no warm-up.
@@ -29,7 +30,7 @@ async fn world(count: u32) -> World {
     }
 }
 
-async fn fleetctl(w: &World, args: &[&str]) -> Output {
+pub(crate) async fn fleetctl(w: &World, args: &[&str]) -> Output {
     let state = w.state.display().to_string();
     let mut all = vec![
         "--config",
@@ -47,7 +48,7 @@ async fn fleetctl(w: &World, args: &[&str]) -> Output {
     )
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

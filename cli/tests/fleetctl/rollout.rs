@@ -3,41 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
 
-use crate::support;
+use crate::operations::{World, fleetctl, text};
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use fleetctl_testkit::{SimHandle, TestSim};
 use serde_json::Value;
-
-struct World {
-    sim: TestSim,
-    fleet_file: PathBuf,
-    state: PathBuf,
-}
-
-async fn fleetctl(w: &World, args: &[&str]) -> Output {
-    let state = w.state.display().to_string();
-    let mut all = vec![
-        "--config",
-        w.fleet_file.to_str().unwrap(),
-        "--state",
-        &state,
-    ];
-    all.extend_from_slice(args);
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fleetctl"));
-    support::hermetic(&mut cmd);
-    let mut cmd = tokio::process::Command::from(cmd);
-    support::no_secrets(
-        cmd.args(all).output().await.unwrap(),
-        &support::Secrets::of_sim(&w.sim),
-    )
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn ok(out: &Output) -> String {
     assert_eq!(

@@ -92,14 +92,15 @@ fn backends(sim: &SimHandle) -> Vec<Value> {
 }
 
 /// Healthy backends taking traffic (not drained, not offline).
-fn serving(sim: &SimHandle) -> u32 {
+pub(crate) fn serving(sim: &SimHandle) -> u32 {
     backends(sim)
         .iter()
         .filter(|b| b["health"] == "OK" && b["drain"] != true && b["offline"] != true)
         .count() as u32
 }
 
-fn launches(sim: &SimHandle) -> usize {
+/// Accepted LaunchInstance calls in the request log.
+pub(crate) fn launches(sim: &SimHandle) -> usize {
     sim.requests()
         .iter()
         .filter(|e| {

@@ -15,6 +15,8 @@ use fleetctl_core::ops::{self, Context};
 use fleetctl_core::plan::{self, Mode};
 use fleetctl_core::store::ledger::{Door, OperationKind, OperationStatus, UpdateReason};
 use fleetctl_testkit::{SimHandle, TestSim};
+
+use crate::e2e::{launches, serving};
 use serde_json::Value;
 
 struct World {
@@ -129,26 +131,6 @@ fn images(sim: &SimHandle) -> Vec<String> {
         .iter()
         .map(|i| i["imageId"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn serving(sim: &SimHandle) -> u32 {
-    let world = sim.world_json();
-    world["loadBalancers"][0]["backendSets"][0]["backends"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|b| b["health"] == "OK" && b["drain"] != true && b["offline"] != true)
-        .count() as u32
-}
-
-fn launches(sim: &SimHandle) -> usize {
-    sim.requests()
-        .iter()
-        .filter(|e| {
-            e.operation.as_deref() == Some("LaunchInstance") && e.status.is_some_and(|s| s < 300)
-        })
-        .count()
 }
 
 #[tokio::test]
