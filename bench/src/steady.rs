@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use fleetctl_core::config::FleetConfig;
 use fleetctl_core::observe::{self, LoadBalancerObservation, Observation};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
-use fleetctl_core::oci::compute::Instance;
+use fleetctl_core::oci::compute::ListedInstance;
 use fleetctl_core::ops;
 use fleetctl_core::plan::{self, Mode};
 use fleetctl_core::store::ledger::Ledger;
@@ -207,7 +207,7 @@ pub fn observation_for(
                 "fleetctl-group": r.group.as_str(),
             },
         });
-        let instance: Instance = serde_json::from_value(doc).context("an instance")?;
+        let instance: ListedInstance = serde_json::from_value(doc).context("an instance")?;
         instances.push(instance);
         if let Some(ip) = r.private_ip {
             backends.push(Backend {
@@ -275,6 +275,13 @@ async fn phases(ctx: &ops::Context) -> Result<String> {
     let (t, c) = (Instant::now(), measure::process_cpu());
     let obs = ops::observe(ctx, &ledger).await?;
     lap("observe", c, t);
+    if let Ok(n) = std::env::var("FLEETCTL_BENCH_OBSERVE_LOOP") {
+        for _ in 0..n.parse::<u32>().unwrap_or(0) {
+            let (t, c) = (Instant::now(), measure::process_cpu());
+            drop(ops::observe(ctx, &ledger).await?);
+            lap("observe again", c, t);
+        }
+    }
     let (t, c) = (Instant::now(), measure::process_cpu());
     // As `ops::step` does: the plan takes the ledger, the observation goes after it.
     let p = plan::plan_owned(

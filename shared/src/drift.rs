@@ -142,7 +142,7 @@ pub fn findings(fleet: &FleetConfig, ledger: Option<&Ledger>, obs: &Observation)
         }
         out.push(Finding::NotInLedger {
             instance: instance.id.clone(),
-            group: instance.fleet_tags().group,
+            group: instance.tags.group.clone(),
             name: instance
                 .display_name
                 .clone()

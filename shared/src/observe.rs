@@ -2,7 +2,9 @@
 //! their primary private IPs and the backend set with its health. The status, the drift rules
 //! and the planner all read this one typed [`Observation`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use time::OffsetDateTime;
@@ -12,11 +14,14 @@ use crate::config::FleetConfig;
 use crate::ids::InstanceId;
 use crate::oci::OciClient;
 use crate::oci::backends::{Backend, BackendSetHealth, HealthStatus, LoadBalancerBackends};
-use crate::oci::compute::{self, Instance, InstanceLifecycleState};
+use crate::oci::compute::{self, InstanceLifecycleState, ListedInstance};
 use crate::oci::network;
-use crate::oci::tags::has_no_fleet_tag;
 use crate::oci::workrequest::{WorkRequestId, WorkRequestState};
 use crate::store::ledger::{Ledger, OperationKind};
+
+/// The primary private IP of each instance that has one, by instance (a fleet's worth of
+/// OCIDs, looked up by the planner for every record: hashed, not ordered).
+pub type PrivateIps = HashMap<InstanceId, IpAddr>;
 
 /// What [`observe`] read from the cloud.
 #[derive(Debug, Clone)]
@@ -24,16 +29,16 @@ pub struct Observation {
     /// When the observation started.
     pub observed_at: OffsetDateTime,
     /// Instances tagged for the fleet that are not TERMINATED (TERMINATING ones included).
-    pub instances: Vec<Instance>,
+    pub instances: Vec<ListedInstance>,
     /// Primary private IPs where known: a live record's from the ledger, else a live
     /// instance's from its VNIC (see [`private_ips`]). Never a terminated or missing record's.
-    pub private_ips: BTreeMap<InstanceId, IpAddr>,
+    pub private_ips: PrivateIps,
     /// The backend set, when the fleet uses a load balancer.
     pub load_balancer: Option<LoadBalancerObservation>,
     /// Live instances with no fleet tag at all, read (from the same ListInstances pages) only
     /// while a sync that adopts untagged instances runs; empty otherwise. The planner picks
     /// those whose display name this fleet gives.
-    pub untagged: Vec<Instance>,
+    pub untagged: Vec<ListedInstance>,
 }
 
 /// The fleet's backend set as observed.
@@ -53,7 +58,7 @@ pub struct LoadBalancerObservation {
 
 impl Observation {
     /// The instance `id`, if OCI reported it.
-    pub fn instance(&self, id: &InstanceId) -> Option<&Instance> {
+    pub fn instance(&self, id: &InstanceId) -> Option<&ListedInstance> {
         self.instances.iter().find(|i| &i.id == id)
     }
 
@@ -107,7 +112,7 @@ pub async fn observe(
     let untagged = if adopting {
         others
             .into_iter()
-            .filter(|i| !i.lifecycle_state.is_going_away() && has_no_fleet_tag(&i.freeform_tags))
+            .filter(|i| !i.lifecycle_state.is_going_away() && i.tags.has_no_fleet_tag())
             .collect()
     } else {
         Vec::new()
@@ -138,7 +143,7 @@ pub async fn observe(
     for id in unlisted {
         match compute::get_instance(client, &id).await {
             Ok(inst) if inst.lifecycle_state != InstanceLifecycleState::Terminated => {
-                instances.push(inst);
+                instances.push(inst.into());
             }
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
@@ -190,7 +195,7 @@ pub async fn observe(
 
 /// The IPs the ledger holds for its live records (not terminated or missing). A gone record's
 /// IP may belong to another machine by now, so it is never the fleet's.
-fn live_record_ips(ledger: Option<&Ledger>) -> BTreeMap<InstanceId, IpAddr> {
+fn live_record_ips(ledger: Option<&Ledger>) -> PrivateIps {
     ledger
         .map(|l| {
             l.live_records()
@@ -204,7 +209,7 @@ fn live_record_ips(ledger: Option<&Ledger>) -> BTreeMap<InstanceId, IpAddr> {
 /// (not terminating) for which no live ledger record has an IP.
 pub fn ips_to_look_up<'a>(
     ledger: Option<&Ledger>,
-    instances: &'a [Instance],
+    instances: &'a [ListedInstance],
 ) -> Vec<&'a InstanceId> {
     let known: HashSet<&InstanceId> = ledger
         .into_iter()
@@ -224,9 +229,9 @@ pub fn ips_to_look_up<'a>(
 /// other entries are ignored). Terminated and missing records contribute nothing. Pure.
 pub fn private_ips(
     ledger: Option<&Ledger>,
-    instances: &[Instance],
+    instances: &[ListedInstance],
     looked_up: &BTreeMap<InstanceId, IpAddr>,
-) -> BTreeMap<InstanceId, IpAddr> {
+) -> PrivateIps {
     let mut ips = live_record_ips(ledger);
     if looked_up.is_empty() {
         return ips;

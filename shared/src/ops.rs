@@ -7,7 +7,8 @@
 //!    its health;
 //! 4. plan ([`crate::plan::plan`], pure);
 //! 5. record the planned ledger with the version read (a conflict means another writer:
-//!    read again and plan again, never overwrite);
+//!    read again and plan again, never overwrite); a step with no call to make whose plan
+//!    changes nothing but the lease records nothing and ends here;
 //! 6. act: each call idempotent (retry tokens from the operation id and the slot, instances
 //!    tagged with both);
 //! 7. record what the calls returned, again conditionally.
@@ -173,16 +174,36 @@ impl From<StoreError> for StepError {
 /// share one; it is left untouched), and [`Error::Store`] when it cannot be read.
 pub async fn read(ctx: &Context) -> Result<Option<(Ledger, Version)>, Error> {
     let loaded = ctx.store.load().await?;
-    if let Some((ledger, _)) = &loaded
-        && ledger.fleet != ctx.config.metadata.name
-    {
+    if let Some((ledger, _)) = &loaded {
+        check_fleet(ctx, ledger)?;
+    }
+    Ok(loaded)
+}
+
+fn check_fleet(ctx: &Context, ledger: &Ledger) -> Result<(), Error> {
+    if ledger.fleet != ctx.config.metadata.name {
         return Err(Error::ForeignLedger {
             url: ctx.store.url().to_string(),
             found: ledger.fleet.clone(),
             expected: ctx.config.metadata.name.clone(),
         });
     }
-    Ok(loaded)
+    Ok(())
+}
+
+/// [`load`], the ledger shared with the store's copy of what it read last
+/// ([`StateStore::load_shared`]: not parsed again while unchanged).
+async fn load_shared(ctx: &Context) -> Result<(Arc<Ledger>, Option<Version>), Error> {
+    match ctx.store.load_shared().await? {
+        Some((ledger, version)) => {
+            check_fleet(ctx, &ledger)?;
+            Ok((ledger, Some(version)))
+        }
+        None => Ok((
+            Arc::new(Ledger::new(ctx.config.metadata.name.clone(), ctx.now())),
+            None,
+        )),
+    }
 }
 
 /// Reads the ledger (checking it is this fleet's, see [`read`]), or a new one.
@@ -295,20 +316,41 @@ pub async fn step_within(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (mut ledger, version) = load(ctx).await?;
+        // The ledger as read stays as it is, to tell a step that changes nothing; the plan
+        // works on a copy made after observing (so the copy and the listing are not both
+        // held while the listing is read).
+        let (read, version) = load_shared(ctx).await?;
         let now = ctx.now();
-        ledger.lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
-        let obs = observe(ctx, &ledger).await?;
+        let mut lease = read.lease.clone();
+        lease.acquire(&ctx.holder, now, ctx.lease_ttl)?;
+        let obs = observe(ctx, &read).await?;
+        let mut ledger = Ledger::clone(&read);
+        ledger.lease = lease;
         let plan = plan::plan_owned(&ctx.config, ledger, &obs, now, mode);
         // What was observed is not needed past the plan (a large fleet's is megabytes).
         drop(obs);
         let Plan {
-            ledger: planned,
+            ledger: mut planned,
             actions,
             waiting_on,
             notes,
             requeue_after,
         } = plan;
+        // A step with no call to make and nothing new to record (a steady fleet) writes
+        // nothing, not even its lease: it acts on nothing, so it needs none, and the store is
+        // not rewritten whole every step (a ledger of 10,000 instances is megabytes, and
+        // every write of a versioned bucket is kept).
+        if actions.is_empty() && version.is_some() && read.same_apart_from_lease(&planned) {
+            planned.lease = read.lease.clone();
+            return Ok(StepReport {
+                ledger: planned,
+                did: Vec::new(),
+                waiting_on,
+                notes,
+                requeue_after,
+            });
+        }
+        drop(read);
         let version = match save(ctx, &planned, version.as_ref()).await {
             Ok(v) => v,
             Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
@@ -394,13 +436,21 @@ pub async fn step_within(
 /// Releases this process's lease (at the end of a CLI run), so another holder need not
 /// wait for it to expire.
 pub async fn release(ctx: &Context) -> Result<(), Error> {
-    let holder = ctx.holder.clone();
-    update(ctx, |ledger, _| {
-        ledger.lease.release(&holder);
-        Ok(())
-    })
-    .await
-    .map(|_| ())
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut ledger, version) = load(ctx).await?;
+        // Nothing to write when this process holds no lease (a step that changed nothing
+        // took none).
+        if !ledger.lease.release(&ctx.holder) {
+            return Ok(());
+        }
+        match save(ctx, &ledger, version.as_ref()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// What [`record_outcomes`] did.

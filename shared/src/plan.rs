@@ -32,7 +32,10 @@
 //! - A failing replacement (launch refused, never healthy) pauses the operation instead of
 //!   touching more instances; the old instance keeps serving.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// foldhash: the planner indexes every record and instance by OCID each step.
+use foldhash::{HashMap, HashMapExt as _, HashSet, HashSetExt as _};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -43,8 +46,7 @@ use crate::config::{CheckpointWaitSpec, FleetConfig, GroupName, RebootAction, Ro
 use crate::ids::InstanceId;
 use crate::observe::Observation;
 use crate::oci::backends::{Backend, BackendName, HealthStatus};
-use crate::oci::compute::{Instance, InstanceAction, InstanceLifecycleState};
-use crate::oci::tags::has_no_fleet_tag;
+use crate::oci::compute::{InstanceAction, InstanceLifecycleState, ListedInstance};
 use crate::oci::workrequest::WorkRequestState;
 use crate::store::ledger::{
     Checkpoint, CheckpointVerdict, CheckpointWait, Door, Event, EventLevel, InstanceRecord,
@@ -1263,7 +1265,7 @@ struct Planner<'a> {
 /// The observation by instance id and backend address, so that a plan of a fleet of
 /// thousands is not quadratic. Lookups find what a scan in order would find first.
 struct Seen<'o> {
-    instances: HashMap<&'o InstanceId, &'o Instance>,
+    instances: HashMap<&'o InstanceId, &'o ListedInstance>,
     /// The backend set's backends on the fleet's port, by IP address.
     backends: HashMap<IpAddr, &'o Backend>,
     /// Backends the set's health lists as critical, warning or unknown, by name.
@@ -1347,7 +1349,7 @@ impl<'a> Planner<'a> {
         self.requeue = Some(self.requeue.map_or(d, |r| r.min(d)));
     }
 
-    fn instance(&self, id: &InstanceId) -> Option<&'a Instance> {
+    fn instance(&self, id: &InstanceId) -> Option<&'a ListedInstance> {
         self.seen.instances.get(id).copied()
     }
 
@@ -1421,7 +1423,7 @@ impl<'a> Planner<'a> {
     /// `may_run`, others as launching; created when OCI says (else `now`).
     fn add_record(
         &mut self,
-        inst: &Instance,
+        inst: &ListedInstance,
         group: GroupName,
         name: String,
         may_run: bool,
@@ -1440,7 +1442,7 @@ impl<'a> Planner<'a> {
             group,
             name,
             private_ip: self.obs.private_ips.get(&inst.id).copied(),
-            created: inst.created_at().map(Timestamp::new).unwrap_or(now),
+            created: inst.created_at.map(Timestamp::new).unwrap_or(now),
             terminated: None,
             state,
             operation,
@@ -1576,7 +1578,7 @@ impl<'a> Planner<'a> {
                     if r.private_ip.is_none() {
                         r.private_ip = self.obs.private_ips.get(&r.instance_id).copied();
                     }
-                    if has_no_fleet_tag(&i.freeform_tags) {
+                    if i.tags.has_no_fleet_tag() {
                         untagged.push((r.instance_id.clone(), r.group.clone()));
                     }
                 }

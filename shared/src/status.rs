@@ -22,7 +22,7 @@ use crate::drift::{self, Finding};
 use crate::ids::InstanceId;
 pub use crate::observe::{LoadBalancerObservation, Observation};
 use crate::oci::backends::Backend;
-use crate::oci::compute::Instance;
+use crate::oci::compute::ListedInstance;
 use crate::plan::is_active_record;
 use crate::store::ledger::{InstanceRecord, Ledger, RecordState};
 
@@ -46,7 +46,7 @@ pub fn build(
             &crate::cloud::launch_spec(fleet),
         )
     });
-    let by_id: BTreeMap<&InstanceId, &Instance> =
+    let by_id: BTreeMap<&InstanceId, &ListedInstance> =
         obs.instances.iter().map(|i| (&i.id, i)).collect();
     let record_ids: BTreeSet<&InstanceId> = active_records.iter().map(|r| &r.instance_id).collect();
     let backend_health = obs.backend_health_by_name();
@@ -119,6 +119,7 @@ pub fn build(
         let tags = instance.fleet_tags();
         let group = tags
             .group
+            .as_ref()
             .map(|g| g.as_str().to_string())
             .unwrap_or_else(|| "(untagged group)".to_string());
         let name = instance
@@ -134,7 +135,7 @@ pub fn build(
                 private_ip: obs.private_ips.get(&instance.id).map(ToString::to_string),
                 oci_state: Some(instance.lifecycle_state.as_str().to_string()),
                 ledger_state: None,
-                created: instance.created_at().and_then(|t| t.format(&Rfc3339).ok()),
+                created: instance.created_at.and_then(|t| t.format(&Rfc3339).ok()),
                 backend: backend_of(&instance.id).map(backend_status),
                 outdated: Vec::new(),
             },

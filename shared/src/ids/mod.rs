@@ -178,7 +178,7 @@ macro_rules! id {
     ) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// What a valid value looks like, for messages.
@@ -188,7 +188,12 @@ macro_rules! id {
 
             /// Checks `text` and wraps it.
             pub fn parse(text: &str) -> Result<Self, $crate::ids::InvalidId> {
-                Self::from_string(text.to_owned())
+                let check: fn(&str) -> bool = $check;
+                if check(text) {
+                    Ok($name(std::sync::Arc::from(text)))
+                } else {
+                    Err($crate::ids::InvalidId::Form { expected: $expected, value: text.to_owned() })
+                }
             }
 
             /// The text as written.
@@ -199,7 +204,7 @@ macro_rules! id {
             fn from_string(s: String) -> Result<Self, $crate::ids::InvalidId> {
                 let check: fn(&str) -> bool = $check;
                 if check(&s) {
-                    Ok($name(s))
+                    Ok($name(std::sync::Arc::from(s)))
                 } else {
                     Err($crate::ids::InvalidId::Form { expected: $expected, value: s })
                 }

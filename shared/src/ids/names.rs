@@ -41,7 +41,7 @@ id! {
 impl OperationId {
     /// A new random id (a UUID v4 in its hyphenated form).
     pub fn random() -> Self {
-        OperationId(uuid::Uuid::new_v4().hyphenated().to_string())
+        OperationId(uuid::Uuid::new_v4().hyphenated().to_string().into())
     }
 }
 

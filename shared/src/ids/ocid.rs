@@ -19,6 +19,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -32,9 +33,12 @@ pub const MAX_OCID_LEN: usize = 255;
 pub(crate) const OCID_FORM: &str = "ocid1.<type>.<realm>.[region][.future].<unique>";
 
 /// A syntactically valid OCID of any resource type.
+///
+/// Its text is shared, not copied, when the id is cloned: the planner and the ledger hold
+/// thousands of instance ids and clone them freely.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ocid {
-    text: String,
+    text: Arc<str>,
 }
 
 impl Ocid {
@@ -42,7 +46,7 @@ impl Ocid {
     pub fn parse(text: &str) -> Result<Ocid, InvalidId> {
         check_form(text)?;
         Ok(Ocid {
-            text: text.to_owned(),
+            text: Arc::from(text),
         })
     }
 
@@ -99,7 +103,9 @@ impl TryFrom<String> for Ocid {
     type Error = InvalidId;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         check_form(&s)?;
-        Ok(Ocid { text: s })
+        Ok(Ocid {
+            text: Arc::from(s),
+        })
     }
 }
 
@@ -117,8 +123,10 @@ impl Serialize for Ocid {
 
 impl<'de> Deserialize<'de> for Ocid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        Ocid::try_from(s).map_err(serde::de::Error::custom)
+        deserializer.deserialize_str(super::ParseVisitor(
+            "an OCID",
+            |text: &str| Ocid::parse(text).map_err(|e| e.to_string()),
+        ))
     }
 }
 
@@ -142,19 +150,31 @@ fn check_form(text: &str) -> Result<(), InvalidId> {
         value: text.to_owned(),
         reason,
     };
-    if text.chars().count() > MAX_OCID_LEN {
+    // Characters, not bytes (a byte count is never below it).
+    if text.len() > MAX_OCID_LEN && text.chars().count() > MAX_OCID_LEN {
         return Err(malformed("it is longer than 255 characters"));
     }
     let Some(rest) = text.strip_prefix("ocid1.") else {
         return Err(malformed("it must start with \"ocid1.\""));
     };
-    let parts: Vec<&str> = rest.split('.').collect();
-    // type, realm, region, [future], unique
-    if parts.len() != 4 && parts.len() != 5 {
+    // type, realm, region, [future], unique (every instance id of every listing is checked:
+    // no allocation here)
+    let mut parts = [""; 5];
+    let mut count = 0;
+    for part in rest.split('.') {
+        if count == parts.len() {
+            count += 1;
+            break;
+        }
+        parts[count] = part;
+        count += 1;
+    }
+    if count != 4 && count != 5 {
         return Err(malformed(
             "it does not have the right number of dot-separated parts",
         ));
     }
+    let parts = &parts[..count];
     let lower_alnum = |s: &str| {
         !s.is_empty()
             && s.bytes()

@@ -19,7 +19,9 @@
 //! Response types are camelCase, ignore unknown fields, and keep unknown enum values (a new
 //! lifecycle state) as `Unknown(<value>)`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashSet, HashSetExt as _};
 
 use http::Method;
 use serde::{Deserialize, Serialize};
@@ -30,7 +32,7 @@ use time::format_description::well_known::Rfc3339;
 use super::client::{OciClient, OciRequest, encode_path_segment};
 use super::endpoints::Service;
 use super::error::OciError;
-use super::tags::{FleetTags, ObservedFleetTags};
+use super::tags::{FleetTags, Key, ObservedFleetTags};
 use super::wire::{RetryToken, open_enum};
 use crate::ids::FleetName;
 use crate::ids::{CompartmentId, ImageId, InstanceId, SubnetId};
@@ -179,6 +181,61 @@ impl Instance {
     /// fleetctl's tags on this instance.
     pub fn fleet_tags(&self) -> ObservedFleetTags {
         ObservedFleetTags::read(&self.freeform_tags)
+    }
+}
+
+/// An instance as fleet discovery reads it from ListInstances: what fleetctl decides on (id,
+/// lifecycle state, display name, creation time, fleetctl's tags) and nothing else.
+///
+/// OCI answers with a kilobyte or more per instance (shape and its configuration, source
+/// details, defined tags, agent settings, metadata: a cloud-init `user_data` alone is often
+/// several kilobytes). Every step lists the whole compartment, so those fields are skipped
+/// while the page is parsed, never decoded, validated or allocated: a fleet of 10,000 costs
+/// what is read of it. [`Instance`] (GetInstance, LaunchInstance) keeps the rest.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedInstance {
+    /// The instance OCID.
+    pub id: InstanceId,
+    /// The lifecycle state.
+    pub lifecycle_state: InstanceLifecycleState,
+    /// The display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Creation time; `None` when OCI gave none in RFC 3339.
+    #[serde(default, rename = "timeCreated", deserialize_with = "rfc3339_or_none")]
+    pub created_at: Option<OffsetDateTime>,
+    /// fleetctl's freeform tags (read by [`ObservedFleetTags`]'s decoder; the others are
+    /// skipped).
+    #[serde(default, rename = "freeformTags")]
+    pub tags: ObservedFleetTags,
+}
+
+impl ListedInstance {
+    /// fleetctl's tags on this instance.
+    pub fn fleet_tags(&self) -> &ObservedFleetTags {
+        &self.tags
+    }
+}
+
+/// `timeCreated` as [`Instance::created_at`] reads it: a time in RFC 3339, else `None` (not
+/// an error: a listing is not refused for a timestamp fleetctl only displays).
+fn rfc3339_or_none<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<OffsetDateTime>, D::Error> {
+    let text: Option<Key<'de>> = Option::deserialize(d)?;
+    Ok(text.and_then(|Key(t)| OffsetDateTime::parse(&t, &Rfc3339).ok()))
+}
+
+impl From<Instance> for ListedInstance {
+    fn from(i: Instance) -> Self {
+        ListedInstance {
+            created_at: i.created_at(),
+            tags: i.fleet_tags(),
+            id: i.id,
+            lifecycle_state: i.lifecycle_state,
+            display_name: i.display_name,
+        }
     }
 }
 
@@ -427,7 +484,7 @@ pub async fn list_instances(
     client: &OciClient,
     compartment: &CompartmentId,
     filter: &ListInstancesFilter,
-) -> Result<Vec<Instance>, OciError> {
+) -> Result<Vec<ListedInstance>, OciError> {
     let mut req = OciRequest::new(
         "ListInstances",
         Service::Core,
@@ -448,13 +505,33 @@ pub async fn list_instances(
         req = req.query("limit", limit.to_string());
     }
     req = req.query("sortBy", "TIMECREATED").query("sortOrder", "ASC");
-    let all: Vec<Instance> = client.list_all(&req).await?;
-    let mut seen = HashSet::new();
-    Ok(all
-        .into_iter()
-        .filter(|i| seen.insert(i.id.clone()))
-        .collect())
+    let mut all: Vec<ListedInstance> = client.list_all(&req).await?;
+    drop_repeated(&mut all);
+    Ok(all)
 }
+
+/// Keeps the first of instances listed twice (an instance launched between two page calls
+/// moves the later pages by one), in place and without copying an id.
+fn drop_repeated(all: &mut Vec<ListedInstance>) {
+    let repeated: HashSet<usize> = {
+        let mut seen = HashSet::with_capacity(all.len());
+        all.iter()
+            .enumerate()
+            .filter(|(_, i)| !seen.insert(i.id.as_str()))
+            .map(|(k, _)| k)
+            .collect()
+    };
+    if repeated.is_empty() {
+        return;
+    }
+    let mut k = 0;
+    all.retain(|_| {
+        k += 1;
+        !repeated.contains(&(k - 1))
+    });
+}
+
+
 
 /// The largest ListInstances page OCI serves (`limit`). Fleet discovery asks for it, so that
 /// every reconcile step lists a fleet of a thousand in one call rather than ten (the default
@@ -470,7 +547,7 @@ pub async fn list_fleet_instances(
     client: &OciClient,
     compartment: &CompartmentId,
     fleet: &FleetName,
-) -> Result<Vec<Instance>, OciError> {
+) -> Result<Vec<ListedInstance>, OciError> {
     Ok(list_and_split(client, compartment, fleet).await?.0)
 }
 
@@ -481,7 +558,7 @@ pub async fn list_and_split(
     client: &OciClient,
     compartment: &CompartmentId,
     fleet: &FleetName,
-) -> Result<(Vec<Instance>, Vec<Instance>), OciError> {
+) -> Result<(Vec<ListedInstance>, Vec<ListedInstance>), OciError> {
     let filter = ListInstancesFilter {
         page_size: Some(MAX_PAGE_SIZE),
         ..ListInstancesFilter::default()
@@ -493,9 +570,12 @@ pub async fn list_and_split(
 /// In place: the fleet's instances stay in the list's own buffer (10,000 of them are
 /// megabytes; a partition into two new vectors held both at once), the others move out. Both
 /// keep the list's order.
-fn split_fleet(mut all: Vec<Instance>, fleet: &FleetName) -> (Vec<Instance>, Vec<Instance>) {
+fn split_fleet(
+    mut all: Vec<ListedInstance>,
+    fleet: &FleetName,
+) -> (Vec<ListedInstance>, Vec<ListedInstance>) {
     all.retain(|i| i.lifecycle_state != InstanceLifecycleState::Terminated);
-    let others: Vec<Instance> = all
+    let others: Vec<ListedInstance> = all
         .extract_if(.., |i| !i.fleet_tags().belongs_to(fleet))
         .collect();
     (all, others)
@@ -507,7 +587,7 @@ pub async fn list_fleet_instances_with(
     compartment: &CompartmentId,
     fleet: &FleetName,
     filter: &ListInstancesFilter,
-) -> Result<Vec<Instance>, OciError> {
+) -> Result<Vec<ListedInstance>, OciError> {
     let all = list_instances(client, compartment, filter).await?;
     Ok(split_fleet(all, fleet).0)
 }

@@ -19,7 +19,11 @@
 //! whose `fleetctl-fleet` equals the fleet name ([`ObservedFleetTags::belongs_to`]);
 //! ListInstances has no tag filter.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 
 use crate::ids::{FleetName, GroupName, OperationId};
 
@@ -143,17 +147,120 @@ pub struct ObservedFleetTags {
 impl ObservedFleetTags {
     /// Reads fleetctl's tags from an instance's freeform tags.
     pub fn read(tags: &BTreeMap<String, String>) -> Self {
+        Self::from_values(
+            tag_value(tags, TAG_FLEET),
+            tag_value(tags, TAG_GROUP),
+            tag_value(tags, TAG_OPERATION),
+            tag_value(tags, TAG_SLOT),
+        )
+    }
+
+    fn from_values(
+        fleet: Option<&str>,
+        group: Option<&str>,
+        operation: Option<&str>,
+        slot: Option<&str>,
+    ) -> Self {
         Self {
-            fleet: tag_value(tags, TAG_FLEET).map(str::to_string),
-            group: tag_value(tags, TAG_GROUP).and_then(|g| g.parse().ok()),
-            operation: tag_value(tags, TAG_OPERATION).and_then(|o| o.parse().ok()),
-            slot: tag_value(tags, TAG_SLOT).and_then(|s| s.parse().ok()),
+            fleet: fleet.map(str::to_string),
+            group: group.and_then(|g| g.parse().ok()),
+            operation: operation.and_then(|o| o.parse().ok()),
+            slot: slot.and_then(|s| s.parse().ok()),
         }
+    }
+
+    /// True when the instance carries no `fleetctl-fleet` tag at all (see
+    /// [`has_no_fleet_tag`]).
+    pub fn has_no_fleet_tag(&self) -> bool {
+        self.fleet.is_none()
     }
 
     /// True when the instance is tagged as a member of `fleet`.
     pub fn belongs_to(&self, fleet: &FleetName) -> bool {
         self.fleet.as_deref() == Some(fleet.as_str())
+    }
+}
+
+/// Reads fleetctl's tags straight from a `freeformTags` JSON object, as [`ObservedFleetTags::read`]
+/// reads them from the whole map (a key matched case-insensitively, an exact match first),
+/// without building that map: the other keys and their values are skipped unread. Fleet
+/// discovery decodes every instance of the compartment on every step, so this is most of
+/// what an instance costs to read.
+impl<'de> Deserialize<'de> for ObservedFleetTags {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FleetTagsVisitor)
+    }
+}
+
+struct FleetTagsVisitor;
+
+/// A JSON string, borrowed from the input when it has no escapes (a tag's key or value, an
+/// instance's creation time): read without a copy.
+pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+impl<'de> Visitor<'de> for FleetTagsVisitor {
+    type Value = ObservedFleetTags;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("freeform tags (an object of strings)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObservedFleetTags, A::Error> {
+        // For each reserved key: the value of the exact key, else of the smallest key equal to
+        // it case-insensitively (the first `tag_value` finds in a sorted map).
+        let mut found: [Option<(bool, Cow<'de, str>, Cow<'de, str>)>; 4] = Default::default();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let Some(at) = RESERVED_TAG_KEYS
+                .iter()
+                .position(|r| r.eq_ignore_ascii_case(&key))
+            else {
+                map.next_value::<de::IgnoredAny>()?;
+                continue;
+            };
+            let Key(value) = map.next_value()?;
+            let exact = key == RESERVED_TAG_KEYS[at];
+            // A key given twice keeps its last value, as a map would.
+            let wins = match &found[at] {
+                None => true,
+                Some((was_exact, _, _)) if exact || *was_exact => exact,
+                Some((_, was, _)) => key <= *was,
+            };
+            if wins {
+                found[at] = Some((exact, key, value));
+            }
+        }
+        let [fleet, group, operation, slot] = &found;
+        fn value<'a>(f: &'a Option<(bool, Cow<'_, str>, Cow<'_, str>)>) -> Option<&'a str> {
+            f.as_ref().map(|(_, _, v)| v.as_ref())
+        }
+        Ok(ObservedFleetTags::from_values(
+            value(fleet),
+            value(group),
+            value(operation),
+            value(slot),
+        ))
     }
 }
 
@@ -244,5 +351,41 @@ mod tests {
         assert_eq!(observed.slot, None);
         assert_eq!(observed.group, None);
         assert_eq!(observed.operation, None);
+    }
+
+    /// The decoder that reads `freeformTags` straight from JSON reads what
+    /// [`ObservedFleetTags::read`] reads from the decoded map, for every kind of hand-made tag
+    /// set: keys in another case, both cases at once, unusable values, escaped keys, other
+    /// tags of any shape skipped.
+    #[test]
+    fn tags_decoded_from_json_are_those_read_from_the_whole_map() {
+        let cases = [
+            r#"{}"#,
+            r#"{"fleetctl-fleet":"web","fleetctl-group":"api","fleetctl-operation":"op-1","fleetctl-slot":"4","team":"payments"}"#,
+            r#"{"Fleetctl-Fleet":"web","fleetctl-slot":"three","fleetctl-group":"Not A Group"}"#,
+            r#"{"FLEETCTL-FLEET":"upper","Fleetctl-Fleet":"title","fleetctl-fleet":"exact"}"#,
+            r#"{"fleetctl-fleet":"exact","FLEETCTL-FLEET":"upper"}"#,
+            r#"{"Fleetctl-Fleet":"title","FLEETCTL-FLEET":"upper"}"#,
+            r#"{"fleetctl-fleet":"first","fleetctl-fleet":"last"}"#,
+            r#"{"fleetctl\u002dfleet":"escaped","fleetctl-group":"a\u0070i"}"#,
+            r#"{"team":"payments","cost-center":"42","fleetctl-groupx":"no"}"#,
+            r#"{"fleetctl-slot":"7","fleetctl-Slot":"8"}"#,
+        ];
+        for json in cases {
+            let map: BTreeMap<String, String> = serde_json::from_str(json).unwrap();
+            let decoded: ObservedFleetTags = serde_json::from_str(json).unwrap();
+            assert_eq!(decoded, ObservedFleetTags::read(&map), "{json}");
+            assert_eq!(decoded.has_no_fleet_tag(), has_no_fleet_tag(&map), "{json}");
+        }
+        // Other tags are skipped unread, whatever their shape; fleetctl's own must be strings.
+        let decoded: ObservedFleetTags =
+            serde_json::from_str(r#"{"odd":{"nested":[1,2]},"n":3,"fleetctl-fleet":"web"}"#)
+                .unwrap();
+        assert_eq!(decoded.fleet.as_deref(), Some("web"));
+        let err = serde_json::from_str::<ObservedFleetTags>(r#"{"fleetctl-fleet":7}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected a string"), "{err}");
+        assert!(serde_json::from_str::<ObservedFleetTags>("[]").is_err());
     }
 }

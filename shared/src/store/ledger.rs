@@ -251,6 +251,38 @@ impl Ledger {
         }
     }
 
+    /// True when `other` holds the same as this ledger in everything but the lease (a step
+    /// that would record only its lease records nothing).
+    pub fn same_apart_from_lease(&self, other: &Ledger) -> bool {
+        // Every field named, so a new one cannot be left out of the comparison.
+        let Ledger {
+            version: _,
+            fleet,
+            created,
+            records,
+            scale_queue,
+            operation,
+            events,
+            event_count,
+            lease: _,
+            work_requests,
+            unconfirmed_removals,
+            revisions,
+            history,
+        } = self;
+        *fleet == other.fleet
+            && *created == other.created
+            && *event_count == other.event_count
+            && *records == other.records
+            && *scale_queue == other.scale_queue
+            && *operation == other.operation
+            && *events == other.events
+            && *work_requests == other.work_requests
+            && *unconfirmed_removals == other.unconfirmed_removals
+            && *revisions == other.revisions
+            && *history == other.history
+    }
+
     /// The newest revision seen, if any.
     pub fn latest_revision(&self) -> Option<&Revision> {
         self.revisions.last()
@@ -1197,6 +1229,7 @@ pub struct LeaseHold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn event(n: usize) -> Event {
         Event {
@@ -1241,5 +1274,61 @@ mod tests {
         assert_eq!(ids, [1, 2]);
         ledger.push_event(event(3));
         assert_eq!(ledger.event_count, 3);
+    }
+
+    /// A step records nothing when its plan changed the ledger only in its lease: every other
+    /// change, down to one field of one record, is a difference.
+    #[test]
+    fn only_the_lease_may_differ_for_a_ledger_to_count_as_unchanged() {
+        let mut base = Ledger::new("web".parse().unwrap(), OffsetDateTime::UNIX_EPOCH);
+        base.records.push(InstanceRecord {
+            instance_id: "ocid1.instance.oc1.iad.aaaa1".parse().unwrap(),
+            group: "web".parse().unwrap(),
+            name: "web-web-1".into(),
+            private_ip: Some("10.0.0.2".parse().unwrap()),
+            created: Timestamp::new(OffsetDateTime::UNIX_EPOCH),
+            terminated: None,
+            state: RecordState::Running,
+            operation: None,
+            launch_digest: Some("d1".into()),
+        });
+        let mut leased = base.clone();
+        leased
+            .lease
+            .acquire(
+                &HolderId::parse("host/1/abcd").unwrap(),
+                OffsetDateTime::UNIX_EPOCH,
+                Duration::from_secs(120),
+            )
+            .unwrap();
+        assert_ne!(leased, base);
+        assert!(base.same_apart_from_lease(&leased));
+        assert!(leased.same_apart_from_lease(&base));
+
+        let changes: [(&str, fn(&mut Ledger)); 6] = [
+            ("a record's state", |l| l.records[0].state = RecordState::Missing),
+            ("a record's IP", |l| l.records[0].private_ip = None),
+            ("a record's launch digest", |l| {
+                l.records[0].launch_digest = Some("d2".into())
+            }),
+            ("an event", |l| l.push_event(event(1))),
+            ("a queued scale", |l| {
+                l.scale_queue.push_back(ScaleRequest {
+                    id: "op-1".parse().unwrap(),
+                    desired: 3,
+                    requested: Timestamp::new(OffsetDateTime::UNIX_EPOCH),
+                    origin: None,
+                })
+            }),
+            ("a new record", |l| {
+                let r = l.records[0].clone();
+                l.records.push(r)
+            }),
+        ];
+        for (what, change) in changes {
+            let mut changed = leased.clone();
+            change(&mut changed);
+            assert!(!base.same_apart_from_lease(&changed), "{what}");
+        }
     }
 }

@@ -41,7 +41,9 @@ use std::sync::{Arc, LazyLock, Mutex};
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{
+    GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
 
 use crate::env::Env;
 use crate::oci::OciClient;
@@ -350,12 +352,14 @@ fn mentions_missing_bucket(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The ledger in one store, chosen by URL. Cheap to clone (the backend is shared).
+/// The ledger in one store, chosen by URL. Cheap to clone (the backend is shared, and so is
+/// the ledger last read, see [`StateStore::load_shared`]).
 #[derive(Clone)]
 pub struct StateStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     location: Path,
+    last_read: Arc<Mutex<Option<(Version, Arc<Ledger>)>>>,
 }
 
 impl fmt::Debug for StateStore {
@@ -418,12 +422,14 @@ impl StateStore {
                     url: path.display().to_string(),
                     store: Arc::new(FileStore::new(dir)),
                     location,
+                    last_read: Arc::default(),
                 })
             }
             StoreUrl::Memory { name } => Ok(StateStore {
                 url: format!("memory://{name}"),
                 store: memory_store(&name),
                 location: Path::from(DEFAULT_OBJECT_NAME),
+                last_read: Arc::default(),
             }),
             StoreUrl::S3 {
                 ref bucket,
@@ -438,6 +444,7 @@ impl StateStore {
                         url: url::redact(url),
                         reason: format!("the key cannot be used ({e})"),
                     })?,
+                    last_read: Arc::default(),
                 })
             }
             StoreUrl::Oci {
@@ -464,6 +471,7 @@ impl StateStore {
                         Bucket::new(namespace.clone(), bucket.clone()),
                     )),
                     location,
+                    last_read: Arc::default(),
                 })
             }
         }
@@ -480,6 +488,7 @@ impl StateStore {
             url: url.into(),
             store,
             location,
+            last_read: Arc::default(),
         }
     }
 
@@ -502,13 +511,47 @@ impl StateStore {
     /// larger than [`MAX_DOCUMENT_BYTES`] is [`StoreError::TooLarge`], refused on its
     /// announced size before the content is read.
     pub async fn load(&self) -> Result<Option<(Ledger, Version)>, StoreError> {
-        let result = match self.store.get(&self.location).await {
+        Ok(self
+            .read(false)
+            .await?
+            .map(|(ledger, version)| (Arc::unwrap_or_clone(ledger), version)))
+    }
+
+    /// [`StateStore::load`], sharing what it read: when this store (or a clone of it) read
+    /// the ledger before and it is unchanged since, the ledger parsed then is returned again
+    /// instead of being parsed again. Unchanged means a conditional read with the version
+    /// read then (`If-None-Match`; the file store compares the hash of its content) answered
+    /// "not modified", so what is returned is exactly what is stored now. A server's steady
+    /// steps read a ledger of thousands of records this way; a write through this store
+    /// forgets what was read.
+    pub async fn load_shared(&self) -> Result<Option<(Arc<Ledger>, Version)>, StoreError> {
+        self.read(true).await
+    }
+
+    fn last_read(&self) -> std::sync::MutexGuard<'_, Option<(Version, Arc<Ledger>)>> {
+        // A poisoned lock only means another thread panicked while holding a plain value.
+        self.last_read.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn read(&self, keep: bool) -> Result<Option<(Arc<Ledger>, Version)>, StoreError> {
+        let known = self.last_read().clone();
+        let options = GetOptions {
+            if_none_match: known.as_ref().map(|(v, _)| v.e_tag.clone()),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&self.location, options).await {
             Ok(r) => r,
+            Err(object_store::Error::NotModified { .. }) if known.is_some() => {
+                return Ok(known.map(|(version, ledger)| (ledger, version)));
+            }
             // S3 answers a missing bucket with 404 too; that is not an empty store.
             Err(e @ object_store::Error::NotFound { .. }) if mentions_missing_bucket(&e) => {
                 return Err(self.backend("read", e));
             }
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(object_store::Error::NotFound { .. }) => {
+                *self.last_read() = None;
+                return Ok(None);
+            }
             Err(source) => return Err(self.read_error(source)),
         };
         let meta = result.meta.clone();
@@ -540,6 +583,8 @@ impl StateStore {
         let ledger = Ledger::from_json(bytes).map_err(|e| self.decode_error(e))?;
         drop((first, joined));
         let version = Version::from_parts(&self.url, "reading", meta.e_tag, meta.version)?;
+        let ledger = Arc::new(ledger);
+        *self.last_read() = keep.then(|| (version.clone(), Arc::clone(&ledger)));
         Ok(Some((ledger, version)))
     }
 
@@ -589,6 +634,8 @@ impl StateStore {
         mode: PutMode,
         action: &'static str,
     ) -> Result<Version, StoreError> {
+        // What was read is about to be out of date (or, on a conflict, already is).
+        *self.last_read() = None;
         let bytes = ledger.to_json().map_err(|source| StoreError::Encode {
             url: self.url.clone(),
             source,

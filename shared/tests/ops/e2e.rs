@@ -139,9 +139,17 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
 
     // A steady step (nothing to do) reads the fleet in three calls, none per instance: the
     // ledger holds every IP, so no VNIC is looked up.
+    let state = w.sim.dir().join("state.json");
+    let stored = std::fs::read(&state).unwrap();
     let before = w.sim.requests().len();
     let r = ops::step(&w.ctx, Mode::Control).await.unwrap();
     assert!(r.did.is_empty(), "steady: {:?}", r.did);
+    // ...and writes nothing, not even a lease: the ledger is byte for byte what it was, and
+    // the step reports the lease as stored.
+    assert!(std::fs::read(&state).unwrap() == stored, "a steady step rewrote the ledger");
+    let on_disk = fleetctl_core::store::Ledger::from_json(&stored).unwrap();
+    assert_eq!(r.ledger.lease, on_disk.lease);
+    assert_eq!(r.ledger, on_disk);
     let mut calls: Vec<String> = w.sim.requests()[before..]
         .iter()
         .map(|e| e.operation.clone().unwrap_or_default())

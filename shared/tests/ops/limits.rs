@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 const MIB: u64 = 1024 * 1024;
 
 /// ListInstances of the seeded compartment.
-async fn list(s: &OpsSim) -> Result<Vec<compute::Instance>, OciError> {
+async fn list(s: &OpsSim) -> Result<Vec<compute::ListedInstance>, OciError> {
     compute::list_instances(&s.client, &s.compartment(), &ListInstancesFilter::default()).await
 }
 

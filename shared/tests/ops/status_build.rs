@@ -10,7 +10,7 @@ use fleetctl_core::config::{FleetConfig, load_str};
 use fleetctl_core::ids::InstanceId;
 use fleetctl_core::observe::{LoadBalancerObservation, Observation, private_ips};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
-use fleetctl_core::oci::compute::Instance;
+use fleetctl_core::oci::compute::ListedInstance;
 use fleetctl_core::status::build;
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, Operation, OperationId, OperationKind, OperationStatus, RecordState,
@@ -53,7 +53,7 @@ fn ip(n: u32) -> IpAddr {
     format!("10.0.0.{n}").parse().unwrap()
 }
 
-fn instance(n: u32, state: &str, group: &str) -> Instance {
+fn instance(n: u32, state: &str, group: &str) -> ListedInstance {
     serde_json::from_value(serde_json::json!({
         "id": id(n).to_string(),
         "compartmentId": "ocid1.compartment.oc1..aaaa",
@@ -97,7 +97,7 @@ fn backend(n: u32, port: u16) -> Backend {
 /// the backend set with every backend healthy.
 fn observation(
     ledger: Option<&Ledger>,
-    instances: Vec<Instance>,
+    instances: Vec<ListedInstance>,
     backends: Option<Vec<Backend>>,
 ) -> Observation {
     let vnics: BTreeMap<InstanceId, IpAddr> = instances
@@ -140,7 +140,7 @@ fn ledger(records: Vec<InstanceRecord>) -> Ledger {
 fn drift_kinds(
     lb: bool,
     records: Vec<InstanceRecord>,
-    instances: Vec<Instance>,
+    instances: Vec<ListedInstance>,
     backends: Option<Vec<Backend>>,
 ) -> Vec<(DriftKind, Option<String>)> {
     let ledger = ledger(records);
@@ -166,7 +166,7 @@ fn fewer_or_more_instances_than_desired_is_drift() {
         let records: Vec<InstanceRecord> = (1..=running)
             .map(|n| record(n, RecordState::Running))
             .collect();
-        let instances: Vec<Instance> = (1..=running)
+        let instances: Vec<ListedInstance> = (1..=running)
             .map(|n| instance(n, "RUNNING", "blue"))
             .collect();
         let ledger = ledger(records);
@@ -408,7 +408,7 @@ fn the_ip_map_holds_live_records_and_live_instances_only() {
     .into_iter()
     .collect();
     let ips = private_ips(Some(&l), &instances, &vnics);
-    let expected: BTreeMap<InstanceId, IpAddr> = [
+    let expected: fleetctl_core::observe::PrivateIps = [
         // A live record keeps its ledger IP, even while OCI has it terminating.
         (id(3), ip(3)),
         // Live instances without a ledger IP get their VNIC's.

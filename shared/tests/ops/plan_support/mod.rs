@@ -14,7 +14,7 @@ use fleetctl_core::config::{self, FleetConfig, RolloutStrategy};
 use fleetctl_core::ids::InstanceId;
 use fleetctl_core::observe::{LoadBalancerObservation, Observation};
 use fleetctl_core::oci::backends::{Backend, BackendName, BackendSetHealth, HealthStatus};
-use fleetctl_core::oci::compute::{Instance, InstanceLifecycleState};
+use fleetctl_core::oci::compute::{InstanceLifecycleState, ListedInstance};
 use fleetctl_core::plan::{self, Action, Mode, Outcome, Plan, RequestError};
 use fleetctl_core::store::ledger::{
     InstanceRecord, Ledger, OperationId, OperationKind, OperationStatus, RecordState, Timestamp,
@@ -86,7 +86,7 @@ pub fn instance(
     launched_by: Option<(&str, u32)>,
     fleet: &str,
     created: OffsetDateTime,
-) -> Instance {
+) -> ListedInstance {
     let mut tags = serde_json::Map::new();
     tags.insert("fleetctl-fleet".into(), fleet.into());
     if let Some(g) = group {
@@ -131,7 +131,7 @@ pub struct World {
     pub config: FleetConfig,
     pub now: OffsetDateTime,
     pub ledger: Ledger,
-    pub instances: Vec<Instance>,
+    pub instances: Vec<ListedInstance>,
     pub backends: Vec<Backend>,
     /// Instances whose backend never gets healthy.
     pub sick: BTreeSet<InstanceId>,
@@ -236,7 +236,7 @@ impl World {
 
     /// What `status::observe` would read.
     pub fn observe(&self) -> Observation {
-        let listed: Vec<Instance> = self
+        let listed: Vec<ListedInstance> = self
             .instances
             .iter()
             .filter(|i| i.lifecycle_state != InstanceLifecycleState::Terminated)
@@ -403,14 +403,8 @@ impl World {
             Action::Tag { instance, group } => {
                 let fleet = self.config.metadata.name.as_str().to_string();
                 for i in self.instances.iter_mut().filter(|i| &i.id == instance) {
-                    i.freeform_tags.insert(
-                        fleetctl_core::oci::tags::TAG_FLEET.to_string(),
-                        fleet.clone(),
-                    );
-                    i.freeform_tags.insert(
-                        fleetctl_core::oci::tags::TAG_GROUP.to_string(),
-                        group.as_str().to_string(),
-                    );
+                    i.tags.fleet = Some(fleet.clone());
+                    i.tags.group = Some(group.clone());
                 }
                 None
             }

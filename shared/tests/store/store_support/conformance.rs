@@ -70,6 +70,14 @@ pub fn cases() -> Vec<(&'static str, Case)> {
             "a_newer_version_document_is_refused_and_left_untouched",
             |o| Box::pin(a_newer_version_document_is_refused_and_left_untouched(o)),
         ),
+        (
+            "a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write",
+            |o| {
+                Box::pin(
+                    a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(o),
+                )
+            },
+        ),
     ]
 }
 
@@ -383,4 +391,44 @@ async fn a_newer_version_document_is_refused_and_left_untouched(open: Open) {
     let err = store.create(&ledger()).await.unwrap_err();
     assert_conflict(err, &store, ConflictReason::AlreadyExists);
     assert_eq!(raw_get(&store).await.unwrap().as_ref(), NEWER);
+}
+
+/// `load_shared` parses the document once and hands the same ledger out while the store says
+/// it is unchanged (a conditional read), and never a stale one: a write by another process
+/// (another store on the same document), a write through this store and a removal are all
+/// seen at the next read.
+async fn a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(open: Open) {
+    let name = unique("shared");
+    let store = open(&name);
+    let other = open(&name);
+    assert!(store.load_shared().await.unwrap().is_none());
+    let v1 = store.create(&tagged("one")).await.unwrap();
+    let (first, version) = store.load_shared().await.unwrap().unwrap();
+    assert_eq!((&*first, &version), (&tagged("one"), &v1));
+    let (again, version) = store.load_shared().await.unwrap().unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "{}: an unchanged document was parsed again",
+        store.url()
+    );
+    assert_eq!(version, v1);
+    // A plain load of an unchanged document is that ledger too, as an owned copy.
+    assert_eq!(store.load().await.unwrap().unwrap(), (tagged("one"), v1.clone()));
+
+    // Another writer: the next shared read is the new document and its version.
+    let v2 = other.save(&tagged("two"), &v1).await.unwrap();
+    let (read, version) = store.load_shared().await.unwrap().unwrap();
+    assert_eq!((&*read, &version), (&tagged("two"), &v2));
+    // A write through this store.
+    let v3 = store.save(&tagged("three"), &v2).await.unwrap();
+    let (read, version) = store.load_shared().await.unwrap().unwrap();
+    assert_eq!((&*read, &version), (&tagged("three"), &v3));
+    // A removal by another process: no document at all.
+    other
+        .object_store()
+        .delete(other.location())
+        .await
+        .unwrap();
+    assert!(store.load_shared().await.unwrap().is_none());
+    assert!(store.load().await.unwrap().is_none());
 }
