@@ -42,6 +42,8 @@ pub struct Figures {
     pub from_json: Duration,
     pub store_save: Duration,
     pub store_load: Duration,
+    /// The process CPU time of the same (what is left is waiting for the disk: fsync).
+    pub store_cpu: Duration,
 }
 
 /// The command that runs this executable as the child step: itself, or under the command
@@ -118,7 +120,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
         .state_url
         .strip_prefix("file://")
         .ok_or_else(|| anyhow!("the state is not a file"))?;
-    let out = Command::new(std::env::current_exe().context("this executable's path")?)
+    let out = child_command()?
         .arg("child-planner")
         .arg(&w.fleet_file)
         .arg(state_path)
@@ -138,7 +140,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
     let bytes = ledger.to_json()?;
     let (to_json, _) = median_of(11, || ledger.to_json());
     let (from_json, _) = median_of(11, || Ledger::from_json(&bytes));
-    let (store_save, store_load) = store_round_trip(&ledger).await?;
+    let (store_save, store_load, store_cpu) = store_round_trip(&ledger).await?;
 
     Ok(Figures {
         bring_up: up,
@@ -153,29 +155,39 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
         from_json,
         store_save,
         store_load,
+        store_cpu,
     })
 }
 
-/// Median times of a conditional save and of a load of `ledger` through a `file://` store.
-async fn store_round_trip(ledger: &Ledger) -> Result<(Duration, Duration)> {
+/// Median times of a conditional save and of a load of `ledger` through a `file://` store,
+/// and the median process CPU time of the two together.
+async fn store_round_trip(ledger: &Ledger) -> Result<(Duration, Duration, Duration)> {
     let dir = tempfile::tempdir()?;
     let url = format!("file://{}", dir.path().join("state.json").display());
     let store = StateStore::open(&url, &OpenOptions::new())?;
     let mut version = store.create(ledger).await?;
     let mut saves = Vec::new();
     let mut loads = Vec::new();
+    let mut cpu = Vec::new();
     for _ in 0..11 {
+        let c = measure::process_cpu();
         let t = Instant::now();
         version = store.save(ledger, &version).await?;
         saves.push(t.elapsed());
         let t = Instant::now();
         let loaded = store.load().await?;
         loads.push(t.elapsed());
+        cpu.push(measure::process_cpu().saturating_sub(c));
         ensure!(loaded.is_some(), "the saved ledger is not there");
     }
     saves.sort();
     loads.sort();
-    Ok((saves[saves.len() / 2], loads[loads.len() / 2]))
+    cpu.sort();
+    Ok((
+        saves[saves.len() / 2],
+        loads[loads.len() / 2],
+        cpu[cpu.len() / 2],
+    ))
 }
 
 /// What OCI would show for a converged fleet with `ledger`: each live record's instance
@@ -365,6 +377,15 @@ pub fn child_planner(args: &[String]) -> Result<()> {
     let p = plan::plan(&config, &ledger, &obs, now, Mode::Control);
     let (wall, cpu) = (t.elapsed(), measure::process_cpu().saturating_sub(c));
     ensure!(p.actions.is_empty(), "not steady");
+    // A diagnostic: `FLEETCTL_BENCH_PLAN_LOOP=N` plans N more times (to profile the planner
+    // under `FLEETCTL_BENCH_CHILD_PREFIX`).
+    let more: u32 = std::env::var("FLEETCTL_BENCH_PLAN_LOOP")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    for _ in 0..more {
+        drop(plan::plan(&config, &ledger, &obs, now, Mode::Control));
+    }
     println!(
         "{}",
         json!({
@@ -432,12 +453,13 @@ pub fn print(f: &Figures) {
         measure::mib(f.plan_rss)
     );
     println!(
-        "  ledger: serialize {:.2} ms + parse {:.2} ms = {:.2} ms; file store save {:.2} ms + load {:.2} ms = {:.2} ms",
+        "  ledger: serialize {:.2} ms + parse {:.2} ms = {:.2} ms; file store save {:.2} ms + load {:.2} ms = {:.2} ms real ({:.2} ms CPU: the rest waits for fsync)",
         measure::ms(f.to_json),
         measure::ms(f.from_json),
         measure::ms(f.to_json + f.from_json),
         measure::ms(f.store_save),
         measure::ms(f.store_load),
-        measure::ms(f.store_save + f.store_load)
+        measure::ms(f.store_save + f.store_load),
+        measure::ms(f.store_cpu)
     );
 }

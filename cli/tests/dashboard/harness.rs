@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed unwrap is a failed test
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -212,9 +213,26 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
 /// Headless chromium through chromedriver, with a fresh profile.
 pub struct Browser {
     pub client: Client,
-    _driver: ChildGuard,
+    _driver: DriverGroup,
     _profile: tempfile::TempDir,
     shots: PathBuf,
+}
+
+/// chromedriver in a process group of its own, with the browser it starts: dropped, the whole
+/// group is killed. (Killing chromedriver alone leaves its chromium running, orphaned, after
+/// the tests end.)
+struct DriverGroup(ChildGuard);
+
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        // Best effort: the group may be gone already.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 impl Browser {
@@ -225,6 +243,7 @@ impl Browser {
         let port = free_port();
         let driver = std::process::Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -234,7 +253,7 @@ impl Browser {
                      chromium and chromedriver; run `cargo xtask setup`"
                 )
             });
-        let driver = ChildGuard(driver);
+        let driver = DriverGroup(ChildGuard(driver));
         let webdriver = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

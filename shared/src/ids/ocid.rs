@@ -103,9 +103,7 @@ impl TryFrom<String> for Ocid {
     type Error = InvalidId;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         check_form(&s)?;
-        Ok(Ocid {
-            text: Arc::from(s),
-        })
+        Ok(Ocid { text: Arc::from(s) })
     }
 }
 
@@ -123,10 +121,9 @@ impl Serialize for Ocid {
 
 impl<'de> Deserialize<'de> for Ocid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(super::ParseVisitor(
-            "an OCID",
-            |text: &str| Ocid::parse(text).map_err(|e| e.to_string()),
-        ))
+        deserializer.deserialize_str(super::ParseVisitor("an OCID", |text: &str| {
+            Ocid::parse(text).map_err(|e| e.to_string())
+        }))
     }
 }
 

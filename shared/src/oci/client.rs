@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderName, IF_MATCH, RETRY_AFTER, USER_AGENT};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde::Deserialize;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -794,13 +795,21 @@ pub fn decode_list_page<T: DeserializeOwned>(
         source,
     };
     // Straight from the bytes into `T`s: no `serde_json::Value` of the page in between (a
-    // page of 1000 instances is a megabyte).
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let items = list_page::Page::<T>::new()
-        .deserialize(&mut de)
-        .map_err(decode_error)?;
-    de.end().map_err(decode_error)?;
-    Ok(items)
+    // page of 1000 instances is a megabyte). A body that is valid UTF-8 as a whole (JSON
+    // always is) is checked once, in one pass, instead of string by string as it is parsed;
+    // any other is read from its bytes, which accepts and refuses exactly the same.
+    fn read<'de, T: Deserialize<'de>>(
+        mut de: serde_json::Deserializer<impl serde_json::de::Read<'de>>,
+    ) -> Result<Vec<T>, serde_json::Error> {
+        let items = list_page::Page::<T>::new().deserialize(&mut de)?;
+        de.end()?;
+        Ok(items)
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text)),
+        Err(_) => read(serde_json::Deserializer::from_slice(body)),
+    }
+    .map_err(decode_error)
 }
 
 /// The visitors of [`decode_list_page`]: a bare array, or an object whose `items` is one

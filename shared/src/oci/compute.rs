@@ -531,8 +531,6 @@ fn drop_repeated(all: &mut Vec<ListedInstance>) {
     });
 }
 
-
-
 /// The largest ListInstances page OCI serves (`limit`). Fleet discovery asks for it, so that
 /// every reconcile step lists a fleet of a thousand in one call rather than ten (the default
 /// page is 100).
@@ -682,6 +680,54 @@ mod tests {
     const COMPARTMENT: &str = "ocid1.compartment.oc1..aaaaaaaaexample";
     const IMAGE: &str = "ocid1.image.oc1.iad.aaaaaaaaexample";
     const SUBNET: &str = "ocid1.subnet.oc1.iad.aaaaaaaaexample";
+
+    /// A listed instance reads what fleetctl decides on and skips the rest, whatever it
+    /// holds; it agrees with the full `Instance` on every field it keeps.
+    #[test]
+    fn a_listed_instance_reads_what_discovery_needs_and_skips_the_rest() {
+        let doc = serde_json::json!({
+            "id": INSTANCE,
+            "compartmentId": COMPARTMENT,
+            "availabilityDomain": "Uocm:PHX-AD-1",
+            "lifecycleState": "RUNNING",
+            "displayName": "web-api-3",
+            "timeCreated": "2026-01-02T03:04:05.678Z",
+            "shape": "VM.Standard.E4.Flex",
+            "shapeConfig": {"ocpus": 1.0, "memoryInGBs": 16.0},
+            "imageId": IMAGE,
+            "metadata": {"user_data": "IyEvYmluL3NoCmVjaG8gaGk=", "ssh_authorized_keys": "ssh-ed25519 AAAA"},
+            "definedTags": {"Operations": {"CostCenter": "42"}},
+            "freeformTags": {"team": "payments", "fleetctl-fleet": "web", "fleetctl-group": "api",
+                             "fleetctl-operation": "op-1", "fleetctl-slot": "3"},
+            "agentConfig": {"isMonitoringDisabled": false},
+            "somethingNew": [1, {"nested": null}],
+        });
+        let listed: ListedInstance = serde_json::from_value(doc.clone()).unwrap();
+        let full: Instance = serde_json::from_value(doc).unwrap();
+        assert_eq!(listed, ListedInstance::from(full.clone()));
+        assert_eq!(listed.created_at, full.created_at());
+        assert!(listed.created_at.is_some());
+        assert_eq!(listed.tags.slot, Some(3));
+        assert_eq!(listed.display_name.as_deref(), Some("web-api-3"));
+
+        // A creation time that is not RFC 3339 is no time (as `Instance::created_at` reads
+        // it), not a refused listing; a missing id or state still is.
+        let odd: ListedInstance = serde_json::from_value(serde_json::json!({
+            "id": INSTANCE, "lifecycleState": "RUNNING", "timeCreated": "yesterday"
+        }))
+        .unwrap();
+        assert_eq!(odd.created_at, None);
+        assert!(
+            serde_json::from_value::<ListedInstance>(serde_json::json!({"id": INSTANCE})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<ListedInstance>(
+                serde_json::json!({"id": IMAGE, "lifecycleState": "RUNNING"})
+            )
+            .is_err(),
+            "an image OCID is not an instance id"
+        );
+    }
 
     #[test]
     fn an_instance_with_unknown_fields_and_a_new_state_still_decodes() {

@@ -22,8 +22,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::ids::{FleetName, GroupName, OperationId};
 
@@ -194,6 +194,9 @@ impl<'de> Deserialize<'de> for ObservedFleetTags {
 
 struct FleetTagsVisitor;
 
+/// A reserved key found: whether it matched exactly, the key as written, its value.
+type Found<'de> = (bool, Cow<'de, str>, Cow<'de, str>);
+
 /// A JSON string, borrowed from the input when it has no escapes (a tag's key or value, an
 /// instance's creation time): read without a copy.
 pub(crate) struct Key<'de>(pub(crate) Cow<'de, str>);
@@ -230,7 +233,7 @@ impl<'de> Visitor<'de> for FleetTagsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObservedFleetTags, A::Error> {
         // For each reserved key: the value of the exact key, else of the smallest key equal to
         // it case-insensitively (the first `tag_value` finds in a sorted map).
-        let mut found: [Option<(bool, Cow<'de, str>, Cow<'de, str>)>; 4] = Default::default();
+        let mut found: [Option<Found<'de>>; 4] = Default::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let Some(at) = RESERVED_TAG_KEYS
                 .iter()
@@ -252,7 +255,7 @@ impl<'de> Visitor<'de> for FleetTagsVisitor {
             }
         }
         let [fleet, group, operation, slot] = &found;
-        fn value<'a>(f: &'a Option<(bool, Cow<'_, str>, Cow<'_, str>)>) -> Option<&'a str> {
+        fn value<'a>(f: &'a Option<Found<'_>>) -> Option<&'a str> {
             f.as_ref().map(|(_, _, v)| v.as_ref())
         }
         Ok(ObservedFleetTags::from_values(

@@ -41,9 +41,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{
-    GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{GetOptions, ObjectStore, PutMode, PutOptions, PutPayload, UpdateVersion};
 
 use crate::env::Env;
 use crate::oci::OciClient;
@@ -359,8 +357,11 @@ pub struct StateStore {
     url: String,
     store: Arc<dyn ObjectStore>,
     location: Path,
-    last_read: Arc<Mutex<Option<(Version, Arc<Ledger>)>>>,
+    last_read: Arc<Mutex<Option<LastRead>>>,
 }
+
+/// The ledger a store parsed last, with the version it was read at.
+type LastRead = (Version, Arc<Ledger>);
 
 impl fmt::Debug for StateStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -528,7 +529,7 @@ impl StateStore {
         self.read(true).await
     }
 
-    fn last_read(&self) -> std::sync::MutexGuard<'_, Option<(Version, Arc<Ledger>)>> {
+    fn last_read(&self) -> std::sync::MutexGuard<'_, Option<LastRead>> {
         // A poisoned lock only means another thread panicked while holding a plain value.
         self.last_read.lock().unwrap_or_else(|e| e.into_inner())
     }

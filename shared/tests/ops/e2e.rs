@@ -146,7 +146,10 @@ async fn scale_0_to_3_to_1_keeps_the_newest_and_drains_before_terminating() {
     assert!(r.did.is_empty(), "steady: {:?}", r.did);
     // ...and writes nothing, not even a lease: the ledger is byte for byte what it was, and
     // the step reports the lease as stored.
-    assert!(std::fs::read(&state).unwrap() == stored, "a steady step rewrote the ledger");
+    assert!(
+        std::fs::read(&state).unwrap() == stored,
+        "a steady step rewrote the ledger"
+    );
     let on_disk = fleetctl_core::store::Ledger::from_json(&stored).unwrap();
     assert_eq!(r.ledger.lease, on_disk.lease);
     assert_eq!(r.ledger, on_disk);

@@ -72,11 +72,7 @@ pub fn cases() -> Vec<(&'static str, Case)> {
         ),
         (
             "a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write",
-            |o| {
-                Box::pin(
-                    a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(o),
-                )
-            },
+            |o| Box::pin(a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(o)),
         ),
     ]
 }
@@ -413,7 +409,10 @@ async fn a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(
     );
     assert_eq!(version, v1);
     // A plain load of an unchanged document is that ledger too, as an owned copy.
-    assert_eq!(store.load().await.unwrap().unwrap(), (tagged("one"), v1.clone()));
+    assert_eq!(
+        store.load().await.unwrap().unwrap(),
+        (tagged("one"), v1.clone())
+    );
 
     // Another writer: the next shared read is the new document and its version.
     let v2 = other.save(&tagged("two"), &v1).await.unwrap();
@@ -424,11 +423,7 @@ async fn a_shared_read_is_reused_while_unchanged_and_read_again_after_any_write(
     let (read, version) = store.load_shared().await.unwrap().unwrap();
     assert_eq!((&*read, &version), (&tagged("three"), &v3));
     // A removal by another process: no document at all.
-    other
-        .object_store()
-        .delete(other.location())
-        .await
-        .unwrap();
+    other.object_store().delete(other.location()).await.unwrap();
     assert!(store.load_shared().await.unwrap().is_none());
     assert!(store.load().await.unwrap().is_none());
 }
