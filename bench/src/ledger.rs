@@ -54,13 +54,13 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
         ledger.records.push(InstanceRecord {
             instance_id: id,
             group: group.clone(),
-            name: format!("bench-web-{i}"),
+            name: format!("bench-web-{i}").into(),
             private_ip: Some(ip),
             created: at(i64::from(i)),
             terminated: None,
             state: RecordState::Running,
             operation: Some(op.clone()),
-            launch_digest: (!old_shape).then(|| digest.clone()),
+            launch_digest: (!old_shape).then(|| digest.as_str().into()),
         });
         steps.push(Step {
             slot: i,

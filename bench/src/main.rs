@@ -349,8 +349,11 @@ async fn steady_step(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
             "fleet of {n}: a whole steady step's CPU (HTTP client, JSON, planner, ledger) under 50 ms, in a running process"
         ),
         figure: format!(
-            "{:.1} ms ({:.1} ms for a new process's first step)",
+            "{:.1} ms, the median of {} steps ({:.1}-{:.1} ms; {:.1} ms for a new process's first step)",
             ms(f.child.warm_cpu),
+            steady::WARM_STEPS,
+            ms(f.child.warm_cpu_min),
+            ms(f.child.warm_cpu_max),
             ms(f.child.step_cpu)
         ),
         met: f.child.warm_cpu < Duration::from_millis(50),
@@ -376,10 +379,17 @@ async fn steady_step(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
         ),
         met: ledger.max(store) < Duration::from_millis(20),
     });
+    // The calls target (at most 5) is the for fleets of 10, 100 and 1000 (`calls`);
+    // past 1000 instances ListInstances needs a page per 1000 (its largest page), so the
+    // least a step can make is those pages, ListBackends and GetBackendSetHealth.
+    let pages = n.div_ceil(1000) as usize;
     verdicts.push(Verdict {
-        what: format!("fleet of {n}: steady-step OCI calls at most 5"),
+        what: format!(
+            "fleet of {n}: steady-step OCI calls at most {} ({pages} ListInstances pages of 1000, ListBackends, GetBackendSetHealth)",
+            pages + 2
+        ),
         figure: format!("{}", f.bring_up.total()),
-        met: f.bring_up.total() <= 5,
+        met: f.bring_up.total() <= pages + 2,
     });
     Ok(())
 }

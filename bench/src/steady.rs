@@ -62,6 +62,10 @@ fn child_command() -> Result<Command> {
     })
 }
 
+/// The steps a child runs after its first one; their median is the figure of a running
+/// process (the machines this runs on are noisy).
+pub const WARM_STEPS: usize = 11;
+
 /// What the child process reports (one JSON line on stdout).
 #[derive(Debug, Clone, Default)]
 pub struct ChildStep {
@@ -70,12 +74,21 @@ pub struct ChildStep {
     /// Process CPU time during the first `ops::step` (every thread: HTTP client, JSON,
     /// planner, ledger file).
     pub step_cpu: Duration,
-    /// The same for the step after it (warm: what a running server pays per step).
+    /// The same for the steps after it, the median of [`WARM_STEPS`] (warm: what a running
+    /// server pays per step), and the least and most CPU of one of them.
     pub warm_wall: Duration,
     pub warm_cpu: Duration,
+    pub warm_cpu_min: Duration,
+    pub warm_cpu_max: Duration,
     /// Process CPU time from start to exit (with config load, key load, connect).
     pub process_cpu: Duration,
     pub peak_rss: u64,
+    /// The simulator's (this process's) CPU time while the child ran, and the child's real
+    /// time from start to exit.
+    pub simulator_cpu: Duration,
+    pub child_wall: Duration,
+    /// The simulator's CPU time over half a second with no request, just before.
+    pub simulator_idle_cpu: Duration,
 }
 
 pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
@@ -86,7 +99,13 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
 
     // One steady step in a process of its own (a holder of its own: this one lets go).
     ops::release(&w.ctx).await.context("releasing the lease")?;
+    // What the simulator does by itself (its clock runs 1000 times faster than real time
+    // here): a busy simulator would share the cores with the child and slow it down.
+    let idle_cpu = measure::process_cpu();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_cpu = measure::process_cpu().saturating_sub(idle_cpu);
     let from = w.sim.requests().len();
+    let (parent_wall, parent_cpu) = (Instant::now(), measure::process_cpu());
     let out = child_command()?
         .arg("child-step")
         .arg(&w.fleet_file)
@@ -100,7 +119,12 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let child = parse_child(&out.stdout)?;
+    let mut child = parse_child(&out.stdout)?;
+    // This process runs the simulator: its CPU meanwhile is OCI's side of the steps (and
+    // shares the machine's cores with the child).
+    child.simulator_cpu = measure::process_cpu().saturating_sub(parent_cpu);
+    child.child_wall = parent_wall.elapsed();
+    child.simulator_idle_cpu = idle_cpu;
     let child_calls = calls::by_operation(&w.requests_since(from));
 
     // The planner alone, on the ledger the run wrote and an observation that matches it.
@@ -120,7 +144,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
         .state_url
         .strip_prefix("file://")
         .ok_or_else(|| anyhow!("the state is not a file"))?;
-    let out = child_command()?
+    let out = Command::new(std::env::current_exe().context("this executable's path")?)
         .arg("child-planner")
         .arg(&w.fleet_file)
         .arg(state_path)
@@ -329,8 +353,8 @@ pub fn child_step(args: &[String]) -> Result<()> {
     let took = runtime.block_on(async {
         let ctx = world::context(Path::new(file), state, scale).await?;
         let mut took = Vec::new();
-        // The first step of a process, then the next one (what a running server pays).
-        for _ in 0..2 {
+        // The first step of a process, then the next ones (what a running server pays).
+        for _ in 0..=WARM_STEPS {
             let (t, c) = (Instant::now(), measure::process_cpu());
             let report = ops::step(&ctx, Mode::Control).await?;
             took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
@@ -345,8 +369,20 @@ pub fn child_step(args: &[String]) -> Result<()> {
         Ok::<_, anyhow::Error>((took, peak))
     })?;
     let (took, peak) = took;
-    let [(wall, cpu), (warm_wall, warm_cpu)] = took[..] else {
-        bail!("two steps were run");
+    let Some((&(wall, cpu), warm)) = took.split_first() else {
+        bail!("no step was run");
+    };
+    let mut walls: Vec<Duration> = warm.iter().map(|(w, _)| *w).collect();
+    let mut cpus: Vec<Duration> = warm.iter().map(|(_, c)| *c).collect();
+    walls.sort();
+    cpus.sort();
+    let (Some(warm_wall), Some(warm_cpu), Some(min), Some(max)) = (
+        walls.get(walls.len() / 2),
+        cpus.get(cpus.len() / 2),
+        cpus.first(),
+        cpus.last(),
+    ) else {
+        bail!("no warm step was run");
     };
     drop(runtime);
     println!(
@@ -356,6 +392,8 @@ pub fn child_step(args: &[String]) -> Result<()> {
             "stepCpuNs": cpu.as_nanos() as u64,
             "warmWallNs": warm_wall.as_nanos() as u64,
             "warmCpuNs": warm_cpu.as_nanos() as u64,
+            "warmCpuMinNs": min.as_nanos() as u64,
+            "warmCpuMaxNs": max.as_nanos() as u64,
             "processCpuNs": measure::process_cpu().as_nanos() as u64,
             "peakRss": peak,
         })
@@ -377,8 +415,8 @@ pub fn child_planner(args: &[String]) -> Result<()> {
     let p = plan::plan(&config, &ledger, &obs, now, Mode::Control);
     let (wall, cpu) = (t.elapsed(), measure::process_cpu().saturating_sub(c));
     ensure!(p.actions.is_empty(), "not steady");
-    // A diagnostic: `FLEETCTL_BENCH_PLAN_LOOP=N` plans N more times (to profile the planner
-    // under `FLEETCTL_BENCH_CHILD_PREFIX`).
+    // A diagnostic: `FLEETCTL_BENCH_PLAN_LOOP=N` plans N more times (to profile the planner:
+    // `perf record target/release/fleetctl-bench child-planner FLEET STATE`).
     let more: u32 = std::env::var("FLEETCTL_BENCH_PLAN_LOOP")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -418,7 +456,12 @@ fn parse_child(stdout: &[u8]) -> Result<ChildStep> {
         step_cpu: ns("stepCpuNs")?,
         warm_wall: ns("warmWallNs")?,
         warm_cpu: ns("warmCpuNs")?,
+        warm_cpu_min: ns("warmCpuMinNs")?,
+        warm_cpu_max: ns("warmCpuMaxNs")?,
         process_cpu: ns("processCpuNs")?,
+        simulator_cpu: Duration::ZERO,
+        child_wall: Duration::ZERO,
+        simulator_idle_cpu: Duration::ZERO,
         peak_rss: v["peakRss"]
             .as_u64()
             .ok_or_else(|| anyhow!("no peakRss from the child step"))?,
@@ -436,15 +479,24 @@ pub fn print(f: &Figures) {
         f.bring_up.bring_up_steps
     );
     println!(
-        "  steady steps in a process of its own: first {:.1} ms real, {:.1} ms CPU; second {:.1} ms real, {:.1} ms CPU (whole process {:.1} ms CPU); peak RSS {:.1} MiB; {} OCI calls for the two {:?}",
+        "  steady steps in a process of its own: first {:.1} ms real, {:.1} ms CPU; the {WARM_STEPS} after it {:.1} ms real, {:.1} ms CPU (medians; CPU {:.1}-{:.1} ms) (whole process {:.1} ms CPU); peak RSS {:.1} MiB; {} OCI calls for the {} {:?}",
         measure::ms(c.step_wall),
         measure::ms(c.step_cpu),
         measure::ms(c.warm_wall),
         measure::ms(c.warm_cpu),
+        measure::ms(c.warm_cpu_min),
+        measure::ms(c.warm_cpu_max),
         measure::ms(c.process_cpu),
         measure::mib(c.peak_rss),
         f.child_calls.values().sum::<usize>(),
+        WARM_STEPS + 1,
         f.child_calls
+    );
+    println!(
+        "  the child ran {:.1} ms real; the simulator (this process) used {:.1} ms CPU meanwhile, and {:.1} ms in the half second before, with no request",
+        measure::ms(c.child_wall),
+        measure::ms(c.simulator_cpu),
+        measure::ms(c.simulator_idle_cpu)
     );
     println!(
         "  planner alone (plan::plan, no network): {:.2} ms CPU, {:.2} ms wall (median of 11); peak RSS of a planner-only process {:.1} MiB",

@@ -114,7 +114,7 @@ pub fn findings(fleet: &FleetConfig, ledger: Option<&Ledger>, obs: &Observation)
             out.push(Finding::InLedgerButGone {
                 instance: record.instance_id.clone(),
                 group: record.group.clone(),
-                name: record.name.clone(),
+                name: record.name.to_string(),
                 state: record.state,
                 oci_state: seen.map(|i| i.lifecycle_state.clone()),
             });
@@ -128,7 +128,7 @@ pub fn findings(fleet: &FleetConfig, ledger: Option<&Ledger>, obs: &Observation)
             out.push(Finding::BackendMissing {
                 instance: record.instance_id.clone(),
                 group: record.group.clone(),
-                name: record.name.clone(),
+                name: record.name.to_string(),
                 ip: *ip,
                 port: lb.port,
                 backend_set: lb.backend_set_name.clone(),
@@ -145,8 +145,8 @@ pub fn findings(fleet: &FleetConfig, ledger: Option<&Ledger>, obs: &Observation)
             group: instance.tags.group.clone(),
             name: instance
                 .display_name
-                .clone()
-                .unwrap_or_else(|| instance.id.to_string()),
+                .as_deref()
+                .map_or_else(|| instance.id.to_string(), str::to_string),
             oci_state: instance.lifecycle_state.clone(),
         });
     }

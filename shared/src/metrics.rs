@@ -278,7 +278,7 @@ pub fn events(ledger: &Ledger) -> EventHistory {
                     .instance
                     .as_ref()
                     .and_then(|i| ledger.record(i))
-                    .map(|r| r.name.clone()),
+                    .map(|r| r.name.to_string()),
                 operation: e.operation.as_ref().map(ToString::to_string),
             })
             .collect(),
@@ -360,7 +360,7 @@ fn rows(
     live.into_iter()
         .map(|r| InstanceRow {
             id: r.instance_id.to_string(),
-            name: r.name.clone(),
+            name: r.name.to_string(),
             group: r.group.as_str().to_string(),
             state: r.state.as_str().to_string(),
             private_ip: r.private_ip.map(|ip| ip.to_string()),
@@ -403,7 +403,7 @@ fn activities(ledger: &Ledger) -> BTreeMap<InstanceId, (StepPhase, Activity)> {
     let name = |id: &InstanceId| {
         ledger
             .record(id)
-            .map_or_else(|| id.to_string(), |r| r.name.clone())
+            .map_or_else(|| id.to_string(), |r| r.name.to_string())
     };
     for s in op
         .steps

@@ -495,7 +495,7 @@ fn outdated_against(ledger: &Ledger, target: &LaunchSpec) -> Vec<OutdatedInstanc
             let fields = fresh.fields(r);
             (!fields.is_empty()).then(|| OutdatedInstance {
                 instance: r.instance_id.clone(),
-                name: r.name.clone(),
+                name: r.name.to_string(),
                 fields,
             })
         })
@@ -1402,7 +1402,7 @@ impl<'a> Planner<'a> {
             if self.records.contains_key(&inst.id) || inst.lifecycle_state.is_going_away() {
                 continue;
             }
-            let Some(name) = inst.display_name.clone() else {
+            let Some(name) = inst.display_name.as_deref().map(str::to_string) else {
                 continue;
             };
             let Some(group) = group_of_display_name(self.config, &name) else {
@@ -1440,7 +1440,7 @@ impl<'a> Planner<'a> {
         self.ledger.records.push(InstanceRecord {
             instance_id: inst.id.clone(),
             group,
-            name,
+            name: name.into(),
             private_ip: self.obs.private_ips.get(&inst.id).copied(),
             created: inst.created_at.map(Timestamp::new).unwrap_or(now),
             terminated: None,
@@ -1532,8 +1532,8 @@ impl<'a> Planner<'a> {
             };
             let name = inst
                 .display_name
-                .clone()
-                .unwrap_or_else(|| inst.id.to_string());
+                .as_deref()
+                .map_or_else(|| inst.id.to_string(), str::to_string);
             // An instance of a launch in flight stays launching: its step takes it further;
             // it was launched from its operation's revision.
             let digest = ours.then(|| self.launch_digest(&group)).flatten();
@@ -1546,7 +1546,7 @@ impl<'a> Planner<'a> {
                 now,
             );
             if let Some(r) = self.record_mut(&inst.id) {
-                r.launch_digest = digest;
+                r.launch_digest = digest.map(Into::into);
             }
             if !ours {
                 self.event(
@@ -2199,7 +2199,7 @@ impl<'a> Planner<'a> {
 
     fn name_of(&self, id: &InstanceId) -> String {
         self.record(id)
-            .map(|r| r.name.clone())
+            .map(|r| r.name.to_string())
             .unwrap_or_else(|| id.to_string())
     }
 
@@ -2697,7 +2697,7 @@ impl<'a> Planner<'a> {
                 self.instance(&r.instance_id)
                     .is_some_and(|i| !i.lifecycle_state.is_going_away())
             })
-            .map(|r| (r.instance_id.clone(), r.name.clone()))
+            .map(|r| (r.instance_id.clone(), r.name.to_string()))
             .collect();
         for (id, name) in lost {
             let doing = self.retire(&id);
@@ -3059,13 +3059,13 @@ pub fn apply(ledger: &mut Ledger, outcomes: &[Outcome], now: OffsetDateTime) {
                     ledger.records.push(InstanceRecord {
                         instance_id: instance.clone(),
                         group: group.clone(),
-                        name: name.clone(),
+                        name: name.as_str().into(),
                         private_ip: *private_ip,
                         created: Timestamp::new(now),
                         terminated: None,
                         state: RecordState::Launching,
                         operation: Some(operation.clone()),
-                        launch_digest: launch_digest.clone(),
+                        launch_digest: launch_digest.as_deref().map(Into::into),
                     });
                     push(
                         ledger,

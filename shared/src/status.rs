@@ -92,7 +92,7 @@ pub fn build(
             record.group.as_str(),
             InstanceStatus {
                 id: record.instance_id.to_string(),
-                name: record.name.clone(),
+                name: record.name.to_string(),
                 group: record.group.as_str().to_string(),
                 private_ip: obs
                     .private_ips
@@ -124,8 +124,8 @@ pub fn build(
             .unwrap_or_else(|| "(untagged group)".to_string());
         let name = instance
             .display_name
-            .clone()
-            .unwrap_or_else(|| instance.id.to_string());
+            .as_deref()
+            .map_or_else(|| instance.id.to_string(), str::to_string);
         push(
             &group,
             InstanceStatus {

@@ -96,7 +96,7 @@ fn record(id: &InstanceId, name: &str, ip: Option<IpAddr>, state: RecordState) -
     InstanceRecord {
         instance_id: id.clone(),
         group: "web".parse().unwrap(),
-        name: name.to_string(),
+        name: name.into(),
         private_ip: ip,
         created: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
         terminated: None,

@@ -26,6 +26,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
@@ -482,8 +483,10 @@ pub struct InstanceRecord {
     pub instance_id: InstanceId,
     /// The group it belongs to.
     pub group: GroupName,
-    /// Its display name (`<prefix>-<group>-<n>`).
-    pub name: String,
+    /// Its display name (`<prefix>-<group>-<n>`). Shared text, like the ids: a step copies
+    /// the ledger it plans on, thousands of records.
+    #[serde(deserialize_with = "shared_text")]
+    pub name: Arc<str>,
     /// Its primary private IP, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip: Option<IpAddr>,
@@ -501,8 +504,48 @@ pub struct InstanceRecord {
     /// The digest of the launch details it was launched from
     /// ([`LaunchSpec::group_digest`]); `None` when not known (written by an older fleetctl,
     /// or adopted): such an instance counts as outdated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub launch_digest: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "shared_text_or_none"
+    )]
+    pub launch_digest: Option<Arc<str>>,
+}
+
+/// A string read straight into shared text (one allocation; serde's own `Arc<str>` reads a
+/// `String` first and copies it).
+fn shared_text<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
+            Ok(Arc::from(v))
+        }
+    }
+    d.deserialize_str(V)
+}
+
+fn shared_text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Arc<str>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            shared_text(d).map(Some)
+        }
+    }
+    d.deserialize_option(V)
 }
 
 /// What fleetctl last knew of an instance.

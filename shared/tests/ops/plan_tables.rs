@@ -57,7 +57,7 @@ fn scale_up_runs_to_done_recording_each_launch_once() {
         OperationStatus::Succeeded
     );
     assert_eq!(w.launched.len(), 3, "three launches, none repeated");
-    let names: BTreeSet<&str> = w.active().iter().map(|r| r.name.as_str()).collect();
+    let names: BTreeSet<&str> = w.active().iter().map(|r| &*r.name).collect();
     assert_eq!(
         names,
         BTreeSet::from(["demo-web-1", "demo-web-2", "demo-web-3"])
@@ -1035,7 +1035,7 @@ fn a_tagged_instance_unknown_to_the_ledger_is_adopted_with_a_warning() {
     w.step(Mode::Operation);
     let r = w.ledger.record(&id(50)).expect("adopted");
     assert_eq!(
-        (r.name.as_str(), r.group.as_str(), r.state),
+        (&*r.name, r.group.as_str(), r.state),
         ("demo-web-9", "web", RecordState::Running)
     );
     assert_eq!(r.created, Timestamp::new(created), "OCI's creation time");

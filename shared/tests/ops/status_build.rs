@@ -70,7 +70,7 @@ fn record(n: u32, state: RecordState) -> InstanceRecord {
     InstanceRecord {
         instance_id: id(n),
         group: "blue".parse().unwrap(),
-        name: format!("web-blue-{n}"),
+        name: format!("web-blue-{n}").into(),
         private_ip: Some(ip(n)),
         created: Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
         terminated: None,

@@ -527,7 +527,7 @@ fn a_ledger_of_10000_records_is_far_under_the_64_mib_read_limit() {
             ))
             .unwrap(),
             group: group("a-32-character-group-name-for-it"),
-            name: format!("a-rather-long-fleet-name-a-rather-long-group-name-{i}"),
+            name: format!("a-rather-long-fleet-name-a-rather-long-group-name-{i}").into(),
             private_ip: Some("fd00:1234:5678:9abc:def0:1234:5678:9abc".parse().unwrap()),
             created: ts(T0),
             terminated: Some(ts(T0 + Duration::from_secs(3600))),
@@ -552,9 +552,9 @@ fn a_ledger_of_10000_records_is_far_under_the_64_mib_read_limit() {
 #[test]
 fn records_are_found_by_instance_and_gone_ones_are_not_live() {
     let mut l = full_ledger();
-    assert_eq!(l.record(&instance(2)).unwrap().name, "web-api-2");
+    assert_eq!(&*l.record(&instance(2)).unwrap().name, "web-api-2");
     assert!(l.record(&instance(9)).is_none());
-    let live: Vec<_> = l.live_records().map(|r| r.name.as_str()).collect();
+    let live: Vec<_> = l.live_records().map(|r| &*r.name).collect();
     assert_eq!(live, ["web-api-1", "web-worker-1"]);
     l.record_mut(&instance(3)).unwrap().state = RecordState::Missing;
     assert_eq!(l.live_records().count(), 1);

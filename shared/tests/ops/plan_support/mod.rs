@@ -204,7 +204,7 @@ impl World {
             self.ledger.records.push(InstanceRecord {
                 instance_id: id(n),
                 group: group.parse().unwrap(),
-                name,
+                name: name.into(),
                 private_ip: Some(ip(n)),
                 created: Timestamp::new(created),
                 terminated: None,
@@ -212,7 +212,8 @@ impl World {
                 operation: None,
                 launch_digest: Some(
                     fleetctl_core::cloud::launch_spec(&self.config)
-                        .group_digest(&group.parse().unwrap()),
+                        .group_digest(&group.parse().unwrap())
+                        .into(),
                 ),
             });
             if self.lb() {
@@ -403,7 +404,7 @@ impl World {
             Action::Tag { instance, group } => {
                 let fleet = self.config.metadata.name.as_str().to_string();
                 for i in self.instances.iter_mut().filter(|i| &i.id == instance) {
-                    i.tags.fleet = Some(fleet.clone());
+                    i.tags.fleet = Some(fleet.as_str().into());
                     i.tags.group = Some(group.clone());
                 }
                 None
