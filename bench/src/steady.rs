@@ -80,6 +80,9 @@ pub struct ChildStep {
     pub warm_cpu: Duration,
     pub warm_cpu_min: Duration,
     pub warm_cpu_max: Duration,
+    /// User and system (kernel: the sockets, the file) CPU time of those steps together.
+    pub warm_user: Duration,
+    pub warm_system: Duration,
     /// Process CPU time from start to exit (with config load, key load, connect).
     pub process_cpu: Duration,
     pub peak_rss: u64,
@@ -353,22 +356,31 @@ pub fn child_step(args: &[String]) -> Result<()> {
     let took = runtime.block_on(async {
         let ctx = world::context(Path::new(file), state, scale).await?;
         let mut took = Vec::new();
+        let mut kernel = (Duration::ZERO, Duration::ZERO);
         // The first step of a process, then the next ones (what a running server pays).
-        for _ in 0..=WARM_STEPS {
+        for n in 0..=WARM_STEPS {
+            if n == 1 {
+                kernel = measure::user_and_system()?;
+            }
             let (t, c) = (Instant::now(), measure::process_cpu());
             let report = ops::step(&ctx, Mode::Control).await?;
             took.push((t.elapsed(), measure::process_cpu().saturating_sub(c)));
             ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
         }
+        let (user, system) = measure::user_and_system()?;
+        let kernel = (
+            user.saturating_sub(kernel.0),
+            system.saturating_sub(kernel.1),
+        );
         // The steps' peak, before the diagnostic below (which holds more at once).
         let peak = measure::peak_rss()?;
         if let Ok(path) = std::env::var("FLEETCTL_BENCH_PHASES") {
             std::fs::write(&path, phases(&ctx).await?).context("writing the phases")?;
         }
         ops::release(&ctx).await?;
-        Ok::<_, anyhow::Error>((took, peak))
+        Ok::<_, anyhow::Error>((took, peak, kernel))
     })?;
-    let (took, peak) = took;
+    let (took, peak, (user, system)) = took;
     let Some((&(wall, cpu), warm)) = took.split_first() else {
         bail!("no step was run");
     };
@@ -394,6 +406,8 @@ pub fn child_step(args: &[String]) -> Result<()> {
             "warmCpuNs": warm_cpu.as_nanos() as u64,
             "warmCpuMinNs": min.as_nanos() as u64,
             "warmCpuMaxNs": max.as_nanos() as u64,
+            "warmUserNs": user.as_nanos() as u64,
+            "warmSystemNs": system.as_nanos() as u64,
             "processCpuNs": measure::process_cpu().as_nanos() as u64,
             "peakRss": peak,
         })
@@ -458,6 +472,8 @@ fn parse_child(stdout: &[u8]) -> Result<ChildStep> {
         warm_cpu: ns("warmCpuNs")?,
         warm_cpu_min: ns("warmCpuMinNs")?,
         warm_cpu_max: ns("warmCpuMaxNs")?,
+        warm_user: ns("warmUserNs")?,
+        warm_system: ns("warmSystemNs")?,
         process_cpu: ns("processCpuNs")?,
         simulator_cpu: Duration::ZERO,
         child_wall: Duration::ZERO,
@@ -491,6 +507,13 @@ pub fn print(f: &Figures) {
         f.child_calls.values().sum::<usize>(),
         WARM_STEPS + 1,
         f.child_calls
+    );
+    let total = c.warm_user + c.warm_system;
+    println!(
+        "  the {WARM_STEPS} running steps together: {:.0} ms user, {:.0} ms system ({:.0}% in the kernel: reading the sockets, the file)",
+        measure::ms(c.warm_user),
+        measure::ms(c.warm_system),
+        100.0 * c.warm_system.as_secs_f64() / total.as_secs_f64().max(f64::EPSILON)
     );
     println!(
         "  the child ran {:.1} ms real; the simulator (this process) used {:.1} ms CPU meanwhile, and {:.1} ms in the half second before, with no request",
