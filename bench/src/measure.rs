@@ -31,7 +31,7 @@ pub fn user_and_system() -> Result<(Duration, Duration)> {
             .parse::<u64>()
             .context("a field of /proc/self/stat")
     };
-    let hz = u64::from(rustix::param::clock_ticks_per_second()).max(1);
+    let hz = rustix::param::clock_ticks_per_second().max(1);
     let of = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / hz);
     Ok((of(ticks(14)?), of(ticks(15)?)))
 }
