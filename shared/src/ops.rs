@@ -234,11 +234,23 @@ pub async fn update<T>(
     ctx: &Context,
     mut change: impl FnMut(&mut Ledger, OffsetDateTime) -> Result<T, Error>,
 ) -> Result<(T, Ledger), Error> {
+    update_if_changed(ctx, |ledger, now| Ok((change(ledger, now)?, true))).await
+}
+
+/// [`update`] for a change that may find nothing to do: `change` says whether it changed
+/// the ledger, and nothing is written when it did not.
+async fn update_if_changed<T>(
+    ctx: &Context,
+    mut change: impl FnMut(&mut Ledger, OffsetDateTime) -> Result<(T, bool), Error>,
+) -> Result<(T, Ledger), Error> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let (mut ledger, version) = load(ctx).await?;
-        let out = change(&mut ledger, ctx.now())?;
+        let (out, changed) = change(&mut ledger, ctx.now())?;
+        if !changed {
+            return Ok((out, ledger));
+        }
         match save(ctx, &ledger, version.as_ref()).await {
             Ok(_) => return Ok((out, ledger)),
             Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
@@ -436,21 +448,11 @@ pub async fn step_within(
 /// Releases this process's lease (at the end of a CLI run), so another holder need not
 /// wait for it to expire.
 pub async fn release(ctx: &Context) -> Result<(), Error> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (mut ledger, version) = load(ctx).await?;
-        // Nothing to write when this process holds no lease (a step that changed nothing
-        // took none).
-        if !ledger.lease.release(&ctx.holder) {
-            return Ok(());
-        }
-        match save(ctx, &ledger, version.as_ref()).await {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_conflict() && attempt < MAX_CONFLICT_RETRIES => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    // Nothing to write when this process holds no lease (a step that changed nothing took
+    // none).
+    update_if_changed(ctx, |ledger, _| Ok(((), ledger.lease.release(&ctx.holder))))
+        .await
+        .map(|_| ())
 }
 
 /// What [`record_outcomes`] did.

@@ -202,12 +202,7 @@ macro_rules! id {
             }
 
             fn from_string(s: String) -> Result<Self, $crate::ids::InvalidId> {
-                let check: fn(&str) -> bool = $check;
-                if check(&s) {
-                    Ok($name(std::sync::Arc::from(s)))
-                } else {
-                    Err($crate::ids::InvalidId::Form { expected: $expected, value: s })
-                }
+                Self::parse(&s)
             }
 
             fn schema() -> schemars::Schema {

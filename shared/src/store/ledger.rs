@@ -514,38 +514,22 @@ pub struct InstanceRecord {
 
 /// A string read straight into shared text (one allocation; serde's own `Arc<str>` reads a
 /// `String` first and copies it).
-fn shared_text<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
-    struct V;
-    impl serde::de::Visitor<'_> for V {
-        type Value = Arc<str>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string")
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Arc<str>, E> {
-            Ok(Arc::from(v))
-        }
+struct SharedText(Arc<str>);
+
+impl<'de> Deserialize<'de> for SharedText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(crate::ids::ParseVisitor("a string", |text: &str| {
+            Ok::<_, String>(SharedText(Arc::from(text)))
+        }))
     }
-    d.deserialize_str(V)
+}
+
+fn shared_text<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    SharedText::deserialize(d).map(|t| t.0)
 }
 
 fn shared_text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
-    struct V;
-    impl<'de> serde::de::Visitor<'de> for V {
-        type Value = Option<Arc<str>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            shared_text(d).map(Some)
-        }
-    }
-    d.deserialize_option(V)
+    Ok(Option::<SharedText>::deserialize(d)?.map(|t| t.0))
 }
 
 /// What fleetctl last knew of an instance.

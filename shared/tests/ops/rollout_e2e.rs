@@ -191,11 +191,13 @@ async fn a_new_image_rolls_out_to_exactly_the_6_and_a_second_rollout_replaces_no
     assert_eq!(last.revision, Some(2));
 }
 
-#[tokio::test]
-async fn a_never_healthy_image_pauses_at_its_budget_without_rollback() {
+/// A running fleet of 6 (`maxSurge 1, maxUnavailable 1`, a 1 s health timeout, and
+/// `rollout_extra`), the image it runs, and a context whose fleet file names a new image
+/// whose instances never become healthy.
+async fn with_a_never_healthy_image(rollout_extra: &str) -> (World, String, Context) {
     let w = world(
         6,
-        "maxSurge: 1, maxUnavailable: 1, minReadySeconds: 0",
+        &format!("maxSurge: 1, maxUnavailable: 1, minReadySeconds: 0{rollout_extra}"),
         ", drainTimeout: 30ms, healthTimeout: 1s",
     )
     .await;
@@ -203,6 +205,12 @@ async fn a_never_healthy_image_pauses_at_its_budget_without_rollback() {
     let bad = w.sim.add_image().await;
     w.sim.image_health(&bad, Some("CRITICAL")).await;
     let ctx = w.context(&w.with_image(&bad)).await;
+    (w, old_image, ctx)
+}
+
+#[tokio::test]
+async fn a_never_healthy_image_pauses_at_its_budget_without_rollback() {
+    let (w, old_image, ctx) = with_a_never_healthy_image("").await;
     ops::request(&ctx, plan::rollout_kind()).await.unwrap();
     let (status, lowest) = run_watched(&w, &ctx).await;
     assert_eq!(status, OperationStatus::Paused);
@@ -251,16 +259,7 @@ fn lowest_check(sim: &SimHandle) {
 
 #[tokio::test]
 async fn a_never_healthy_image_rolls_back_to_the_old_image_within_the_bound() {
-    let w = world(
-        6,
-        "maxSurge: 1, maxUnavailable: 1, minReadySeconds: 0, rollbackOnFailure: true",
-        ", drainTimeout: 30ms, healthTimeout: 1s",
-    )
-    .await;
-    let old_image = w.config.spec.image_id.to_string();
-    let bad = w.sim.add_image().await;
-    w.sim.image_health(&bad, Some("CRITICAL")).await;
-    let ctx = w.context(&w.with_image(&bad)).await;
+    let (w, old_image, ctx) = with_a_never_healthy_image(", rollbackOnFailure: true").await;
     let rollout = ops::request(&ctx, plan::rollout_kind()).await.unwrap();
     let (status, lowest) = run_watched(&w, &ctx).await;
     assert_eq!(status, OperationStatus::Succeeded, "the rollback finished");
