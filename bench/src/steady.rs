@@ -86,6 +86,8 @@ pub struct ChildStep {
     /// Process CPU time from start to exit (with config load, key load, connect).
     pub process_cpu: Duration,
     pub peak_rss: u64,
+    /// List pages the running steps parsed, and recognised unchanged (not parsed again).
+    pub warm_pages: (u64, u64),
     /// The simulator's (this process's) CPU time while the child ran, and the child's real
     /// time from start to exit.
     pub simulator_cpu: Duration,
@@ -357,10 +359,12 @@ pub fn child_step(args: &[String]) -> Result<()> {
         let ctx = world::context(Path::new(file), state, scale).await?;
         let mut took = Vec::new();
         let mut kernel = (Duration::ZERO, Duration::ZERO);
+        let mut pages_before = Default::default();
         // The first step of a process, then the next ones (what a running server pays).
         for n in 0..=WARM_STEPS {
             if n == 1 {
                 kernel = measure::user_and_system()?;
+                pages_before = ctx.cloud.client.page_counts();
             }
             let (t, c) = (Instant::now(), measure::process_cpu());
             let report = ops::step(&ctx, Mode::Control).await?;
@@ -368,6 +372,11 @@ pub fn child_step(args: &[String]) -> Result<()> {
             ensure!(report.did.is_empty(), "not steady: {:?}", report.did);
         }
         let (user, system) = measure::user_and_system()?;
+        let pages = ctx.cloud.client.page_counts();
+        let pages = (
+            pages.decoded - pages_before.decoded,
+            pages.reused - pages_before.reused,
+        );
         let kernel = (
             user.saturating_sub(kernel.0),
             system.saturating_sub(kernel.1),
@@ -378,9 +387,9 @@ pub fn child_step(args: &[String]) -> Result<()> {
             std::fs::write(&path, phases(&ctx).await?).context("writing the phases")?;
         }
         ops::release(&ctx).await?;
-        Ok::<_, anyhow::Error>((took, peak, kernel))
+        Ok::<_, anyhow::Error>((took, peak, kernel, pages))
     })?;
-    let (took, peak, (user, system)) = took;
+    let (took, peak, (user, system), (pages_decoded, pages_reused)) = took;
     let Some((&(wall, cpu), warm)) = took.split_first() else {
         bail!("no step was run");
     };
@@ -410,6 +419,8 @@ pub fn child_step(args: &[String]) -> Result<()> {
             "warmSystemNs": system.as_nanos() as u64,
             "processCpuNs": measure::process_cpu().as_nanos() as u64,
             "peakRss": peak,
+            "warmPagesDecoded": pages_decoded,
+            "warmPagesReused": pages_reused,
         })
     );
     Ok(())
@@ -481,6 +492,10 @@ fn parse_child(stdout: &[u8]) -> Result<ChildStep> {
         peak_rss: v["peakRss"]
             .as_u64()
             .ok_or_else(|| anyhow!("no peakRss from the child step"))?,
+        warm_pages: (
+            v["warmPagesDecoded"].as_u64().unwrap_or(0),
+            v["warmPagesReused"].as_u64().unwrap_or(0),
+        ),
     })
 }
 
@@ -507,6 +522,10 @@ pub fn print(f: &Figures) {
         f.child_calls.values().sum::<usize>(),
         WARM_STEPS + 1,
         f.child_calls
+    );
+    println!(
+        "  list pages in the {WARM_STEPS} running steps: {} parsed, {} recognised as the previous step's bytes and not parsed again (the first step parses every page)",
+        c.warm_pages.0, c.warm_pages.1
     );
     let total = c.warm_user + c.warm_system;
     println!(

@@ -267,7 +267,7 @@ impl Api {
 }
 
 /// A backend as either API returns it; the flags under their API's names.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawBackend {
     #[serde(default)]
@@ -696,7 +696,7 @@ impl LoadBalancerBackends for BackendSetClient {
             req = req.query("limit", limit.to_string());
         }
         // list_all takes a bare array (classic) or `{"items"}` pages (NLB).
-        let raw: Vec<RawBackend> = self.client.list_all(&req).await?;
+        let raw: Vec<RawBackend> = self.client.list_all_remembered(&req).await?;
         raw.into_iter()
             .map(|b| Ok(decode_backend(self.api, &self.lb, req.operation, b)?.0))
             .collect()

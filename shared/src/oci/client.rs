@@ -27,6 +27,7 @@ use url::Url;
 use super::auth::CredentialProvider;
 use super::endpoints::{Endpoints, Service};
 use super::error::{OciError, ServiceError};
+use super::pages::{PageCounts, PageMemo};
 use super::retry::{
     AttemptOutcome, Idempotency, RetryDecision, RetryPolicy, attempt_limit, decide,
     delay_with_retry_after, may_retry,
@@ -413,6 +414,7 @@ impl OciClientBuilder {
                 clock: self.clock,
                 sleeper: self.sleeper,
                 user_agent,
+                pages: PageMemo::default(),
             }),
         })
     }
@@ -433,6 +435,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     user_agent: HeaderValue,
+    /// Decoded pages of [`OciClient::list_all_remembered`]'s listings.
+    pages: PageMemo,
 }
 
 impl OciClient {
@@ -746,6 +750,53 @@ impl OciClient {
         req: &OciRequest,
     ) -> Result<Vec<T>, OciError> {
         let mut out = Vec::new();
+        self.each_page(req, |resp| {
+            out.extend(decode_list_page::<T>(
+                req.operation,
+                resp.request_id.as_deref(),
+                &resp.body,
+            )?);
+            Ok(())
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// [`list_all`](Self::list_all) for a listing repeated step after step (a compartment's
+    /// instances, a backend set's backends): a page whose bytes are those of a page the
+    /// previous listing of the same request decoded is not parsed again (see
+    /// [`super::pages`]). The result is the same as `list_all`'s.
+    pub async fn list_all_remembered<T>(&self, req: &OciRequest) -> Result<Vec<T>, OciError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let mut listing = self.inner.pages.listing(listing_key(req));
+        let mut out = Vec::new();
+        self.each_page(req, |resp| {
+            let items = listing.page(&resp.body, |body| {
+                decode_list_page::<T>(req.operation, resp.request_id.as_deref(), body)
+            })?;
+            out.extend(items.iter().cloned());
+            Ok(())
+        })
+        .await?;
+        listing.finish();
+        Ok(out)
+    }
+
+    /// How many list pages [`list_all_remembered`](Self::list_all_remembered) parsed and how
+    /// many it recognised, since this client was built (clones share them).
+    pub fn page_counts(&self) -> PageCounts {
+        self.inner.pages.counts()
+    }
+
+    /// Sends a list request and hands each page to `each`, following `opc-next-page` until
+    /// the last.
+    async fn each_page(
+        &self,
+        req: &OciRequest,
+        mut each: impl FnMut(&OciResponse) -> Result<(), OciError>,
+    ) -> Result<(), OciError> {
         let mut page: Option<String> = None;
         // A service that returns the same page token forever would loop; stop at a generous
         // bound and say so.
@@ -756,11 +807,7 @@ impl OciClient {
                 r.query.push(("page".into(), p.clone()));
             }
             let resp = self.send(&r).await?;
-            out.extend(decode_list_page::<T>(
-                req.operation,
-                resp.request_id.as_deref(),
-                &resp.body,
-            )?);
+            each(&resp)?;
             match resp.next_page() {
                 Some(next) if page.as_deref() != Some(next) => page = Some(next.to_string()),
                 Some(_) => {
@@ -769,7 +816,7 @@ impl OciClient {
                         reason: "the service returned the same opc-next-page twice".into(),
                     });
                 }
-                None => return Ok(out),
+                None => return Ok(()),
             }
         }
         Err(OciError::InvalidRequest {
@@ -777,6 +824,16 @@ impl OciClient {
             reason: "more than 10000 pages; stopping".into(),
         })
     }
+}
+
+/// What identifies a listing for [`PageMemo`]: the operation, service, path and query but the
+/// page token.
+fn listing_key(req: &OciRequest) -> String {
+    let mut key = format!("{} {:?} {}", req.operation, req.service, req.path);
+    for (k, v) in req.query.iter().filter(|(k, _)| k != "page") {
+        key.push_str(&format!(" {k}={v}"));
+    }
+    key
 }
 
 /// The items of one page of a list answer: a bare JSON array, or an object with an `items`

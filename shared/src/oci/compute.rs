@@ -505,7 +505,7 @@ pub async fn list_instances(
         req = req.query("limit", limit.to_string());
     }
     req = req.query("sortBy", "TIMECREATED").query("sortOrder", "ASC");
-    let mut all: Vec<ListedInstance> = client.list_all(&req).await?;
+    let mut all: Vec<ListedInstance> = client.list_all_remembered(&req).await?;
     drop_repeated(&mut all);
     Ok(all)
 }

@@ -35,6 +35,7 @@ pub mod identity;
 pub mod keys;
 pub mod network;
 pub mod objectstorage;
+pub mod pages;
 pub mod region;
 pub mod retry;
 pub mod signer;

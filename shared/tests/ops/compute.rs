@@ -90,6 +90,82 @@ async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
 }
 
 #[tokio::test]
+async fn a_repeated_listing_parses_only_the_pages_whose_bytes_changed_and_sees_every_change() {
+    let s = OpsSim::start().await;
+    s.settings(json!({"maxPageSize": 2, "terminateSeconds": 1000}))
+        .await;
+    let mut ids = Vec::new();
+    for slot in 0..5 {
+        let mut d = s.launch_details(&format!("memo-{slot}"));
+        d.tag_for_fleet(&tags("memo", slot));
+        let i = compute::launch_instance(
+            &s.client,
+            &d,
+            &RetryToken::derive("launch", &"op-1".parse().unwrap(), &slot.to_string()),
+        )
+        .await
+        .unwrap();
+        ids.push(i.id);
+    }
+    // Nothing moves by itself from here on.
+    for id in &ids {
+        s.wait_for_state(id, InstanceLifecycleState::Running).await;
+    }
+    let list = || async {
+        compute::list_instances(&s.client, &s.compartment(), &ListInstancesFilter::default())
+            .await
+            .unwrap()
+    };
+    // 5 launched + the seeded host instance: 3 pages of 2, oldest first.
+    let counts = s.client.page_counts();
+    let first = list().await;
+    assert_eq!(first.len(), 6);
+    assert_eq!(s.client.page_counts().decoded - counts.decoded, 3);
+
+    // Unchanged: the same instances, no page parsed again, every page still asked for.
+    s.clear_requests().await;
+    let counts = s.client.page_counts();
+    assert_eq!(list().await, first);
+    let now = s.client.page_counts();
+    assert_eq!(
+        (now.decoded - counts.decoded, now.reused - counts.reused),
+        (0, 3)
+    );
+    assert_eq!(s.calls("ListInstances").len(), 3);
+
+    // A tag changed on the second page (to a value of the same length: the page keeps its
+    // size) and a termination on the third: both are seen, and only those two pages are
+    // parsed.
+    let retagged = &ids[1];
+    let new_tags = tags("memo", 7).to_map();
+    compute::update_instance_freeform_tags(&s.client, retagged, &new_tags, None)
+        .await
+        .unwrap();
+    compute::terminate_instance(&s.client, &ids[4])
+        .await
+        .unwrap();
+    let counts = s.client.page_counts();
+    let after = list().await;
+    let now = s.client.page_counts();
+    assert_eq!(
+        (now.decoded - counts.decoded, now.reused - counts.reused),
+        (2, 1)
+    );
+    let find = |id: &InstanceId| after.iter().find(|i| &i.id == id).unwrap();
+    assert_eq!(find(retagged).tags.slot, Some(7));
+    assert_eq!(
+        find(&ids[4]).lifecycle_state,
+        InstanceLifecycleState::Terminating
+    );
+    // Everything else is as the first listing had it.
+    for (was, is) in first.iter().zip(&after) {
+        if was.id != *retagged && was.id != ids[4] {
+            assert_eq!(was, is);
+        }
+    }
+}
+
+#[tokio::test]
 async fn terminated_instances_leave_fleet_discovery_and_terminating_ones_stay() {
     let s = OpsSim::start().await;
     // Termination takes 1000 simulated seconds (1 s real): TERMINATING is observable.
