@@ -101,6 +101,25 @@ where
     }
 }
 
+/// The value `last` holds when it was read from the same `text`, else `parse(text)` (which
+/// then becomes the one `last` holds). A ledger of 10,000 records names a handful of groups
+/// and operations, so the text ids (shared text) keep the last one read on each thread: a
+/// repeat is neither checked again nor allocated.
+pub(crate) fn reuse_last<T: Clone + 'static>(
+    last: &'static std::thread::LocalKey<std::cell::RefCell<Option<T>>>,
+    text: &str,
+    as_str: fn(&T) -> &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, String> {
+    let known = last.with_borrow(|l| l.as_ref().filter(|v| as_str(v) == text).cloned());
+    if let Some(value) = known {
+        return Ok(value);
+    }
+    let value = parse(text)?;
+    last.set(Some(value.clone()));
+    Ok(value)
+}
+
 /// The one macro of every id type.
 ///
 /// - `Name: ocid ["type", …], expected: "…", pattern: "regex of the types"`: a typed OCID,
@@ -168,6 +187,15 @@ macro_rules! id {
             }
         }
 
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str($crate::ids::ParseVisitor(
+                    Self::EXPECTED,
+                    |text: &str| Self::parse(text).map_err(|e| e.to_string()),
+                ))
+            }
+        }
+
         id!(@common $name);
     };
 
@@ -210,6 +238,23 @@ macro_rules! id {
             }
         }
 
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                std::thread_local! {
+                    static LAST: std::cell::RefCell<Option<$name>> =
+                        const { std::cell::RefCell::new(None) };
+                }
+                deserializer.deserialize_str($crate::ids::ParseVisitor(
+                    Self::EXPECTED,
+                    |text: &str| {
+                        $crate::ids::reuse_last(&LAST, text, Self::as_str, |text| {
+                            Self::parse(text).map_err(|e| e.to_string())
+                        })
+                    },
+                ))
+            }
+        }
+
         id!(@common $name);
     };
 
@@ -249,15 +294,6 @@ macro_rules! id {
         impl serde::Serialize for $name {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                deserializer.deserialize_str($crate::ids::ParseVisitor(
-                    Self::EXPECTED,
-                    |text: &str| Self::parse(text).map_err(|e| e.to_string()),
-                ))
             }
         }
 

@@ -90,4 +90,22 @@ mod tests {
             .to_string();
         assert!(err.starts_with("must be 1-63 characters"), "{err}");
     }
+
+    #[test]
+    fn a_repeated_name_read_from_json_shares_its_text_and_is_still_checked_when_new() {
+        let read = |json: &str| serde_json::from_str::<GroupName>(json);
+        let a = read("\"web\"").unwrap();
+        let b = read("\"web\"").unwrap();
+        assert!(
+            std::sync::Arc::ptr_eq(&a.0, &b.0),
+            "the repeat shares the text"
+        );
+        let c = read("\"api\"").unwrap();
+        assert_eq!(c.as_str(), "api");
+        // A text outside the form is refused whatever was read before it.
+        assert!(read("\"Web Tier\"").is_err());
+        assert!(read("\"Web Tier\"").is_err());
+        assert_eq!(read("\"api\"").unwrap(), c);
+        assert_eq!(read("\"web\"").unwrap(), a);
+    }
 }

@@ -507,7 +507,7 @@ pub struct InstanceRecord {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "shared_text_or_none"
+        deserialize_with = "repeated_text_or_none"
     )]
     pub launch_digest: Option<Arc<str>>,
 }
@@ -528,8 +528,23 @@ fn shared_text<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     SharedText::deserialize(d).map(|t| t.0)
 }
 
-fn shared_text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
-    Ok(Option::<SharedText>::deserialize(d)?.map(|t| t.0))
+/// A text that usually repeats from record to record (a launch digest: one per group and
+/// template), shared with the last one read on this thread when it is the same.
+struct RepeatedText(Arc<str>);
+
+impl<'de> Deserialize<'de> for RepeatedText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        std::thread_local! {
+            static LAST: std::cell::RefCell<Option<Arc<str>>> = const { std::cell::RefCell::new(None) };
+        }
+        d.deserialize_str(crate::ids::ParseVisitor("a string", |text: &str| {
+            crate::ids::reuse_last(&LAST, text, |t| t, |text| Ok(Arc::from(text))).map(RepeatedText)
+        }))
+    }
+}
+
+fn repeated_text_or_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+    Ok(Option::<RepeatedText>::deserialize(d)?.map(|t| t.0))
 }
 
 /// What fleetctl last knew of an instance.
