@@ -6,16 +6,18 @@
 //! so the ledger's own cost can be measured in seconds instead of a seven-minute bring-up.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, ensure};
 use fleetctl_core::store::ledger::{
     Door, Event, EventLevel, InstanceRecord, Ledger, Operation, OperationKind, OperationStatus,
     OperationSummary, Origin, RecordState, Step, StepAction, StepStatus, StepTotals, Timestamp,
 };
 use time::OffsetDateTime;
 
-use crate::measure::median_of;
+use fleetctl_core::store::{OpenOptions, StateStore};
+
+use crate::measure::{self, median_of};
 
 /// What one run measured.
 pub struct Figures {
@@ -23,6 +25,10 @@ pub struct Figures {
     pub bytes: usize,
     pub to_json: Duration,
     pub from_json: Duration,
+    /// Through a `file://` store: conditional save, load, and their CPU (medians).
+    pub store_save: Duration,
+    pub store_load: Duration,
+    pub store_cpu: Duration,
 }
 
 /// A ledger shaped like the one a control loop writes after bringing up `n` instances.
@@ -132,18 +138,54 @@ pub fn synthetic(n: u32) -> Result<Ledger> {
     Ok(ledger)
 }
 
-/// Serializes and parses a synthetic ledger of `n` records.
-pub fn run(n: u32) -> Result<Figures> {
+/// Serializes and parses a synthetic ledger of `n` records, then saves and loads it through
+/// a `file://` store.
+pub async fn run(n: u32) -> Result<Figures> {
     let ledger = synthetic(n)?;
     let bytes = ledger.to_json()?;
     let back = Ledger::from_json(&bytes)?;
     anyhow::ensure!(back == ledger, "the ledger does not read back as written");
     let (to_json, _) = median_of(11, || ledger.to_json());
     let (from_json, _) = median_of(11, || Ledger::from_json(&bytes));
+    let (store_save, store_load, store_cpu) = store_round_trip(&ledger).await?;
     Ok(Figures {
         records: ledger.records.len(),
         bytes: bytes.len(),
         to_json,
         from_json,
+        store_save,
+        store_load,
+        store_cpu,
     })
+}
+
+/// Median times of a conditional save and of a load of `ledger` through a `file://` store,
+/// and the median process CPU time of the two together.
+pub async fn store_round_trip(ledger: &Ledger) -> Result<(Duration, Duration, Duration)> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("file://{}", dir.path().join("state.json").display());
+    let store = StateStore::open(&url, &OpenOptions::new())?;
+    let mut version = store.create(ledger).await?;
+    let mut saves = Vec::new();
+    let mut loads = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..11 {
+        let c = measure::process_cpu();
+        let t = Instant::now();
+        version = store.save(ledger, &version).await?;
+        saves.push(t.elapsed());
+        let t = Instant::now();
+        let loaded = store.load().await?;
+        loads.push(t.elapsed());
+        cpu.push(measure::process_cpu().saturating_sub(c));
+        ensure!(loaded.is_some(), "the saved ledger is not there");
+    }
+    saves.sort();
+    loads.sort();
+    cpu.sort();
+    Ok((
+        saves[saves.len() / 2],
+        loads[loads.len() / 2],
+        cpu[cpu.len() / 2],
+    ))
 }

@@ -163,7 +163,7 @@ async fn bench(o: Options) -> Result<()> {
         steady_step(&o, &mut verdicts).await?;
     }
     if all || o.section == "ledger" {
-        ledger_alone(&o, &mut verdicts)?;
+        ledger_alone(&o, &mut verdicts).await?;
     }
     if all || o.section == "function" {
         http_face(&o, &mut verdicts).await?;
@@ -304,13 +304,13 @@ async fn call_counts(verdicts: &mut Vec<Verdict>) -> Result<()> {
     Ok(())
 }
 
-fn ledger_alone(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
+async fn ledger_alone(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
     println!();
     println!(
         "== the ledger alone: {} running records, the finished scale that launched them, 200 events",
         o.fleet
     );
-    let f = ledger::run(o.fleet)?;
+    let f = ledger::run(o.fleet).await?;
     let total = f.to_json + f.from_json;
     println!(
         "  {} records, {:.1} MiB: serialize {:.1} ms + parse {:.1} ms = {:.1} ms (medians of 11)",
@@ -319,6 +319,13 @@ fn ledger_alone(o: &Options, verdicts: &mut Vec<Verdict>) -> Result<()> {
         ms(f.to_json),
         ms(f.from_json),
         ms(total)
+    );
+    println!(
+        "  through a file:// store: conditional save {:.2} ms + load {:.2} ms = {:.2} ms real ({:.2} ms CPU: the rest waits for fsync; medians of 11)",
+        ms(f.store_save),
+        ms(f.store_load),
+        ms(f.store_save + f.store_load),
+        ms(f.store_cpu)
     );
     verdicts.push(Verdict {
         what: format!(

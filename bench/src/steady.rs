@@ -15,7 +15,6 @@ use fleetctl_core::oci::compute::ListedInstance;
 use fleetctl_core::ops;
 use fleetctl_core::plan::{self, Mode};
 use fleetctl_core::store::ledger::Ledger;
-use fleetctl_core::store::{OpenOptions, StateStore};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -169,7 +168,7 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
     let bytes = ledger.to_json()?;
     let (to_json, _) = median_of(11, || ledger.to_json());
     let (from_json, _) = median_of(11, || Ledger::from_json(&bytes));
-    let (store_save, store_load, store_cpu) = store_round_trip(&ledger).await?;
+    let (store_save, store_load, store_cpu) = crate::ledger::store_round_trip(&ledger).await?;
 
     Ok(Figures {
         bring_up: up,
@@ -186,37 +185,6 @@ pub async fn run(fleet: u32, scale: f64) -> Result<Figures> {
         store_load,
         store_cpu,
     })
-}
-
-/// Median times of a conditional save and of a load of `ledger` through a `file://` store,
-/// and the median process CPU time of the two together.
-async fn store_round_trip(ledger: &Ledger) -> Result<(Duration, Duration, Duration)> {
-    let dir = tempfile::tempdir()?;
-    let url = format!("file://{}", dir.path().join("state.json").display());
-    let store = StateStore::open(&url, &OpenOptions::new())?;
-    let mut version = store.create(ledger).await?;
-    let mut saves = Vec::new();
-    let mut loads = Vec::new();
-    let mut cpu = Vec::new();
-    for _ in 0..11 {
-        let c = measure::process_cpu();
-        let t = Instant::now();
-        version = store.save(ledger, &version).await?;
-        saves.push(t.elapsed());
-        let t = Instant::now();
-        let loaded = store.load().await?;
-        loads.push(t.elapsed());
-        cpu.push(measure::process_cpu().saturating_sub(c));
-        ensure!(loaded.is_some(), "the saved ledger is not there");
-    }
-    saves.sort();
-    loads.sort();
-    cpu.sort();
-    Ok((
-        saves[saves.len() / 2],
-        loads[loads.len() / 2],
-        cpu[cpu.len() / 2],
-    ))
 }
 
 /// What OCI would show for a converged fleet with `ledger`: each live record's instance

@@ -478,6 +478,31 @@ fn put_blocking(
     mode: &PutMode,
     lock_timeout: Duration,
 ) -> object_store::Result<PutResult> {
+    // The new content's ETag (a SHA-256 of megabytes for a large ledger) is only needed for
+    // the answer: it is computed on another thread while this one takes the lock, reads the
+    // current ETag and writes and syncs the new file.
+    std::thread::scope(|scope| {
+        let new_etag = scope.spawn(|| content_etag(content));
+        put_locked(target, location, content, mode, lock_timeout)?;
+        let e_tag = new_etag
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok(PutResult {
+            e_tag: Some(e_tag),
+            version: None,
+            extensions: Default::default(),
+        })
+    })
+}
+
+/// [`put_blocking`] but the new ETag: checks the condition and writes, under the lock.
+fn put_locked(
+    target: &FsPath,
+    location: &Path,
+    content: &[u8],
+    mode: &PutMode,
+    lock_timeout: Duration,
+) -> object_store::Result<()> {
     create_dirs(parent_of(target))?;
     with_lock(target, lock_timeout, || {
         // Only the current file's ETag is needed: hashed as it is read, not held whole.
@@ -512,12 +537,7 @@ fn put_blocking(
                 }
             },
         }
-        write_atomic(target, content)?;
-        Ok(PutResult {
-            e_tag: Some(content_etag(content)),
-            version: None,
-            extensions: Default::default(),
-        })
+        write_atomic(target, content)
     })
 }
 
