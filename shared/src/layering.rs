@@ -34,7 +34,7 @@ const LADDER: &[&[&str]] = &[
 
 /// The modules inside `oci`, bottom to top. `oci/mod.rs` (re-exports only) is left out.
 const OCI_LADDER: &[&[&str]] = &[
-    &["wire", "retry"],
+    &["wire", "retry", "pages"],
     &["region"],
     &["endpoints"],
     &["keys", "token"],

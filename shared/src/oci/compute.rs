@@ -20,6 +20,7 @@
 //! lifecycle state) as `Unknown(<value>)`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use foldhash::{HashSet, HashSetExt as _};
 
@@ -199,9 +200,9 @@ pub struct ListedInstance {
     pub id: InstanceId,
     /// The lifecycle state.
     pub lifecycle_state: InstanceLifecycleState,
-    /// The display name.
+    /// The display name (shared text: a listing's copies of an instance share it).
     #[serde(default)]
-    pub display_name: Option<String>,
+    pub display_name: Option<Arc<str>>,
     /// Creation time; `None` when OCI gave none in RFC 3339.
     #[serde(default, rename = "timeCreated", deserialize_with = "rfc3339_or_none")]
     pub created_at: Option<OffsetDateTime>,
@@ -234,7 +235,7 @@ impl From<Instance> for ListedInstance {
             tags: i.fleet_tags(),
             id: i.id,
             lifecycle_state: i.lifecycle_state,
-            display_name: i.display_name,
+            display_name: i.display_name.map(Arc::from),
         }
     }
 }

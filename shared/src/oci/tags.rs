@@ -21,6 +21,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -134,8 +135,8 @@ pub fn tag_value<'a>(tags: &'a BTreeMap<String, String>, key: &str) -> Option<&'
 /// or unusable (an instance tagged by hand, or by an older fleetctl).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObservedFleetTags {
-    /// `fleetctl-fleet`.
-    pub fleet: Option<String>,
+    /// `fleetctl-fleet` (shared text: a listing's copies of an instance share it).
+    pub fleet: Option<Arc<str>>,
     /// `fleetctl-group`, when it is a valid group name.
     pub group: Option<GroupName>,
     /// `fleetctl-operation`, when it is a valid operation id.
@@ -162,7 +163,7 @@ impl ObservedFleetTags {
         slot: Option<&str>,
     ) -> Self {
         Self {
-            fleet: fleet.map(str::to_string),
+            fleet: fleet.map(Arc::from),
             group: group.and_then(|g| g.parse().ok()),
             operation: operation.and_then(|o| o.parse().ok()),
             slot: slot.and_then(|s| s.parse().ok()),

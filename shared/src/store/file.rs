@@ -8,11 +8,12 @@
 //!    sidecar file `.<name>.lock` beside the object (never deleted: deleting lock files reopens
 //!    the race they close), and write who holds it into it (pid, program, host, since when),
 //!    cleared again before the lock is released; a writer that gives up names that holder;
-//! 3. read the current content and compare its ETag with the condition (`Create`: no object;
-//!    `Update`: same ETag);
-//! 4. write a temporary file `.<name>.<uuid>.tmp` in the same directory with the object's
-//!    current permissions (0600 for a new object), `fsync` it, rename it over the object,
-//!    `fsync` the directory.
+//! 3. write a temporary file `.<name>.<uuid>.tmp` in the same directory with the object's
+//!    current permissions (0600 for a new object) and `fsync` it, while another thread reads
+//!    the current content and computes its ETag;
+//! 4. compare that ETag with the condition (`Create`: no object; `Update`: same ETag): if it
+//!    holds, rename the temporary file over the object and `fsync` the directory; if not,
+//!    remove the temporary file.
 //!
 //! A crash at any point leaves either the old or the new document, never a half-written one
 //! (at worst a stray `.tmp` file, which listings hide). Readers take no lock: the rename is
@@ -407,36 +408,57 @@ fn file_etag(target: &FsPath) -> object_store::Result<Option<String>> {
     Ok(Some(etag_of_digest(&ctx.finish())))
 }
 
-/// Writes `content` to `target` through a synced temporary file and a rename. The new file
-/// gets the permissions of the one it replaces (0600 when there is none).
-fn write_atomic(target: &FsPath, content: &[u8]) -> object_store::Result<()> {
-    let dir = parent_of(target);
-    let tmp = sidecar(target, &format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    let existing = match fs::metadata(target) {
-        Ok(meta) => Some(meta.permissions()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err("read the metadata of", target, e)),
-    };
-    let result = (|| {
-        let mut file = open_private(&tmp, true).map_err(|e| io_err("create", &tmp, e))?;
+/// A synced temporary file beside its target, renamed onto it by [`Staged::commit`], removed
+/// if it is dropped uncommitted (a failed write, a condition that did not hold).
+struct Staged {
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Writes `content` to a new temporary file beside `target` and syncs it. It gets the
+    /// permissions of the file it will replace (0600 when there is none).
+    fn write(target: &FsPath, content: &[u8]) -> object_store::Result<Staged> {
+        let existing = match fs::metadata(target) {
+            Ok(meta) => Some(meta.permissions()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err("read the metadata of", target, e)),
+        };
+        let staged = Staged {
+            tmp: sidecar(target, &format!("{}.tmp", uuid::Uuid::new_v4().simple())),
+            committed: false,
+        };
+        let tmp = &staged.tmp;
+        let mut file = open_private(tmp, true).map_err(|e| io_err("create", tmp, e))?;
         if let Some(permissions) = existing {
             file.set_permissions(permissions)
-                .map_err(|e| io_err("set the permissions of", &tmp, e))?;
+                .map_err(|e| io_err("set the permissions of", tmp, e))?;
         }
         file.write_all(content)
-            .map_err(|e| io_err("write", &tmp, e))?;
-        file.sync_all().map_err(|e| io_err("sync", &tmp, e))?;
-        drop(file);
-        fs::rename(&tmp, target).map_err(|e| io_err("rename a temporary file onto", target, e))?;
-        // The rename is durable once the directory is synced.
+            .map_err(|e| io_err("write", tmp, e))?;
+        file.sync_all().map_err(|e| io_err("sync", tmp, e))?;
+        Ok(staged)
+    }
+
+    /// Renames the temporary file onto `target` and syncs the directory, which makes the
+    /// rename durable.
+    fn commit(mut self, target: &FsPath) -> object_store::Result<()> {
+        fs::rename(&self.tmp, target)
+            .map_err(|e| io_err("rename a temporary file onto", target, e))?;
+        self.committed = true;
+        let dir = parent_of(target);
         let d = fs::File::open(dir).map_err(|e| io_err("open the directory", dir, e))?;
         d.sync_all()
             .map_err(|e| io_err("sync the directory", dir, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
     }
-    result
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Creates `dir` and its missing ancestors, syncing the directory each new one was created
@@ -505,8 +527,19 @@ fn put_locked(
 ) -> object_store::Result<()> {
     create_dirs(parent_of(target))?;
     with_lock(target, lock_timeout, || {
-        // Only the current file's ETag is needed: hashed as it is read, not held whole.
-        let current = file_etag(target)?;
+        // The new content is written to a temporary file and synced while another thread
+        // reads the current file's ETag (hashed as it is read, not held whole); the rename
+        // happens only if the condition holds, else the temporary file is removed.
+        let (current, staged) = std::thread::scope(|scope| {
+            let current = scope.spawn(|| file_etag(target));
+            let staged = Staged::write(target, content);
+            let current = current
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (current, staged)
+        });
+        let staged = staged?;
+        let current = current?;
         match (mode, &current) {
             (PutMode::Overwrite, _) | (PutMode::Create, None) => {}
             (PutMode::Create, Some(_)) => {
@@ -537,7 +570,7 @@ fn put_locked(
                 }
             },
         }
-        write_atomic(target, content)
+        staged.commit(target)
     })
 }
 

@@ -67,6 +67,34 @@ async fn writes_create_parent_directories_and_leave_only_the_document_and_its_lo
 }
 
 #[tokio::test]
+async fn a_refused_write_leaves_the_document_as_it_was_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open("state.json", &OpenOptions::new().base_dir(dir.path())).unwrap();
+    let v = store.create(&ledger()).await.unwrap();
+    let before = std::fs::read(dir.path().join("state.json")).unwrap();
+    let mut other = ledger();
+    other.lease.fencing += 1;
+    assert!(
+        store.create(&other).await.is_err(),
+        "a second create is refused"
+    );
+    let changed = store.save(&other, &v).await.unwrap();
+    let after_save = std::fs::read(dir.path().join("state.json")).unwrap();
+    assert_ne!(after_save, before);
+    assert!(
+        store.save(&ledger(), &v).await.is_err(),
+        "a stale version is refused"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("state.json")).unwrap(),
+        after_save,
+        "a refused write changes nothing"
+    );
+    assert_eq!(names_in(dir.path()), [".state.json.lock", "state.json"]);
+    assert_eq!(store.load().await.unwrap().unwrap().1, changed);
+}
+
+#[tokio::test]
 async fn a_temporary_file_left_by_a_crash_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = StateStore::open("state.json", &OpenOptions::new().base_dir(dir.path())).unwrap();
@@ -179,6 +207,9 @@ fn conditional_updates_are_atomic_under_thread_contention() {
         assert_eq!(stored, body, "round {round}: the winner's bytes are stored");
         etag = new_etag;
     }
+    // Every writer wrote its temporary file before it knew whether it had won; the losers'
+    // are gone.
+    assert_eq!(names_in(dir.path()), [".doc.json.lock", "doc.json"]);
 }
 
 /// Log lines written through the subscriber a test installs (see [`capturing`]).
