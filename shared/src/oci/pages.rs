@@ -190,6 +190,11 @@ impl Listing<'_> {
 mod tests {
     use super::*;
 
+    fn counts(memo: &PageMemo) -> (u64, u64) {
+        let c = memo.counts();
+        (c.decoded, c.reused)
+    }
+
     fn decode(body: &[u8]) -> Result<Vec<String>, std::convert::Infallible> {
         Ok(vec![String::from_utf8_lossy(body).into_owned()])
     }
@@ -201,13 +206,7 @@ mod tests {
         let p1 = first.page(b"[1]", decode).unwrap();
         let p2 = first.page(b"[2]", decode).unwrap();
         first.finish();
-        assert_eq!(
-            memo.counts(),
-            PageCounts {
-                decoded: 2,
-                reused: 0
-            }
-        );
+        assert_eq!(counts(&memo), (2, 0));
 
         // The same bytes give the very items decoded before; other bytes are decoded.
         let mut second = memo.listing("list a".into());
@@ -216,13 +215,7 @@ mod tests {
         second.finish();
         assert!(Arc::ptr_eq(&p2, &q2));
         assert_eq!(*q3, vec!["[2, 3]".to_string()]);
-        assert_eq!(
-            memo.counts(),
-            PageCounts {
-                decoded: 3,
-                reused: 1
-            }
-        );
+        assert_eq!(counts(&memo), (3, 1));
 
         // Only the last listing is kept: "[1]" was not in it.
         let mut third = memo.listing("list a".into());
@@ -259,13 +252,7 @@ mod tests {
                 .page(b"nope", |_| Err::<Vec<String>, _>("bad"))
                 .is_err()
         );
-        assert_eq!(
-            memo.counts(),
-            PageCounts {
-                decoded: 1,
-                reused: 1
-            }
-        );
+        assert_eq!(counts(&memo), (1, 1));
     }
 
     #[test]
@@ -281,13 +268,7 @@ mod tests {
         oldest.page(b"[1]", decode).unwrap();
         let mut newest = memo.listing(format!("k{LISTINGS}"));
         newest.page(b"[1]", decode).unwrap();
-        assert_eq!(
-            memo.counts(),
-            PageCounts {
-                decoded: LISTINGS as u64 + 2,
-                reused: 1
-            }
-        );
+        assert_eq!(counts(&memo), (LISTINGS as u64 + 2, 1));
     }
 
     #[test]

@@ -29,32 +29,35 @@ fn tags(fleet: &str, slot: u32) -> FleetTags {
     )
 }
 
+/// Launches `count` instances tagged for `fleet` by operation `op` (slots 0..count), named
+/// `<fleet>-<slot>`.
+async fn launch_tagged(s: &OpsSim, fleet: &str, op: &str, count: u32) -> Vec<InstanceId> {
+    let mut ids = Vec::new();
+    for slot in 0..count {
+        let mut d = s.launch_details(&format!("{fleet}-{slot}"));
+        d.tag_for_fleet(&tags(fleet, slot));
+        let i = compute::launch_instance(
+            &s.client,
+            &d,
+            &RetryToken::derive("launch", &op.parse().unwrap(), &slot.to_string()),
+        )
+        .await
+        .unwrap();
+        ids.push(i.id);
+    }
+    ids
+}
+
 #[tokio::test]
 async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
     let s = OpsSim::start().await;
     s.settings(json!({"maxPageSize": 2})).await;
-    let mut ours = BTreeSet::new();
-    for slot in 0..5 {
-        let mut d = s.launch_details(&format!("paging-{slot}"));
-        d.tag_for_fleet(&tags("paging", slot));
-        let i = compute::launch_instance(
-            &s.client,
-            &d,
-            &RetryToken::derive("launch", &"op-1".parse().unwrap(), &slot.to_string()),
-        )
+    let ours: BTreeSet<String> = launch_tagged(&s, "paging", "op-1", 5)
         .await
-        .unwrap();
-        ours.insert(i.id.to_string());
-    }
-    let mut other = s.launch_details("other-fleet-0");
-    other.tag_for_fleet(&tags("other", 0));
-    let other = compute::launch_instance(
-        &s.client,
-        &other,
-        &RetryToken::derive("launch", &"op-2".parse().unwrap(), "0"),
-    )
-    .await
-    .unwrap();
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    let other = launch_tagged(&s, "other", "op-2", 1).await.remove(0);
 
     s.clear_requests().await;
     let all = compute::list_instances(&s.client, &s.compartment(), &ListInstancesFilter::default())
@@ -65,7 +68,7 @@ async fn list_follows_every_page_and_fleet_discovery_keeps_only_the_fleet() {
     // 5 + 1 launched + the seeded host instance.
     assert_eq!(all.len(), 7, "{all_ids:?}");
     assert!(ours.is_subset(&all_ids));
-    assert!(all_ids.contains(other.id.as_str()));
+    assert!(all_ids.contains(other.as_str()));
     let pages = s.calls("ListInstances");
     assert_eq!(pages.len(), 4, "7 instances at 2 per page are 4 pages");
     assert!(
@@ -94,19 +97,7 @@ async fn a_repeated_listing_parses_only_the_pages_whose_bytes_changed_and_sees_e
     let s = OpsSim::start().await;
     s.settings(json!({"maxPageSize": 2, "terminateSeconds": 1000}))
         .await;
-    let mut ids = Vec::new();
-    for slot in 0..5 {
-        let mut d = s.launch_details(&format!("memo-{slot}"));
-        d.tag_for_fleet(&tags("memo", slot));
-        let i = compute::launch_instance(
-            &s.client,
-            &d,
-            &RetryToken::derive("launch", &"op-1".parse().unwrap(), &slot.to_string()),
-        )
-        .await
-        .unwrap();
-        ids.push(i.id);
-    }
+    let ids = launch_tagged(&s, "memo", "op-1", 5).await;
     // Nothing moves by itself from here on.
     for id in &ids {
         s.wait_for_state(id, InstanceLifecycleState::Running).await;
@@ -171,19 +162,7 @@ async fn terminated_instances_leave_fleet_discovery_and_terminating_ones_stay() 
     // Termination takes 1000 simulated seconds (1 s real): TERMINATING is observable.
     s.settings(json!({"terminateSeconds": 1000})).await;
     let fleet = "term".parse().unwrap();
-    let mut ids = Vec::new();
-    for slot in 0..3 {
-        let mut d = s.launch_details(&format!("term-{slot}"));
-        d.tag_for_fleet(&tags("term", slot));
-        let i = compute::launch_instance(
-            &s.client,
-            &d,
-            &RetryToken::derive("launch", &"op-t".parse().unwrap(), &slot.to_string()),
-        )
-        .await
-        .unwrap();
-        ids.push(i.id);
-    }
+    let ids = launch_tagged(&s, "term", "op-t", 3).await;
     compute::terminate_instance(&s.client, &ids[0])
         .await
         .unwrap();
