@@ -13,9 +13,10 @@
 //! same items and is accepted or refused the same way: what a caller gets never depends on
 //! the memo. The fingerprint is the length and two 64-bit foldhash digests with seeds drawn
 //! at random for each client, at about 15 GB/s (a SHA-256 of the same bytes costs as much as
-//! the decode it would save). Nobody outside the process knows the seeds, so nobody can
-//! build a page that collides with another on purpose, and two different pages collide by
-//! chance once in about 2^128.
+//! the decode it would save). Two different pages collide by chance about once in 2^128.
+//! foldhash is not a cryptographic hash, but its seeds never leave the process, and the only
+//! bytes anyone else could shape in a page are instance names and tags: whoever may change
+//! those can already change what fleetctl sees, without a collision.
 //!
 //! Only the pages of the last listing of a request are kept (a later listing replaces
 //! them), for at most [`LISTINGS`] requests: the memo holds what the last step decoded, no
