@@ -501,24 +501,8 @@ fn memory_of(pid: u32) -> Result<(u64, u64)> {
 
 /// User + system CPU time of a process so far (`/proc/PID/stat`).
 fn cpu_of(pid: u32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .context("a malformed /proc/PID/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
-    let ticks = |i: usize| -> Result<u64> {
-        fields
-            .get(i)
-            .and_then(|f| f.parse().ok())
-            .context("a malformed /proc/PID/stat")
-    };
-    let hz = rustix::param::clock_ticks_per_second();
-    let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_secs_f64(total as f64 / hz as f64))
+    let (user, system) = crate::measure::user_and_system_of(&pid.to_string())?;
+    Ok(user + system)
 }
 
 /// Peak memory of the function in HTTP mode.

@@ -16,20 +16,26 @@ pub fn process_cpu() -> Duration {
 /// The process's CPU time so far split into user and system (kernel) time, from
 /// `/proc/self/stat` (clock ticks: 10 ms on Linux, so meaningful over many steps only).
 pub fn user_and_system() -> Result<(Duration, Duration)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    user_and_system_of("self")
+}
+
+/// [`user_and_system`] of the process `pid` (`"self"` or a number), from `/proc/PID/stat`.
+pub fn user_and_system_of(pid: &str) -> Result<(Duration, Duration)> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // The command name (field 2) may hold spaces: the fields after it follow its last ')'.
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .context("no ')' in /proc/self/stat")?;
+        .with_context(|| format!("no ')' in {path}"))?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // utime and stime are fields 14 and 15; `fields[0]` is field 3.
     let ticks = |n: usize| -> Result<u64> {
         fields
             .get(n - 3)
-            .context("a short /proc/self/stat")?
+            .with_context(|| format!("a short {path}"))?
             .parse::<u64>()
-            .context("a field of /proc/self/stat")
+            .with_context(|| format!("a field of {path}"))
     };
     let hz = rustix::param::clock_ticks_per_second().max(1);
     let of = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / hz);

@@ -1402,7 +1402,7 @@ impl<'a> Planner<'a> {
             if self.records.contains_key(&inst.id) || inst.lifecycle_state.is_going_away() {
                 continue;
             }
-            let Some(name) = inst.display_name.as_deref().map(str::to_string) else {
+            let Some(name) = inst.display_name.clone() else {
                 continue;
             };
             let Some(group) = group_of_display_name(self.config, &name) else {
@@ -1425,7 +1425,7 @@ impl<'a> Planner<'a> {
         &mut self,
         inst: &ListedInstance,
         group: GroupName,
-        name: String,
+        name: std::sync::Arc<str>,
         may_run: bool,
         operation: Option<OperationId>,
         now: Timestamp,
@@ -1440,7 +1440,7 @@ impl<'a> Planner<'a> {
         self.ledger.records.push(InstanceRecord {
             instance_id: inst.id.clone(),
             group,
-            name: name.into(),
+            name,
             private_ip: self.obs.private_ips.get(&inst.id).copied(),
             created: inst.created_at.map(Timestamp::new).unwrap_or(now),
             terminated: None,
@@ -1532,8 +1532,8 @@ impl<'a> Planner<'a> {
             };
             let name = inst
                 .display_name
-                .as_deref()
-                .map_or_else(|| inst.id.to_string(), str::to_string);
+                .clone()
+                .unwrap_or_else(|| inst.id.as_str().into());
             // An instance of a launch in flight stays launching: its step takes it further;
             // it was launched from its operation's revision.
             let digest = ours.then(|| self.launch_digest(&group)).flatten();
